@@ -1,0 +1,116 @@
+//! CLI glue: builds the context (config → lock → store → clock), dispatches to one file per
+//! subcommand, and holds no business logic of its own.
+
+pub mod enter;
+pub mod evaluate;
+pub mod exit;
+pub mod halt;
+pub mod init;
+pub mod protect;
+pub mod reconcile;
+pub mod replay;
+pub mod sim;
+pub mod status;
+pub mod tick;
+
+use crate::cli::{Cli, Command};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config, ConfigError, ExchangeKind};
+use crate::error::{Error, Result};
+use crate::exchange::Exchange;
+use crate::lock::StateLock;
+use crate::outcome::Report;
+use crate::store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Everything a command needs, built once.
+pub struct Ctx {
+    pub config: Config,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// Held for the whole command (absent for `halt` and `status`).
+    pub lock: Option<StateLock>,
+    pub json: bool,
+}
+
+/// Does this command take the state lock? Every command except `halt` and `status` (CONTRACT §7.10).
+fn takes_lock(c: &Command) -> bool {
+    !matches!(c, Command::Halt(_) | Command::Status(_))
+}
+
+/// The config file: `--config`, then `$MCBOT_CONFIG` (clap reads it), then `./mcbot.toml`.
+pub fn config_path(cli: &Cli) -> PathBuf {
+    cli.config.clone().unwrap_or_else(|| PathBuf::from("mcbot.toml"))
+}
+
+/// Checks the state DB's folder before anything touches the disk, so a bad path creates nothing.
+fn check_state_folder(config: &Config) -> Result<()> {
+    let folder = config.state_db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !folder.is_dir() {
+        return Err(ConfigError::invalid(
+            "state_db",
+            format!("folder {} does not exist (run `mcbot init` or create it)", folder.display()),
+        )
+        .into());
+    }
+    let meta = std::fs::metadata(folder)
+        .map_err(|e| ConfigError::invalid("state_db", format!("folder {}: {e}", folder.display())))?;
+    if meta.permissions().readonly() {
+        return Err(ConfigError::invalid("state_db", format!("folder {} is not writable", folder.display())).into());
+    }
+    Ok(())
+}
+
+impl Ctx {
+    /// Loads config, takes the lock (unless `no_lock`), opens the store.
+    pub fn build(config: Config, lock: bool, json: bool, clock: Arc<dyn Clock>) -> Result<Ctx> {
+        check_state_folder(&config)?;
+        let lock = if lock { Some(StateLock::acquire(&config.lock_path(), config.lock_timeout_ms)?) } else { None };
+        let store = Store::open(&config.state_db, clock.now_ms())?;
+        Ok(Ctx { config, store, clock, lock, json })
+    }
+
+    /// Connects the configured exchange. Missing secrets are a configuration error (exit 2), found
+    /// here, before any request.
+    pub fn connect(&self) -> Result<Box<dyn Exchange>> {
+        connect_exchange(&self.config, self.clock.clone())
+    }
+}
+
+/// Builds the exchange implementation named by `exchange.kind`.
+pub fn connect_exchange(config: &Config, _clock: Arc<dyn Clock>) -> Result<Box<dyn Exchange>> {
+    match config.exchange.kind {
+        ExchangeKind::Binance => {
+            let _creds = config::secrets::from_env(&config.exchange.api_key_env, &config.exchange.api_secret_env)?;
+            Err(Error::NotAvailable("exchange.kind = \"binance\""))
+        }
+        ExchangeKind::Paper => Err(Error::NotAvailable("exchange.kind = \"paper\"")),
+    }
+}
+
+/// Runs the parsed command.
+pub fn dispatch(cli: &Cli) -> Result<Report> {
+    if let Command::Init(args) = &cli.command {
+        return init::run(args, &config_path(cli));
+    }
+    if let Command::Sim(args) = &cli.command {
+        return sim::run(args, cli.config.as_deref(), cli.json);
+    }
+    let path = config_path(cli);
+    let config = config::load(&path)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut ctx = Ctx::build(config, takes_lock(&cli.command), cli.json, clock)?;
+    match &cli.command {
+        Command::Evaluate(a) => evaluate::run(a, &mut ctx),
+        Command::Enter(a) => enter::run(a, &mut ctx),
+        Command::Protect(a) => protect::run(a, &mut ctx),
+        Command::Reconcile(a) => reconcile::run(a, &mut ctx),
+        Command::Exit(a) => exit::run(a, &mut ctx),
+        Command::Halt(a) => halt::run(a, &mut ctx),
+        Command::Replay(a) => replay::run(a, &mut ctx),
+        Command::Status(a) => status::run(a, &mut ctx),
+        Command::Tick(a) => tick::run(a, &mut ctx),
+        Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
+    }
+}

@@ -1,0 +1,23 @@
+//! The functional core: pure, deterministic domain logic with no I/O, clock, env, DB or HTTP.
+//!
+//! Everything here takes plain values and returns plain values, so it is tested without mocks
+//! and shared by live commands, `replay` and `sim`. `tests/architecture.rs` enforces the rule.
+
+/// Candles: the closed-candle series the strategy reads.
+pub mod candle;
+/// `<bot_id>_<plan>_<ROLE>_<attempt>` client ids: build and parse.
+pub mod client_id;
+/// The order ledger: journal facts folded through the state machine.
+pub mod ledger;
+/// Exchange filters and Decimal quantisation of prices and quantities.
+pub mod money;
+/// Order roles and the order lifecycle state machine.
+pub mod order;
+/// Trade plans: deterministic ids and the plan lifecycle.
+pub mod plan;
+/// Positions: lifecycle state machine and exit reasons.
+pub mod position;
+/// Deterministic PRNG for jitter and fault injection.
+pub mod rng;
+/// Sides and small shared enums.
+pub mod types;

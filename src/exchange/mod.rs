@@ -1,0 +1,237 @@
+//! The exchange port: one trait in domain terms, implemented by the Binance adapter and the
+//! in-process paper exchange (and by scripted fakes in tests).
+//!
+//! Nothing Binance-specific crosses this boundary: no endpoint names, no wire structs. Every
+//! order-path answer carries `raw`, a sanitised transcript of the request and response (never a
+//! key, secret or signature) for `order_event.raw`.
+
+/// The error taxonomy: every failure has a retry class (seed 001 §1).
+pub mod error;
+/// The bounded retry executor used for reads and for role-specific order retries.
+pub mod retry;
+
+pub use error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorKind};
+
+use crate::core::candle::Candle;
+use crate::core::money::SymbolFilters;
+use crate::core::types::OrderSide;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// Status of a regular (market) order on the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExOrderStatus {
+    New,
+    PartiallyFilled,
+    Filled,
+    Canceled,
+    Rejected,
+    Expired,
+}
+
+impl ExOrderStatus {
+    pub fn is_open(self) -> bool {
+        matches!(self, ExOrderStatus::New | ExOrderStatus::PartiallyFilled)
+    }
+}
+
+/// Status of a conditional (algo) order: NEW → TRIGGERING → TRIGGERED → FINISHED, or
+/// CANCELED / REJECTED / EXPIRED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConditionalStatus {
+    New,
+    Triggering,
+    Triggered,
+    Finished,
+    Canceled,
+    Rejected,
+    Expired,
+}
+
+impl ConditionalStatus {
+    /// Still able to protect (or already protecting) the position.
+    pub fn is_open(self) -> bool {
+        matches!(self, ConditionalStatus::New | ConditionalStatus::Triggering | ConditionalStatus::Triggered)
+    }
+}
+
+/// STOP_MARKET or TAKE_PROFIT_MARKET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConditionalKind {
+    StopMarket,
+    TakeProfitMarket,
+}
+
+/// Which price triggers a conditional order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WorkingType {
+    MarkPrice,
+    ContractPrice,
+}
+
+/// A regular order as the exchange reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExOrder {
+    pub symbol: String,
+    pub client_id: String,
+    pub order_id: String,
+    pub side: OrderSide,
+    pub status: ExOrderStatus,
+    pub orig_qty: Decimal,
+    pub executed_qty: Decimal,
+    /// Average fill price; zero when nothing filled.
+    pub avg_price: Decimal,
+    pub reduce_only: bool,
+    pub update_time_ms: i64,
+    /// Sanitised transcript of the request/response that produced this value.
+    #[serde(skip)]
+    pub raw: String,
+}
+
+/// A conditional order as the exchange reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExConditional {
+    pub symbol: String,
+    pub client_id: String,
+    pub algo_id: String,
+    pub kind: ConditionalKind,
+    pub side: OrderSide,
+    pub status: ConditionalStatus,
+    pub trigger_price: Decimal,
+    /// Zero for closePosition orders (which mcbot never sends, but may find).
+    pub qty: Decimal,
+    pub reduce_only: bool,
+    pub close_position: bool,
+    /// The child market order's id once triggered.
+    pub actual_order_id: Option<String>,
+    /// Average fill price of the child order, when known.
+    pub actual_price: Option<Decimal>,
+    /// Filled quantity of the child order, when known.
+    pub actual_qty: Option<Decimal>,
+    pub update_time_ms: i64,
+    #[serde(skip)]
+    pub raw: String,
+}
+
+/// The symbol's position in one-way mode. `qty` is signed: positive long, negative short.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExPosition {
+    pub symbol: String,
+    pub qty: Decimal,
+    pub entry_price: Decimal,
+    pub mark_price: Decimal,
+    pub update_time_ms: i64,
+}
+
+impl ExPosition {
+    pub fn is_flat(&self) -> bool {
+        self.qty.is_zero()
+    }
+}
+
+/// Mark price and funding (`premiumIndex`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarkInfo {
+    pub symbol: String,
+    pub mark_price: Decimal,
+    /// `lastFundingRate`, a fraction.
+    pub funding_rate: Decimal,
+    pub time_ms: i64,
+}
+
+/// Margin type, leverage and position mode for the symbol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountSettings {
+    pub isolated: bool,
+    pub leverage: u32,
+    /// Hedge mode; mcbot needs one-way (false).
+    pub dual_side: bool,
+}
+
+/// One fill (a user trade).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fill {
+    pub order_id: String,
+    pub price: Decimal,
+    pub qty: Decimal,
+    /// Commission in the quote asset.
+    pub commission: Decimal,
+    pub realized_pnl: Decimal,
+    pub time_ms: i64,
+}
+
+/// A MARKET order (ENTRY or CLOSE).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarketOrderRequest {
+    pub symbol: String,
+    pub side: OrderSide,
+    pub qty: Decimal,
+    pub reduce_only: bool,
+    pub client_id: String,
+}
+
+/// A STOP_MARKET or TAKE_PROFIT_MARKET order (STOP or TP), always reduce-only with a quantity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConditionalOrderRequest {
+    pub symbol: String,
+    pub side: OrderSide,
+    pub kind: ConditionalKind,
+    pub trigger_price: Decimal,
+    pub qty: Decimal,
+    pub working_type: WorkingType,
+    pub client_id: String,
+}
+
+/// What a cancel found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum CancelOutcome {
+    /// The exchange cancelled it now.
+    Cancelled { raw: String },
+    /// The exchange does not know it as open (already filled, cancelled or never placed). The caller
+    /// must look it up before treating that as success (seed 001 §4).
+    NotOpen { raw: String },
+}
+
+impl CancelOutcome {
+    pub fn raw(&self) -> &str {
+        match self {
+            CancelOutcome::Cancelled { raw } | CancelOutcome::NotOpen { raw } => raw,
+        }
+    }
+}
+
+/// The exchange port. `&self` everywhere so independent reads can run on scoped threads.
+pub trait Exchange: Send + Sync {
+    /// A short name for logs and reports ("binance", "paper").
+    fn name(&self) -> &'static str;
+    /// The exchange's clock, ms.
+    fn server_time(&self) -> ExResult<i64>;
+    fn filters(&self, symbol: &str) -> ExResult<SymbolFilters>;
+    /// The most recent `limit` candles, oldest first. May include the still-open candle: the
+    /// caller drops candles whose close time is not yet past.
+    fn klines(&self, symbol: &str, interval: &str, limit: usize) -> ExResult<Vec<Candle>>;
+    fn mark_info(&self, symbol: &str) -> ExResult<MarkInfo>;
+    /// The position, or a flat one (qty 0).
+    fn position(&self, symbol: &str) -> ExResult<ExPosition>;
+    fn open_orders(&self, symbol: &str) -> ExResult<Vec<ExOrder>>;
+    fn open_conditional_orders(&self, symbol: &str) -> ExResult<Vec<ExConditional>>;
+    fn place_market(&self, req: &MarketOrderRequest) -> ExResult<ExOrder>;
+    fn place_conditional(&self, req: &ConditionalOrderRequest) -> ExResult<ExConditional>;
+    /// `Ok(None)` when the exchange says the order does not exist.
+    fn query_order(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExOrder>>;
+    fn query_conditional(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>>;
+    fn cancel_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome>;
+    fn cancel_conditional(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome>;
+    fn account_settings(&self, symbol: &str) -> ExResult<AccountSettings>;
+    /// Idempotent: "no need to change" is success.
+    fn set_isolated_margin(&self, symbol: &str) -> ExResult<()>;
+    fn set_leverage(&self, symbol: &str, leverage: u32) -> ExResult<()>;
+    /// Wallet balance of `asset` (USDT) available for a new position.
+    fn wallet_balance(&self, asset: &str) -> ExResult<Decimal>;
+    /// Fills of one order (by exchange order id).
+    fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>>;
+}

@@ -1,0 +1,93 @@
+//! mcbot: an execution engine for a momentum-continuation bot on Binance USDⓈ-M perpetual futures.
+//!
+//! The crate is a functional core (`core`) inside an imperative shell: `exec` sequences the
+//! use cases over the ports (`exchange`, `store`, `clock`, `lock`), and `cmd` is the CLI glue.
+//! `main` only calls [`run`] and turns its report into the process exit code.
+
+/// Command-line shape.
+pub mod cli;
+/// Time as a port.
+pub mod clock;
+/// One file per subcommand: argument structs and glue.
+pub mod cmd;
+/// Configuration: TOML → validated `Config`.
+pub mod config;
+/// The functional core: pure domain logic.
+pub mod core;
+/// The top-level error and its exit codes.
+pub mod error;
+/// The exchange port and its adapters.
+pub mod exchange;
+/// Use cases over the ports: enter, protect, exit, reconcile.
+pub mod exec;
+/// The exclusive state lock.
+pub mod lock;
+/// tracing setup.
+pub mod logging;
+/// Exit codes and the command report.
+pub mod outcome;
+/// The SQLite state store.
+pub mod store;
+
+use clap::Parser;
+use outcome::{ExitCode, Report};
+use std::ffi::OsString;
+use std::io::Write;
+
+/// Parses `args`, runs the command, prints its report, and returns the exit code.
+/// Callable more than once per process: no global state besides the (idempotent) log subscriber.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let wants_json = args.iter().any(|a| a == "--json");
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::Usage
+                } else {
+                    ExitCode::Ok
+                };
+            }
+            if wants_json {
+                let msg = e.kind().as_str().map_or_else(|| e.to_string(), str::to_string);
+                let detail = e.to_string();
+                let line = detail.lines().next().unwrap_or(&msg).trim_start_matches("error: ").to_string();
+                emit(&Report::error("usage", ExitCode::Usage, &line), true);
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::Usage;
+        }
+    };
+    logging::init(cli.verbosity(), cli.log_format);
+    let name = cli.command.name();
+    let report = match cmd::dispatch(&cli) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = ?e, "command failed");
+            Report::error(name, e.exit_code(), &e.to_string())
+        }
+    };
+    emit(&report, cli.json);
+    report.exit
+}
+
+fn emit(report: &Report, json: bool) {
+    let mut out = std::io::stdout().lock();
+    let text = if json { report.to_json().to_string() } else { report.to_text() };
+    // A closed stdout (e.g. `| head`) must not turn a finished trade into a panic.
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}

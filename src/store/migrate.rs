@@ -1,0 +1,40 @@
+//! Ordered, forward-only schema migrations tracked in `PRAGMA user_version`.
+//! Migration files are append-only: a released one is never edited, a change is a new file.
+
+use crate::store::{StoreError, StoreResult};
+use rusqlite::Connection;
+
+/// `PRAGMA application_id` of an mcbot state DB ("mcbo").
+pub const APPLICATION_ID: i64 = 0x6D63_626F;
+
+/// (version, SQL), in order. The newest version is what this build writes.
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+/// Brings the DB up to the latest schema, refusing files that are not ours or are newer.
+pub fn migrate(conn: &mut Connection, path: &str) -> StoreResult<()> {
+    let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if app_id == 0 && version == 0 {
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if tables > 0 {
+            return Err(StoreError::NotMcbot { path: path.to_string() });
+        }
+    } else if app_id != APPLICATION_ID {
+        return Err(StoreError::NotMcbot { path: path.to_string() });
+    }
+    if version > latest_version() {
+        return Err(StoreError::NewerSchema { path: path.to_string(), found: version, supported: latest_version() });
+    }
+    for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {v};"))?;
+        tx.commit()?;
+        tracing::info!(event = "store.migrated", version = v, "schema migrated");
+    }
+    Ok(())
+}

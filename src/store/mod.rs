@@ -1,0 +1,143 @@
+//! The SQLite state store: one concrete type over rusqlite (WAL, `synchronous=FULL`, foreign keys).
+//!
+//! Opening refuses files that are not mcbot DBs or were written by a newer schema; the journal
+//! tables are append-only by trigger.
+
+/// order_event / audit_event: the hash-chained, append-only journal.
+pub mod journal;
+/// Schema migrations.
+pub mod migrate;
+/// Trade plans, insert-once by deterministic id.
+pub mod plans;
+/// Positions and their exit reasons.
+pub mod positions;
+/// System mode (RUNNING/HALTED), reconcile bookkeeping, cooldown.
+pub mod system;
+
+use rusqlite::{Connection, OpenFlags};
+use rust_decimal::Decimal;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// A store failure. Opening failures are configuration-class (exit 2); the rest are exit 1.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state DB {path}: folder {folder} does not exist")]
+    MissingFolder { path: String, folder: String },
+    #[error("state DB {path}: cannot open ({problem})")]
+    CannotOpen { path: String, problem: String },
+    #[error("state DB {path} is not an mcbot state DB (refusing to touch it)")]
+    NotMcbot { path: String },
+    #[error("state DB {path} has schema version {found}, newer than this mcbot supports ({supported}); upgrade mcbot")]
+    NewerSchema { path: String, found: i64, supported: i64 },
+    #[error("state DB: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("state DB holds an unreadable value in {column}: {value:?}")]
+    BadValue { column: &'static str, value: String },
+    #[error("state DB: {0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// True for errors found while opening: the file itself is unusable (exit 2).
+    pub fn is_open_error(&self) -> bool {
+        matches!(
+            self,
+            StoreError::MissingFolder { .. }
+                | StoreError::CannotOpen { .. }
+                | StoreError::NotMcbot { .. }
+                | StoreError::NewerSchema { .. }
+        )
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The state DB.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn open_problem(path: &Path, e: &rusqlite::Error) -> StoreError {
+    let p = path.display().to_string();
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            StoreError::NotMcbot { path: p }
+        }
+        _ => StoreError::CannotOpen { path: p, problem: e.to_string() },
+    }
+}
+
+impl Store {
+    /// Opens (creating if missing) and migrates the DB at `path`. `now_ms` seeds a new system row.
+    pub fn open(path: &Path, now_ms: i64) -> StoreResult<Store> {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !folder.is_dir() {
+            return Err(StoreError::MissingFolder {
+                path: path.display().to_string(),
+                folder: folder.display().to_string(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| open_problem(path, &e))?;
+        // The first real read tells a corrupt or foreign file apart from an empty new one.
+        conn.busy_timeout(std::time::Duration::from_millis(5_000)).map_err(|e| open_problem(path, &e))?;
+        conn.execute_batch("PRAGMA foreign_keys = ON;").map_err(|e| open_problem(path, &e))?;
+        let _: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| open_problem(path, &e))?;
+        let journal: String =
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| open_problem(path, &e))?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::CannotOpen {
+                path: path.display().to_string(),
+                problem: format!("WAL not available (journal_mode {journal})"),
+            });
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL;").map_err(|e| open_problem(path, &e))?;
+        migrate::migrate(&mut conn, &path.display().to_string()).map_err(|e| match e {
+            StoreError::Sqlite(s) => open_problem(path, &s),
+            other => other,
+        })?;
+        let store = Store { conn, path: path.to_path_buf() };
+        store.ensure_system_row(now_ms)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Direct access for tests and `replay`'s read-only queries.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction: all of it lands or none of it does.
+    pub fn atomically<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let v = f(&tx)?;
+        tx.commit()?;
+        Ok(v)
+    }
+}
+
+/// Reads a Decimal stored as TEXT.
+pub(crate) fn dec_col(column: &'static str, s: &str) -> StoreResult<Decimal> {
+    Decimal::from_str(s).map_err(|_| StoreError::BadValue { column, value: s.to_string() })
+}
+
+pub(crate) fn opt_dec_col(column: &'static str, s: Option<String>) -> StoreResult<Option<Decimal>> {
+    s.map(|v| dec_col(column, &v)).transpose()
+}
+
+pub(crate) fn parse_col<T: FromStr>(column: &'static str, s: &str) -> StoreResult<T> {
+    s.parse().map_err(|_| StoreError::BadValue { column, value: s.to_string() })
+}
