@@ -1,6 +1,13 @@
-//! The single integration-test binary: black-box tests through the real `mcbot` binary.
+//! The single integration-test binary: black-box tests through the real `mcbot` binary, and
+//! shell tests of the adapters against httpmock and temp dirs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod support;
 
+mod binance;
 mod cli_foundation;
+mod execution;
+mod paper;
+mod reconcile;
+mod replay;
+mod strategy;

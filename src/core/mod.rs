@@ -3,6 +3,8 @@
 //! Everything here takes plain values and returns plain values, so it is tested without mocks
 //! and shared by live commands, `replay` and `sim`. `tests/architecture.rs` enforces the rule.
 
+/// The audit vocabulary (audit_event.kind names).
+pub mod audit;
 /// Candles: the closed-candle series the strategy reads.
 pub mod candle;
 /// `<bot_id>_<plan>_<ROLE>_<attempt>` client ids: build and parse.

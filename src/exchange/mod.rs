@@ -235,3 +235,8 @@ pub trait Exchange: Send + Sync {
     /// Fills of one order (by exchange order id).
     fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>>;
 }
+
+/// The Binance USDⓈ-M adapter.
+pub mod binance;
+/// The in-process paper exchange.
+pub mod paper;

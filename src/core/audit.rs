@@ -1,0 +1,39 @@
+//! The audit vocabulary: stable `audit_event.kind` names and the JSON `data` each one carries.
+//!
+//! Execution, reconcile, `replay` and `sim` all speak these names, so they live in one place.
+//! `data` is a JSON object; the keys listed with each kind are always present.
+
+/// ENTRY about to be sent. data: {client_id, side, qty, entry_ref, stop}
+pub const ENTRY_SUBMITTED: &str = "entry_submitted";
+/// ENTRY (partly) filled; a position exists. data: {client_id, filled_qty, avg_price, complete}
+pub const ENTRY_FILLED: &str = "entry_filled";
+/// ENTRY ended with nothing filled (rejected, proven absent). data: {client_id, why}
+pub const ENTRY_NOT_FILLED: &str = "entry_not_filled";
+/// Pre-flight refused the plan; no order was sent. data: {check, message}
+pub const PREFLIGHT_FAILED: &str = "preflight_failed";
+/// A plan was not entered before its candle window closed. data: {valid_until}
+pub const PLAN_EXPIRED: &str = "plan_expired";
+/// STOP or TP acknowledged by the exchange. data: {role, client_id, trigger_price, qty}
+pub const PROTECTION_PLACED: &str = "protection_placed";
+/// STOP or TP could not be placed (CRITICAL). data: {role, client_id, why}
+pub const PROTECTION_FAILED: &str = "protection_failed";
+/// The protection guarantee or a fill window forced a CLOSE (CRITICAL). data: {why}
+pub const FORCED_CLOSE: &str = "forced_close";
+/// A CLOSE could not be confirmed within close_retry_max_elapsed_ms (CRITICAL). data: {why}
+pub const CLOSE_FAILED: &str = "close_failed";
+/// A position was finalised. data: {exit_reason, exit_price, realized_pnl, fees, qty}
+pub const POSITION_CLOSED: &str = "position_closed";
+/// An exit was decided (regime) and recorded for `exit`/`tick` to carry out. data: {exit_reason}
+pub const EXIT_DECIDED: &str = "exit_decided";
+/// The system was halted. data: {reason} (may be absent for manual halts)
+pub const HALT: &str = "halt";
+/// The halt was lifted after a clean reconcile.
+pub const RESUME: &str = "resume";
+/// Reconcile found and repaired a mismatch. data: {mismatch, repair}
+pub const RECONCILE_REPAIR: &str = "reconcile_repair";
+/// Reconcile adopted an exchange position the DB did not know (F-003). data: {qty, entry_price, plan_id}
+pub const POSITION_ADOPTED: &str = "position_adopted";
+/// Something outside mcbot holds the symbol; entries refused. data: {what}
+pub const FOREIGN_EXPOSURE: &str = "foreign_exposure";
+/// A reconcile finished. data: {clean, mismatches, streak}
+pub const RECONCILE_DONE: &str = "reconcile_done";

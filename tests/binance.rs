@@ -1,0 +1,1 @@
+//! binance tests (to be written).

@@ -1,0 +1,1 @@
+//! execution tests (to be written).

@@ -1,0 +1,1 @@
+//! paper tests (to be written).

@@ -1,0 +1,1 @@
+//! reconcile tests (to be written).

@@ -1,0 +1,1 @@
+//! strategy tests (to be written).
