@@ -1,1 +1,479 @@
-//! execution tests (to be written).
+//! Execution under the protection guarantee (seed 000 §3–8, CONTRACT §5 and §7), against a
+//! scripted in-memory exchange: each test asserts what was sent, in which order, with which
+//! client ids, and the DB afterwards. Acceptance criteria (seed 000 §12) are named per test:
+//! AC1 no position without a STOP, AC2 no duplicate ENTRY, AC3 every failure ends in a safe close
+//! or a HALT, AC4 restart reconciles, AC5 every exit has an auditable reason.
+
+use crate::support::fake_exchange::{api_err, http_503, timeout_err, FakeExchange, Fault};
+use mcbot::clock::{Clock, ManualClock};
+use mcbot::config::Config;
+use mcbot::core::order::OrderRole;
+use mcbot::core::plan::{PlanStatus, TradePlan};
+use mcbot::core::types::PositionSide;
+use mcbot::error::Error;
+use mcbot::exchange::ErrorClass;
+use mcbot::exec::Engine;
+use mcbot::outcome::ExitCode;
+use mcbot::store::Store;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use tempfile::TempDir;
+
+pub const T0: i64 = 1_700_000_000_000;
+
+pub struct Rig {
+    pub _dir: TempDir,
+    pub cfg: Config,
+    pub store: Store,
+    pub ex: FakeExchange,
+    pub clock: ManualClock,
+    #[allow(dead_code)]
+    pub plan: TradePlan,
+}
+
+pub fn config(dir: &std::path::Path, extra: &str) -> Config {
+    let text = format!(
+        "bot_id = \"mc\"\nsymbol = \"BTCUSDT\"\nstate_db = \"s.db\"\n[exchange]\nkind = \"paper\"\n[execution]\nclose_retry_max_elapsed_ms = 20000\n{extra}"
+    );
+    mcbot::config::parse(&text, dir).unwrap()
+}
+
+impl Rig {
+    /// A reconciled, flat account with one PLANNED long: ref 40000, stop 39000, qty 0.010.
+    pub fn new(extra: &str) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), extra);
+        let clock = ManualClock::new(T0);
+        let store = Store::open(&cfg.state_db, T0).unwrap();
+        store.record_reconcile(T0, true, 0, None).unwrap();
+        let plan = TradePlan {
+            id: "a1b2c3d4e5f6".into(),
+            symbol: "BTCUSDT".into(),
+            interval: "4h".into(),
+            candle_close_ms: T0 - 1,
+            side: PositionSide::Long,
+            entry_ref: dec!(40000),
+            stop_price: dec!(39000),
+            qty: dec!(0.010),
+            risk_usdt: dec!(10),
+            valid_until_ms: T0 + 14_400_000,
+            status: PlanStatus::Planned,
+        };
+        store.insert_plan(&plan, None, T0).unwrap();
+        let ex = FakeExchange::new(clock.clone(), dec!(40000));
+        Rig { _dir: dir, cfg, store, ex, clock, plan }
+    }
+    pub fn engine(&mut self) -> Engine<'_> {
+        Engine::new(&self.cfg, &mut self.store, &self.ex, &self.clock)
+    }
+    pub fn enter(&mut self) -> Result<mcbot::outcome::Report, Error> {
+        mcbot::exec::entry::enter(&mut self.engine())
+    }
+    pub fn count(&self, sql: &str) -> i64 {
+        self.store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+    pub fn events(&self, client_id: &str) -> Vec<String> {
+        self.store
+            .order_events_for_client(client_id)
+            .unwrap()
+            .iter()
+            .map(|e| e.event.event.as_str().to_string())
+            .collect()
+    }
+    pub fn sent_count(&self, prefix: &str) -> usize {
+        self.ex.sent().iter().filter(|c| c.starts_with(prefix)).count()
+    }
+    pub fn halted(&self) -> bool {
+        self.store.system().unwrap().is_halted()
+    }
+    pub fn audit_kinds(&self) -> Vec<String> {
+        self.store
+            .audit_events(0)
+            .unwrap()
+            .into_iter()
+            .map(|a| format!("{}:{}", a.event.severity.as_str(), a.event.kind))
+            .collect()
+    }
+}
+
+const ENTRY1: &str = "mc_a1b2c3d4e5f6_ENTRY_1";
+const STOP1: &str = "mc_a1b2c3d4e5f6_STOP_1";
+const TP1: &str = "mc_a1b2c3d4e5f6_TP_1";
+
+/// AC1: ENTRY, then STOP and TP for the filled quantity; TP at exactly 2R from the actual fill.
+#[test]
+fn happy_path_enters_and_protects_with_tp_at_exactly_2r() {
+    let mut r = Rig::new("");
+    r.ex.set_mark(dec!(40050)); // fill 50 above the reference: R = 40050 - 39000 = 1050
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
+    let sent = r.ex.sent();
+    assert_eq!(sent[0], "place_market:ENTRY");
+    let mut rest = sent[1..].to_vec();
+    rest.sort();
+    assert_eq!(rest, vec!["place_conditional:STOP", "place_conditional:TP"]);
+    let conds = r.ex.open_conds();
+    let stop = conds.iter().find(|c| c.client_id == STOP1).unwrap();
+    let tp = conds.iter().find(|c| c.client_id == TP1).unwrap();
+    assert_eq!((stop.trigger_price, stop.qty), (dec!(39000), dec!(0.010)));
+    assert_eq!(tp.trigger_price, dec!(42150)); // 40050 + 2 x 1050
+    assert_eq!(r.events(ENTRY1), ["SUBMITTING", "FILLED"]);
+    assert_eq!(r.events(STOP1), ["SUBMITTING", "ACKED"]);
+    let pos = r.store.active_position("BTCUSDT").unwrap().unwrap();
+    assert_eq!((pos.qty, pos.entry_price), (dec!(0.010), dec!(40050)));
+    assert!(pos.unprotected_window_ms.is_some());
+    assert_eq!(r.store.plan("a1b2c3d4e5f6").unwrap().unwrap().status, PlanStatus::Filled);
+    assert!(!r.halted());
+}
+
+/// F-001 / AC2: the ENTRY executes but its acknowledgement is lost; the look-up by client id finds
+/// it, so no second ENTRY is ever sent.
+#[test]
+fn f001_lost_ack_is_resolved_by_lookup_never_double_enters() {
+    let mut r = Rig::new("");
+    r.ex.on("place_market:ENTRY", Fault::ExecuteThenFail(timeout_err()), 1);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok);
+    assert_eq!(r.sent_count("place_market:ENTRY"), 1, "{:?}", r.ex.sent());
+    assert!(r.ex.calls().contains(&"query_order:ENTRY".to_string()));
+    assert_eq!(r.events(ENTRY1), ["SUBMITTING", "UNKNOWN", "FILLED"]);
+    assert_eq!(r.ex.position(), dec!(0.010));
+    assert_eq!(r.ex.open_conds().len(), 2);
+}
+
+/// AC2: a lost ENTRY that really never reached the exchange is proven absent by two look-ups;
+/// only then attempt 2 goes out, with a new client id.
+#[test]
+fn ambiguous_entry_proven_absent_allows_attempt_2() {
+    let mut r = Rig::new("");
+    r.ex.on("place_market:ENTRY", Fault::Fail(timeout_err()), 1);
+    r.enter().unwrap();
+    assert_eq!(r.sent_count("place_market:ENTRY"), 2);
+    assert_eq!(r.events(ENTRY1), ["SUBMITTING", "UNKNOWN", "NOT_FOUND"]);
+    assert_eq!(r.events("mc_a1b2c3d4e5f6_ENTRY_2"), ["SUBMITTING", "FILLED"]);
+    assert_eq!(r.ex.position(), dec!(0.010), "exactly one ENTRY filled");
+}
+
+/// ENTRY 5xx (a definite "service unavailable", not executed): attempt 2 is allowed once.
+#[test]
+fn entry_5xx_retries_once_with_incremented_attempt() {
+    let mut r = Rig::new("");
+    r.ex.on("place_market:ENTRY", Fault::Fail(http_503()), 1);
+    r.enter().unwrap();
+    assert_eq!(r.events(ENTRY1), ["SUBMITTING", "REJECTED"]);
+    assert_eq!(r.events("mc_a1b2c3d4e5f6_ENTRY_2"), ["SUBMITTING", "FILLED"]);
+    assert_eq!(r.ex.position(), dec!(0.010));
+}
+
+/// A fatal ENTRY rejection (margin insufficient): no retry, no position, plan NOT_FILLED.
+#[test]
+fn fatal_entry_rejection_does_not_retry() {
+    let mut r = Rig::new("");
+    r.ex.on("place_market:ENTRY", Fault::Fail(api_err(-2019, ErrorClass::Fatal, "Margin is insufficient.")), 1);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Failed);
+    assert_eq!(r.sent_count("place_market:ENTRY"), 1);
+    assert_eq!(r.store.plan("a1b2c3d4e5f6").unwrap().unwrap().status, PlanStatus::NotFilled);
+    assert!(r.store.active_position("BTCUSDT").unwrap().is_none());
+}
+
+fn assert_forced_close_and_halt(r: &Rig, cancel_label: &str) {
+    let sent = r.ex.sent();
+    let close_at = sent.iter().position(|c| c == "place_market:CLOSE").expect("CLOSE sent");
+    let cancel_at = sent.iter().position(|c| c == cancel_label).unwrap_or_else(|| panic!("{cancel_label} in {sent:?}"));
+    assert!(close_at < cancel_at, "CLOSE first, then cancel the other protective order: {sent:?}");
+    assert_eq!(r.ex.position(), Decimal::ZERO, "flat on the exchange");
+    assert!(r.ex.open_conds().is_empty(), "no protective order left: {:?}", r.ex.open_conds());
+    assert!(r.halted());
+    let kinds = r.audit_kinds();
+    assert!(kinds.contains(&"CRITICAL:protection_failed".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"CRITICAL:forced_close".to_string()));
+    assert!(kinds.contains(&"CRITICAL:halt".to_string()));
+    let pos = r.store.all_positions().unwrap().pop().unwrap();
+    assert!(pos.exit_reason.as_deref().unwrap().starts_with("forced_close:"), "{:?}", pos.exit_reason);
+    assert_eq!(pos.state.as_str(), "CLOSED");
+}
+
+/// F-002 / seed 000 §5 / AC1+AC3: STOP rejected → CLOSE, cancel TP, HALT, CRITICAL, exit 10.
+#[test]
+fn f002_stop_rejected_forces_close_cancel_halt_exit_10() {
+    let mut r = Rig::new("");
+    r.ex.on(
+        "place_conditional:STOP",
+        Fault::Fail(api_err(-2022, ErrorClass::Fatal, "ReduceOnly Order is rejected.")),
+        1,
+    );
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Critical);
+    assert_forced_close_and_halt(&r, "cancel_conditional:TP");
+    assert_eq!(r.sent_count("place_conditional:STOP"), 1, "a rejection is not retried");
+}
+
+/// Seed 000 §5: -2021 (would immediately trigger) on the STOP is a placement failure.
+#[test]
+fn stop_would_trigger_2021_forces_close_and_halt() {
+    let mut r = Rig::new("");
+    r.ex.on(
+        "place_conditional:STOP",
+        Fault::Fail(api_err(-2021, ErrorClass::Fatal, "Order would immediately trigger.")),
+        1,
+    );
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Critical);
+    assert_forced_close_and_halt(&r, "cancel_conditional:TP");
+    let pos = r.store.all_positions().unwrap().pop().unwrap();
+    assert_eq!(pos.exit_reason.as_deref(), Some("forced_close:stop_would_trigger"));
+}
+
+/// Seed 000 §5: STOP acknowledged later than stop_ack_timeout_ms is a failure; the late STOP
+/// that did land is cancelled too.
+#[test]
+fn stop_ack_timeout_forces_close_and_cancels_the_late_stop() {
+    let mut r = Rig::new("");
+    r.ex.on("place_conditional:STOP", Fault::Delay(6_000), 1);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Critical);
+    assert_forced_close_and_halt(&r, "cancel_conditional:STOP");
+    assert!(r.ex.sent().contains(&"cancel_conditional:TP".to_string()));
+}
+
+/// Seed 000 §5: TP rejected → CLOSE, cancel the STOP, HALT.
+#[test]
+fn tp_rejected_forces_close_cancels_stop_and_halts() {
+    let mut r = Rig::new("");
+    r.ex.on("place_conditional:TP", Fault::Fail(api_err(-4045, ErrorClass::Fatal, "Reach max stop order limit.")), 1);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Critical);
+    assert_forced_close_and_halt(&r, "cancel_conditional:STOP");
+}
+
+/// Seed 000 §8.2: STOP/TP get one retry for a retryable failure (here a 503).
+#[test]
+fn stop_503_gets_exactly_one_retry_then_protects() {
+    let mut r = Rig::new("");
+    r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 1);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
+    assert_eq!(r.events(STOP1), ["SUBMITTING", "REJECTED"]);
+    assert_eq!(r.events("mc_a1b2c3d4e5f6_STOP_2"), ["SUBMITTING", "ACKED"]);
+    assert!(!r.halted());
+}
+
+/// A failed retry is a placement failure: CLOSE + HALT.
+#[test]
+fn stop_retry_that_fails_again_forces_close() {
+    let mut r = Rig::new("");
+    r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 2);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Critical);
+    assert_eq!(r.sent_count("place_conditional:STOP"), 2);
+    assert_forced_close_and_halt(&r, "cancel_conditional:TP");
+}
+
+/// A STOP whose send timed out but which the exchange did accept is found by look-up: no
+/// duplicate STOP, no retry.
+#[test]
+fn stop_ambiguous_found_by_lookup_is_not_resent() {
+    let mut r = Rig::new("");
+    r.ex.on("place_conditional:STOP", Fault::ExecuteThenFail(timeout_err()), 1);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok);
+    assert_eq!(r.sent_count("place_conditional:STOP"), 1);
+    assert_eq!(r.events(STOP1), ["SUBMITTING", "UNKNOWN", "ACKED"]);
+}
+
+/// F-004: a partial ENTRY is protected for the filled quantity at once; when it completes inside
+/// the window the protection is resized to the full quantity (new STOP/TP first, then the small
+/// ones cancelled).
+#[test]
+fn f004_partial_fill_completed_protection_resized() {
+    let mut r = Rig::new("");
+    r.ex.on("place_market:ENTRY", Fault::PartialFill(dec!(0.004)), 1);
+    r.ex.on("query_order:ENTRY", Fault::CompletePartial, 1);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
+    let sent = r.ex.sent();
+    let stop2 = sent.iter().rposition(|c| c == "place_conditional:STOP").unwrap();
+    let cancel = sent.iter().position(|c| c == "cancel_conditional:STOP").unwrap();
+    assert!(stop2 < cancel, "place the full-size STOP before cancelling the small one: {sent:?}");
+    let conds = r.ex.open_conds();
+    assert_eq!(conds.len(), 2);
+    assert!(conds.iter().all(|c| c.qty == dec!(0.010)), "{conds:?}");
+    assert_eq!(r.store.active_position("BTCUSDT").unwrap().unwrap().qty, dec!(0.010));
+    assert_eq!(r.store.plan("a1b2c3d4e5f6").unwrap().unwrap().status, PlanStatus::Filled);
+}
+
+/// F-004: not fully filled within entry_fill_window_ms → remainder cancelled, position closed.
+#[test]
+fn f004_partial_fill_timed_out_is_cancelled_and_closed() {
+    let mut r = Rig::new("");
+    r.ex.on("place_market:ENTRY", Fault::PartialFill(dec!(0.004)), 1);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Failed);
+    let sent = r.ex.sent();
+    assert!(sent.contains(&"cancel_order:ENTRY".to_string()), "{sent:?}");
+    assert!(sent.contains(&"place_market:CLOSE".to_string()));
+    assert_eq!(r.ex.position(), Decimal::ZERO);
+    assert!(r.ex.open_conds().is_empty());
+    let pos = r.store.all_positions().unwrap().pop().unwrap();
+    assert_eq!(pos.exit_reason.as_deref(), Some("forced_close:partial_fill_timeout"));
+    assert!(!r.halted(), "a safe close; no halt needed");
+}
+
+/// CONTRACT §7.6: HALTED refuses the ENTRY (exit 3) and sends nothing.
+#[test]
+fn halted_refuses_entry_and_sends_nothing() {
+    let mut r = Rig::new("");
+    r.store.set_halted("operator", T0).unwrap();
+    let e = r.enter().unwrap_err();
+    assert_eq!(e.exit_code(), ExitCode::Halted);
+    assert!(r.ex.sent().is_empty());
+    assert!(r.audit_kinds().contains(&"WARN:preflight_failed".to_string()));
+}
+
+/// Pre-flight (seed 003 slippage guard): mark too far from the reference → exit 5, audit, no order.
+#[test]
+fn preflight_slippage_refuses_with_exit_5() {
+    let mut r = Rig::new("");
+    r.ex.set_mark(dec!(40400)); // 1 % > 0.5 %
+    let e = r.enter().unwrap_err();
+    assert_eq!(e.exit_code(), ExitCode::Preflight);
+    assert!(e.to_string().contains("slippage"));
+    assert!(r.ex.sent().is_empty());
+    assert_eq!(r.count("SELECT count(*) FROM audit_event WHERE kind = 'preflight_failed'"), 1);
+}
+
+/// Pre-flight sets ISOLATED and 1x when needed (they are idempotent on the exchange).
+#[test]
+fn preflight_fixes_margin_and_leverage_when_flat() {
+    let mut r = Rig::new("");
+    {
+        let mut s = r.ex.state.lock().unwrap();
+        s.settings.isolated = false;
+        s.settings.leverage = 20;
+    }
+    r.enter().unwrap();
+    let sent = r.ex.sent();
+    assert_eq!(&sent[..3], ["set_isolated_margin", "set_leverage", "place_market:ENTRY"]);
+}
+
+/// A stale plan is EXPIRED and never entered late.
+#[test]
+fn stale_plan_expires_and_is_never_entered() {
+    let mut r = Rig::new("");
+    r.clock.set_ms(T0 + 14_400_000);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok);
+    assert!(r.ex.sent().is_empty());
+    assert_eq!(r.store.plan("a1b2c3d4e5f6").unwrap().unwrap().status, PlanStatus::Expired);
+}
+
+/// AC2: entering twice for one plan is impossible: the second run finds no PLANNED plan.
+#[test]
+fn second_enter_for_the_same_plan_sends_nothing() {
+    let mut r = Rig::new("");
+    r.enter().unwrap();
+    let before = r.ex.sent().len();
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok);
+    assert_eq!(r.ex.sent().len(), before);
+    assert_eq!(r.sent_count("place_market:ENTRY"), 1);
+}
+
+/// Seed 000 §7 / AC5: a regime exit cancels STOP and TP, then closes, and records the reason.
+#[test]
+fn regime_exit_cancels_protection_then_closes_and_records_reason() {
+    let mut r = Rig::new("");
+    r.enter().unwrap();
+    r.ex.set_mark(dec!(40500));
+    let reason = "regime:trend_invalidation".parse().unwrap();
+    let rep = mcbot::exec::close::exit_position(&mut r.engine(), &reason).unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
+    let sent = r.ex.sent();
+    let close_at = sent.iter().position(|c| c == "place_market:CLOSE").unwrap();
+    let cancels: Vec<usize> =
+        sent.iter().enumerate().filter(|(_, c)| c.starts_with("cancel_conditional")).map(|(i, _)| i).collect();
+    assert_eq!(cancels.len(), 2);
+    assert!(cancels.iter().all(|i| *i < close_at), "cancel STOP and TP before the CLOSE: {sent:?}");
+    let pos = r.store.all_positions().unwrap().pop().unwrap();
+    assert_eq!(pos.exit_reason.as_deref(), Some("regime:trend_invalidation"));
+    assert_eq!(pos.exit_price, Some(dec!(40500)));
+    assert_eq!(pos.realized_pnl, Some(dec!(5.000)));
+    let sys = r.store.system().unwrap();
+    assert_eq!(sys.cooldown_until_ms, Some(T0 + 3 * 14_400_000), "cooldown of 3 candles starts at the exit");
+    assert_eq!(r.ex.position(), Decimal::ZERO);
+}
+
+/// F-005 / CONTRACT §7.7: an outage during CLOSE keeps retrying (new attempt each time) until
+/// close_retry_max_elapsed_ms, then HALT, CRITICAL, exit 10.
+#[test]
+fn f005_outage_during_close_retries_then_halts_exit_10() {
+    let mut r = Rig::new("");
+    r.enter().unwrap();
+    r.ex.on("place_market:CLOSE", Fault::Fail(http_503()), 1000);
+    let rep = mcbot::exec::close::exit_position(&mut r.engine(), &mcbot::core::position::ExitReason::Manual).unwrap();
+    assert_eq!(rep.exit, ExitCode::Critical);
+    let closes = r.sent_count("place_market:CLOSE");
+    assert!(closes >= 3, "CLOSE retried: {closes}");
+    assert!(r.events("mc_a1b2c3d4e5f6_CLOSE_3").first().is_some_and(|e| e == "SUBMITTING"), "attempts increment");
+    assert!(r.clock.now_ms() - T0 <= 20_000 + 5_000, "bounded by close_retry_max_elapsed_ms");
+    assert!(r.halted());
+    assert!(r.audit_kinds().contains(&"CRITICAL:close_failed".to_string()));
+    assert_eq!(r.store.active_position("BTCUSDT").unwrap().unwrap().state.as_str(), "OPEN");
+    // AC1: the STOP cancelled for the close was restored; the open position is not left naked.
+    let conds = r.ex.open_conds();
+    assert!(conds.iter().any(|c| c.client_id.contains("_STOP_") && c.qty == dec!(0.010)), "{conds:?}");
+}
+
+/// CONTRACT §7.6: exits are never blocked by HALTED.
+#[test]
+fn exit_works_while_halted() {
+    let mut r = Rig::new("");
+    r.enter().unwrap();
+    r.store.set_halted("operator", T0).unwrap();
+    let rep = mcbot::exec::close::exit_position(&mut r.engine(), &mcbot::core::position::ExitReason::Manual).unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok);
+    assert_eq!(r.ex.position(), Decimal::ZERO);
+}
+
+/// `protect` is idempotent: a fully protected position sends nothing.
+#[test]
+fn protect_is_idempotent_when_covered() {
+    let mut r = Rig::new("");
+    r.enter().unwrap();
+    let before = r.ex.sent().len();
+    let rep = mcbot::exec::protect::protect_command(&mut r.engine()).unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok);
+    assert_eq!(r.ex.sent().len(), before);
+}
+
+/// Undersized STOP (position grew): protect places full-size STOP/TP, then cancels the old ones.
+#[test]
+fn protect_resizes_undersized_protection() {
+    let mut r = Rig::new("");
+    r.enter().unwrap();
+    r.ex.set_position(dec!(0.015), dec!(40000));
+    let rep = mcbot::exec::protect::protect_command(&mut r.engine()).unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
+    let conds = r.ex.open_conds();
+    assert_eq!(conds.len(), 2, "{conds:?}");
+    assert!(conds.iter().all(|c| c.qty == dec!(0.015)));
+    assert_eq!(r.events("mc_a1b2c3d4e5f6_STOP_2"), ["SUBMITTING", "ACKED"]);
+    assert_eq!(r.events(STOP1).last().map(String::as_str), Some("CANCELLED"));
+}
+
+/// AC1 + journal: every exchange interaction left an order_event row with role, attempt, client id.
+#[test]
+fn every_interaction_is_journaled_and_chain_verifies() {
+    let mut r = Rig::new("");
+    r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 1);
+    r.enter().unwrap();
+    let n_sent = r.ex.sent().len() as i64;
+    let submitting = r.count("SELECT count(*) FROM order_event WHERE event = 'SUBMITTING'");
+    assert_eq!(submitting, n_sent, "one intent row per order sent");
+    assert!(r.store.verify_chain().unwrap().is_ok());
+    let role_ok =
+        r.count("SELECT count(*) FROM order_event WHERE role IN ('ENTRY','STOP','TP','CLOSE') AND attempt >= 1");
+    assert_eq!(role_ok, r.count("SELECT count(*) FROM order_event"));
+    let _ = OrderRole::Entry;
+}

@@ -1,13 +1,17 @@
-//! `mcbot protect` (not available yet in this build).
+//! `mcbot protect`: make sure the open position has STOP and TP for its full size. Idempotent;
+//! never blocked by HALTED.
 
 use crate::cmd::Ctx;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::exec::{protect, Engine};
 use crate::outcome::Report;
 
 /// Arguments of `mcbot protect`.
 #[derive(Debug, clap::Args)]
 pub struct ProtectArgs {}
 
-pub fn run(_args: &ProtectArgs, _ctx: &mut Ctx) -> Result<Report> {
-    Err(Error::NotAvailable("protect"))
+pub fn run(_args: &ProtectArgs, ctx: &mut Ctx) -> Result<Report> {
+    let ex = ctx.connect()?;
+    let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
+    protect::protect_command(&mut engine)
 }

@@ -69,6 +69,8 @@ pub struct ExecutionConfig {
     pub working_type_mark: bool,
     /// Consecutive reconciles that had to repair something before entries are halted.
     pub mismatch_halt_streak: u32,
+    /// Stop distance (percent of entry) for an adopted position that has no plan stop.
+    pub adopted_stop_pct: Decimal,
 }
 
 #[derive(Debug, Clone, PartialEq)]

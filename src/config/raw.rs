@@ -51,6 +51,7 @@ pub struct RawExecution {
     pub max_slippage_pct: Option<Num>,
     pub working_type: Option<String>,
     pub mismatch_halt_streak: Option<i64>,
+    pub adopted_stop_pct: Option<Num>,
 }
 
 #[derive(Debug, Default, Deserialize)]

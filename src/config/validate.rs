@@ -160,6 +160,13 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
             1000,
         )?)
         .map_err(|_| ConfigError::invalid("execution.mismatch_halt_streak", "too large"))?,
+        adopted_stop_pct: dec_range(
+            "execution.adopted_stop_pct",
+            e.adopted_stop_pct,
+            "2.0",
+            Decimal::new(1, 2),
+            Decimal::from(50),
+        )?,
     };
 
     let s = raw.strategy;

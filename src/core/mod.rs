@@ -19,6 +19,8 @@ pub mod order;
 pub mod plan;
 /// Positions: lifecycle state machine and exit reasons.
 pub mod position;
+/// Pre-flight checks before an ENTRY.
+pub mod preflight;
 /// Deterministic PRNG for jitter and fault injection.
 pub mod rng;
 /// Sides and small shared enums.

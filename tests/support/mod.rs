@@ -1,6 +1,8 @@
 //! Test harness: a temp dir with a config and state DB, the real binary, and read access to the DB.
 #![allow(dead_code)]
 
+pub mod fake_exchange;
+
 use assert_cmd::Command;
 use rusqlite::Connection;
 use serde_json::Value;

@@ -1,0 +1,472 @@
+//! Closing: idempotent cancels of protective orders, CLOSE at market until the exchange shows the
+//! position flat (or `close_retry_max_elapsed_ms` passes, then HALT), and finalisation of the
+//! position with its exit reason, fills, PnL and the cooldown.
+
+use crate::core::audit;
+use crate::core::client_id::ClientOrderId;
+use crate::core::ledger::Ledger;
+use crate::core::order::{OrderEvent, OrderRole};
+use crate::core::plan::PlanStatus;
+use crate::core::position::{ExitReason, PositionState};
+use crate::core::types::PositionSide;
+use crate::error::Result;
+use crate::exchange::retry::{Retrier, RetryPolicy};
+use crate::exchange::{CancelOutcome, ExConditional, ExPosition, ExResult, MarketOrderRequest};
+use crate::exec::record::OrderRef;
+use crate::exec::{snapshot, Engine};
+use crate::outcome::{ExitCode, Report};
+use crate::store::journal::Severity;
+use crate::store::positions::{NewPosition, PositionClose, PositionRecord};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+/// The plan id used in client ids and journal rows of a position. Adopted positions without a plan
+/// get a synthetic one derived from their row id, so their orders still carry our prefix.
+pub fn journal_plan_id(pos: &PositionRecord) -> String {
+    pos.trade_plan_id.clone().unwrap_or_else(|| format!("adopt{:06}", pos.id))
+}
+
+impl Engine<'_> {
+    /// Reads with the bounded READ retry policy.
+    pub fn read<T>(&self, what: &str, op: impl FnMut(u32) -> ExResult<T>) -> ExResult<T> {
+        let seed = u64::try_from(self.now()).unwrap_or(0);
+        Retrier::new(self.clock, RetryPolicy::READ, seed).run(what, what, op)
+    }
+
+    /// The exchange position, read with retries.
+    pub fn read_position(&self) -> ExResult<ExPosition> {
+        let symbol = self.symbol().to_string();
+        self.read("position", |_| self.ex.position(&symbol))
+    }
+
+    /// The journal ledger of one plan id.
+    pub fn ledger(&self, plan_id: &str) -> Result<Ledger> {
+        Ok(self.store.ledger_for_plan(plan_id)?)
+    }
+
+    /// Makes sure a client id seen on the exchange has an intent row, so its later events fold
+    /// through the state machine (an order the journal never saw is recorded as discovered).
+    pub fn ensure_known(&mut self, o: &OrderRef, price: Option<Decimal>, qty: Decimal) -> Result<()> {
+        let plan = o.plan_id.clone().unwrap_or_default();
+        if !self.ledger(&plan)?.orders.contains_key(&o.client_id) {
+            self.record(
+                o,
+                OrderEvent::Submitting,
+                None,
+                None,
+                price,
+                Some(qty),
+                Some("discovered on the exchange; not in the journal".into()),
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Cancels one of our conditional orders idempotently (seed 001 §4): "not open" counts as
+    /// success only after a look-up shows it is not still open. Returns true when it is gone.
+    pub fn cancel_conditional_idempotent(&mut self, client_id: &str, fallback_qty: Decimal) -> Result<bool> {
+        let Ok(id) = ClientOrderId::parse(client_id) else { return Ok(false) };
+        let o = OrderRef {
+            plan_id: Some(id.plan_id.clone()),
+            role: id.role,
+            attempt: id.attempt,
+            client_id: client_id.to_string(),
+        };
+        self.ensure_known(&o, None, fallback_qty)?;
+        let symbol = self.symbol().to_string();
+        for _ in 0..2 {
+            match self.ex.cancel_conditional(&symbol, client_id) {
+                Ok(CancelOutcome::Cancelled { raw }) => {
+                    self.record(&o, OrderEvent::Cancelled, None, Some("CANCELED".into()), None, None, None, Some(raw))?;
+                    return Ok(true);
+                }
+                Ok(CancelOutcome::NotOpen { raw }) => {
+                    match self.read("query_conditional", |_| self.ex.query_conditional(&symbol, client_id)) {
+                        Ok(Some(c)) if c.status.is_open() => {
+                            self.record(
+                                &o,
+                                OrderEvent::CancelFailed,
+                                None,
+                                None,
+                                None,
+                                None,
+                                Some("cancel said unknown but the order is still open".into()),
+                                Some(raw),
+                            )?;
+                        }
+                        Ok(Some(c)) => {
+                            self.record_conditional_if_new(&o, &c)?;
+                            return Ok(true);
+                        }
+                        Ok(None) => {
+                            self.record(
+                                &o,
+                                OrderEvent::Expired,
+                                None,
+                                None,
+                                None,
+                                None,
+                                Some("exchange does not know it (already gone)".into()),
+                                Some(raw),
+                            )?;
+                            return Ok(true);
+                        }
+                        Err(e) => {
+                            self.record_error(&o, OrderEvent::CancelFailed, &e)?;
+                            return Ok(false);
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.record_error(&o, OrderEvent::CancelFailed, &e)?;
+                    if !e.is_ambiguous() && e.class != crate::exchange::ErrorClass::Retryable {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Records a conditional's exchange state unless the journal already shows that state.
+    pub fn record_conditional_if_new(&mut self, o: &OrderRef, c: &ExConditional) -> Result<()> {
+        let plan = o.plan_id.clone().unwrap_or_default();
+        let current = self.ledger(&plan)?.orders.get(&o.client_id).map(|v| v.state);
+        let event = crate::exec::record::conditional_status_event(c);
+        let next = crate::core::order::transition(current, event);
+        match next {
+            Ok(s) if Some(s) != current => self.record_conditional(o, c, None)?,
+            Ok(_) => {}
+            // Not a valid step from what we believed (e.g. we thought it cancelled): note what we saw.
+            Err(_) => self.record(
+                o,
+                OrderEvent::Observed,
+                Some(c.algo_id.clone()),
+                Some(format!("{:?}", c.status).to_uppercase()),
+                Some(c.trigger_price),
+                Some(c.qty),
+                Some("exchange reports a state the journal cannot reach; kept for audit".into()),
+                Some(c.raw.clone()),
+            )?,
+        }
+        Ok(())
+    }
+
+    /// Cancels every open protective order of ours on the symbol (any plan). Returns how many
+    /// could not be confirmed gone.
+    pub fn cancel_all_protection(&mut self, conditionals: &[ExConditional]) -> Result<usize> {
+        let mut failed = 0;
+        for c in conditionals {
+            if !self.cancel_conditional_idempotent(&c.client_id, c.qty)? {
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Sends CLOSE (reduce-only market) until the exchange shows the position flat, retrying with
+    /// a new attempt number each time, for at most `close_retry_max_elapsed_ms` (seed 000 §8.2,
+    /// CONTRACT §7.7). Returns the CLOSE fills' (qty, avg price) or None when it could not confirm.
+    pub fn close_until_flat(&mut self, plan_id: &str, side: PositionSide) -> Result<Option<(Decimal, Decimal)>> {
+        let start = self.now();
+        let deadline = start + i64::try_from(self.cfg.execution.close_retry_max_elapsed_ms).unwrap_or(i64::MAX);
+        let symbol = self.symbol().to_string();
+        let mut filled_qty = Decimal::ZERO;
+        let mut filled_notional = Decimal::ZERO;
+        let mut backoff_ms: u64 = 250;
+        loop {
+            let position = match self.read_position() {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(event = "close.read_failed", error = %e, "cannot read position");
+                    None
+                }
+            };
+            if let Some(p) = &position {
+                if p.is_flat() {
+                    let avg = if filled_qty > Decimal::ZERO { filled_notional / filled_qty } else { Decimal::ZERO };
+                    return Ok(Some((filled_qty, avg)));
+                }
+                let attempt = self.ledger(plan_id)?.next_attempt(plan_id, OrderRole::Close);
+                let cid = ClientOrderId::new(&self.cfg.bot_id, plan_id, OrderRole::Close, attempt)
+                    .map_err(|e| crate::error::Error::Failed(e.to_string()))?;
+                let o = OrderRef {
+                    plan_id: Some(plan_id.to_string()),
+                    role: OrderRole::Close,
+                    attempt,
+                    client_id: cid.to_string(),
+                };
+                let qty = p.qty.abs();
+                self.record_submitting(&o, Some(p.mark_price), qty)?;
+                let req = MarketOrderRequest {
+                    symbol: symbol.clone(),
+                    side: side.exit_side(),
+                    qty,
+                    reduce_only: true,
+                    client_id: o.client_id.clone(),
+                };
+                match self.ex.place_market(&req) {
+                    Ok(order) => {
+                        self.record_order(&o, &order, None)?;
+                        filled_qty += order.executed_qty;
+                        filled_notional += order.executed_qty * order.avg_price;
+                    }
+                    Err(e) if e.is_ambiguous() => {
+                        self.record_error(&o, OrderEvent::Unknown, &e)?;
+                        match self.read("query_order", |_| self.ex.query_order(&symbol, &o.client_id)) {
+                            Ok(Some(order)) => {
+                                self.record_order(
+                                    &o,
+                                    &order,
+                                    Some("found by client id after an ambiguous send".into()),
+                                )?;
+                                filled_qty += order.executed_qty;
+                                filled_notional += order.executed_qty * order.avg_price;
+                            }
+                            Ok(None) => self.record(
+                                &o,
+                                OrderEvent::NotFound,
+                                None,
+                                None,
+                                None,
+                                None,
+                                Some("not accepted".into()),
+                                None,
+                            )?,
+                            Err(e2) => {
+                                tracing::warn!(event = "close.lookup_failed", error = %e2, "CLOSE outcome unknown")
+                            }
+                        }
+                    }
+                    Err(e) => self.record_error(&o, OrderEvent::Rejected, &e)?,
+                }
+                // Confirm right away: a filled CLOSE should leave the position flat now.
+                if let Ok(p2) = self.read_position() {
+                    if p2.is_flat() {
+                        let avg = if filled_qty > Decimal::ZERO { filled_notional / filled_qty } else { Decimal::ZERO };
+                        return Ok(Some((filled_qty, avg)));
+                    }
+                }
+            }
+            if self.now() + i64::try_from(backoff_ms).unwrap_or(0) > deadline {
+                return Ok(None);
+            }
+            self.clock.sleep_ms(backoff_ms);
+            backoff_ms = (backoff_ms * 2).min(5_000);
+        }
+    }
+
+    /// Finalises a position: CLOSED with its reason, plan CLOSED, cooldown started, audited.
+    pub fn finalise_position(
+        &mut self,
+        pos: &PositionRecord,
+        reason: &ExitReason,
+        exit_price: Option<Decimal>,
+        fees: Option<Decimal>,
+    ) -> Result<()> {
+        let now = self.now();
+        let pnl = exit_price.filter(|p| *p > Decimal::ZERO).map(|x| (x - pos.entry_price) * pos.qty * pos.side.sign());
+        self.store.close_position(
+            pos.id,
+            &PositionClose { exit_reason: reason.to_string(), exit_price, realized_pnl: pnl, fees, closed_ms: now },
+        )?;
+        if let Some(plan_id) = &pos.trade_plan_id {
+            if let Some(plan) = self.store.plan(plan_id)? {
+                if plan.status.can_become(PlanStatus::Closed) {
+                    self.store.set_plan_status(plan_id, PlanStatus::Closed, now)?;
+                }
+            }
+        }
+        let cooldown = i64::try_from(self.cfg.strategy.cooldown_candles).unwrap_or(0) * self.cfg.strategy.interval_ms;
+        self.store.set_cooldown_until(now + cooldown)?;
+        let plan = journal_plan_id(pos);
+        self.audit(
+            Severity::Info,
+            audit::POSITION_CLOSED,
+            Some(&plan),
+            format!("position closed: {reason}"),
+            json!({"exit_reason": reason.to_string(), "exit_price": exit_price.map(|d| d.to_string()),
+                   "realized_pnl": pnl.map(|d| d.to_string()), "fees": fees.map(|d| d.to_string()), "qty": pos.qty.to_string()}),
+        )?;
+        Ok(())
+    }
+}
+
+/// Adopts an exchange position the DB does not know (F-003), with a WARN audit.
+pub fn adopt(e: &mut Engine<'_>, p: &ExPosition, plan_id: Option<String>, why: &str) -> Result<PositionRecord> {
+    let side = if p.qty > Decimal::ZERO { PositionSide::Long } else { PositionSide::Short };
+    let now = e.now();
+    let rec = e.store.insert_position(&NewPosition {
+        trade_plan_id: plan_id.clone(),
+        symbol: e.symbol().to_string(),
+        side,
+        state: PositionState::Open,
+        qty: p.qty.abs(),
+        entry_price: p.entry_price,
+        opened_ms: now,
+        adopted: plan_id.is_none(),
+    })?;
+    e.store.set_position_fill(rec.id, p.qty.abs(), p.entry_price, Some(now))?;
+    let jp = journal_plan_id(&rec);
+    e.audit(
+        Severity::Warn,
+        audit::POSITION_ADOPTED,
+        Some(&jp),
+        format!("adopted exchange position {} {} @ {} ({why})", side, p.qty.abs(), p.entry_price),
+        json!({"qty": p.qty.abs().to_string(), "entry_price": p.entry_price.to_string(), "plan_id": plan_id}),
+    )?;
+    Ok(e.store.position(rec.id)?.unwrap_or(rec))
+}
+
+/// `exit`: cancel STOP/TP, CLOSE at market until flat, record the exit reason (seed 000 §7).
+/// Never blocked by HALTED (CONTRACT §7.6).
+pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<Report> {
+    let snap = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)?;
+    let db_pos = e.store.active_position(&e.cfg.symbol)?;
+    if snap.position.is_flat() {
+        if let Some(pos) = db_pos {
+            // Already flat on the exchange: reconcile's finalisation decides the real reason.
+            let r = crate::exec::close::finalise_flat(e, &pos, &snap)?;
+            return Ok(Report::ok("exit")
+                .field("outcome_detail", "already_flat")
+                .field("exit_reason", r.to_string())
+                .line(format!("already flat; finalised as {r}")));
+        }
+        let failed = e.cancel_all_protection(&snap.our_conditionals)?;
+        return Ok(Report::ok("exit")
+            .field("position", serde_json::Value::Null)
+            .field("orphans_cancel_failed", failed)
+            .line("no position; nothing to do"));
+    }
+    let pos = match db_pos {
+        Some(p) => p,
+        None => adopt(e, &snap.position, None, "found during exit")?,
+    };
+    let plan_id = journal_plan_id(&pos);
+    e.store.set_position_state(pos.id, PositionState::Closing)?;
+    // Regime/manual exits: cancel protection first, then close (seed 000 §7 order).
+    let cancel_failed = e.cancel_all_protection(&snap.our_conditionals)?;
+    let closed = e.close_until_flat(&plan_id, pos.side)?;
+    match closed {
+        Some((qty, avg)) => {
+            let fees = close_fees(e, &plan_id);
+            let exit_price = if qty > Decimal::ZERO { Some(avg) } else { None };
+            let reason = if qty > Decimal::ZERO { reason.clone() } else { evidence_reason(e, &pos)? };
+            e.finalise_position(&pos, &reason, exit_price, fees)?;
+            // Anything that appeared meanwhile (a late STOP) must not outlive the position.
+            if let Ok(s2) = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id) {
+                e.cancel_all_protection(&s2.our_conditionals)?;
+            }
+            Ok(Report::ok("exit")
+                .field("exit_reason", reason.to_string())
+                .field("exit_price", exit_price.map(|d| d.to_string()))
+                .field("qty", qty.to_string())
+                .field("protection_cancel_failed", cancel_failed)
+                .line(format!("closed {} {} @ {} ({reason})", pos.side, qty, avg.round_dp(2))))
+        }
+        None => {
+            e.store.set_position_state(pos.id, PositionState::Open)?;
+            let why = format!("CLOSE not confirmed within {} ms", e.cfg.execution.close_retry_max_elapsed_ms);
+            e.audit(Severity::Critical, audit::CLOSE_FAILED, Some(&plan_id), why.clone(), json!({"why": why}))?;
+            e.halt(&format!("close failed: {why}"), Some(&plan_id))?;
+            // The STOP was cancelled for the close; a position that stays open must not stay naked.
+            let restored = restore_protection(e, &pos);
+            Ok(Report::new("exit", "close_failed", ExitCode::Critical)
+                .field("error", why.clone())
+                .field("protection_restored", restored)
+                .line(format!(
+                    "CRITICAL: {why}; system HALTED; protection {}",
+                    if restored { "restored" } else { "NOT restored" }
+                )))
+        }
+    }
+}
+
+/// Re-places STOP/TP for a position whose CLOSE failed (best effort: during an outage it may fail
+/// too, and then the HALT and the CRITICAL audit are all that is left).
+fn restore_protection(e: &mut Engine<'_>, pos: &PositionRecord) -> bool {
+    let Ok(snap) = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id) else { return false };
+    if snap.position.is_flat() {
+        return true;
+    }
+    let Ok(Some(p)) = e.store.position(pos.id) else { return false };
+    crate::exec::protect::ensure_protection(e, &p, &snap).is_ok_and(|r| r.exit == ExitCode::Ok)
+}
+
+/// Commission of the CLOSE fills, when the exchange can tell.
+fn close_fees(e: &Engine<'_>, plan_id: &str) -> Option<Decimal> {
+    let ledger = e.ledger(plan_id).ok()?;
+    let mut total = Decimal::ZERO;
+    for o in ledger.of(plan_id, OrderRole::Close).into_iter().chain(ledger.of(plan_id, OrderRole::Entry)) {
+        if let Some(id) = &o.exchange_order_id {
+            if o.filled_qty.is_some_and(|q| q > Decimal::ZERO) {
+                total += e.ex.order_fills(e.symbol(), id).ok()?.iter().map(|f| f.commission).sum::<Decimal>();
+            }
+        }
+    }
+    Some(total)
+}
+
+/// The exit reason the evidence supports when the exchange is flat and we did not close it now:
+/// a filled STOP → stop_hit, a filled TP → tp_hit, our filled CLOSE → the recorded pending reason,
+/// otherwise external.
+pub fn evidence_reason(e: &Engine<'_>, pos: &PositionRecord) -> Result<ExitReason> {
+    let plan_id = journal_plan_id(pos);
+    let ledger = e.ledger(&plan_id)?;
+    let filled = |role| {
+        ledger.of(&plan_id, role).iter().any(|o| {
+            o.filled_qty.is_some_and(|q| q > Decimal::ZERO) && o.state == crate::core::order::OrderState::Filled
+        })
+    };
+    if filled(OrderRole::Stop) {
+        return Ok(ExitReason::StopHit);
+    }
+    if filled(OrderRole::Tp) {
+        return Ok(ExitReason::TpHit);
+    }
+    if filled(OrderRole::Close) {
+        if let Some(r) = pos.pending_exit_reason.as_deref().and_then(|r| r.parse().ok()) {
+            return Ok(r);
+        }
+        return Ok(ExitReason::Manual);
+    }
+    Ok(ExitReason::External)
+}
+
+/// The exchange is flat but the DB holds a position: look up our protective orders to learn what
+/// closed it, record that, finalise, and cancel the leftover sibling.
+pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::Snapshot) -> Result<ExitReason> {
+    let plan_id = journal_plan_id(pos);
+    let symbol = e.symbol().to_string();
+    let ledger = e.ledger(&plan_id)?;
+    let mut exit_price = None;
+    // Refresh every protective order that may still be live in our belief.
+    let candidates: Vec<(OrderRole, u32, String)> = ledger
+        .orders
+        .values()
+        .filter(|o| o.role.is_conditional() && o.state.may_be_live())
+        .map(|o| (o.role, o.attempt, o.client_id.clone()))
+        .collect();
+    for (role, attempt, cid) in candidates {
+        let o = OrderRef { plan_id: Some(plan_id.clone()), role, attempt, client_id: cid.clone() };
+        if let Ok(Some(c)) = e.read("query_conditional", |_| e.ex.query_conditional(&symbol, &cid)) {
+            e.record_conditional_if_new(&o, &c)?;
+            if crate::exec::record::conditional_status_event(&c) == OrderEvent::Filled {
+                exit_price = c.actual_price.or(Some(c.trigger_price));
+            }
+        }
+    }
+    let reason = evidence_reason(e, pos)?;
+    if exit_price.is_none() {
+        exit_price = last_close_fill_price(e, &plan_id)?;
+    }
+    e.finalise_position(pos, &reason, exit_price, None)?;
+    e.cancel_all_protection(&snap.our_conditionals)?;
+    Ok(reason)
+}
+
+fn last_close_fill_price(e: &Engine<'_>, plan_id: &str) -> Result<Option<Decimal>> {
+    let ledger = e.ledger(plan_id)?;
+    Ok(ledger.of(plan_id, OrderRole::Close).iter().rev().find_map(|o| o.fill_price))
+}

@@ -1,0 +1,509 @@
+//! The ENTRY sequence (seed 000 §4–6, CONTRACT §5): current plan → concurrent pre-read →
+//! pre-flight → mode re-read → two-phase submit (intent committed before the request; an ambiguous
+//! outcome is resolved by client-id look-up before anything else) → fill window → protection.
+//! Never two ENTRY orders that can fill for one plan (F-001).
+
+use crate::core::audit;
+use crate::core::client_id::ClientOrderId;
+use crate::core::money::SymbolFilters;
+use crate::core::order::{OrderEvent, OrderRole};
+use crate::core::plan::{PlanStatus, TradePlan};
+use crate::core::position::{ExitReason, PositionState};
+use crate::core::preflight::{self, PreflightInput};
+use crate::error::{Error, Result};
+use crate::exchange::{AccountSettings, ErrorClass, ExOrder, ExOrderStatus, MarkInfo, MarketOrderRequest};
+use crate::exec::protect::protect_new_fill;
+use crate::exec::record::OrderRef;
+use crate::exec::snapshot::{self, Snapshot};
+use crate::exec::Engine;
+use crate::outcome::{ExitCode, Report};
+use crate::store::journal::Severity;
+use crate::store::positions::{NewPosition, PositionRecord};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+/// How one ENTRY attempt ended.
+enum Sent {
+    /// The exchange has the order (filled, partly filled, or resting).
+    Accepted(ExOrder),
+    /// Definitely not accepted; `retry` when another attempt is allowed.
+    NotAccepted { retry: bool, why: String },
+    /// Neither the send nor the look-up could tell.
+    Unresolved(String),
+}
+
+/// Everything read before the ENTRY, in one concurrent round.
+struct PreRead {
+    snap: Snapshot,
+    settings: AccountSettings,
+    filters: SymbolFilters,
+    mark: MarkInfo,
+}
+
+fn pre_read(e: &Engine<'_>) -> Result<PreRead> {
+    let (ex, symbol, bot) = (e.ex, e.cfg.symbol.as_str(), e.cfg.bot_id.as_str());
+    let (snap, settings, filters, mark) = std::thread::scope(|s| {
+        let a = s.spawn(|| snapshot::read(ex, symbol, bot));
+        let b = s.spawn(|| ex.account_settings(symbol));
+        let c = s.spawn(|| ex.filters(symbol));
+        let d = ex.mark_info(symbol);
+        (snapshot::join(a), snapshot::join(b), snapshot::join(c), d)
+    });
+    Ok(PreRead { snap: snap?, settings: settings?, filters: filters?, mark: mark? })
+}
+
+/// `enter`: the whole sequence for the current PLANNED plan.
+pub fn enter(e: &mut Engine<'_>) -> Result<Report> {
+    let now = e.now();
+    let Some(plan) = e.store.latest_plan_with_status(PlanStatus::Planned)? else {
+        return Ok(Report::ok("enter").field("entered", false).line("no planned trade; nothing to do"));
+    };
+    if plan.is_stale(now) {
+        e.store.set_plan_status(&plan.id, PlanStatus::Expired, now)?;
+        e.audit(
+            Severity::Info,
+            audit::PLAN_EXPIRED,
+            Some(&plan.id),
+            format!("plan {} expired unentered", plan.id),
+            json!({"valid_until": plan.valid_until_ms}),
+        )?;
+        return Ok(Report::ok("enter")
+            .field("entered", false)
+            .field("plan_id", plan.id.clone())
+            .line(format!("plan {} expired; never entered late", plan.id)));
+    }
+    refuse_if_halted(e, &plan)?;
+    let mut pre = pre_read(e)?;
+    fix_margin_settings(e, &mut pre)?;
+    let sys = e.store.system()?;
+    let db_pos = e.store.active_position(&e.cfg.symbol)?;
+    let input = PreflightInput {
+        plan: &plan,
+        now_ms: e.now(),
+        reconciled: sys.last_reconcile_ms.is_some(),
+        entry_block_reason: sys.entry_block_reason.as_deref(),
+        cooldown_until_ms: sys.cooldown_until_ms,
+        isolated: pre.settings.isolated,
+        leverage: pre.settings.leverage,
+        dual_side: pre.settings.dual_side,
+        exchange_position_qty: pre.snap.position.qty,
+        db_position_active: db_pos.is_some(),
+        our_open_orders: pre.snap.our_orders.len() + pre.snap.our_conditionals.len(),
+        foreign_orders: pre.snap.foreign_orders.len() + pre.snap.foreign_conditionals.len(),
+        mark_price: pre.mark.mark_price,
+        max_slippage_pct: e.cfg.execution.max_slippage_pct,
+        filters: &pre.filters,
+    };
+    if let Err(f) = preflight::check(&input) {
+        e.audit(
+            Severity::Warn,
+            audit::PREFLIGHT_FAILED,
+            Some(&plan.id),
+            format!("pre-flight `{}` failed: {}", f.check, f.message),
+            json!({"check": f.check, "message": f.message}),
+        )?;
+        return Err(Error::Preflight { check: f.check.to_string(), message: f.message });
+    }
+    // The mode is re-read right before the ENTRY is sent (CONTRACT §7.10).
+    refuse_if_halted(e, &plan)?;
+    submit(e, &plan, &pre.filters)
+}
+
+fn refuse_if_halted(e: &mut Engine<'_>, plan: &TradePlan) -> Result<()> {
+    let sys = e.store.system()?;
+    if sys.is_halted() {
+        let why = sys.halt_reason.unwrap_or_default();
+        e.audit(
+            Severity::Warn,
+            audit::PREFLIGHT_FAILED,
+            Some(&plan.id),
+            format!("entry refused: HALTED ({why})"),
+            json!({"check": "not_halted", "message": why}),
+        )?;
+        return Err(Error::Halted(why));
+    }
+    Ok(())
+}
+
+/// ISOLATED and 1x are set when they are not already (the exchange answers "no need to change"
+/// as success); hedge mode is never switched automatically because it is account-wide.
+fn fix_margin_settings(e: &mut Engine<'_>, pre: &mut PreRead) -> Result<()> {
+    let flat = pre.snap.position.is_flat() && pre.snap.our_orders.is_empty() && pre.snap.foreign_orders.is_empty();
+    if !flat {
+        return Ok(());
+    }
+    if !pre.settings.isolated {
+        e.ex.set_isolated_margin(&e.cfg.symbol)?;
+        pre.settings.isolated = true;
+    }
+    if pre.settings.leverage != 1 {
+        e.ex.set_leverage(&e.cfg.symbol, 1)?;
+        pre.settings.leverage = 1;
+    }
+    Ok(())
+}
+
+/// Sends the ENTRY (at most two attempts, the second only after a definite "not accepted").
+fn submit(e: &mut Engine<'_>, plan: &TradePlan, filters: &SymbolFilters) -> Result<Report> {
+    e.store.set_plan_status(&plan.id, PlanStatus::Entering, e.now())?;
+    let first_attempt = e.ledger(&plan.id)?.next_attempt(&plan.id, OrderRole::Entry);
+    let mut attempt = first_attempt;
+    loop {
+        let cid = ClientOrderId::new(&e.cfg.bot_id, &plan.id, OrderRole::Entry, attempt)
+            .map_err(|x| Error::Failed(x.to_string()))?;
+        let o =
+            OrderRef { plan_id: Some(plan.id.clone()), role: OrderRole::Entry, attempt, client_id: cid.to_string() };
+        e.record_submitting(&o, Some(plan.entry_ref), plan.qty)?;
+        e.audit(
+            Severity::Info,
+            audit::ENTRY_SUBMITTED,
+            Some(&plan.id),
+            format!("ENTRY {} {} {} (attempt {attempt})", plan.side, plan.qty, plan.symbol),
+            json!({"client_id": o.client_id, "side": plan.side.as_str(), "qty": plan.qty.to_string(), "entry_ref": plan.entry_ref.to_string(), "stop": plan.stop_price.to_string()}),
+        )?;
+        match send_once(e, &o, plan)? {
+            Sent::Accepted(order) => return after_ack(e, plan, &o, order, filters),
+            Sent::NotAccepted { retry, why } if retry && attempt == first_attempt => {
+                // Before attempt 2: still flat (nothing of attempt 1 filled), still not halted.
+                e.clock.sleep_ms(500);
+                let p = e.read_position()?;
+                if !p.is_flat() {
+                    return Err(Error::Failed(format!(
+                        "position appeared after ENTRY attempt {attempt} ({why}); run `mcbot reconcile`"
+                    )));
+                }
+                refuse_if_halted(e, plan)?;
+                attempt += 1;
+            }
+            Sent::NotAccepted { why, .. } => {
+                e.store.set_plan_status(&plan.id, PlanStatus::NotFilled, e.now())?;
+                e.audit(
+                    Severity::Warn,
+                    audit::ENTRY_NOT_FILLED,
+                    Some(&plan.id),
+                    format!("ENTRY not accepted: {why}"),
+                    json!({"client_id": o.client_id, "why": why}),
+                )?;
+                return Ok(Report::new("enter", "not_filled", ExitCode::Failed)
+                    .field("plan_id", plan.id.clone())
+                    .field("error", format!("ENTRY not accepted: {why}"))
+                    .line(format!("ENTRY not accepted: {why}; no position")));
+            }
+            Sent::Unresolved(why) => return unresolved(e, plan, &why),
+        }
+    }
+}
+
+/// One send, and for an ambiguous outcome the client-id look-up that decides it.
+fn send_once(e: &mut Engine<'_>, o: &OrderRef, plan: &TradePlan) -> Result<Sent> {
+    let req = MarketOrderRequest {
+        symbol: e.cfg.symbol.clone(),
+        side: plan.side.entry_side(),
+        qty: plan.qty,
+        reduce_only: false,
+        client_id: o.client_id.clone(),
+    };
+    match e.ex.place_market(&req) {
+        Ok(order) => {
+            e.record_order(o, &order, None)?;
+            Ok(Sent::Accepted(order))
+        }
+        Err(err) if err.is_ambiguous() => {
+            e.record_error(o, OrderEvent::Unknown, &err)?;
+            lookup(e, o)
+        }
+        Err(err) => {
+            e.record_error(o, OrderEvent::Rejected, &err)?;
+            Ok(Sent::NotAccepted { retry: err.class == ErrorClass::Retryable, why: err.to_string() })
+        }
+    }
+}
+
+/// Resolves an ambiguous ENTRY by client id. "Not found" counts only when two look-ups apart in
+/// time agree, because the matching engine may still be working on the order.
+fn lookup(e: &mut Engine<'_>, o: &OrderRef) -> Result<Sent> {
+    let symbol = e.cfg.symbol.clone();
+    let deadline = e.now() + i64::try_from(e.cfg.execution.entry_ack_timeout_ms).unwrap_or(i64::MAX);
+    let mut not_found = 0;
+    let mut last_err = String::new();
+    loop {
+        match e.ex.query_order(&symbol, &o.client_id) {
+            Ok(Some(order)) => {
+                e.record_order(o, &order, Some("found by client id after an ambiguous send".into()))?;
+                return Ok(Sent::Accepted(order));
+            }
+            Ok(None) => {
+                not_found += 1;
+                if not_found >= 2 {
+                    e.record(
+                        o,
+                        OrderEvent::NotFound,
+                        None,
+                        None,
+                        None,
+                        None,
+                        Some("look-ups found no such order: not accepted".into()),
+                        None,
+                    )?;
+                    return Ok(Sent::NotAccepted {
+                        retry: true,
+                        why: "lost acknowledgement; order proven absent".into(),
+                    });
+                }
+            }
+            Err(err) => last_err = err.to_string(),
+        }
+        if e.now() >= deadline {
+            return Ok(Sent::Unresolved(if last_err.is_empty() { "look-up timed out".into() } else { last_err }));
+        }
+        e.clock.sleep_ms(300);
+    }
+}
+
+/// The ENTRY's fate is unknown and the exchange cannot tell: protect whatever exists, else HALT.
+fn unresolved(e: &mut Engine<'_>, plan: &TradePlan, why: &str) -> Result<Report> {
+    if let Ok(p) = e.read_position() {
+        if !p.is_flat() {
+            let pos = crate::exec::close::adopt(e, &p, Some(plan.id.clone()), "ENTRY outcome unknown; position found")?;
+            e.store.set_plan_status(&plan.id, PlanStatus::Filled, e.now())?;
+            if let Some(r) = protect_new_fill(e, &pos, p.qty.abs())? {
+                return Ok(rename(r));
+            }
+            return Ok(Report::ok("enter")
+                .field("plan_id", plan.id.clone())
+                .line("ENTRY outcome was unknown; the position found is now protected"));
+        }
+    }
+    let msg = format!("ENTRY outcome unknown ({why}); exchange cannot confirm; HALTED until reconcile");
+    e.audit(Severity::Critical, audit::ENTRY_NOT_FILLED, Some(&plan.id), msg.clone(), json!({"why": why}))?;
+    e.halt(&msg, Some(&plan.id))?;
+    Ok(Report::new("enter", "unresolved", ExitCode::Critical)
+        .field("plan_id", plan.id.clone())
+        .field("error", msg.clone())
+        .line(format!("CRITICAL: {msg}")))
+}
+
+fn rename(mut r: Report) -> Report {
+    r.command = "enter".into();
+    r
+}
+
+/// Opens the position for the filled quantity and protects it at once; then handles a partial fill.
+fn after_ack(
+    e: &mut Engine<'_>,
+    plan: &TradePlan,
+    o: &OrderRef,
+    order: ExOrder,
+    filters: &SymbolFilters,
+) -> Result<Report> {
+    let _ = filters;
+    if order.executed_qty.is_zero() && !order.status.is_open() {
+        e.store.set_plan_status(&plan.id, PlanStatus::NotFilled, e.now())?;
+        e.audit(
+            Severity::Warn,
+            audit::ENTRY_NOT_FILLED,
+            Some(&plan.id),
+            format!("ENTRY ended {:?} with nothing filled", order.status),
+            json!({"client_id": o.client_id, "why": format!("{:?}", order.status)}),
+        )?;
+        return Ok(Report::new("enter", "not_filled", ExitCode::Failed)
+            .field("plan_id", plan.id.clone())
+            .field("error", "ENTRY ended with nothing filled")
+            .line("ENTRY ended with nothing filled; no position"));
+    }
+    let mut pos: Option<PositionRecord> = None;
+    if order.executed_qty > Decimal::ZERO {
+        let p = open_position(e, plan, o, &order)?;
+        if let Some(r) = protect_new_fill(e, &p, order.executed_qty)? {
+            return Ok(rename(r));
+        }
+        pos = Some(p);
+    }
+    if order.status == ExOrderStatus::Filled {
+        return done(e, plan, pos.as_ref(), &order);
+    }
+    fill_window(e, plan, o, order, pos)
+}
+
+fn open_position(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: &ExOrder) -> Result<PositionRecord> {
+    let now = e.now();
+    let p = e.store.insert_position(&NewPosition {
+        trade_plan_id: Some(plan.id.clone()),
+        symbol: e.cfg.symbol.clone(),
+        side: plan.side,
+        state: PositionState::Open,
+        qty: order.executed_qty,
+        entry_price: order.avg_price,
+        opened_ms: now,
+        adopted: false,
+    })?;
+    e.store.set_position_fill(p.id, order.executed_qty, order.avg_price, Some(now))?;
+    let complete = order.status == ExOrderStatus::Filled;
+    e.store.set_plan_status(&plan.id, if complete { PlanStatus::Filled } else { PlanStatus::Partial }, now)?;
+    e.audit(
+        Severity::Info,
+        audit::ENTRY_FILLED,
+        Some(&plan.id),
+        format!("ENTRY filled {} @ {}{}", order.executed_qty, order.avg_price, if complete { "" } else { " (partial)" }),
+        json!({"client_id": o.client_id, "filled_qty": order.executed_qty.to_string(), "avg_price": order.avg_price.to_string(), "complete": complete}),
+    )?;
+    Ok(e.store.position(p.id)?.unwrap_or(p))
+}
+
+fn done(e: &mut Engine<'_>, plan: &TradePlan, pos: Option<&PositionRecord>, order: &ExOrder) -> Result<Report> {
+    let window = match pos {
+        Some(p) => e.store.position(p.id)?.and_then(|p| p.unprotected_window_ms),
+        None => None,
+    };
+    Ok(Report::ok("enter")
+        .field("entered", true)
+        .field("plan_id", plan.id.clone())
+        .field("side", plan.side.as_str())
+        .field("qty", order.executed_qty.to_string())
+        .field("avg_price", order.avg_price.to_string())
+        .field("unprotected_window_ms", window)
+        .line(format!(
+            "entered {} {} @ {} (plan {}); STOP and TP placed",
+            plan.side, order.executed_qty, order.avg_price, plan.id
+        )))
+}
+
+/// A partial fill: within `entry_fill_window_ms` either it completes (protection resized) or the
+/// remainder is cancelled and the position closed (seed 000 §6, F-004).
+fn fill_window(
+    e: &mut Engine<'_>,
+    plan: &TradePlan,
+    o: &OrderRef,
+    mut order: ExOrder,
+    mut pos: Option<PositionRecord>,
+) -> Result<Report> {
+    let symbol = e.cfg.symbol.clone();
+    let deadline = e.now() + i64::try_from(e.cfg.execution.entry_fill_window_ms).unwrap_or(i64::MAX);
+    while e.now() < deadline {
+        e.clock.sleep_ms(250);
+        let Ok(Some(q)) = e.ex.query_order(&symbol, &o.client_id) else { continue };
+        if q.executed_qty != order.executed_qty || q.status != order.status {
+            e.record_order(o, &q, None)?;
+            order = q;
+            pos = Some(sync_fill(e, plan, o, &order, pos)?);
+            if let Some(r) = resize(e, pos.as_ref())? {
+                return Ok(r);
+            }
+        }
+        if order.status == ExOrderStatus::Filled {
+            return done(e, plan, pos.as_ref(), &order);
+        }
+        if !order.status.is_open() {
+            break;
+        }
+    }
+    // Window over: cancel the remainder, then look at what filled.
+    if order.status.is_open() {
+        match e.ex.cancel_order(&symbol, &o.client_id) {
+            Ok(_) => {}
+            Err(err) => e.record_error(o, OrderEvent::CancelFailed, &err)?,
+        }
+        if let Ok(Some(q)) = e.read("query_order", |_| e.ex.query_order(&symbol, &o.client_id)) {
+            if q.status != order.status || q.executed_qty != order.executed_qty {
+                e.record_order(o, &q, Some("after cancelling the remainder".into()))?;
+            }
+            order = q;
+            if order.executed_qty > Decimal::ZERO {
+                pos = Some(sync_fill(e, plan, o, &order, pos)?);
+            }
+        }
+    }
+    if order.status == ExOrderStatus::Filled {
+        if let Some(r) = resize(e, pos.as_ref())? {
+            return Ok(r);
+        }
+        return done(e, plan, pos.as_ref(), &order);
+    }
+    match pos {
+        None => {
+            e.store.set_plan_status(&plan.id, PlanStatus::NotFilled, e.now())?;
+            e.audit(
+                Severity::Warn,
+                audit::ENTRY_NOT_FILLED,
+                Some(&plan.id),
+                "ENTRY did not fill within the fill window; cancelled",
+                json!({"client_id": o.client_id, "why": "fill_window"}),
+            )?;
+            Ok(Report::new("enter", "not_filled", ExitCode::Failed)
+                .field("plan_id", plan.id.clone())
+                .field("error", "ENTRY did not fill within the fill window")
+                .line("ENTRY did not fill in time; cancelled; no position"))
+        }
+        Some(p) => force_close_partial(e, plan, &p),
+    }
+}
+
+/// Keeps the position row in step with the ENTRY's filled quantity.
+fn sync_fill(
+    e: &mut Engine<'_>,
+    plan: &TradePlan,
+    o: &OrderRef,
+    order: &ExOrder,
+    pos: Option<PositionRecord>,
+) -> Result<PositionRecord> {
+    match pos {
+        None => {
+            let p = open_position(e, plan, o, order)?;
+            if let Some(r) = protect_new_fill(e, &p, order.executed_qty)? {
+                return Err(Error::Critical(
+                    r.fields.get("error").and_then(|v| v.as_str()).unwrap_or("protection failed").to_string(),
+                ));
+            }
+            Ok(p)
+        }
+        Some(p) => {
+            e.store.set_position_fill(p.id, order.executed_qty, order.avg_price, None)?;
+            if order.status == ExOrderStatus::Filled {
+                e.store.set_plan_status(&plan.id, PlanStatus::Filled, e.now())?;
+            }
+            Ok(e.store.position(p.id)?.unwrap_or(p))
+        }
+    }
+}
+
+/// Resizes protection to the exchange position (bounded: one place-then-cancel round).
+fn resize(e: &mut Engine<'_>, pos: Option<&PositionRecord>) -> Result<Option<Report>> {
+    let Some(p) = pos else { return Ok(None) };
+    let snap = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)?;
+    let r = crate::exec::protect::ensure_protection(e, p, &snap)?;
+    Ok(if r.exit == ExitCode::Ok { None } else { Some(rename(r)) })
+}
+
+/// The ENTRY did not complete in time: close what filled (F-004). Not a protection failure, so
+/// no HALT — unless the CLOSE itself cannot be confirmed.
+fn force_close_partial(e: &mut Engine<'_>, plan: &TradePlan, pos: &PositionRecord) -> Result<Report> {
+    e.audit(
+        Severity::Warn,
+        audit::FORCED_CLOSE,
+        Some(&plan.id),
+        "ENTRY not fully filled within the fill window: closing what filled",
+        json!({"why": "partial_fill_timeout"}),
+    )?;
+    let closed = e.close_until_flat(&plan.id, pos.side)?;
+    e.cancel_plan_protection(&plan.id)?;
+    let reason = ExitReason::ForcedClose("partial_fill_timeout".into());
+    match closed {
+        Some((qty, avg)) => {
+            let pos_now = e.store.position(pos.id)?.unwrap_or_else(|| pos.clone());
+            e.finalise_position(&pos_now, &reason, if qty > Decimal::ZERO { Some(avg) } else { None }, None)?;
+            Ok(Report::new("enter", "partial_fill_closed", ExitCode::Failed)
+                .field("plan_id", plan.id.clone())
+                .field("exit_reason", reason.to_string())
+                .field("error", "ENTRY not fully filled within the fill window; the filled part was closed")
+                .line("ENTRY only partly filled in time: remainder cancelled, position closed"))
+        }
+        None => {
+            let msg = "partial ENTRY could not be closed".to_string();
+            e.audit(Severity::Critical, audit::CLOSE_FAILED, Some(&plan.id), msg.clone(), json!({"why": msg}))?;
+            e.halt(&msg, Some(&plan.id))?;
+            Ok(Report::new("enter", "close_failed", ExitCode::Critical)
+                .field("error", msg.clone())
+                .line(format!("CRITICAL: {msg}; HALTED")))
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! Protection: STOP and TP as reduce-only conditional orders for the position's full size, placed
+//! concurrently, each with one retry for a provably retryable failure — and the failure path of the
+//! protection guarantee (seed 000 §5): CLOSE at market, cancel every protective order, HALT,
+//! CRITICAL audit, exit 10. Non-negotiable.
+
+use crate::core::audit;
+use crate::core::client_id::ClientOrderId;
+use crate::core::money::PriceRounding;
+use crate::core::order::{OrderEvent, OrderRole};
+use crate::core::plan::take_profit_price;
+use crate::core::position::ExitReason;
+use crate::core::types::PositionSide;
+use crate::error::{Error, Result};
+use crate::exchange::{
+    ConditionalKind, ConditionalOrderRequest, ErrorClass, ExConditional, Exchange, ExchangeError, WorkingType,
+};
+use crate::exec::close::journal_plan_id;
+use crate::exec::record::OrderRef;
+use crate::exec::{snapshot, Engine};
+use crate::outcome::{ExitCode, Report};
+use crate::store::journal::Severity;
+use crate::store::positions::PositionRecord;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+/// What protection must look like for a position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Targets {
+    pub side: PositionSide,
+    pub qty: Decimal,
+    pub stop: Decimal,
+    pub tp: Decimal,
+}
+
+/// Result of one placement attempt, measured on the engine's clock.
+enum Leg {
+    Acked(ExConditional, i64),
+    Ambiguous(ExchangeError, Result<Option<ExConditional>, ExchangeError>, i64),
+    Failed(ExchangeError),
+}
+
+/// The verdict on one leg after (at most) two attempts.
+#[derive(Debug, Clone)]
+pub enum LegVerdict {
+    Placed { client_id: String, ack_ms: i64 },
+    Failed { client_id: String, why: String },
+}
+
+fn kind_of(role: OrderRole) -> ConditionalKind {
+    if role == OrderRole::Stop {
+        ConditionalKind::StopMarket
+    } else {
+        ConditionalKind::TakeProfitMarket
+    }
+}
+
+fn place_once(ex: &dyn Exchange, clock: &dyn crate::clock::Clock, req: &ConditionalOrderRequest) -> Leg {
+    let t0 = clock.now_ms();
+    match ex.place_conditional(req) {
+        Ok(c) => Leg::Acked(c, clock.now_ms() - t0),
+        Err(e) if e.is_ambiguous() => {
+            // Look it up by client id before anything else is sent (CONTRACT §5).
+            let found = ex.query_conditional(&req.symbol, &req.client_id);
+            Leg::Ambiguous(e, found, clock.now_ms() - t0)
+        }
+        Err(e) => Leg::Failed(e),
+    }
+}
+
+impl Engine<'_> {
+    fn ack_timeout(&self, role: OrderRole) -> i64 {
+        let ms = if role == OrderRole::Stop {
+            self.cfg.execution.stop_ack_timeout_ms
+        } else {
+            self.cfg.execution.tp_ack_timeout_ms
+        };
+        i64::try_from(ms).unwrap_or(i64::MAX)
+    }
+
+    /// Places the given legs (STOP and/or TP) concurrently, one retry each for retryable failures.
+    pub fn place_legs(
+        &mut self,
+        plan_id: &str,
+        t: &Targets,
+        roles: &[OrderRole],
+    ) -> Result<Vec<(OrderRole, LegVerdict)>> {
+        let working_type =
+            if self.cfg.execution.working_type_mark { WorkingType::MarkPrice } else { WorkingType::ContractPrice };
+        let ledger = self.ledger(plan_id)?;
+        let mut pending: Vec<(OrderRole, u32)> = roles.iter().map(|r| (*r, ledger.next_attempt(plan_id, *r))).collect();
+        let mut verdicts = Vec::new();
+        for round in 0..2 {
+            if pending.is_empty() {
+                break;
+            }
+            let mut reqs = Vec::new();
+            for (role, attempt) in &pending {
+                let cid = ClientOrderId::new(&self.cfg.bot_id, plan_id, *role, *attempt)
+                    .map_err(|e| Error::Failed(e.to_string()))?;
+                let o = OrderRef {
+                    plan_id: Some(plan_id.to_string()),
+                    role: *role,
+                    attempt: *attempt,
+                    client_id: cid.to_string(),
+                };
+                let trigger = if *role == OrderRole::Stop { t.stop } else { t.tp };
+                self.record_submitting(&o, Some(trigger), t.qty)?;
+                let req = ConditionalOrderRequest {
+                    symbol: self.cfg.symbol.clone(),
+                    side: t.side.exit_side(),
+                    kind: kind_of(*role),
+                    trigger_price: trigger,
+                    qty: t.qty,
+                    working_type,
+                    client_id: o.client_id.clone(),
+                };
+                reqs.push((o, req));
+            }
+            let (ex, clock) = (self.ex, self.clock);
+            let results: Vec<Leg> = std::thread::scope(|s| {
+                let handles: Vec<_> = reqs.iter().map(|(_, req)| s.spawn(move || place_once(ex, clock, req))).collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            });
+            let mut retry = Vec::new();
+            for ((o, _), leg) in reqs.iter().zip(results) {
+                let timeout = self.ack_timeout(o.role);
+                let verdict = match leg {
+                    Leg::Acked(c, ms) => {
+                        self.record_conditional(o, &c, Some(format!("ack in {ms} ms")))?;
+                        if ms > timeout {
+                            Some(LegVerdict::Failed {
+                                client_id: o.client_id.clone(),
+                                why: format!("ack_timeout ({ms} ms > {timeout} ms)"),
+                            })
+                        } else {
+                            Some(LegVerdict::Placed { client_id: o.client_id.clone(), ack_ms: self.now() })
+                        }
+                    }
+                    Leg::Ambiguous(e, found, ms) => {
+                        self.record_error(o, OrderEvent::Unknown, &e)?;
+                        match found {
+                            Ok(Some(c)) => {
+                                self.record_conditional(
+                                    o,
+                                    &c,
+                                    Some("found by client id after an ambiguous send".into()),
+                                )?;
+                                if !c.status.is_open() {
+                                    Some(LegVerdict::Failed {
+                                        client_id: o.client_id.clone(),
+                                        why: format!("found {:?} after ambiguous send", c.status),
+                                    })
+                                } else if ms > timeout {
+                                    Some(LegVerdict::Failed {
+                                        client_id: o.client_id.clone(),
+                                        why: format!("ack_timeout ({ms} ms > {timeout} ms)"),
+                                    })
+                                } else {
+                                    Some(LegVerdict::Placed { client_id: o.client_id.clone(), ack_ms: self.now() })
+                                }
+                            }
+                            Ok(None) => {
+                                self.record(
+                                    o,
+                                    OrderEvent::NotFound,
+                                    None,
+                                    None,
+                                    None,
+                                    None,
+                                    Some("proven absent after ambiguous send".into()),
+                                    None,
+                                )?;
+                                if round == 0 {
+                                    retry.push((o.role, o.attempt + 1));
+                                    None
+                                } else {
+                                    Some(LegVerdict::Failed {
+                                        client_id: o.client_id.clone(),
+                                        why: format!("retry failed: {e}"),
+                                    })
+                                }
+                            }
+                            Err(e2) => Some(LegVerdict::Failed {
+                                client_id: o.client_id.clone(),
+                                why: format!("outcome unknown and look-up failed: {e2}"),
+                            }),
+                        }
+                    }
+                    Leg::Failed(e) => {
+                        self.record_error(o, OrderEvent::Rejected, &e)?;
+                        if e.class == ErrorClass::Retryable && round == 0 && !e.is_would_trigger() {
+                            retry.push((o.role, o.attempt + 1));
+                            None
+                        } else if e.is_would_trigger() {
+                            Some(LegVerdict::Failed {
+                                client_id: o.client_id.clone(),
+                                why: format!("would_trigger: {e}"),
+                            })
+                        } else {
+                            Some(LegVerdict::Failed { client_id: o.client_id.clone(), why: format!("rejected: {e}") })
+                        }
+                    }
+                };
+                if let Some(v) = verdict {
+                    verdicts.push((o.role, v));
+                }
+            }
+            if !retry.is_empty() {
+                // A short pause before attempt 2: rate limits and 5xx clear in hundreds of ms.
+                self.clock.sleep_ms(200);
+            }
+            pending = retry;
+        }
+        Ok(verdicts)
+    }
+
+    /// Audits each placed leg and records the STOP acknowledgement (the unprotected window).
+    pub fn note_placed(
+        &mut self,
+        pos: &PositionRecord,
+        t: &Targets,
+        verdicts: &[(OrderRole, LegVerdict)],
+    ) -> Result<()> {
+        let plan_id = journal_plan_id(pos);
+        for (role, v) in verdicts {
+            if let LegVerdict::Placed { client_id, ack_ms } = v {
+                if *role == OrderRole::Stop {
+                    self.store.set_stop_acked(pos.id, *ack_ms)?;
+                }
+                let trigger = if *role == OrderRole::Stop { t.stop } else { t.tp };
+                self.audit(
+                    Severity::Info,
+                    audit::PROTECTION_PLACED,
+                    Some(&plan_id),
+                    format!("{role} {client_id} placed: trigger {trigger} qty {}", t.qty),
+                    json!({"role": role.as_str(), "client_id": client_id, "trigger_price": trigger.to_string(), "qty": t.qty.to_string()}),
+                )?;
+            }
+        }
+        self.store.set_position_protection(pos.id, Some(t.stop), Some(t.tp))?;
+        Ok(())
+    }
+
+    /// The protection guarantee's failure path: CLOSE, cancel every protective order of the plan
+    /// that may exist, HALT, CRITICAL audit, exit 10.
+    pub fn protection_failed(
+        &mut self,
+        pos: &PositionRecord,
+        why: &str,
+        failed: &[(OrderRole, String, String)],
+    ) -> Result<Report> {
+        let plan_id = journal_plan_id(pos);
+        for (role, cid, reason) in failed {
+            self.audit(
+                Severity::Critical,
+                audit::PROTECTION_FAILED,
+                Some(&plan_id),
+                format!("{role} {cid} failed: {reason}"),
+                json!({"role": role.as_str(), "client_id": cid, "why": reason}),
+            )?;
+        }
+        self.audit(
+            Severity::Critical,
+            audit::FORCED_CLOSE,
+            Some(&plan_id),
+            format!("forced close: {why}"),
+            json!({"why": why}),
+        )?;
+        // 1. CLOSE at market immediately.
+        let closed = self.close_until_flat(&plan_id, pos.side)?;
+        // 2. Cancel every protective order of the plan that may exist: a late STOP may have landed.
+        self.cancel_plan_protection(&plan_id)?;
+        // 3. HALT.
+        self.halt(&format!("protection failed: {why}"), Some(&plan_id))?;
+        let reason = ExitReason::ForcedClose(why_word(why));
+        match closed {
+            Some((qty, avg)) => {
+                let price = if qty > Decimal::ZERO { Some(avg) } else { None };
+                let pos_now = self.store.position(pos.id)?.unwrap_or_else(|| pos.clone());
+                self.finalise_position(&pos_now, &reason, price, None)?;
+                Ok(Report::new("protect", "forced_close", ExitCode::Critical)
+                    .field("error", format!("protection failed: {why}; position force-closed; system HALTED"))
+                    .field("exit_reason", reason.to_string())
+                    .line(format!("CRITICAL: protection failed ({why}); position force-closed; system HALTED")))
+            }
+            None => {
+                let msg = format!(
+                    "protection failed ({why}) and CLOSE was not confirmed within {} ms",
+                    self.cfg.execution.close_retry_max_elapsed_ms
+                );
+                self.audit(Severity::Critical, audit::CLOSE_FAILED, Some(&plan_id), msg.clone(), json!({"why": msg}))?;
+                Ok(Report::new("protect", "close_failed", ExitCode::Critical)
+                    .field("error", msg.clone())
+                    .line(format!("CRITICAL: {msg}; system HALTED")))
+            }
+        }
+    }
+
+    /// Cancels every STOP/TP of a plan the journal knows plus any still open on the exchange.
+    pub fn cancel_plan_protection(&mut self, plan_id: &str) -> Result<usize> {
+        let ledger = self.ledger(plan_id)?;
+        let known: Vec<(String, Decimal)> = ledger
+            .orders
+            .values()
+            .filter(|o| o.role.is_conditional() && o.state.may_be_live())
+            .map(|o| (o.client_id.clone(), o.order_qty.unwrap_or_default()))
+            .collect();
+        let mut failed = 0;
+        for (cid, qty) in known {
+            if !self.cancel_conditional_idempotent(&cid, qty)? {
+                failed += 1;
+            }
+        }
+        if let Ok(snap) = snapshot::read(self.ex, &self.cfg.symbol, &self.cfg.bot_id) {
+            let open: Vec<ExConditional> = snap.conditionals_of_plan(plan_id).cloned().collect();
+            failed += self.cancel_all_protection(&open)?;
+        }
+        Ok(failed)
+    }
+
+    /// The targets for a position: the plan's stop (or the recorded one, or the adopted fallback),
+    /// and the TP at exactly `tp_r_multiple` R from the actual average fill, both on the tick grid.
+    pub fn targets_for(&self, pos: &PositionRecord, qty: Decimal) -> Result<Targets> {
+        let filters = self.read("filters", |_| self.ex.filters(&self.cfg.symbol))?;
+        let plan_stop = match &pos.trade_plan_id {
+            Some(id) => self.store.plan(id)?.map(|p| p.stop_price),
+            None => None,
+        };
+        let stop = match pos.stop_price.or(plan_stop) {
+            Some(s) => s,
+            None => {
+                let d = pos.entry_price * self.cfg.execution.adopted_stop_pct / Decimal::from(100);
+                pos.entry_price - pos.side.sign() * d
+            }
+        };
+        let stop_rounding = if pos.side == PositionSide::Long { PriceRounding::Down } else { PriceRounding::Up };
+        let stop =
+            filters.quantize_price(stop, stop_rounding).map_err(|e| Error::Failed(format!("stop price: {e}")))?;
+        let tp_raw = take_profit_price(pos.side, pos.entry_price, stop, self.cfg.strategy.tp_r_multiple);
+        let tp = match pos.tp_price {
+            Some(tp) => tp,
+            None => filters
+                .quantize_price(tp_raw, PriceRounding::Nearest)
+                .map_err(|e| Error::Failed(format!("tp price: {e}")))?,
+        };
+        Ok(Targets { side: pos.side, qty, stop, tp })
+    }
+}
+
+/// A short snake_case word for `forced_close:<why>`.
+fn why_word(why: &str) -> String {
+    let w: String = why
+        .split([' ', ':', '(', ','])
+        .next()
+        .unwrap_or("protection_failed")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect::<String>()
+        .to_lowercase();
+    if w.is_empty() {
+        "protection_failed".into()
+    } else {
+        w
+    }
+}
+
+/// Places protection for a fresh fill; on any failure runs the failure path.
+/// Returns Ok(None) when protected, Ok(Some(report)) when the failure path ran.
+pub fn protect_new_fill(e: &mut Engine<'_>, pos: &PositionRecord, qty: Decimal) -> Result<Option<Report>> {
+    let t = e.targets_for(pos, qty)?;
+    let verdicts = e.place_legs(&journal_plan_id(pos), &t, &[OrderRole::Stop, OrderRole::Tp])?;
+    e.note_placed(pos, &t, &verdicts)?;
+    let failed: Vec<(OrderRole, String, String)> = verdicts
+        .iter()
+        .filter_map(|(r, v)| match v {
+            LegVerdict::Failed { client_id, why } => Some((*r, client_id.clone(), why.clone())),
+            LegVerdict::Placed { .. } => None,
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(None);
+    }
+    let why =
+        failed.iter().map(|(r, _, w)| format!("{} {w}", r.as_str().to_lowercase())).collect::<Vec<_>>().join("; ");
+    let word = format!("{}_{}", failed[0].0.as_str().to_lowercase(), why_word(&failed[0].2));
+    Ok(Some(e.protection_failed(pos, &format!("{word}: {why}"), &failed)?))
+}
+
+/// `protect`: the open position has a STOP and a TP covering its full size? Nothing to do.
+/// Missing or undersized: place (then cancel the undersized one). Cannot: the failure path.
+pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::Snapshot) -> Result<Report> {
+    let qty = snap.position.qty.abs();
+    let plan_id = journal_plan_id(pos);
+    let mut missing = Vec::new();
+    let mut undersized: Vec<ExConditional> = Vec::new();
+    let mut present = serde_json::Map::new();
+    for role in [OrderRole::Stop, OrderRole::Tp] {
+        let open: Vec<&ExConditional> = snap
+            .our_conditionals
+            .iter()
+            .filter(|c| c.status.is_open() && ClientOrderId::parse(&c.client_id).is_ok_and(|id| id.role == role))
+            .collect();
+        match open.iter().find(|c| c.qty >= qty) {
+            Some(c) => {
+                present.insert(role.as_str().to_lowercase(), json!({"client_id": c.client_id, "trigger_price": c.trigger_price.to_string(), "qty": c.qty.to_string()}));
+            }
+            None => {
+                missing.push(role);
+                undersized.extend(open.into_iter().cloned());
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(Report::ok("protect")
+            .field("protection", serde_json::Value::Object(present))
+            .line(format!("protected: STOP and TP cover {qty}")));
+    }
+    let t = e.targets_for(pos, qty)?;
+    let verdicts = e.place_legs(&plan_id, &t, &missing)?;
+    e.note_placed(pos, &t, &verdicts)?;
+    let failed: Vec<(OrderRole, String, String)> = verdicts
+        .iter()
+        .filter_map(|(r, v)| match v {
+            LegVerdict::Failed { client_id, why } => Some((*r, client_id.clone(), why.clone())),
+            LegVerdict::Placed { .. } => None,
+        })
+        .collect();
+    if !failed.is_empty() {
+        let why = format!("{}_{}", failed[0].0.as_str().to_lowercase(), why_word(&failed[0].2));
+        return e.protection_failed(pos, &why, &failed);
+    }
+    // The new orders cover the position: only now remove the undersized ones (never unprotected).
+    let cancel_failed = e.cancel_all_protection(&undersized)?;
+    let placed: Vec<String> = verdicts
+        .iter()
+        .filter_map(|(_, v)| if let LegVerdict::Placed { client_id, .. } = v { Some(client_id.clone()) } else { None })
+        .collect();
+    Ok(Report::ok("protect")
+        .field("placed", placed.clone())
+        .field("replaced_undersized", undersized.len())
+        .field("cancel_failed", cancel_failed)
+        .line(format!(
+            "placed {} for {qty}{}",
+            placed.join(", "),
+            if undersized.is_empty() { String::new() } else { format!(" (replaced {} undersized)", undersized.len()) }
+        )))
+}
+
+/// `protect` as a command: read the exchange, adopt or finalise as needed, then ensure protection.
+pub fn protect_command(e: &mut Engine<'_>) -> Result<Report> {
+    let snap = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)?;
+    let db_pos = e.store.active_position(&e.cfg.symbol)?;
+    if snap.position.is_flat() {
+        return match db_pos {
+            Some(pos) => {
+                let r = crate::exec::close::finalise_flat(e, &pos, &snap)?;
+                Ok(Report::ok("protect")
+                    .field("position", serde_json::Value::Null)
+                    .field("finalised", r.to_string())
+                    .line(format!("exchange is flat; position finalised ({r})")))
+            }
+            None => Ok(Report::ok("protect")
+                .field("position", serde_json::Value::Null)
+                .line("no position; nothing to protect")),
+        };
+    }
+    let pos = match db_pos {
+        Some(p) => p,
+        None => crate::exec::close::adopt(e, &snap.position, None, "found by protect")?,
+    };
+    ensure_protection(e, &pos, &snap)
+}

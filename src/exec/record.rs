@@ -1,0 +1,170 @@
+//! Journal and audit helpers: every exchange interaction becomes an `order_event` row, every
+//! decision an `audit_event` row, with one consistent shape.
+
+use crate::core::order::{OrderEvent, OrderRole};
+use crate::exchange::{ConditionalStatus, ExConditional, ExOrder, ExOrderStatus, ExchangeError};
+use crate::exec::Engine;
+use crate::store::journal::{NewAuditEvent, NewOrderEvent, Severity};
+use crate::store::StoreResult;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+/// Who an order row is about.
+#[derive(Debug, Clone)]
+pub struct OrderRef {
+    pub plan_id: Option<String>,
+    pub role: OrderRole,
+    pub attempt: u32,
+    pub client_id: String,
+}
+
+/// The journal event that an exchange order status means.
+pub fn order_status_event(s: ExOrderStatus) -> OrderEvent {
+    match s {
+        ExOrderStatus::New => OrderEvent::Acked,
+        ExOrderStatus::PartiallyFilled => OrderEvent::PartiallyFilled,
+        ExOrderStatus::Filled => OrderEvent::Filled,
+        ExOrderStatus::Canceled => OrderEvent::Cancelled,
+        ExOrderStatus::Rejected => OrderEvent::Rejected,
+        ExOrderStatus::Expired => OrderEvent::Expired,
+    }
+}
+
+/// The journal event that a conditional order status means.
+pub fn conditional_status_event(c: &ExConditional) -> OrderEvent {
+    match c.status {
+        ConditionalStatus::New => OrderEvent::Acked,
+        ConditionalStatus::Triggering | ConditionalStatus::Triggered => OrderEvent::Triggered,
+        ConditionalStatus::Finished => {
+            if c.actual_qty.is_some_and(|q| q > Decimal::ZERO) {
+                OrderEvent::Filled
+            } else {
+                OrderEvent::Expired
+            }
+        }
+        ConditionalStatus::Canceled => OrderEvent::Cancelled,
+        ConditionalStatus::Rejected => OrderEvent::Rejected,
+        ConditionalStatus::Expired => OrderEvent::Expired,
+    }
+}
+
+impl Engine<'_> {
+    /// Appends one order_event row.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &mut self,
+        o: &OrderRef,
+        event: OrderEvent,
+        exchange_order_id: Option<String>,
+        status: Option<String>,
+        price: Option<Decimal>,
+        qty: Option<Decimal>,
+        detail: Option<String>,
+        raw: Option<String>,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        self.store
+            .append_order_event(&NewOrderEvent {
+                ts_ms: now,
+                trade_plan_id: o.plan_id.clone(),
+                role: o.role,
+                attempt: o.attempt,
+                client_id: o.client_id.clone(),
+                correlation_id: o.plan_id.as_ref().map(|p| format!("{p}-{}", o.role.as_str().to_lowercase())),
+                event,
+                exchange_order_id,
+                status,
+                price,
+                qty,
+                detail,
+                raw,
+            })
+            .map(|_| ())
+    }
+
+    /// The intent row, committed before the request (persist before you act).
+    pub fn record_submitting(&mut self, o: &OrderRef, price: Option<Decimal>, qty: Decimal) -> StoreResult<()> {
+        self.record(o, OrderEvent::Submitting, None, None, price, Some(qty), None, None)
+    }
+
+    /// A regular order as the exchange reported it.
+    pub fn record_order(&mut self, o: &OrderRef, ex: &ExOrder, detail: Option<String>) -> StoreResult<()> {
+        let event = order_status_event(ex.status);
+        let (price, qty) = if ex.executed_qty > Decimal::ZERO {
+            (Some(ex.avg_price), Some(ex.executed_qty))
+        } else {
+            (None, Some(ex.orig_qty))
+        };
+        self.record(
+            o,
+            event,
+            Some(ex.order_id.clone()),
+            Some(format!("{:?}", ex.status).to_uppercase()),
+            price,
+            qty,
+            detail,
+            Some(ex.raw.clone()),
+        )
+    }
+
+    /// A conditional order as the exchange reported it.
+    pub fn record_conditional(&mut self, o: &OrderRef, c: &ExConditional, detail: Option<String>) -> StoreResult<()> {
+        let event = conditional_status_event(c);
+        let (price, qty) = match event {
+            OrderEvent::Filled => (c.actual_price.or(Some(c.trigger_price)), c.actual_qty),
+            _ => (Some(c.trigger_price), Some(c.qty)),
+        };
+        self.record(
+            o,
+            event,
+            Some(c.algo_id.clone()),
+            Some(format!("{:?}", c.status).to_uppercase()),
+            price,
+            qty,
+            detail,
+            Some(c.raw.clone()),
+        )
+    }
+
+    /// A failed call: UNKNOWN when ambiguous, REJECTED when definite, CANCEL_FAILED for cancels.
+    pub fn record_error(&mut self, o: &OrderRef, event: OrderEvent, e: &ExchangeError) -> StoreResult<()> {
+        self.record(o, event, None, Some(e.class.as_str().to_string()), None, None, Some(e.to_string()), e.raw.clone())
+    }
+
+    /// Appends one audit_event row.
+    pub fn audit(
+        &mut self,
+        severity: Severity,
+        kind: &str,
+        plan_id: Option<&str>,
+        message: impl Into<String>,
+        data: Value,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        self.store
+            .append_audit(&NewAuditEvent {
+                ts_ms: now,
+                severity,
+                kind: kind.to_string(),
+                trade_plan_id: plan_id.map(str::to_string),
+                message: message.into(),
+                data: if data.is_null() { None } else { Some(data.to_string()) },
+            })
+            .map(|_| ())
+    }
+
+    /// HALTs the system (keeping an earlier halt's reason) and audits it.
+    pub fn halt(&mut self, reason: &str, plan_id: Option<&str>) -> StoreResult<()> {
+        let now = self.now();
+        if self.store.set_halted(reason, now)? {
+            self.audit(
+                Severity::Critical,
+                crate::core::audit::HALT,
+                plan_id,
+                format!("HALTED: {reason}"),
+                serde_json::json!({"reason": reason}),
+            )?;
+        }
+        Ok(())
+    }
+}
