@@ -6,7 +6,7 @@ mod support;
 
 mod binance;
 mod cli_foundation;
-mod execution;
+pub mod execution;
 mod paper;
 mod reconcile;
 mod replay;

@@ -1,9 +1,10 @@
-//! `mcbot enter`: pre-flight, ENTRY market order, then STOP + TP (seed 000 §4–6).
+//! `mcbot enter`: reconcile first (entries stay blocked until one completes, CONTRACT §5), then
+//! pre-flight, ENTRY market order, then STOP + TP (seed 000 §4–6).
 
 use crate::cmd::Ctx;
 use crate::error::Result;
-use crate::exec::{entry, Engine};
-use crate::outcome::Report;
+use crate::exec::{entry, reconcile, Engine};
+use crate::outcome::{ExitCode, Report};
 
 /// Arguments of `mcbot enter`.
 #[derive(Debug, clap::Args)]
@@ -12,5 +13,13 @@ pub struct EnterArgs {}
 pub fn run(_args: &EnterArgs, ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    entry::enter(&mut engine)
+    let rec = reconcile::reconcile(&mut engine)?;
+    if rec.exit != ExitCode::Ok {
+        let mut r = rec;
+        r.command = "enter".into();
+        return Ok(r);
+    }
+    let mut r = entry::enter(&mut engine)?;
+    r.set("reconcile", rec.to_json());
+    Ok(r)
 }

@@ -21,6 +21,8 @@ pub mod plan;
 pub mod position;
 /// Pre-flight checks before an ENTRY.
 pub mod preflight;
+/// Reconcile decisions: DB belief vs exchange truth → repairs.
+pub mod reconcile;
 /// Deterministic PRNG for jitter and fault injection.
 pub mod rng;
 /// Sides and small shared enums.

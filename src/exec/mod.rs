@@ -8,6 +8,8 @@ pub mod close;
 pub mod entry;
 /// Place, verify and resize STOP and TP; the protection guarantee's failure path.
 pub mod protect;
+/// Restart recovery: exchange truth → repairs → re-protection.
+pub mod reconcile;
 /// Journal and audit helpers shared by every use case.
 pub mod record;
 /// One concurrent read of what the exchange holds for the symbol.

@@ -390,3 +390,93 @@ impl Exchange for FakeExchange {
         Ok(self.state.lock().unwrap().fills.iter().filter(|f| f.order_id == order_id).cloned().collect())
     }
 }
+
+/// The payload of a simulated process death.
+#[derive(Debug)]
+pub struct Crash;
+
+/// Wraps the fake and kills "the process" (panics with `Crash`) at exchange call number `n`:
+/// before the call is executed, or after it executed but before its answer is seen.
+pub struct CrashingExchange<'a> {
+    pub inner: &'a FakeExchange,
+    pub n: usize,
+    pub after: bool,
+    pub count: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> CrashingExchange<'a> {
+    pub fn new(inner: &'a FakeExchange, n: usize, after: bool) -> Self {
+        CrashingExchange { inner, n, after, count: std::sync::atomic::AtomicUsize::new(0) }
+    }
+    fn around<T>(&self, f: impl FnOnce() -> T) -> T {
+        let k = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if k == self.n && !self.after {
+            std::panic::panic_any(Crash);
+        }
+        let r = f();
+        if k == self.n && self.after {
+            std::panic::panic_any(Crash);
+        }
+        r
+    }
+}
+
+impl Exchange for CrashingExchange<'_> {
+    fn name(&self) -> &'static str {
+        "crashing-fake"
+    }
+    fn server_time(&self) -> ExResult<i64> {
+        self.around(|| self.inner.server_time())
+    }
+    fn filters(&self, s: &str) -> ExResult<SymbolFilters> {
+        self.around(|| self.inner.filters(s))
+    }
+    fn klines(&self, s: &str, i: &str, l: usize) -> ExResult<Vec<Candle>> {
+        self.around(|| self.inner.klines(s, i, l))
+    }
+    fn mark_info(&self, s: &str) -> ExResult<MarkInfo> {
+        self.around(|| self.inner.mark_info(s))
+    }
+    fn position(&self, s: &str) -> ExResult<ExPosition> {
+        self.around(|| Exchange::position(self.inner, s))
+    }
+    fn open_orders(&self, s: &str) -> ExResult<Vec<ExOrder>> {
+        self.around(|| self.inner.open_orders(s))
+    }
+    fn open_conditional_orders(&self, s: &str) -> ExResult<Vec<ExConditional>> {
+        self.around(|| self.inner.open_conditional_orders(s))
+    }
+    fn place_market(&self, r: &MarketOrderRequest) -> ExResult<ExOrder> {
+        self.around(|| self.inner.place_market(r))
+    }
+    fn place_conditional(&self, r: &ConditionalOrderRequest) -> ExResult<ExConditional> {
+        self.around(|| self.inner.place_conditional(r))
+    }
+    fn query_order(&self, s: &str, c: &str) -> ExResult<Option<ExOrder>> {
+        self.around(|| self.inner.query_order(s, c))
+    }
+    fn query_conditional(&self, s: &str, c: &str) -> ExResult<Option<ExConditional>> {
+        self.around(|| self.inner.query_conditional(s, c))
+    }
+    fn cancel_order(&self, s: &str, c: &str) -> ExResult<CancelOutcome> {
+        self.around(|| self.inner.cancel_order(s, c))
+    }
+    fn cancel_conditional(&self, s: &str, c: &str) -> ExResult<CancelOutcome> {
+        self.around(|| self.inner.cancel_conditional(s, c))
+    }
+    fn account_settings(&self, s: &str) -> ExResult<AccountSettings> {
+        self.around(|| self.inner.account_settings(s))
+    }
+    fn set_isolated_margin(&self, s: &str) -> ExResult<()> {
+        self.around(|| self.inner.set_isolated_margin(s))
+    }
+    fn set_leverage(&self, s: &str, l: u32) -> ExResult<()> {
+        self.around(|| self.inner.set_leverage(s, l))
+    }
+    fn wallet_balance(&self, a: &str) -> ExResult<Decimal> {
+        self.around(|| self.inner.wallet_balance(a))
+    }
+    fn order_fills(&self, s: &str, o: &str) -> ExResult<Vec<Fill>> {
+        self.around(|| self.inner.order_fills(s, o))
+    }
+}

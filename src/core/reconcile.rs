@@ -1,0 +1,259 @@
+//! Reconcile decisions (seed 000 §9, seeds 001/004: the exchange is the truth, local state is a
+//! belief): compare what the DB believes with what the exchange shows and list the repairs.
+//! Pure: the shell gathers the input (including client-id look-ups) and carries the repairs out.
+
+use crate::core::order::OrderRole;
+use crate::core::types::PositionSide;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// The DB's active position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalPosition {
+    /// The plan id its orders carry (synthetic for adopted positions).
+    pub journal_plan_id: String,
+    pub side: PositionSide,
+    pub qty: Decimal,
+    pub entry_price: Decimal,
+}
+
+/// One of our open conditional orders on the exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenProtective {
+    pub client_id: String,
+    pub plan_id: String,
+    pub role: OrderRole,
+    pub qty: Decimal,
+}
+
+/// Everything reconcile decides on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileInput {
+    pub local: Option<LocalPosition>,
+    /// Signed exchange position and its entry price.
+    pub exchange_qty: Decimal,
+    pub exchange_entry_price: Decimal,
+    pub protective: Vec<OpenProtective>,
+    /// Our regular orders still open on the exchange (client ids).
+    pub open_regular: Vec<String>,
+    pub foreign_orders: usize,
+    /// For a position the DB does not know: the plan whose ENTRY (found by client-id look-up)
+    /// explains it, or `Some(None)` when other evidence says it is ours without a plan.
+    pub phantom_owner: Option<Option<String>>,
+}
+
+/// One repair, in the order the shell carries them out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "repair", rename_all = "snake_case")]
+pub enum Repair {
+    /// Our regular order (a stale ENTRY remainder) is still open: cancel it.
+    CancelOpenOrder { client_id: String },
+    /// Orders on the symbol that are not mcbot's: refuse entries, touch nothing.
+    ForeignOrders { count: usize },
+    /// A position nobody can prove is mcbot's: refuse entries, touch nothing.
+    ForeignPosition { qty: Decimal },
+    /// DB says open, exchange is flat: finalise with the reason the evidence supports.
+    FinaliseFlat,
+    /// An exchange position the DB missed (F-003): adopt it (into its plan when known).
+    Adopt { plan_id: Option<String> },
+    /// Size, side or entry price drifted: correct the local record.
+    CorrectRecord { side: PositionSide, qty: Decimal, entry_price: Decimal },
+    /// A protective order of ours without a position (or of another plan): cancel it.
+    CancelOrphan { client_id: String },
+    /// The open position lacks a STOP or TP covering its full size: place or resize.
+    EnsureProtection { missing: Vec<String> },
+}
+
+impl Repair {
+    /// Everything except a foreign-exposure notice counts as a mismatch that was repaired.
+    pub fn is_mismatch(&self) -> bool {
+        !matches!(self, Repair::ForeignOrders { .. } | Repair::ForeignPosition { .. })
+    }
+}
+
+fn side_of(qty: Decimal) -> PositionSide {
+    if qty > Decimal::ZERO {
+        PositionSide::Long
+    } else {
+        PositionSide::Short
+    }
+}
+
+/// The repairs, in execution order.
+pub fn decide(i: &ReconcileInput) -> Vec<Repair> {
+    let mut out: Vec<Repair> =
+        i.open_regular.iter().map(|c| Repair::CancelOpenOrder { client_id: c.clone() }).collect();
+    if i.foreign_orders > 0 {
+        out.push(Repair::ForeignOrders { count: i.foreign_orders });
+    }
+    let flat = i.exchange_qty.is_zero();
+    // Which plan's protective orders belong to the live position.
+    let mut owner: Option<String> = None;
+    match (&i.local, flat) {
+        (None, true) => {}
+        (Some(_), true) => out.push(Repair::FinaliseFlat),
+        (None, false) => match &i.phantom_owner {
+            Some(plan) => {
+                out.push(Repair::Adopt { plan_id: plan.clone() });
+                owner = plan.clone();
+                if owner.is_none() {
+                    // Adopted without a plan: its protection is whatever of ours covers it.
+                    owner = i.protective.first().map(|p| p.plan_id.clone());
+                }
+            }
+            None => {
+                out.push(Repair::ForeignPosition { qty: i.exchange_qty });
+                return out;
+            }
+        },
+        (Some(l), false) => {
+            let side = side_of(i.exchange_qty);
+            if l.side != side || l.qty != i.exchange_qty.abs() || l.entry_price != i.exchange_entry_price {
+                out.push(Repair::CorrectRecord {
+                    side,
+                    qty: i.exchange_qty.abs(),
+                    entry_price: i.exchange_entry_price,
+                });
+            }
+            owner = Some(l.journal_plan_id.clone());
+        }
+    }
+    // Protective orders of ours that protect nothing (no position, or another plan's).
+    for p in &i.protective {
+        let belongs = !flat && owner.as_deref().is_none_or(|o| o == p.plan_id);
+        // With a DB position and a flat exchange, FinaliseFlat cancels the leftovers itself.
+        let finalising = i.local.is_some() && flat;
+        if !(belongs || finalising) {
+            out.push(Repair::CancelOrphan { client_id: p.client_id.clone() });
+        }
+    }
+    if !flat {
+        let need = i.exchange_qty.abs();
+        let covered = |role: OrderRole| {
+            i.protective
+                .iter()
+                .any(|p| p.role == role && p.qty >= need && owner.as_deref().is_none_or(|o| o == p.plan_id))
+        };
+        let missing: Vec<String> = [OrderRole::Stop, OrderRole::Tp]
+            .into_iter()
+            .filter(|r| !covered(*r))
+            .map(|r| r.as_str().to_string())
+            .collect();
+        if !missing.is_empty() {
+            out.push(Repair::EnsureProtection { missing });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn local(qty: Decimal) -> LocalPosition {
+        LocalPosition { journal_plan_id: "p1".into(), side: PositionSide::Long, qty, entry_price: dec!(100) }
+    }
+    fn prot(role: OrderRole, plan: &str, qty: Decimal) -> OpenProtective {
+        OpenProtective { client_id: format!("mc_{plan}_{}_1", role.as_str()), plan_id: plan.into(), role, qty }
+    }
+    fn input() -> ReconcileInput {
+        ReconcileInput {
+            local: Some(local(dec!(1))),
+            exchange_qty: dec!(1),
+            exchange_entry_price: dec!(100),
+            protective: vec![prot(OrderRole::Stop, "p1", dec!(1)), prot(OrderRole::Tp, "p1", dec!(1))],
+            open_regular: vec![],
+            foreign_orders: 0,
+            phantom_owner: None,
+        }
+    }
+
+    #[test]
+    fn agreement_needs_nothing() {
+        assert!(decide(&input()).is_empty());
+    }
+
+    #[test]
+    fn naked_position_gets_protection() {
+        let mut i = input();
+        i.protective.clear();
+        assert_eq!(decide(&i), vec![Repair::EnsureProtection { missing: vec!["STOP".into(), "TP".into()] }]);
+    }
+
+    #[test]
+    fn undersized_stop_is_missing() {
+        let mut i = input();
+        i.protective[0].qty = dec!(0.5);
+        assert_eq!(decide(&i), vec![Repair::EnsureProtection { missing: vec!["STOP".into()] }]);
+    }
+
+    #[test]
+    fn flat_exchange_finalises() {
+        let mut i = input();
+        i.exchange_qty = dec!(0);
+        i.protective = vec![prot(OrderRole::Tp, "p1", dec!(1))];
+        // The leftover TP is cancelled by the finalisation itself.
+        assert_eq!(decide(&i), vec![Repair::FinaliseFlat]);
+    }
+
+    #[test]
+    fn phantom_with_owner_is_adopted_and_protected() {
+        let mut i = input();
+        i.local = None;
+        i.protective.clear();
+        i.phantom_owner = Some(Some("p1".into()));
+        assert_eq!(
+            decide(&i),
+            vec![
+                Repair::Adopt { plan_id: Some("p1".into()) },
+                Repair::EnsureProtection { missing: vec!["STOP".into(), "TP".into()] }
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_position_without_evidence_is_foreign_and_untouched() {
+        let mut i = input();
+        i.local = None;
+        i.protective.clear();
+        assert_eq!(decide(&i), vec![Repair::ForeignPosition { qty: dec!(1) }]);
+    }
+
+    #[test]
+    fn orphans_without_position_are_cancelled() {
+        let mut i = input();
+        i.local = None;
+        i.exchange_qty = dec!(0);
+        let r = decide(&i);
+        assert_eq!(r.len(), 2);
+        assert!(r.iter().all(|x| matches!(x, Repair::CancelOrphan { .. })));
+    }
+
+    #[test]
+    fn other_plans_protection_is_orphaned() {
+        let mut i = input();
+        i.protective.push(prot(OrderRole::Stop, "old", dec!(1)));
+        assert_eq!(decide(&i), vec![Repair::CancelOrphan { client_id: "mc_old_STOP_1".into() }]);
+    }
+
+    #[test]
+    fn drift_is_corrected() {
+        let mut i = input();
+        i.exchange_entry_price = dec!(101);
+        i.exchange_qty = dec!(1);
+        assert_eq!(
+            decide(&i),
+            vec![Repair::CorrectRecord { side: PositionSide::Long, qty: dec!(1), entry_price: dec!(101) }]
+        );
+    }
+
+    #[test]
+    fn foreign_orders_are_reported_not_mismatches() {
+        let mut i = input();
+        i.foreign_orders = 2;
+        let r = decide(&i);
+        assert_eq!(r, vec![Repair::ForeignOrders { count: 2 }]);
+        assert!(!r[0].is_mismatch());
+    }
+}

@@ -1,0 +1,324 @@
+//! `reconcile`: rebuild local state from the exchange and repair (seed 000 §9). Resolves in-flight
+//! ENTRY intents by client-id look-up, asks `core::reconcile::decide` for the repairs, carries them
+//! out with the same protection and close code as execution, and keeps the mismatch streak that
+//! halts entries when the belief keeps being wrong (seeds 001 §6–7, 004).
+
+use crate::core::audit;
+use crate::core::client_id::ClientOrderId;
+use crate::core::order::{OrderEvent, OrderRole, OrderState};
+use crate::core::plan::PlanStatus;
+use crate::core::reconcile::{decide, LocalPosition, OpenProtective, ReconcileInput, Repair};
+use crate::error::Result;
+use crate::exec::close::{adopt, finalise_flat, journal_plan_id};
+use crate::exec::record::OrderRef;
+use crate::exec::{protect, snapshot, Engine};
+use crate::outcome::{ExitCode, Report};
+use crate::store::journal::Severity;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+/// Resolves ENTRY orders the journal left in flight (a crash or a lost answer): looks each up by
+/// client id, records what the exchange says, cancels a stale remainder, and returns the plan whose
+/// ENTRY filled (the owner of a position the DB may not know).
+fn resolve_inflight_entries(e: &mut Engine<'_>) -> Result<Option<String>> {
+    let symbol = e.cfg.symbol.clone();
+    let window = i64::try_from(e.cfg.execution.entry_fill_window_ms).unwrap_or(i64::MAX);
+    let mut owner = None;
+    let plans: Vec<String> = e
+        .store
+        .all_plans()?
+        .into_iter()
+        .filter(|p| matches!(p.status, PlanStatus::Entering | PlanStatus::Partial | PlanStatus::Filled))
+        .map(|p| p.id)
+        .collect();
+    for plan_id in plans {
+        let ledger = e.ledger(&plan_id)?;
+        let entries: Vec<_> = ledger.of(&plan_id, OrderRole::Entry).into_iter().cloned().collect();
+        for v in entries {
+            let o = OrderRef {
+                plan_id: Some(plan_id.clone()),
+                role: OrderRole::Entry,
+                attempt: v.attempt,
+                client_id: v.client_id.clone(),
+            };
+            let state = v.state;
+            let mut executed = v.filled_qty.unwrap_or_default();
+            if matches!(
+                state,
+                OrderState::Intended | OrderState::Unknown | OrderState::Acked | OrderState::PartiallyFilled
+            ) {
+                match e.read("query_order", |_| e.ex.query_order(&symbol, &o.client_id)) {
+                    Ok(Some(order)) => {
+                        let ev = crate::exec::record::order_status_event(order.status);
+                        if crate::core::order::transition(Some(state), ev).is_ok_and(|s| s != state)
+                            || order.executed_qty != executed
+                        {
+                            e.record_order(&o, &order, Some("reconcile: found by client id".into()))?;
+                        }
+                        executed = order.executed_qty;
+                        if order.status.is_open() && e.now() - v.first_ts_ms > window {
+                            // Past its fill window: cancel the remainder; what filled is the position.
+                            if e.ex.cancel_order(&symbol, &o.client_id).is_ok() {
+                                if let Ok(Some(q)) = e.ex.query_order(&symbol, &o.client_id) {
+                                    e.record_order(
+                                        &o,
+                                        &q,
+                                        Some("reconcile: remainder cancelled after the fill window".into()),
+                                    )?;
+                                    executed = q.executed_qty;
+                                }
+                            }
+                            e.audit(
+                                Severity::Warn,
+                                audit::RECONCILE_REPAIR,
+                                Some(&plan_id),
+                                "stale ENTRY remainder cancelled",
+                                json!({"mismatch": "entry_open_past_window", "repair": "cancel_remainder"}),
+                            )?;
+                        }
+                    }
+                    Ok(None) if matches!(state, OrderState::Intended | OrderState::Unknown) => {
+                        e.record(
+                            &o,
+                            OrderEvent::NotFound,
+                            None,
+                            None,
+                            None,
+                            None,
+                            Some("reconcile: the exchange never accepted it".into()),
+                            None,
+                        )?;
+                    }
+                    Ok(None) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            if executed > Decimal::ZERO {
+                owner = Some(plan_id.clone());
+            }
+        }
+        // A plan still ENTERING whose every ENTRY is proven absent or ended unfilled: NOT_FILLED.
+        let plan = e.store.plan(&plan_id)?;
+        let ledger = e.ledger(&plan_id)?;
+        let entries = ledger.of(&plan_id, OrderRole::Entry);
+        let none_live = entries.iter().all(|x| x.state.is_terminal() && x.filled_qty.unwrap_or_default().is_zero());
+        if plan.is_some_and(|p| p.status == PlanStatus::Entering)
+            && none_live
+            && owner.as_deref() != Some(plan_id.as_str())
+        {
+            e.store.set_plan_status(&plan_id, PlanStatus::NotFilled, e.now())?;
+            e.audit(
+                Severity::Info,
+                audit::ENTRY_NOT_FILLED,
+                Some(&plan_id),
+                "reconcile: ENTRY was never filled",
+                json!({"why": "not_accepted"}),
+            )?;
+        }
+    }
+    Ok(owner)
+}
+
+/// The reconcile use case; `command` names the report (reconcile, or the command that runs it first).
+pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
+    let owner = resolve_inflight_entries(e)?;
+    let snap = e.read("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
+    let db_pos = e.store.active_position(&e.cfg.symbol)?;
+    let protective: Vec<OpenProtective> = snap
+        .our_conditionals
+        .iter()
+        .filter(|c| c.status.is_open())
+        .filter_map(|c| {
+            ClientOrderId::parse(&c.client_id).ok().map(|id| OpenProtective {
+                client_id: c.client_id.clone(),
+                plan_id: id.plan_id,
+                role: id.role,
+                qty: c.qty,
+            })
+        })
+        .collect();
+    let phantom_owner = if db_pos.is_none() && !snap.position.is_flat() {
+        match owner {
+            Some(p) => Some(Some(p)),
+            // Our own protective orders on the symbol are evidence the position is ours.
+            None if !protective.is_empty() => Some(None),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let input = ReconcileInput {
+        local: db_pos.as_ref().map(|p| LocalPosition {
+            journal_plan_id: journal_plan_id(p),
+            side: p.side,
+            qty: p.qty,
+            entry_price: p.entry_price,
+        }),
+        exchange_qty: snap.position.qty,
+        exchange_entry_price: snap.position.entry_price,
+        protective,
+        open_regular: snap.our_orders.iter().filter(|o| o.status.is_open()).map(|o| o.client_id.clone()).collect(),
+        foreign_orders: snap.foreign_orders.len() + snap.foreign_conditionals.len(),
+        phantom_owner,
+    };
+    let repairs = decide(&input);
+    let mut block: Option<String> = None;
+    let mut failures = 0usize;
+    let mut lines = Vec::new();
+    let mut critical: Option<Report> = None;
+    let mut pos = db_pos;
+    for r in &repairs {
+        let data = serde_json::to_value(r).unwrap_or_default();
+        match r {
+            Repair::CancelOpenOrder { client_id } => {
+                let gone = e.ex.cancel_order(&e.cfg.symbol, client_id).is_ok();
+                if !gone {
+                    failures += 1;
+                }
+                lines.push(format!("cancelled open order {client_id}"));
+            }
+            Repair::ForeignOrders { count } => {
+                block = Some(format!("{count} orders on {} are not mcbot's", e.cfg.symbol));
+                e.audit(
+                    Severity::Warn,
+                    audit::FOREIGN_EXPOSURE,
+                    None,
+                    format!("{count} foreign orders on the symbol; entries refused; left untouched"),
+                    json!({"what": "orders", "count": count}),
+                )?;
+                lines.push(format!("foreign orders: {count} (left untouched; entries refused)"));
+            }
+            Repair::ForeignPosition { qty } => {
+                block = Some(format!("a position of {qty} on {} is not mcbot's", e.cfg.symbol));
+                e.audit(
+                    Severity::Warn,
+                    audit::FOREIGN_EXPOSURE,
+                    None,
+                    format!("position {qty} not mcbot's; entries refused; left untouched"),
+                    json!({"what": "position", "qty": qty.to_string()}),
+                )?;
+                lines.push(format!("foreign position {qty} (left untouched; entries refused)"));
+            }
+            Repair::FinaliseFlat => {
+                if let Some(p) = pos.take() {
+                    let reason = finalise_flat(e, &p, &snap)?;
+                    e.audit(
+                        Severity::Warn,
+                        audit::RECONCILE_REPAIR,
+                        Some(&journal_plan_id(&p)),
+                        format!("exchange flat: position finalised ({reason})"),
+                        data,
+                    )?;
+                    lines.push(format!("position closed while away: finalised as {reason}"));
+                }
+            }
+            Repair::Adopt { plan_id } => {
+                let p = adopt(e, &snap.position, plan_id.clone(), "reconcile found it on the exchange")?;
+                if let Some(id) = plan_id {
+                    if let Some(plan) = e.store.plan(id)? {
+                        for to in [PlanStatus::Entering, PlanStatus::Filled] {
+                            if plan.status != to && e.store.plan(id)?.is_some_and(|x| x.status.can_become(to)) {
+                                e.store.set_plan_status(id, to, e.now())?;
+                            }
+                        }
+                    }
+                }
+                lines.push(format!(
+                    "adopted exchange position {} (plan {})",
+                    snap.position.qty,
+                    plan_id.as_deref().unwrap_or("none")
+                ));
+                pos = Some(p);
+            }
+            Repair::CorrectRecord { side, qty, entry_price } => {
+                if let Some(p) = &pos {
+                    e.store.set_position_fill(p.id, *qty, *entry_price, None)?;
+                    e.audit(
+                        Severity::Warn,
+                        audit::RECONCILE_REPAIR,
+                        Some(&journal_plan_id(p)),
+                        format!(
+                            "drift corrected: {} {} @ {} (was {} {} @ {})",
+                            side, qty, entry_price, p.side, p.qty, p.entry_price
+                        ),
+                        data,
+                    )?;
+                    lines.push(format!("corrected local record to {qty} @ {entry_price}"));
+                    pos = e.store.position(p.id)?;
+                }
+            }
+            Repair::CancelOrphan { client_id } => {
+                let qty =
+                    snap.our_conditionals.iter().find(|c| &c.client_id == client_id).map_or(Decimal::ZERO, |c| c.qty);
+                if !e.cancel_conditional_idempotent(client_id, qty)? {
+                    failures += 1;
+                }
+                let plan = ClientOrderId::parse(client_id).ok().map(|id| id.plan_id);
+                e.audit(
+                    Severity::Warn,
+                    audit::RECONCILE_REPAIR,
+                    plan.as_deref(),
+                    format!("orphan protective order {client_id} cancelled"),
+                    data,
+                )?;
+                lines.push(format!("cancelled orphan {client_id}"));
+            }
+            Repair::EnsureProtection { missing } => {
+                let Some(p) = &pos else { continue };
+                let fresh = e.read("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
+                let rep = protect::ensure_protection(e, p, &fresh)?;
+                e.audit(
+                    Severity::Warn,
+                    audit::RECONCILE_REPAIR,
+                    Some(&journal_plan_id(p)),
+                    format!("position lacked {}: {}", missing.join("+"), rep.outcome),
+                    data,
+                )?;
+                lines.extend(rep.lines.iter().cloned());
+                if rep.exit != ExitCode::Ok {
+                    critical = Some(rep);
+                    break;
+                }
+            }
+        }
+    }
+    let mismatches = repairs.iter().filter(|r| r.is_mismatch()).count();
+    let sys = e.store.system()?;
+    let streak = if mismatches > 0 { sys.mismatch_streak + 1 } else { 0 };
+    let clean = mismatches == 0 && block.is_none() && failures == 0 && critical.is_none();
+    let now = e.now();
+    e.store.record_reconcile(now, clean, streak, block.as_deref())?;
+    e.audit(
+        Severity::Info,
+        audit::RECONCILE_DONE,
+        None,
+        format!("reconcile: {mismatches} mismatches repaired, streak {streak}"),
+        json!({"clean": clean, "mismatches": mismatches, "streak": streak}),
+    )?;
+    if streak >= e.cfg.execution.mismatch_halt_streak {
+        e.halt(
+            &format!("reconcile mismatch streak {streak} reached the limit {}", e.cfg.execution.mismatch_halt_streak),
+            None,
+        )?;
+        lines.push(format!("HALTED: {streak} consecutive reconciles needed repairs"));
+    }
+    if let Some(mut r) = critical {
+        r.command = "reconcile".into();
+        r.lines = lines;
+        return Ok(r);
+    }
+    if lines.is_empty() {
+        lines.push("exchange and local state agree; nothing to repair".into());
+    }
+    let outcome = if failures > 0 { "repairs_failed" } else { "ok" };
+    let exit = if failures > 0 { ExitCode::Failed } else { ExitCode::Ok };
+    let mut r = Report::new("reconcile", outcome, exit);
+    r.lines = lines;
+    r.set("clean", clean);
+    r.set("mismatches", mismatches);
+    r.set("mismatch_streak", streak);
+    r.set("repairs", serde_json::to_value(&repairs).unwrap_or_default());
+    r.set("entry_block_reason", block);
+    r.set("position", snap.position.qty.to_string());
+    Ok(r)
+}
