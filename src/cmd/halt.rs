@@ -56,6 +56,10 @@ pub fn run(args: &HaltArgs, ctx: &mut Ctx) -> Result<Report> {
             )
         });
     if args.flatten {
+        // The halt above never waits; closing sends orders, so it must hold the lock.
+        if ctx.lock.is_none() {
+            ctx.lock = Some(crate::lock::StateLock::acquire(&ctx.config.lock_path(), ctx.config.lock_timeout_ms)?);
+        }
         let flat = crate::exec::flatten_after_halt(ctx)?;
         r.set("flatten", flat.fields.get("outcome").cloned().unwrap_or(serde_json::Value::Null));
         r.lines.extend(flat.lines);
