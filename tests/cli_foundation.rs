@@ -260,10 +260,8 @@ fn help_lists_every_contract_command() {
 fn readme_exit_code_table_matches_the_enum() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let table = readme.split("## Exit codes").nth(1).unwrap().split("##").next().unwrap();
-    let mut codes: Vec<u8> = table
-        .lines()
-        .filter_map(|l| l.strip_prefix("| ")?.split(" |").next()?.trim().parse().ok())
-        .collect();
+    let mut codes: Vec<u8> =
+        table.lines().filter_map(|l| l.strip_prefix("| ")?.split(" |").next()?.trim().parse().ok()).collect();
     codes.sort_unstable();
     let mut want: Vec<u8> = mcbot::outcome::ExitCode::ALL.iter().map(|c| c.code()).collect();
     want.sort_unstable();

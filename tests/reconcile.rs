@@ -214,6 +214,8 @@ fn resume_needs_a_clean_reconcile_after_the_halt() {
 fn invariants_after_restart(r: &mut Rig, label: &str) {
     // "Restart": a new process opens the same DB and reconciles against the plain exchange.
     let path = r.cfg.state_db.clone();
+    let dead = std::mem::replace(&mut r.store, Store::open(&r._dir.path().join("scratch.db"), 0).unwrap());
+    dead.discard_after_crash();
     r.store = Store::open(&path, r.clock.now_ms()).unwrap();
     let rep = mcbot::exec::reconcile::reconcile(&mut Engine::new(&r.cfg, &mut r.store, &r.ex, &r.clock)).unwrap();
     let pos = r.ex.position();

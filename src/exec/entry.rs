@@ -106,7 +106,9 @@ pub fn enter(e: &mut Engine<'_>) -> Result<Report> {
     }
     // The mode is re-read right before the ENTRY is sent (CONTRACT §7.10).
     refuse_if_halted(e, &plan)?;
-    submit(e, &plan, &pre.filters)
+    let result = submit(e, &plan, &pre.filters);
+    e.store.flush_batch()?;
+    result
 }
 
 fn refuse_if_halted(e: &mut Engine<'_>, plan: &TradePlan) -> Result<()> {
@@ -205,6 +207,9 @@ fn send_once(e: &mut Engine<'_>, o: &OrderRef, plan: &TradePlan) -> Result<Sent>
     };
     match e.ex.place_market(&req) {
         Ok(order) => {
+            // From the fill to the STOP request every write shares one commit (flushed right
+            // before the STOP/TP go out): the unprotected window is one round trip, not N fsyncs.
+            e.store.begin_batch()?;
             e.record_order(o, &order, None)?;
             Ok(Sent::Accepted(order))
         }

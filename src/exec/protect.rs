@@ -94,6 +94,7 @@ impl Engine<'_> {
                 break;
             }
             let mut reqs = Vec::new();
+            self.store.begin_batch()?;
             for (role, attempt) in &pending {
                 let cid = ClientOrderId::new(&self.cfg.bot_id, plan_id, *role, *attempt)
                     .map_err(|e| Error::Failed(e.to_string()))?;
@@ -116,6 +117,8 @@ impl Engine<'_> {
                 };
                 reqs.push((o, req));
             }
+            // Persist before you act: every intent (and whatever the batch holds) is committed now.
+            self.store.flush_batch()?;
             let (ex, clock) = (self.ex, self.clock);
             let results: Vec<Leg> = std::thread::scope(|s| {
                 let handles: Vec<_> = reqs.iter().map(|(_, req)| s.spawn(move || place_once(ex, clock, req))).collect();

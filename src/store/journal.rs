@@ -6,7 +6,7 @@
 
 use crate::core::order::{OrderEvent, OrderRole};
 use crate::store::{Store, StoreError, StoreResult};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
@@ -175,7 +175,7 @@ pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
     hex::encode(h.finalize())
 }
 
-fn head(tx: &Transaction<'_>) -> StoreResult<(i64, String)> {
+fn head(tx: &Connection) -> StoreResult<(i64, String)> {
     let row: Option<(i64, String)> = tx
         .query_row(
             "SELECT seq, hash FROM (SELECT seq, hash FROM order_event UNION ALL SELECT seq, hash FROM audit_event)

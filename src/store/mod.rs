@@ -120,12 +120,60 @@ impl Store {
         &self.conn
     }
 
-    /// Runs `f` in one IMMEDIATE transaction: all of it lands or none of it does.
-    pub fn atomically<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+    /// Runs `f` in one IMMEDIATE transaction: all of it lands or none of it does. Inside an open
+    /// batch it simply joins the batch.
+    pub fn atomically<T>(&mut self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        if !self.conn.is_autocommit() {
+            return f(&self.conn);
+        }
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let v = f(&tx)?;
         tx.commit()?;
         Ok(v)
+    }
+
+    /// Starts a batch: the writes that follow share one commit (one fsync) until `flush_batch`.
+    /// Used on the latency-critical path between an ENTRY fill and the STOP request.
+    pub fn begin_batch(&self) -> StoreResult<()> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        Ok(())
+    }
+
+    /// Commits an open batch (no-op without one). Called before any request whose intent the
+    /// batch holds: persist before you act.
+    pub fn flush_batch(&self) -> StoreResult<()> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
+    }
+
+    /// Drops the store the way a dead process would: an open batch is rolled back, not committed.
+    /// For `sim` and crash tests, after a simulated crash was caught.
+    pub fn discard_after_crash(self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// For throwaway DBs (`sim`): skip fsync. Never used for a live state DB.
+    pub fn set_throwaway_durability(&self) -> StoreResult<()> {
+        self.conn.execute_batch("PRAGMA synchronous = OFF;")?;
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // A batch still open at a normal end is committed; during a panic (a crash) it is not.
+        if !self.conn.is_autocommit() {
+            let sql = if std::thread::panicking() { "ROLLBACK" } else { "COMMIT" };
+            if let Err(e) = self.conn.execute_batch(sql) {
+                tracing::error!(event = "store.batch_end_failed", error = %e, "could not end batch");
+            }
+        }
     }
 }
 
