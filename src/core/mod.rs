@@ -19,6 +19,8 @@ pub mod order;
 pub mod plan;
 /// Positions: lifecycle state machine and exit reasons.
 pub mod position;
+/// Replay: a plan's lifecycle rebuilt from the journal and checked against the invariants.
+pub mod replay;
 /// Deterministic PRNG for jitter and fault injection.
 pub mod rng;
 /// Sides and small shared enums.
