@@ -262,3 +262,28 @@ fn replay_never_talks_to_the_exchange() {
     env.run(&["replay", PLAN]).code(0);
     env.run(&["replay", "--all"]).code(0);
 }
+
+#[test]
+fn lost_ack_lookup_is_clean_but_an_invalid_transition_is_named() {
+    let env = TestEnv::new();
+    let mut j = Journal::open(&env);
+    j.order(PLAN, R::Entry, 1, E::Submitting, Some("43000"));
+    j.order(PLAN, R::Entry, 1, E::Unknown, None);
+    j.order(PLAN, R::Entry, 1, E::Filled, Some("43010.5")); // found by client-id look-up
+    j.protected(PLAN);
+    drop(j);
+    let v = env.run(&["--json", "replay", PLAN]).code(0).json();
+    assert_eq!(v["summary"]["outcome"], "open");
+
+    let mut j = Journal::open(&env);
+    j.order(PLAN, R::Stop, 1, E::Cancelled, None);
+    let bad = j.order(PLAN, R::Stop, 1, E::Acked, None);
+    drop(j);
+    let v = env.run(&["--json", "replay", PLAN]).code(1).json();
+    assert_eq!(rules(&v), vec![("invalid_transition".to_string(), bad)]);
+    assert_eq!(v["timeline"].as_array().unwrap().last().unwrap()["state"], serde_json::Value::Null);
+    env.run(&["replay", PLAN])
+        .code(1)
+        .stdout_contains("(refused)")
+        .stdout_contains("ACKED is not allowed from state CANCELLED");
+}

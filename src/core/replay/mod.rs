@@ -106,6 +106,8 @@ struct Replayer {
     violations: Vec<Violation>,
     /// seq of the `halt` in force, if any.
     halted_at: Option<i64>,
+    /// Client ids with at least one row so far.
+    seen: BTreeSet<String>,
     last_attempt: BTreeMap<OrderRole, u32>,
     entry_fills: BTreeMap<String, Fill>,
     /// ENTRY client ids already reported as duplicates.
@@ -127,6 +129,7 @@ impl Replayer {
             timeline: Vec::new(),
             violations: Vec::new(),
             halted_at: None,
+            seen: BTreeSet::new(),
             last_attempt: BTreeMap::new(),
             entry_fills: BTreeMap::new(),
             duplicates: BTreeSet::new(),
@@ -147,7 +150,8 @@ impl Replayer {
     fn order(&mut self, f: &OrderFact, detail: Option<&str>) {
         let cid = f.client_id.as_str();
         let name = format!("{} {cid}", f.role);
-        if !self.ledger.orders.contains_key(cid) {
+        // Tracked apart from the ledger, which never learns an order whose first row it refused.
+        if self.seen.insert(f.client_id.clone()) {
             self.first_row_of_order(f, &name);
         }
         if f.role == OrderRole::Entry && f.event == OrderEvent::Submitting {

@@ -243,8 +243,10 @@ fn closing_fill_without_position_closed_is_an_exit_without_reason() {
 fn invalid_transitions_are_named_and_skipped() {
     let mut j = J::default();
     let orphan = j.order(R::Entry, 1, E::Filled); // no SUBMITTING first
+    let again = j.order(R::Entry, 1, E::Observed);
     let r = j.replay();
-    assert_eq!(rules(&r), vec![(rule::INVALID_TRANSITION, orphan)]);
+    // Each refused row is named once; the order's attempt is not judged twice.
+    assert_eq!(rules(&r), vec![(rule::INVALID_TRANSITION, orphan), (rule::INVALID_TRANSITION, again)]);
     assert!(r.violations[0].detail.contains("FILLED is not allowed from no history"));
     assert_eq!(r.timeline[0].state, None);
 
