@@ -8,10 +8,11 @@
 //! * `invalid_transition`: an order row the state machine refuses (the row is then skipped).
 //! * `duplicate_entry`: an ENTRY sent while an earlier ENTRY of the plan may still be live or has
 //!   filled, or a second ENTRY with a fill (F-001).
-//! * `unprotected_fill`: the first ENTRY fill is not followed by a STOP the exchange held (ACKED,
-//!   or a later STOP state that implies it was accepted) nor by a `forced_close` audit. A journal
-//!   that simply ends after the fill counts: replay holds the state lock, so a journal that ends
-//!   there means the command died and the position was naked (invariant 1).
+//! * `unprotected_fill`: the first ENTRY fill (see [`is_entry_fill`]) is not followed by a STOP
+//!   the exchange held (ACKED, or a later STOP state that implies it was accepted) nor by a
+//!   `forced_close` audit. A journal that simply ends after the fill counts: replay holds the
+//!   state lock, so a journal that ends there means the command died and the position was naked
+//!   as far as the journal can prove (invariant 1).
 //! * `exit_without_reason`: a `position_closed` audit without a parseable `data.exit_reason`, or a
 //!   closing fill (CLOSE, STOP or TP `FILLED` after the entry fill) never finalised by one.
 //! * `entry_while_halted`: ENTRY `SUBMITTING` after a `halt` audit and before a `resume` audit.
@@ -225,9 +226,8 @@ impl Replayer {
 
     /// After a row the state machine accepted: fills, protection, closes.
     fn track_exposure(&mut self, f: &OrderFact, name: &str) {
-        let fill = matches!(f.event, OrderEvent::Filled | OrderEvent::PartiallyFilled);
         match f.role {
-            OrderRole::Entry if fill && f.qty != Some(Decimal::ZERO) => {
+            OrderRole::Entry if is_entry_fill(f) => {
                 let other = self.entry_fills.keys().find(|c| **c != f.client_id).cloned();
                 // Reported here only when no send was already reported: one duplicate, one report.
                 if let Some(other) = other.filter(|_| self.duplicates.is_empty()) {
@@ -346,6 +346,18 @@ impl Replayer {
             first_ts_ms: self.timeline.first().map(|r| r.ts_ms),
             last_ts_ms: self.timeline.last().map(|r| r.ts_ms),
         }
+    }
+}
+
+/// Does this ENTRY row report filled quantity? FILLED / PARTIALLY_FILLED do; so does a CANCELLED
+/// or EXPIRED row that carries a price, because order rows carry a price (the average fill) only
+/// when something executed — a market order can expire part-filled without a PARTIALLY_FILLED row.
+fn is_entry_fill(f: &OrderFact) -> bool {
+    let some_qty = f.qty.map_or(true, |q| q > Decimal::ZERO);
+    match f.event {
+        OrderEvent::Filled | OrderEvent::PartiallyFilled => some_qty,
+        OrderEvent::Cancelled | OrderEvent::Expired => f.price.is_some() && f.qty.is_some() && some_qty,
+        _ => false,
     }
 }
 

@@ -377,3 +377,23 @@ fn rule_names_are_distinct_snake_case() {
     assert_eq!(set.len(), rule::ALL.len());
     assert!(rule::ALL.iter().all(|r| r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
 }
+
+#[test]
+fn entry_that_expired_part_filled_is_a_fill() {
+    let mut j = J::default();
+    j.order(R::Entry, 1, E::Submitting);
+    j.order(R::Entry, 1, E::Unknown);
+    // The look-up found it expired part-filled: order rows carry an average price only then.
+    let fill = j.order_in(PLAN, "mc_abc123_ENTRY_1", R::Entry, 1, E::Expired, Some(dec!(101)));
+    let r = j.replay();
+    assert_eq!(rules(&r), vec![(rule::UNPROTECTED_FILL, fill)]);
+    assert_eq!(r.summary.entry_fill_price, Some(dec!(101)));
+
+    let mut j = J::default();
+    j.order(R::Entry, 1, E::Submitting);
+    j.order(R::Entry, 1, E::Acked);
+    j.order(R::Entry, 1, E::Expired); // no price: nothing executed
+    let r = j.replay();
+    assert!(r.is_clean(), "{:?}", r.violations);
+    assert_eq!(r.summary.outcome, "not_filled");
+}
