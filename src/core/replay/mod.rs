@@ -353,7 +353,8 @@ impl Replayer {
 /// or EXPIRED row that carries a price, because order rows carry a price (the average fill) only
 /// when something executed — a market order can expire part-filled without a PARTIALLY_FILLED row.
 fn is_entry_fill(f: &OrderFact) -> bool {
-    let some_qty = f.qty.map_or(true, |q| q > Decimal::ZERO);
+    // A row without a quantity still counts: absence is not proof that nothing filled.
+    let some_qty = !matches!(f.qty, Some(q) if q <= Decimal::ZERO);
     match f.event {
         OrderEvent::Filled | OrderEvent::PartiallyFilled => some_qty,
         OrderEvent::Cancelled | OrderEvent::Expired => f.price.is_some() && f.qty.is_some() && some_qty,
