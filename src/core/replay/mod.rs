@@ -73,7 +73,7 @@ pub fn replay_journal(facts: &[JournalFact]) -> Vec<PlanReplay> {
         .collect()
 }
 
-/// Rows sorted by seq, deduplicated.
+/// Replays `rows`, which are sorted by seq and deduplicated.
 fn run(plan_id: &str, rows: &[&JournalFact]) -> PlanReplay {
     let own_seqs = rows.iter().filter(|f| f.plan_id() == Some(plan_id)).map(|f| f.seq());
     let span = own_seqs.clone().min().zip(own_seqs.max());
