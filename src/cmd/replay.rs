@@ -1,8 +1,22 @@
-//! `mcbot replay` (not available yet in this build).
+//! `mcbot replay`: rebuilds trade plans' lifecycles from the journal alone and verifies them
+//! (CONTRACT §7.9): the rules of `core::replay` per plan, plus the journal's hash chain. Reads the
+//! DB only and never connects to the exchange, so it works on a copy of a DB from anywhere.
+//!
+//! [`replay_store`] is the whole-DB check `sim` runs after a simulated run.
 
+use crate::clock::rfc3339;
 use crate::cmd::Ctx;
+use crate::core::ledger::OrderFact;
+use crate::core::plan::is_plan_id;
+use crate::core::replay::{
+    replay_journal, replay_plan, rule, AuditFact, JournalFact, PlanReplay, Source, TimelineRow, Violation,
+};
 use crate::error::{Error, Result};
-use crate::outcome::Report;
+use crate::outcome::{ExitCode, Report};
+use crate::store::journal::{verify_entries, BrokenLink, JournalEntry};
+use crate::store::{Store, StoreResult};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
 
 /// Arguments of `mcbot replay`.
 #[derive(Debug, clap::Args)]
@@ -15,6 +29,238 @@ pub struct ReplayArgs {
     pub all: bool,
 }
 
-pub fn run(_args: &ReplayArgs, _ctx: &mut Ctx) -> Result<Report> {
-    Err(Error::NotAvailable("replay"))
+/// The hash chain over the whole journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCheck {
+    /// Rows in the journal.
+    pub rows: usize,
+    /// The first link that does not hold.
+    pub broken: Option<BrokenLink>,
+}
+
+impl ChainCheck {
+    pub fn of(entries: &[JournalEntry]) -> Self {
+        ChainCheck { rows: entries.len(), broken: verify_entries(entries).err() }
+    }
+    /// A broken chain, as a `journal_chain` violation naming the first bad seq.
+    pub fn violation(&self) -> Option<Violation> {
+        self.broken.as_ref().map(|b| Violation { rule: rule::JOURNAL_CHAIN, seq: b.seq, detail: b.problem.clone() })
+    }
+    fn to_json(&self) -> Value {
+        json!({"ok": self.broken.is_none(), "rows": self.rows,
+               "broken_at": self.broken.as_ref().map(|b| json!({"seq": b.seq, "problem": b.problem}))})
+    }
+    fn to_text(&self) -> String {
+        match &self.broken {
+            None => format!("journal chain: ok ({} rows)", self.rows),
+            Some(b) => format!("journal chain: BROKEN at seq {}: {}", b.seq, b.problem),
+        }
+    }
+}
+
+/// Every plan of a DB replayed, and its chain checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbReplay {
+    pub chain: ChainCheck,
+    /// Plans with journal rows (by first row), then plans from `trade_plan` without any.
+    pub plans: Vec<PlanReplay>,
+}
+
+impl DbReplay {
+    /// Every violation, chain first, each with its plan id (`None` for the chain).
+    pub fn violations(&self) -> Vec<(Option<&str>, Violation)> {
+        let chain = self.chain.violation().map(|v| (None, v));
+        let plans = self.plans.iter().flat_map(|p| p.violations.iter().map(|v| (Some(p.plan_id.as_str()), v.clone())));
+        chain.into_iter().chain(plans).collect()
+    }
+    pub fn is_clean(&self) -> bool {
+        self.chain.broken.is_none() && self.plans.iter().all(PlanReplay::is_clean)
+    }
+}
+
+/// Journal rows as the plain facts the core judges.
+pub fn journal_facts(entries: &[JournalEntry]) -> Vec<JournalFact> {
+    entries
+        .iter()
+        .map(|e| match e {
+            JournalEntry::OrderEvent(o) => {
+                JournalFact::Order { fact: OrderFact::from(o), detail: o.event.detail.clone() }
+            }
+            JournalEntry::AuditEvent(a) => JournalFact::Audit(AuditFact {
+                seq: a.seq,
+                ts_ms: a.event.ts_ms,
+                severity: a.event.severity.as_str().to_string(),
+                kind: a.event.kind.clone(),
+                plan_id: a.event.trade_plan_id.clone(),
+                message: a.event.message.clone(),
+                data: a.event.data.clone(),
+            }),
+        })
+        .collect()
+}
+
+/// Replays every plan in the DB (from `trade_plan` and from the journal) and checks the chain.
+pub fn replay_store(store: &Store) -> StoreResult<DbReplay> {
+    let entries = store.full_journal()?;
+    let mut plans = replay_journal(&journal_facts(&entries));
+    let seen: BTreeSet<String> = plans.iter().map(|p| p.plan_id.clone()).collect();
+    for p in store.all_plans()? {
+        if !seen.contains(&p.id) {
+            plans.push(replay_plan(&p.id, &[]));
+        }
+    }
+    Ok(DbReplay { chain: ChainCheck::of(&entries), plans })
+}
+
+pub fn run(args: &ReplayArgs, ctx: &mut Ctx) -> Result<Report> {
+    match &args.plan_id {
+        Some(id) => one(id, &ctx.store),
+        None => all(&ctx.store),
+    }
+}
+
+fn one(id: &str, store: &Store) -> Result<Report> {
+    if !is_plan_id(id) {
+        return Err(Error::Usage(format!("{id:?} is not a trade plan id (expected [a-z0-9]{{6,12}})")));
+    }
+    let entries = store.full_journal()?;
+    let facts = journal_facts(&entries);
+    if store.plan(id)?.is_none() && !facts.iter().any(|f| f.plan_id() == Some(id)) {
+        return Err(Error::Failed(format!("unknown plan {id}: no trade plan and no journal rows carry this id")));
+    }
+    let chain = ChainCheck::of(&entries);
+    let replay = replay_plan(id, &facts);
+    let mut violations = replay.violations.clone();
+    violations.extend(chain.violation());
+    violations.sort_by_key(|v| v.seq);
+
+    let mut r = verdict_report(violations.len());
+    r.set("plan_id", id);
+    r.set("timeline", replay.timeline.iter().map(row_json).collect::<Vec<_>>());
+    r.set("violations", serde_json::to_value(&violations).unwrap_or(Value::Null));
+    r.set("summary", summary_json(&replay));
+    r.set("chain", chain.to_json());
+
+    r.push_line(format!("replay {id}: {} rows; {}", replay.timeline.len(), chain.to_text()));
+    r.lines.extend(replay.timeline.iter().map(row_text));
+    r.push_line(summary_text(&replay));
+    r.push_line(verdict_text(violations.len()));
+    r.lines.extend(violations.iter().map(|v| format!("  {} at seq {}: {}", v.rule, v.seq, v.detail)));
+    Ok(r)
+}
+
+fn all(store: &Store) -> Result<Report> {
+    let db = replay_store(store)?;
+    let violations = db.violations();
+    let mut r = verdict_report(violations.len());
+    let plans: Vec<Value> = db
+        .plans
+        .iter()
+        .map(|p| {
+            json!({"plan_id": p.plan_id, "outcome": p.summary.outcome, "violations": p.violations,
+                   "summary": summary_json(p)})
+        })
+        .collect();
+    r.set("plans", plans);
+    r.set("chain", db.chain.to_json());
+    r.set("violation_count", violations.len());
+
+    r.push_line(format!("{:<14}{:<40}{:>6}  verdict", "plan", "outcome", "rows"));
+    for p in &db.plans {
+        // Rule names in the order they first broke.
+        let mut rules: Vec<&str> = Vec::new();
+        for v in &p.violations {
+            if !rules.contains(&v.rule) {
+                rules.push(v.rule);
+            }
+        }
+        let verdict = if rules.is_empty() { "ok".to_string() } else { rules.join(",") };
+        r.push_line(format!("{:<14}{:<40}{:>6}  {verdict}", p.plan_id, p.summary.outcome, p.summary.rows));
+    }
+    if db.plans.is_empty() {
+        r.push_line("(no plans)");
+    }
+    r.push_line(db.chain.to_text());
+    r.push_line(verdict_text(violations.len()));
+    for (plan, v) in &violations {
+        r.push_line(format!("  {} {} at seq {}: {}", plan.unwrap_or("journal"), v.rule, v.seq, v.detail));
+    }
+    Ok(r)
+}
+
+/// Exit 0 when clean, 1 (outcome `violations`) otherwise.
+fn verdict_report(violations: usize) -> Report {
+    if violations == 0 {
+        Report::ok("replay")
+    } else {
+        Report::new("replay", "violations", ExitCode::Failed)
+    }
+}
+
+fn verdict_text(violations: usize) -> String {
+    match violations {
+        0 => "verdict: OK, no violations".into(),
+        1 => "verdict: 1 VIOLATION".into(),
+        n => format!("verdict: {n} VIOLATIONS"),
+    }
+}
+
+fn row_json(t: &TimelineRow) -> Value {
+    let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("time".into(), rfc3339(t.ts_ms).into());
+    }
+    v
+}
+
+fn row_text(t: &TimelineRow) -> String {
+    let head = format!("{}  #{:<5}", rfc3339(t.ts_ms), t.seq);
+    let opt = |d: Option<rust_decimal::Decimal>| d.map_or("-".to_string(), |d| d.to_string());
+    match t.source {
+        Source::Order => format!(
+            "{head} {:<5} {:>2}  {:<30} {:<16} {:<18} price {} qty {}{}",
+            t.role.map_or("?", |r| r.as_str()),
+            t.attempt.unwrap_or(0),
+            t.client_id.as_deref().unwrap_or("?"),
+            t.event.map_or("?", |e| e.as_str()),
+            t.state.map_or("(refused)".to_string(), |s| format!("-> {s}")),
+            opt(t.price),
+            opt(t.qty),
+            t.detail.as_deref().map_or(String::new(), |d| format!("  ({d})")),
+        ),
+        Source::Audit => format!(
+            "{head} audit {:<8} {}: {}",
+            t.severity.as_deref().unwrap_or("?"),
+            t.kind.as_deref().unwrap_or("?"),
+            t.message.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+fn summary_json(p: &PlanReplay) -> Value {
+    let mut v = serde_json::to_value(&p.summary).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("first_at".into(), p.summary.first_ts_ms.map(rfc3339).into());
+        m.insert("last_at".into(), p.summary.last_ts_ms.map(rfc3339).into());
+    }
+    v
+}
+
+fn summary_text(p: &PlanReplay) -> String {
+    let s = &p.summary;
+    let mut parts = vec![format!("outcome {}", s.outcome)];
+    if let (Some(cid), Some(qty)) = (&s.entry_client_id, s.entry_fill_qty) {
+        let px = s.entry_fill_price.map_or("?".to_string(), |d| d.to_string());
+        parts.push(format!("entry {cid} filled {qty} @ {px}"));
+    }
+    if let Some(w) = s.unprotected_window_ms {
+        parts.push(format!("unprotected window {w} ms"));
+    }
+    if s.forced_close {
+        parts.push("forced close".into());
+    }
+    if let Some(e) = &s.exit_reason {
+        parts.push(format!("exit {e}"));
+    }
+    format!("summary: {}", parts.join("; "))
 }

@@ -23,6 +23,8 @@ pub mod position;
 pub mod preflight;
 /// Reconcile decisions: DB belief vs exchange truth → repairs.
 pub mod reconcile;
+/// Replay: a plan's lifecycle rebuilt from the journal and checked against the invariants.
+pub mod replay;
 /// Deterministic PRNG for jitter and fault injection.
 pub mod rng;
 /// Sides and small shared enums.
