@@ -83,6 +83,12 @@ impl Rig {
     pub fn sent_count(&self, prefix: &str) -> usize {
         self.ex.sent().iter().filter(|c| c.starts_with(prefix)).count()
     }
+    /// The journal the scenario left behind passes `replay` (CONTRACT §7.9).
+    #[track_caller]
+    pub fn assert_replay_clean(&self) {
+        let rep = mcbot::cmd::replay::replay_store(&self.store).unwrap();
+        assert!(rep.is_clean(), "replay violations: {:?}", rep.violations());
+    }
     pub fn halted(&self) -> bool {
         self.store.system().unwrap().is_halted()
     }
@@ -124,6 +130,7 @@ fn happy_path_enters_and_protects_with_tp_at_exactly_2r() {
     assert!(pos.unprotected_window_ms.is_some());
     assert_eq!(r.store.plan("a1b2c3d4e5f6").unwrap().unwrap().status, PlanStatus::Filled);
     assert!(!r.halted());
+    r.assert_replay_clean();
 }
 
 /// F-001 / AC2: the ENTRY executes but its acknowledgement is lost; the look-up by client id finds
@@ -139,6 +146,7 @@ fn f001_lost_ack_is_resolved_by_lookup_never_double_enters() {
     assert_eq!(r.events(ENTRY1), ["SUBMITTING", "UNKNOWN", "FILLED"]);
     assert_eq!(r.ex.position(), dec!(0.010));
     assert_eq!(r.ex.open_conds().len(), 2);
+    r.assert_replay_clean();
 }
 
 /// AC2: a lost ENTRY that really never reached the exchange is proven absent by two look-ups;
@@ -152,6 +160,7 @@ fn ambiguous_entry_proven_absent_allows_attempt_2() {
     assert_eq!(r.events(ENTRY1), ["SUBMITTING", "UNKNOWN", "NOT_FOUND"]);
     assert_eq!(r.events("mc_a1b2c3d4e5f6_ENTRY_2"), ["SUBMITTING", "FILLED"]);
     assert_eq!(r.ex.position(), dec!(0.010), "exactly one ENTRY filled");
+    r.assert_replay_clean();
 }
 
 /// ENTRY 5xx (a definite "service unavailable", not executed): attempt 2 is allowed once.
@@ -163,6 +172,7 @@ fn entry_5xx_retries_once_with_incremented_attempt() {
     assert_eq!(r.events(ENTRY1), ["SUBMITTING", "REJECTED"]);
     assert_eq!(r.events("mc_a1b2c3d4e5f6_ENTRY_2"), ["SUBMITTING", "FILLED"]);
     assert_eq!(r.ex.position(), dec!(0.010));
+    r.assert_replay_clean();
 }
 
 /// A fatal ENTRY rejection (margin insufficient): no retry, no position, plan NOT_FILLED.
@@ -175,6 +185,7 @@ fn fatal_entry_rejection_does_not_retry() {
     assert_eq!(r.sent_count("place_market:ENTRY"), 1);
     assert_eq!(r.store.plan("a1b2c3d4e5f6").unwrap().unwrap().status, PlanStatus::NotFilled);
     assert!(r.store.active_position("BTCUSDT").unwrap().is_none());
+    r.assert_replay_clean();
 }
 
 fn assert_forced_close_and_halt(r: &Rig, cancel_label: &str) {
@@ -207,6 +218,7 @@ fn f002_stop_rejected_forces_close_cancel_halt_exit_10() {
     assert_eq!(rep.exit, ExitCode::Critical);
     assert_forced_close_and_halt(&r, "cancel_conditional:TP");
     assert_eq!(r.sent_count("place_conditional:STOP"), 1, "a rejection is not retried");
+    r.assert_replay_clean();
 }
 
 /// Seed 000 §5: -2021 (would immediately trigger) on the STOP is a placement failure.
@@ -223,6 +235,7 @@ fn stop_would_trigger_2021_forces_close_and_halt() {
     assert_forced_close_and_halt(&r, "cancel_conditional:TP");
     let pos = r.store.all_positions().unwrap().pop().unwrap();
     assert_eq!(pos.exit_reason.as_deref(), Some("forced_close:stop_would_trigger"));
+    r.assert_replay_clean();
 }
 
 /// Seed 000 §5: STOP acknowledged later than stop_ack_timeout_ms is a failure; the late STOP
@@ -235,6 +248,7 @@ fn stop_ack_timeout_forces_close_and_cancels_the_late_stop() {
     assert_eq!(rep.exit, ExitCode::Critical);
     assert_forced_close_and_halt(&r, "cancel_conditional:STOP");
     assert!(r.ex.sent().contains(&"cancel_conditional:TP".to_string()));
+    r.assert_replay_clean();
 }
 
 /// Seed 000 §5: TP rejected → CLOSE, cancel the STOP, HALT.
@@ -245,6 +259,7 @@ fn tp_rejected_forces_close_cancels_stop_and_halts() {
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Critical);
     assert_forced_close_and_halt(&r, "cancel_conditional:STOP");
+    r.assert_replay_clean();
 }
 
 /// Seed 000 §8.2: STOP/TP get one retry for a retryable failure (here a 503).
@@ -257,6 +272,7 @@ fn stop_503_gets_exactly_one_retry_then_protects() {
     assert_eq!(r.events(STOP1), ["SUBMITTING", "REJECTED"]);
     assert_eq!(r.events("mc_a1b2c3d4e5f6_STOP_2"), ["SUBMITTING", "ACKED"]);
     assert!(!r.halted());
+    r.assert_replay_clean();
 }
 
 /// A failed retry is a placement failure: CLOSE + HALT.
@@ -268,6 +284,7 @@ fn stop_retry_that_fails_again_forces_close() {
     assert_eq!(rep.exit, ExitCode::Critical);
     assert_eq!(r.sent_count("place_conditional:STOP"), 2);
     assert_forced_close_and_halt(&r, "cancel_conditional:TP");
+    r.assert_replay_clean();
 }
 
 /// A STOP whose send timed out but which the exchange did accept is found by look-up: no
@@ -280,6 +297,7 @@ fn stop_ambiguous_found_by_lookup_is_not_resent() {
     assert_eq!(rep.exit, ExitCode::Ok);
     assert_eq!(r.sent_count("place_conditional:STOP"), 1);
     assert_eq!(r.events(STOP1), ["SUBMITTING", "UNKNOWN", "ACKED"]);
+    r.assert_replay_clean();
 }
 
 /// F-004: a partial ENTRY is protected for the filled quantity at once; when it completes inside
@@ -301,6 +319,7 @@ fn f004_partial_fill_completed_protection_resized() {
     assert!(conds.iter().all(|c| c.qty == dec!(0.010)), "{conds:?}");
     assert_eq!(r.store.active_position("BTCUSDT").unwrap().unwrap().qty, dec!(0.010));
     assert_eq!(r.store.plan("a1b2c3d4e5f6").unwrap().unwrap().status, PlanStatus::Filled);
+    r.assert_replay_clean();
 }
 
 /// F-004: not fully filled within entry_fill_window_ms → remainder cancelled, position closed.
@@ -318,6 +337,7 @@ fn f004_partial_fill_timed_out_is_cancelled_and_closed() {
     let pos = r.store.all_positions().unwrap().pop().unwrap();
     assert_eq!(pos.exit_reason.as_deref(), Some("forced_close:partial_fill_timeout"));
     assert!(!r.halted(), "a safe close; no halt needed");
+    r.assert_replay_clean();
 }
 
 /// CONTRACT §7.6: HALTED refuses the ENTRY (exit 3) and sends nothing.
@@ -329,6 +349,7 @@ fn halted_refuses_entry_and_sends_nothing() {
     assert_eq!(e.exit_code(), ExitCode::Halted);
     assert!(r.ex.sent().is_empty());
     assert!(r.audit_kinds().contains(&"WARN:preflight_failed".to_string()));
+    r.assert_replay_clean();
 }
 
 /// Pre-flight (seed 003 slippage guard): mark too far from the reference → exit 5, audit, no order.
@@ -341,6 +362,7 @@ fn preflight_slippage_refuses_with_exit_5() {
     assert!(e.to_string().contains("slippage"));
     assert!(r.ex.sent().is_empty());
     assert_eq!(r.count("SELECT count(*) FROM audit_event WHERE kind = 'preflight_failed'"), 1);
+    r.assert_replay_clean();
 }
 
 /// Pre-flight sets ISOLATED and 1x when needed (they are idempotent on the exchange).
@@ -355,6 +377,7 @@ fn preflight_fixes_margin_and_leverage_when_flat() {
     r.enter().unwrap();
     let sent = r.ex.sent();
     assert_eq!(&sent[..3], ["set_isolated_margin", "set_leverage", "place_market:ENTRY"]);
+    r.assert_replay_clean();
 }
 
 /// A stale plan is EXPIRED and never entered late.
@@ -366,6 +389,7 @@ fn stale_plan_expires_and_is_never_entered() {
     assert_eq!(rep.exit, ExitCode::Ok);
     assert!(r.ex.sent().is_empty());
     assert_eq!(r.store.plan("a1b2c3d4e5f6").unwrap().unwrap().status, PlanStatus::Expired);
+    r.assert_replay_clean();
 }
 
 /// AC2: entering twice for one plan is impossible: the second run finds no PLANNED plan.
@@ -378,6 +402,7 @@ fn second_enter_for_the_same_plan_sends_nothing() {
     assert_eq!(rep.exit, ExitCode::Ok);
     assert_eq!(r.ex.sent().len(), before);
     assert_eq!(r.sent_count("place_market:ENTRY"), 1);
+    r.assert_replay_clean();
 }
 
 /// Seed 000 §7 / AC5: a regime exit cancels STOP and TP, then closes, and records the reason.
@@ -402,6 +427,7 @@ fn regime_exit_cancels_protection_then_closes_and_records_reason() {
     let sys = r.store.system().unwrap();
     assert_eq!(sys.cooldown_until_ms, Some(T0 + 3 * 14_400_000), "cooldown of 3 candles starts at the exit");
     assert_eq!(r.ex.position(), Decimal::ZERO);
+    r.assert_replay_clean();
 }
 
 /// F-005 / CONTRACT §7.7: an outage during CLOSE keeps retrying (new attempt each time) until
@@ -423,6 +449,7 @@ fn f005_outage_during_close_retries_then_halts_exit_10() {
     // AC1: the STOP cancelled for the close was restored; the open position is not left naked.
     let conds = r.ex.open_conds();
     assert!(conds.iter().any(|c| c.client_id.contains("_STOP_") && c.qty == dec!(0.010)), "{conds:?}");
+    r.assert_replay_clean();
 }
 
 /// CONTRACT §7.6: exits are never blocked by HALTED.
@@ -434,6 +461,7 @@ fn exit_works_while_halted() {
     let rep = mcbot::exec::close::exit_position(&mut r.engine(), &mcbot::core::position::ExitReason::Manual).unwrap();
     assert_eq!(rep.exit, ExitCode::Ok);
     assert_eq!(r.ex.position(), Decimal::ZERO);
+    r.assert_replay_clean();
 }
 
 /// `protect` is idempotent: a fully protected position sends nothing.
@@ -445,6 +473,7 @@ fn protect_is_idempotent_when_covered() {
     let rep = mcbot::exec::protect::protect_command(&mut r.engine()).unwrap();
     assert_eq!(rep.exit, ExitCode::Ok);
     assert_eq!(r.ex.sent().len(), before);
+    r.assert_replay_clean();
 }
 
 /// Undersized STOP (position grew): protect places full-size STOP/TP, then cancels the old ones.
@@ -460,6 +489,7 @@ fn protect_resizes_undersized_protection() {
     assert!(conds.iter().all(|c| c.qty == dec!(0.015)));
     assert_eq!(r.events("mc_a1b2c3d4e5f6_STOP_2"), ["SUBMITTING", "ACKED"]);
     assert_eq!(r.events(STOP1).last().map(String::as_str), Some("CANCELLED"));
+    r.assert_replay_clean();
 }
 
 /// AC1 + journal: every exchange interaction left an order_event row with role, attempt, client id.
@@ -476,4 +506,5 @@ fn every_interaction_is_journaled_and_chain_verifies() {
         r.count("SELECT count(*) FROM order_event WHERE role IN ('ENTRY','STOP','TP','CLOSE') AND attempt >= 1");
     assert_eq!(role_ok, r.count("SELECT count(*) FROM order_event"));
     let _ = OrderRole::Entry;
+    r.assert_replay_clean();
 }

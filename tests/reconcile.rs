@@ -43,6 +43,7 @@ fn restart_with_naked_position_places_stop_and_tp() {
     let rep = reconcile(&mut r);
     assert_eq!(rep.fields["clean"], true);
     assert_eq!(r.store.system().unwrap().mismatch_streak, 0);
+    r.assert_replay_clean();
 }
 
 /// Seed 000 §9.3: "If STOP cannot be placed → CLOSE position and HALT".
@@ -65,6 +66,7 @@ fn restart_with_naked_position_whose_stop_fails_closes_and_halts() {
     assert_eq!(r.ex.position(), Decimal::ZERO);
     assert!(r.ex.open_conds().is_empty());
     assert!(r.halted());
+    r.assert_replay_clean();
 }
 
 /// F-003: the ENTRY filled but its response was lost and the process died before recording it.
@@ -102,6 +104,7 @@ fn f003_phantom_position_after_lost_entry_and_crash_is_adopted_and_protected() {
     assert_eq!(r.ex.open_conds().len(), 2, "protected");
     assert_eq!(r.sent_count("place_market:ENTRY"), 1, "no second ENTRY");
     assert!(r.audit_kinds().contains(&"WARN:position_adopted".to_string()));
+    r.assert_replay_clean();
 }
 
 /// STOP triggered while the bot was down: finalised as stop_hit, TP cancelled, cooldown started.
@@ -121,6 +124,7 @@ fn stop_hit_while_down_is_finalised_and_tp_cancelled() {
     assert!(r.ex.sent().contains(&"cancel_conditional:TP".to_string()));
     assert!(r.store.system().unwrap().cooldown_until_ms.is_some());
     assert_eq!(r.store.plan("a1b2c3d4e5f6").unwrap().unwrap().status, PlanStatus::Closed);
+    r.assert_replay_clean();
 }
 
 /// TP triggered while down: tp_hit, STOP cancelled.
@@ -134,6 +138,7 @@ fn tp_hit_while_down_is_finalised_and_stop_cancelled() {
     assert_eq!(pos.exit_reason.as_deref(), Some("tp_hit"));
     assert!(r.ex.sent().contains(&"cancel_conditional:STOP".to_string()));
     assert!(r.ex.open_conds().is_empty());
+    r.assert_replay_clean();
 }
 
 /// A position closed by someone else (no STOP/TP/CLOSE of ours filled) is `external`.
@@ -146,6 +151,7 @@ fn position_closed_elsewhere_is_external() {
     let pos = r.store.all_positions().unwrap().pop().unwrap();
     assert_eq!(pos.exit_reason.as_deref(), Some("external"));
     assert!(r.ex.open_conds().is_empty(), "both protective orders cancelled");
+    r.assert_replay_clean();
 }
 
 /// Orphan STOP with no position: cancelled.
@@ -165,7 +171,8 @@ fn orphan_stop_without_position_is_cancelled() {
     let rep = reconcile(&mut r);
     assert_eq!(rep.exit, ExitCode::Ok);
     assert!(r.ex.open_conds().is_empty());
-    assert_eq!(r.events("mc_0ld0ld0ld0ld_STOP_1"), ["SUBMITTING", "CANCELLED"]);
+    assert_eq!(r.events("mc_0ld0ld0ld0ld_STOP_1"), ["SUBMITTING", "ACKED", "CANCELLED"]);
+    r.assert_replay_clean();
 }
 
 /// A position on the symbol that is not the bot's: entries refused, nothing touched.
@@ -182,6 +189,7 @@ fn foreign_position_blocks_entries_and_is_left_untouched() {
     assert_eq!(e.exit_code(), ExitCode::Preflight);
     assert!(r.ex.sent().is_empty());
     assert_eq!(r.ex.position(), dec!(0.5));
+    r.assert_replay_clean();
 }
 
 /// Seed 001 §6–7: consecutive reconciles that keep finding mismatches halt entries.
@@ -197,6 +205,7 @@ fn mismatch_streak_trips_the_halt() {
     }
     // Exits and protection keep working while halted: the position is still protected.
     assert_eq!(r.ex.open_conds().len(), 2);
+    r.assert_replay_clean();
 }
 
 /// `halt --resume` only after a clean reconcile since the halt.
@@ -209,6 +218,7 @@ fn resume_needs_a_clean_reconcile_after_the_halt() {
     assert_eq!(rep.fields["clean"], true);
     let sys = r.store.system().unwrap();
     assert!(sys.last_reconcile_clean && sys.last_reconcile_ms.unwrap() >= sys.mode_since_ms);
+    r.assert_replay_clean();
 }
 
 fn invariants_after_restart(r: &mut Rig, label: &str) {
@@ -227,6 +237,9 @@ fn invariants_after_restart(r: &mut Rig, label: &str) {
     assert!(r.sent_count("place_market:ENTRY") <= 1, "{label}: two ENTRY orders: {:?}", r.ex.sent());
     assert!(r.store.verify_chain().unwrap().is_ok(), "{label}: journal chain");
     r.store.ledger_for_plan("a1b2c3d4e5f6").unwrap_or_else(|e| panic!("{label}: journal does not fold: {e}"));
+    // Replay is clean, or names only what a forced close explains (issue 5).
+    let rep = mcbot::cmd::replay::replay_store(&r.store).unwrap();
+    assert!(rep.is_clean(), "{label}: replay violations {:?}", rep.violations());
 }
 
 /// Issue 5 crash safety: kill `enter` between every pair of its exchange calls (and right after

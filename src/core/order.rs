@@ -207,8 +207,10 @@ pub fn transition(from: Option<OrderState>, event: OrderEvent) -> Result<OrderSt
             S::PartiallyFilled
         }
         (S::Intended | S::Unknown | S::Acked | S::Triggered | S::PartiallyFilled, E::Filled) => S::Filled,
-        (S::Unknown | S::Acked | S::Triggered | S::PartiallyFilled, E::Cancelled) => S::Cancelled,
-        (S::Unknown | S::Acked | S::Triggered | S::PartiallyFilled, E::Expired) => S::Expired,
+        // An order can be accepted and end at once (a MARKET order that expires unfilled, an algo
+        // order cancelled by the system) before any earlier answer was seen.
+        (S::Intended | S::Unknown | S::Acked | S::Triggered | S::PartiallyFilled, E::Cancelled) => S::Cancelled,
+        (S::Intended | S::Unknown | S::Acked | S::Triggered | S::PartiallyFilled, E::Expired) => S::Expired,
         (S::Unknown | S::Acked, E::Triggered) => S::Triggered,
         // A conditional order can be refused by the matching engine at trigger time.
         (S::Acked | S::Triggered, E::Rejected) => S::Rejected,
@@ -247,6 +249,8 @@ mod tests {
             (Some(S::Intended), E::NotFound, S::Absent),
             (Some(S::Intended), E::PartiallyFilled, S::PartiallyFilled),
             (Some(S::Intended), E::Filled, S::Filled),
+            (Some(S::Intended), E::Cancelled, S::Cancelled),
+            (Some(S::Intended), E::Expired, S::Expired),
             (Some(S::Unknown), E::Acked, S::Acked),
             (Some(S::Unknown), E::Unknown, S::Unknown),
             (Some(S::Unknown), E::Rejected, S::Rejected),

@@ -20,6 +20,21 @@ use crate::store::positions::{NewPosition, PositionClose, PositionRecord};
 use rust_decimal::Decimal;
 use serde_json::json;
 
+/// The state an event leads to when it is a state report (not a request or a failure).
+fn event_target(e: OrderEvent) -> Option<crate::core::order::OrderState> {
+    use crate::core::order::OrderState as S;
+    match e {
+        OrderEvent::Acked => Some(S::Acked),
+        OrderEvent::Triggered => Some(S::Triggered),
+        OrderEvent::PartiallyFilled => Some(S::PartiallyFilled),
+        OrderEvent::Filled => Some(S::Filled),
+        OrderEvent::Rejected => Some(S::Rejected),
+        OrderEvent::Cancelled => Some(S::Cancelled),
+        OrderEvent::Expired => Some(S::Expired),
+        _ => None,
+    }
+}
+
 /// The plan id used in client ids and journal rows of a position. Adopted positions without a plan
 /// get a synthetic one derived from their row id, so their orders still carry our prefix.
 pub fn journal_plan_id(pos: &PositionRecord) -> String {
@@ -49,18 +64,99 @@ impl Engine<'_> {
     pub fn ensure_known(&mut self, o: &OrderRef, price: Option<Decimal>, qty: Decimal) -> Result<()> {
         let plan = o.plan_id.clone().unwrap_or_default();
         if !self.ledger(&plan)?.orders.contains_key(&o.client_id) {
+            // Found open on the exchange: the intent we never recorded, then what we saw.
+            let note = Some("discovered on the exchange; not in the journal".to_string());
+            self.record(o, OrderEvent::Submitting, None, None, price, Some(qty), note, None)?;
             self.record(
                 o,
-                OrderEvent::Submitting,
+                OrderEvent::Acked,
                 None,
                 None,
                 price,
                 Some(qty),
-                Some("discovered on the exchange; not in the journal".into()),
+                Some("discovered open on the exchange".into()),
                 None,
             )?;
         }
         Ok(())
+    }
+
+    /// Brings the journal in line with the protective orders the exchange shows (reconcile): an
+    /// intent left INTENDED/UNKNOWN by a crash becomes ACKED when the order is there, NOT_FOUND
+    /// when a look-up proves it never landed; a believed-live order that is gone gets its end state.
+    pub fn sync_protective_beliefs(&mut self, snap: &crate::exec::snapshot::Snapshot) -> Result<usize> {
+        use crate::core::order::OrderState;
+        let mut changed = 0;
+        for c in &snap.our_conditionals {
+            let Ok(id) = ClientOrderId::parse(&c.client_id) else { continue };
+            let o = OrderRef {
+                plan_id: Some(id.plan_id.clone()),
+                role: id.role,
+                attempt: id.attempt,
+                client_id: c.client_id.clone(),
+            };
+            let before = self.store.order_events_for_client(&c.client_id)?.len();
+            self.ensure_known(&o, Some(c.trigger_price), c.qty)?;
+            self.record_conditional_if_new(&o, c)?;
+            if self.store.order_events_for_client(&c.client_id)?.len() != before {
+                changed += 1;
+            }
+        }
+        let open: std::collections::HashSet<&str> =
+            snap.our_conditionals.iter().map(|c| c.client_id.as_str()).collect();
+        let symbol = self.symbol().to_string();
+        // Only plans that can still have live orders: closed plans had their protection cancelled.
+        let active = self.store.all_plans()?.into_iter().filter(|p| {
+            matches!(
+                p.status,
+                crate::core::plan::PlanStatus::Entering
+                    | crate::core::plan::PlanStatus::Filled
+                    | crate::core::plan::PlanStatus::Partial
+            )
+        });
+        for plan in active.map(|p| p.id) {
+            let ledger = self.ledger(&plan)?;
+            let stale: Vec<_> = ledger
+                .orders
+                .values()
+                .filter(|v| v.role.is_conditional() && v.state.may_be_live() && !open.contains(v.client_id.as_str()))
+                .cloned()
+                .collect();
+            for v in stale {
+                let o = OrderRef {
+                    plan_id: Some(plan.clone()),
+                    role: v.role,
+                    attempt: v.attempt,
+                    client_id: v.client_id.clone(),
+                };
+                match self.read("query_conditional", |_| self.ex.query_conditional(&symbol, &v.client_id)) {
+                    Ok(Some(c)) => self.record_conditional_if_new(&o, &c)?,
+                    Ok(None) if matches!(v.state, OrderState::Intended | OrderState::Unknown) => self.record(
+                        &o,
+                        OrderEvent::NotFound,
+                        None,
+                        None,
+                        None,
+                        None,
+                        Some("reconcile: never landed".into()),
+                        None,
+                    )?,
+                    Ok(None) => self.record(
+                        &o,
+                        OrderEvent::Expired,
+                        None,
+                        None,
+                        None,
+                        None,
+                        Some("reconcile: gone from the exchange".into()),
+                        None,
+                    )?,
+                    Err(_) => continue,
+                }
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
 
     /// Cancels one of our conditional orders idempotently (seed 001 §4): "not open" counts as
@@ -134,10 +230,11 @@ impl Engine<'_> {
         let plan = o.plan_id.clone().unwrap_or_default();
         let current = self.ledger(&plan)?.orders.get(&o.client_id).map(|v| v.state);
         let event = crate::exec::record::conditional_status_event(c);
-        let next = crate::core::order::transition(current, event);
-        match next {
-            Ok(s) if Some(s) != current => self.record_conditional(o, c, None)?,
-            Ok(_) => {}
+        if current.is_some() && current == event_target(event) {
+            return Ok(()); // the journal already says so
+        }
+        match crate::core::order::transition(current, event) {
+            Ok(_) => self.record_conditional(o, c, None)?,
             // Not a valid step from what we believed (e.g. we thought it cancelled): note what we saw.
             Err(_) => self.record(
                 o,
@@ -459,14 +556,25 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
     }
     let reason = evidence_reason(e, pos)?;
     if exit_price.is_none() {
-        exit_price = last_close_fill_price(e, &plan_id)?;
+        exit_price = filled_exit_price(e, &plan_id)?;
     }
     e.finalise_position(pos, &reason, exit_price, None)?;
     e.cancel_all_protection(&snap.our_conditionals)?;
     Ok(reason)
 }
 
-fn last_close_fill_price(e: &Engine<'_>, plan_id: &str) -> Result<Option<Decimal>> {
+/// The fill price of whatever closed the position: a filled STOP or TP, else the last CLOSE fill.
+fn filled_exit_price(e: &Engine<'_>, plan_id: &str) -> Result<Option<Decimal>> {
     let ledger = e.ledger(plan_id)?;
-    Ok(ledger.of(plan_id, OrderRole::Close).iter().rev().find_map(|o| o.fill_price))
+    let filled = |role| {
+        ledger
+            .of(plan_id, role)
+            .into_iter()
+            .rev()
+            .find(|o| o.state == crate::core::order::OrderState::Filled)
+            .and_then(|o| o.fill_price)
+    };
+    Ok(filled(OrderRole::Stop)
+        .or_else(|| filled(OrderRole::Tp))
+        .or_else(|| ledger.of(plan_id, OrderRole::Close).iter().rev().find_map(|o| o.fill_price)))
 }

@@ -155,6 +155,13 @@ fn submit(e: &mut Engine<'_>, plan: &TradePlan, filters: &SymbolFilters) -> Resu
             .map_err(|x| Error::Failed(x.to_string()))?;
         let o =
             OrderRef { plan_id: Some(plan.id.clone()), role: OrderRole::Entry, attempt, client_id: cid.to_string() };
+        // The HALTED check and the intent are one IMMEDIATE transaction: a `halt` that lands in
+        // between waits for it, so an ENTRY is never recorded (or sent) after a halt.
+        e.store.begin_batch()?;
+        if let Err(x) = refuse_if_halted(e, plan) {
+            e.store.flush_batch()?;
+            return Err(x);
+        }
         e.record_submitting(&o, Some(plan.entry_ref), plan.qty)?;
         e.audit(
             Severity::Info,
@@ -163,6 +170,7 @@ fn submit(e: &mut Engine<'_>, plan: &TradePlan, filters: &SymbolFilters) -> Resu
             format!("ENTRY {} {} {} (attempt {attempt})", plan.side, plan.qty, plan.symbol),
             json!({"client_id": o.client_id, "side": plan.side.as_str(), "qty": plan.qty.to_string(), "entry_ref": plan.entry_ref.to_string(), "stop": plan.stop_price.to_string()}),
         )?;
+        e.store.flush_batch()?;
         match send_once(e, &o, plan)? {
             Sent::Accepted(order) => return after_ack(e, plan, &o, order, filters),
             Sent::NotAccepted { retry, why } if retry && attempt == first_attempt => {

@@ -123,6 +123,8 @@ fn resolve_inflight_entries(e: &mut Engine<'_>) -> Result<Option<String>> {
 pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
     let owner = resolve_inflight_entries(e)?;
     let snap = e.read("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
+    // The journal learns what the exchange holds before anything is decided or repaired.
+    let synced = e.sync_protective_beliefs(&snap)?;
     let db_pos = e.store.active_position(&e.cfg.symbol)?;
     let protective: Vec<OpenProtective> = snap
         .our_conditionals
@@ -282,7 +284,7 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
             }
         }
     }
-    let mismatches = repairs.iter().filter(|r| r.is_mismatch()).count();
+    let mismatches = repairs.iter().filter(|r| r.is_mismatch()).count() + usize::from(synced > 0);
     let sys = e.store.system()?;
     let streak = if mismatches > 0 { sys.mismatch_streak + 1 } else { 0 };
     let clean = mismatches == 0 && block.is_none() && failures == 0 && critical.is_none();
