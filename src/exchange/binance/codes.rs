@@ -137,7 +137,7 @@ pub const TRANSPORT_RULES: &[(&str, ErrorClass, &str)] = &[
     ("connect failure", CONNECT_FAILED, "provably not sent"),
     ("timeout or broken connection after sending", SENT_NO_ANSWER, "may have executed"),
     ("2xx answer to a write that cannot be read", UNREADABLE_WRITE, "probably executed: look it up"),
-    ("answer to a read that cannot be read, or for another symbol", UNREADABLE_READ, "never a default"),
+    ("answer to a read that cannot be read", UNREADABLE_READ, "never a default that looks like success"),
     ("-1021 again after the resync", Retryable, "kind ClockSkew; not executed"),
     ("an answer for another symbol / client id", Fatal, "kind Parse"),
 ];
@@ -311,6 +311,12 @@ mod tests {
         assert!(check_answer(200, r#"{"code":200,"msg":"success"}"#, None, 0).is_ok());
         assert!(check_answer(200, r#"{"code":"200","msg":"success"}"#, None, 0).is_ok());
         assert!(check_answer(200, "[]", None, 0).is_ok());
+    }
+
+    #[test]
+    fn docs_carry_the_generated_table() {
+        let doc = include_str!("../../../docs/binance.md");
+        assert!(doc.contains(&markdown()), "docs/binance.md is out of date; the table is now:\n{}", markdown());
     }
 
     #[test]

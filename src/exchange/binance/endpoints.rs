@@ -149,6 +149,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn docs_carry_the_generated_table() {
+        let doc = include_str!("../../../docs/binance.md");
+        assert!(doc.contains(&markdown()), "docs/binance.md is out of date; the table is now:\n{}", markdown());
+    }
+
+    #[test]
     fn kline_weights() {
         assert_eq!(
             [1usize, 99, 100, 499, 500, 1000, 1001, 1500].map(|n| KLINES.weight_for(n)),

@@ -115,8 +115,9 @@ impl Rest {
     /// The classified failure, carrying the sanitised transcript in `raw`.
     pub fn call(&self, ep: &Endpoint, params: &Query, kline_limit: usize) -> ExResult<Reply> {
         if !ep.signed {
+            self.pass_gate(ep, params.as_str(), kline_limit)?;
             let url = sign::public_url(&self.base_url, ep.path, params);
-            return self.send(ep, &url, params.as_str(), None, kline_limit);
+            return self.send(ep, &url, params.as_str(), None);
         }
         let Some((key, signer)) = self.creds.as_ref() else {
             return Err(local(format!("{} {} needs API credentials (public-only client)", ep.method, ep.path)));
@@ -139,15 +140,16 @@ impl Rest {
         }
     }
 
+    /// Passes the rate gate *before* signing, so the timestamp is taken after any wait.
     fn send_signed(&self, ep: &Endpoint, params: &Query, key: &ApiKey, signer: &Signer, n: usize) -> ExResult<Reply> {
-        let req =
-            sign::sign_request(&self.base_url, ep.path, params, self.recv_window_ms, self.server_now_ms(), signer);
-        self.send(ep, &req.url, &req.loggable_query, Some(key), n)
+        self.pass_gate(ep, params.as_str(), n)?;
+        let now = self.server_now_ms();
+        let req = sign::sign_request(&self.base_url, ep.path, params, self.recv_window_ms, now, signer);
+        self.send(ep, &req.url, &req.loggable_query, Some(key))
     }
 
-    /// Waits at the rate gate, sends once, records usage, classifies.
-    fn send(&self, ep: &Endpoint, url: &str, query: &str, key: Option<&ApiKey>, n: usize) -> ExResult<Reply> {
-        let request = self.redactor.scrub(&transcript::request(ep.method.as_str(), ep.path, query));
+    /// Sleeps until the rate gate lets `ep` through; refuses outright while banned (418).
+    fn pass_gate(&self, ep: &Endpoint, query: &str, n: usize) -> ExResult<()> {
         let weight = ep.weight_for(n);
         // Two rounds at most: a 429 back-off can be followed by a minute-boundary wait.
         for _ in 0..2 {
@@ -158,6 +160,7 @@ impl Rest {
                     self.clock.sleep_ms(ms);
                 }
                 Gate::Banned { until_ms } => {
+                    let request = self.redactor.scrub(&transcript::request(ep.method.as_str(), ep.path, query));
                     let wait = u64::try_from(until_ms - self.server_now_ms()).unwrap_or(0);
                     return Err(ExchangeError::new(
                         ExchangeErrorKind::Http { status: 418 },
@@ -169,6 +172,12 @@ impl Rest {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Sends once, records usage, classifies.
+    fn send(&self, ep: &Endpoint, url: &str, query: &str, key: Option<&ApiKey>) -> ExResult<Reply> {
+        let request = self.redactor.scrub(&transcript::request(ep.method.as_str(), ep.path, query));
         let answer = match self.http.send(ep.method, url, key) {
             Ok(a) => a,
             Err(mut e) => {
