@@ -134,12 +134,12 @@ fn connect_failure_is_retryable_and_provably_not_sent() {
 
 #[test]
 fn timeout_after_send_is_ambiguous_for_a_write() {
-    let env = Env::with_timeout(300);
+    let env = Env::with_timeout(800);
     env.ex.server_time().unwrap();
     let m = env.server.mock(|when, then| {
         when.method(POST).path("/fapi/v1/order");
         then.status(200)
-            .delay(std::time::Duration::from_millis(1500))
+            .delay(std::time::Duration::from_millis(3000))
             .body(fixture("rest_order_filled_market_buy_hedge_btcusdt.json"));
     });
     let e = env.ex.place_market(&entry()).unwrap_err();
@@ -175,4 +175,19 @@ fn service_unavailable_variants() {
     let env = Env::new();
     env.answer(POST, "/fapi/v1/order", 408, "");
     assert_eq!(env.ex.place_market(&entry()).unwrap_err().class, ErrorClass::Ambiguous);
+}
+
+#[test]
+fn a_failed_clock_sync_means_the_order_was_not_sent() {
+    let env = Env::with_timeout(800);
+    env.time().delete();
+    env.server.mock(|when, then| {
+        when.method(GET).path("/fapi/v1/time");
+        then.status(200).delay(std::time::Duration::from_millis(3000)).body("{}");
+    });
+    let order = env.answer(POST, "/fapi/v1/order", 200, &fixture("rest_order_filled_market_buy_hedge_btcusdt.json"));
+    let e = env.ex.place_market(&entry()).unwrap_err();
+    order.assert_hits(0);
+    assert_eq!((e.kind.clone(), e.class), (ExchangeErrorKind::Transport { sent: false }, ErrorClass::Retryable), "{e}");
+    assert!(e.message.contains("not sent"), "{e}");
 }

@@ -74,10 +74,10 @@ fn no_credential_or_signature_in_any_raw_or_error_text() {
     all.extend(texts(&r));
 
     // Timeouts, connect failures and bans.
-    let env = Env::with_timeout(200);
+    let env = Env::with_timeout(800);
     env.server.mock(|when, then| {
         when.method(DELETE).path("/fapi/v1/order");
-        then.status(200).delay(std::time::Duration::from_millis(1000)).body("{}");
+        then.status(200).delay(std::time::Duration::from_millis(3000)).body("{}");
     });
     all.extend(texts(&env.ex.cancel_order("BTCUSDT", "abc")));
     env.server.mock(|when, then| {

@@ -123,7 +123,7 @@ impl Rest {
             return Err(local(format!("{} {} needs API credentials (public-only client)", ep.method, ep.path)));
         };
         if !self.synced.load(Ordering::SeqCst) {
-            self.sync_time()?;
+            self.sync_time().map_err(|e| not_sent(e, ep))?;
         }
         let first = self.send_signed(ep, params, key, signer, kline_limit);
         let rejected = match first {
@@ -208,6 +208,19 @@ impl Rest {
             }
         }
     }
+}
+
+/// The clock sync that precedes the first signed call failed: the request itself never left, so
+/// an ambiguous sync failure must not make the caller believe an order may exist.
+fn not_sent(mut e: ExchangeError, ep: &Endpoint) -> ExchangeError {
+    if let ExchangeErrorKind::Transport { .. } = e.kind {
+        e.kind = ExchangeErrorKind::Transport { sent: false };
+    }
+    if e.class == ErrorClass::Ambiguous {
+        e.class = ErrorClass::Retryable;
+    }
+    e.message = format!("clock sync before {} {} failed; request not sent: {}", ep.method, ep.path, e.message);
+    e
 }
 
 /// A -1021 the resync could not cure: not executed, so the caller may try again later.
