@@ -17,6 +17,7 @@ use crate::cli::{Cli, Command};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, ConfigError, ExchangeKind};
 use crate::error::{Error, Result};
+use crate::exchange::binance::BinanceFutures;
 use crate::exchange::Exchange;
 use crate::lock::StateLock;
 use crate::outcome::Report;
@@ -79,11 +80,12 @@ impl Ctx {
 }
 
 /// Builds the exchange implementation named by `exchange.kind`.
-pub fn connect_exchange(config: &Config, _clock: Arc<dyn Clock>) -> Result<Box<dyn Exchange>> {
+pub fn connect_exchange(config: &Config, clock: Arc<dyn Clock>) -> Result<Box<dyn Exchange>> {
     match config.exchange.kind {
         ExchangeKind::Binance => {
-            let _creds = config::secrets::from_env(&config.exchange.api_key_env, &config.exchange.api_secret_env)?;
-            Err(Error::NotAvailable("exchange.kind = \"binance\""))
+            // Credentials first: a missing secret is a config error (exit 2) before any request.
+            let creds = config::secrets::from_env(&config.exchange.api_key_env, &config.exchange.api_secret_env)?;
+            Ok(Box::new(BinanceFutures::new(&config.exchange, creds, clock)?))
         }
         ExchangeKind::Paper => Err(Error::NotAvailable("exchange.kind = \"paper\"")),
     }

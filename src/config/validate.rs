@@ -326,6 +326,7 @@ mod tests {
             (MIN.replace("BTCUSDT", "btc"), "symbol"),
             (MIN.replace("paper", "kraken"), "exchange.kind"),
             (format!("{MIN}recv_window_ms = 0\n"), "exchange.recv_window_ms"),
+            // MIN ends inside [exchange], so the unknown key is `exchange.bogus`.
             (format!("{MIN}bogus = 1\n"), "exchange.bogus"),
             (format!("{MIN}[execution]\nmax_slippage_pct = -1\n"), "execution.max_slippage_pct"),
             (format!("{MIN}[execution]\nstop_ack_timeout_ms = 0\n"), "execution.stop_ack_timeout_ms"),

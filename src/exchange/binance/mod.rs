@@ -1,1 +1,243 @@
-//! The Binance USDⓈ-M futures adapter (signed REST, Algo Order API). Not built yet.
+//! The Binance USDⓈ-M futures adapter: [`BinanceFutures`] implements the `Exchange` port over the
+//! signed REST API, with STOP/TP on the Algo Order API (CONTRACT §6, BINANCE.md).
+//!
+//! Safety rules it keeps: an order is sent once (only a -1021 rejection, which precedes execution,
+//! is sent again after a clock resync); reads retry under `RetryPolicy::READ`; every answer is
+//! checked to be about the symbol and client id asked for; every order-path result and error
+//! carries a sanitised transcript (no key, secret or signature).
+
+/// Account settings, balance and fills.
+mod account;
+/// Error codes and HTTP statuses → `ErrorClass`: the one table.
+pub mod codes;
+/// Wire DTOs → domain types.
+pub mod convert;
+/// The endpoints used, with weights.
+pub mod endpoints;
+/// The only HTTP client.
+pub mod http;
+/// Market data: time, filters, klines, mark price.
+mod market;
+/// Positions and orders (regular and algo).
+mod orders;
+/// Back-off before the per-minute limits.
+pub mod ratelimit;
+/// The request pipeline (gate, sign, send, classify, transcript).
+pub mod rest;
+/// HMAC-SHA256 signing and query building.
+pub mod sign;
+/// Sanitised transcripts.
+pub mod transcript;
+/// Lenient serde DTOs.
+pub mod wire;
+
+use crate::clock::Clock;
+use crate::config::secrets::Credentials;
+use crate::config::ExchangeConfig;
+use crate::core::candle::Candle;
+use crate::core::money::SymbolFilters;
+use crate::exchange::error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorKind};
+use crate::exchange::retry::{Retrier, RetryPolicy};
+use crate::exchange::{
+    AccountSettings, CancelOutcome, ConditionalOrderRequest, ExConditional, ExOrder, ExPosition, Exchange, Fill,
+    MarkInfo, MarketOrderRequest,
+};
+use rest::{Reply, Rest};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The adapter. Cheap to share across scoped threads (`&self` everywhere).
+pub struct BinanceFutures {
+    rest: Rest,
+    /// exchangeInfo filters, fetched once per symbol per process.
+    filters: Mutex<HashMap<String, SymbolFilters>>,
+}
+
+impl std::fmt::Debug for BinanceFutures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BinanceFutures")
+    }
+}
+
+impl BinanceFutures {
+    /// The full adapter. Sends nothing until the first call.
+    ///
+    /// # Errors
+    /// Fatal when the HTTP client or the signer cannot be built.
+    pub fn new(cfg: &ExchangeConfig, creds: Credentials, clock: Arc<dyn Clock>) -> ExResult<Self> {
+        Self::build(cfg, Some(creds), clock)
+    }
+
+    /// A client for public market data only (time, exchangeInfo, klines, premiumIndex): the paper
+    /// exchange uses it for live prices. Signed calls fail with a fatal local error.
+    ///
+    /// # Errors
+    /// Fatal when the HTTP client cannot be built.
+    pub fn public(cfg: &ExchangeConfig, clock: Arc<dyn Clock>) -> ExResult<Self> {
+        Self::build(cfg, None, clock)
+    }
+
+    fn build(cfg: &ExchangeConfig, creds: Option<Credentials>, clock: Arc<dyn Clock>) -> ExResult<Self> {
+        let rest = Rest::new(&cfg.base_url, cfg.http_timeout_ms, cfg.recv_window_ms, creds, clock)?;
+        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()) })
+    }
+
+    /// Runs a read under `RetryPolicy::READ`. A read changes nothing, so an ambiguous outcome
+    /// (timeout, 5xx) is simply retryable here.
+    fn read<T>(&self, what: &str, id: &str, mut op: impl FnMut() -> ExResult<T>) -> ExResult<T> {
+        let seed = u64::try_from(self.rest.clock.now_ms()).unwrap_or(0);
+        let retrier = Retrier::new(&*self.rest.clock, RetryPolicy::READ, seed);
+        retrier.run(what, id, |_| {
+            op().map_err(|mut e| {
+                if e.class == ErrorClass::Ambiguous {
+                    e.class = ErrorClass::Retryable;
+                }
+                e
+            })
+        })
+    }
+}
+
+/// A refusal before anything is sent (bad input from the caller).
+fn refuse(message: impl Into<String>) -> ExchangeError {
+    ExchangeError::new(ExchangeErrorKind::Local, ErrorClass::Fatal, message)
+}
+
+/// `^[A-Z0-9]{1,20}$`: anything else cannot be a USDⓈ-M symbol.
+fn check_symbol_input(symbol: &str) -> ExResult<()> {
+    if (1..=20).contains(&symbol.len()) && symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(refuse(format!("{symbol:?} is not a valid symbol")))
+    }
+}
+
+/// `^[\.A-Z\:/a-z0-9_-]{1,36}$` (BINANCE.md §5): refused locally rather than by a -4015.
+fn check_client_id(id: &str) -> ExResult<()> {
+    let ok_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'/' | b'_' | b'-');
+    if (1..=36).contains(&id.len()) && id.bytes().all(ok_char) {
+        Ok(())
+    } else {
+        Err(refuse(format!("{id:?} is not a valid client order id (1-36 of A-Z a-z 0-9 . : / _ -)")))
+    }
+}
+
+fn check_positive(what: &str, v: Decimal) -> ExResult<()> {
+    if v > Decimal::ZERO {
+        Ok(())
+    } else {
+        Err(refuse(format!("{what} must be positive, got {v}")))
+    }
+}
+
+/// Parses a whole answer. `write`: the answer to an accepted write, whose unreadability is ambiguous.
+fn parse<T: DeserializeOwned>(reply: &Reply, write: bool) -> ExResult<T> {
+    serde_json::from_str(&reply.body).map_err(|e| {
+        codes::parse_error(write, format!("{}: unreadable answer: {e}", reply.request)).with_raw(reply.transcript())
+    })
+}
+
+/// Splits a list answer into rows, each with its own transcript.
+fn rows(reply: &Reply) -> ExResult<Vec<(serde_json::Value, String)>> {
+    let list: Vec<serde_json::Value> = parse(reply, false)?;
+    let n = list.len();
+    Ok(list
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let raw = reply.row_transcript(i, n, &v);
+            (v, raw)
+        })
+        .collect())
+}
+
+/// Parses one row of a list answer.
+fn row<T: DeserializeOwned>(v: serde_json::Value, raw: &str) -> ExResult<T> {
+    serde_json::from_value(v)
+        .map_err(|e| codes::parse_error(false, format!("unreadable row: {e}")).with_raw(raw.to_string()))
+}
+
+/// Wraps a conversion failure with the right class and transcript.
+fn converted<T>(r: Result<T, String>, write: bool, raw: &str) -> ExResult<T> {
+    r.map_err(|m| codes::parse_error(write, m).with_raw(raw.to_string()))
+}
+
+/// The answer must be about what was asked: another symbol or id is fatal, never adopted.
+fn same(what: &str, asked: &str, got: &str, raw: &str) -> ExResult<()> {
+    if asked == got {
+        Ok(())
+    } else {
+        Err(codes::mismatch_error(format!("asked for {what} {asked:?}, the answer is for {got:?}"))
+            .with_raw(raw.to_string()))
+    }
+}
+
+/// The `symbol` field of a raw row, checked before anything else is read from it.
+fn same_row_symbol(asked: &str, v: &serde_json::Value, raw: &str) -> ExResult<()> {
+    match v.get("symbol").and_then(serde_json::Value::as_str) {
+        Some(got) => same("symbol", asked, got, raw),
+        None => Err(codes::parse_error(false, "row has no symbol").with_raw(raw.to_string())),
+    }
+}
+
+impl Exchange for BinanceFutures {
+    fn name(&self) -> &'static str {
+        "binance"
+    }
+    fn server_time(&self) -> ExResult<i64> {
+        self.read("binance.server_time", "", || self.rest.sync_time())
+    }
+    fn filters(&self, symbol: &str) -> ExResult<SymbolFilters> {
+        self.get_filters(symbol)
+    }
+    fn klines(&self, symbol: &str, interval: &str, limit: usize) -> ExResult<Vec<Candle>> {
+        self.get_klines(symbol, interval, limit)
+    }
+    fn mark_info(&self, symbol: &str) -> ExResult<MarkInfo> {
+        self.get_mark_info(symbol)
+    }
+    fn position(&self, symbol: &str) -> ExResult<ExPosition> {
+        self.get_position(symbol)
+    }
+    fn open_orders(&self, symbol: &str) -> ExResult<Vec<ExOrder>> {
+        self.get_open_orders(symbol)
+    }
+    fn open_conditional_orders(&self, symbol: &str) -> ExResult<Vec<ExConditional>> {
+        self.get_open_conditionals(symbol)
+    }
+    fn place_market(&self, req: &MarketOrderRequest) -> ExResult<ExOrder> {
+        self.new_market_order(req)
+    }
+    fn place_conditional(&self, req: &ConditionalOrderRequest) -> ExResult<ExConditional> {
+        self.new_algo_order(req)
+    }
+    fn query_order(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExOrder>> {
+        self.get_order(symbol, client_id)
+    }
+    fn query_conditional(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
+        self.get_algo_order(symbol, client_id)
+    }
+    fn cancel_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
+        self.delete_order(symbol, client_id)
+    }
+    fn cancel_conditional(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
+        self.delete_algo_order(symbol, client_id)
+    }
+    fn account_settings(&self, symbol: &str) -> ExResult<AccountSettings> {
+        self.get_account_settings(symbol)
+    }
+    fn set_isolated_margin(&self, symbol: &str) -> ExResult<()> {
+        self.post_isolated_margin(symbol)
+    }
+    fn set_leverage(&self, symbol: &str, leverage: u32) -> ExResult<()> {
+        self.post_leverage(symbol, leverage)
+    }
+    fn wallet_balance(&self, asset: &str) -> ExResult<Decimal> {
+        self.get_available_balance(asset)
+    }
+    fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
+        self.get_user_trades(symbol, order_id)
+    }
+}

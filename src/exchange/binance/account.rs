@@ -1,0 +1,116 @@
+//! Account configuration (margin type, leverage, position mode), the wallet balance and an
+//! order's fills. The configuration writes are idempotent: "no need to change" is success.
+
+use super::{check_symbol_input, converted, parse, refuse, row, rows, same, same_row_symbol, BinanceFutures};
+use crate::exchange::binance::sign::Query;
+use crate::exchange::binance::{codes, convert, endpoints, wire};
+use crate::exchange::error::{ErrorClass, ExResult};
+use crate::exchange::{AccountSettings, Fill};
+use rust_decimal::Decimal;
+
+/// Binance's leverage range.
+pub const MAX_LEVERAGE: u32 = 125;
+
+impl BinanceFutures {
+    pub(super) fn get_account_settings(&self, symbol: &str) -> ExResult<AccountSettings> {
+        check_symbol_input(symbol)?;
+        let mut q = Query::new();
+        q.push("symbol", symbol);
+        let (isolated, leverage) = self.read("binance.symbol_config", symbol, || {
+            let reply = self.rest.call(&endpoints::SYMBOL_CONFIG, &q, 0)?;
+            let raw = reply.transcript();
+            let mut found = None;
+            for (v, row_raw) in rows(&reply)? {
+                same_row_symbol(symbol, &v, &row_raw)?;
+                found = Some(row::<wire::SymbolConfig>(v, &row_raw)?);
+            }
+            let c = found.ok_or_else(|| {
+                codes::parse_error(false, format!("no symbolConfig row for {symbol}")).with_raw(raw.clone())
+            })?;
+            let isolated = match c.margin_type.to_ascii_uppercase().as_str() {
+                "ISOLATED" => true,
+                "CROSSED" | "CROSS" => false,
+                other => return Err(codes::parse_error(false, format!("unknown marginType {other:?}")).with_raw(raw)),
+            };
+            let leverage = u32::try_from(c.leverage.0).map_err(|_| {
+                codes::parse_error(false, format!("leverage {} out of range", c.leverage.0)).with_raw(raw)
+            })?;
+            Ok((isolated, leverage))
+        })?;
+        let dual_side = self.read("binance.position_side_dual", symbol, || {
+            let reply = self.rest.call(&endpoints::POSITION_SIDE_DUAL, &Query::new(), 0)?;
+            parse::<wire::PositionSideDual>(&reply, false).map(|d| d.dual_side_position.0)
+        })?;
+        Ok(AccountSettings { isolated, leverage, dual_side })
+    }
+
+    /// `POST /fapi/v1/marginType ISOLATED`; -4046 (already isolated) is success.
+    pub(super) fn post_isolated_margin(&self, symbol: &str) -> ExResult<()> {
+        check_symbol_input(symbol)?;
+        let mut q = Query::new();
+        q.push("symbol", symbol).push("marginType", "ISOLATED");
+        let reply = match self.rest.call(&endpoints::MARGIN_TYPE, &q, 0) {
+            Err(e) if e.class == ErrorClass::IdempotentSafe => return Ok(()),
+            r => r?,
+        };
+        let ok: wire::CodeMsg = parse(&reply, true)?;
+        if ok.code.0 == 200 {
+            Ok(())
+        } else {
+            Err(codes::parse_error(true, format!("marginType answered code {}", ok.code.0))
+                .with_raw(reply.transcript()))
+        }
+    }
+
+    /// `POST /fapi/v1/leverage`; the answer must confirm the symbol and the leverage asked for.
+    pub(super) fn post_leverage(&self, symbol: &str, leverage: u32) -> ExResult<()> {
+        check_symbol_input(symbol)?;
+        if !(1..=MAX_LEVERAGE).contains(&leverage) {
+            return Err(refuse(format!("leverage {leverage} is outside 1..={MAX_LEVERAGE}")));
+        }
+        let mut q = Query::new();
+        q.push("symbol", symbol).push("leverage", &leverage.to_string());
+        let reply = match self.rest.call(&endpoints::LEVERAGE, &q, 0) {
+            Err(e) if e.class == ErrorClass::IdempotentSafe => return Ok(()),
+            r => r?,
+        };
+        let raw = reply.transcript();
+        let w: wire::LeverageChange = parse(&reply, true)?;
+        same("symbol", symbol, &w.symbol, &raw)?;
+        same("leverage", &leverage.to_string(), &w.leverage.0.to_string(), &raw)
+    }
+
+    /// `availableBalance` of `asset`: what can fund a new isolated position. (`balance` also
+    /// counts margin already locked in positions and orders, so it would overstate it.)
+    pub(super) fn get_available_balance(&self, asset: &str) -> ExResult<Decimal> {
+        self.read("binance.balance", asset, || {
+            let reply = self.rest.call(&endpoints::BALANCE, &Query::new(), 0)?;
+            let list: Vec<wire::Balance> = parse(&reply, false)?;
+            list.into_iter().find(|b| b.asset == asset).map(|b| b.available_balance.0).ok_or_else(|| {
+                codes::parse_error(false, format!("no {asset} balance row")).with_raw(reply.transcript())
+            })
+        })
+    }
+
+    /// The fills of one order (`orderId` = the entry's orderId, or a triggered algo order's
+    /// `actualOrderId`).
+    pub(super) fn get_user_trades(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
+        check_symbol_input(symbol)?;
+        if order_id.is_empty() || !order_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(refuse(format!("{order_id:?} is not a Binance order id")));
+        }
+        let mut q = Query::new();
+        q.push("symbol", symbol).push("orderId", order_id);
+        self.read("binance.user_trades", order_id, || {
+            let reply = self.rest.call(&endpoints::USER_TRADES, &q, 0)?;
+            let mut out = Vec::new();
+            for (v, raw) in rows(&reply)? {
+                same_row_symbol(symbol, &v, &raw)?;
+                let t: wire::UserTrade = row(v, &raw)?;
+                same("orderId", order_id, &t.order_id.0, &raw)?;
+                out.push(converted(convert::fill(t), false, &raw)?);
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,241 @@
+//! Positions and orders: MARKET entry/close on `/fapi/v1/order`, STOP_MARKET and
+//! TAKE_PROFIT_MARKET on `/fapi/v1/algoOrder` (never on `/fapi/v1/order`: -4120), their look-ups
+//! and cancels. Writes are sent once; "no such order" on a look-up or cancel is an answer, not an
+//! error (`None` / `NotOpen`).
+
+use super::{
+    check_client_id, check_positive, check_symbol_input, converted, parse, row, rows, same, same_row_symbol,
+    BinanceFutures,
+};
+use crate::exchange::binance::rest::Reply;
+use crate::exchange::binance::sign::Query;
+use crate::exchange::binance::{codes, convert, endpoints, wire};
+use crate::exchange::error::ExResult;
+use crate::exchange::{
+    CancelOutcome, ConditionalOrderRequest, ConditionalStatus, ExConditional, ExOrder, ExOrderStatus, ExPosition,
+    MarketOrderRequest,
+};
+
+/// Rows asked of `/fapi/v1/allAlgoOrders` when `/fapi/v1/algoOrder` no longer knows an order: one
+/// page, no paging (the fallback is bounded).
+pub const ALGO_HISTORY_LIMIT: usize = 1000;
+
+/// Is this error Binance's "no such order" (-2013 / -2011)?
+fn not_found<T>(r: &ExResult<T>) -> bool {
+    matches!(r, Err(e) if e.code().is_some_and(|c| codes::NOT_FOUND.contains(&c)))
+}
+
+/// An order answer, checked against what was asked.
+fn order_answer(reply: &Reply, symbol: &str, client_id: &str, write: bool) -> ExResult<ExOrder> {
+    let raw = reply.transcript();
+    let w: wire::Order = parse(reply, write)?;
+    same("symbol", symbol, &w.symbol, &raw)?;
+    same("client order id", client_id, &w.client_order_id, &raw)?;
+    converted(convert::order(w, raw.clone()), write, &raw)
+}
+
+/// A conditional-order answer (or row), checked against what was asked.
+fn algo_answer(w: wire::AlgoOrder, symbol: &str, client_id: &str, raw: String, write: bool) -> ExResult<ExConditional> {
+    same("symbol", symbol, &w.symbol, &raw)?;
+    same("client algo id", client_id, &w.client_algo_id, &raw)?;
+    converted(convert::conditional(w, raw.clone()), write, &raw)
+}
+
+/// `{}`, `null`, `[]` or an empty body: how "I no longer have it" may look on `/algoOrder`.
+fn is_empty_answer(body: &str) -> bool {
+    matches!(body.trim(), "" | "{}" | "null" | "[]")
+}
+
+impl BinanceFutures {
+    pub(super) fn get_position(&self, symbol: &str) -> ExResult<ExPosition> {
+        check_symbol_input(symbol)?;
+        let mut q = Query::new();
+        q.push("symbol", symbol);
+        self.read("binance.position_risk", symbol, || {
+            let reply = self.rest.call(&endpoints::POSITION_RISK, &q, 0)?;
+            let mut list = Vec::new();
+            for (v, raw) in rows(&reply)? {
+                same_row_symbol(symbol, &v, &raw)?;
+                list.push(row::<wire::PositionRisk>(v, &raw)?);
+            }
+            converted(convert::position(symbol, list), false, &reply.transcript())
+        })
+    }
+
+    pub(super) fn get_open_orders(&self, symbol: &str) -> ExResult<Vec<ExOrder>> {
+        check_symbol_input(symbol)?;
+        let mut q = Query::new();
+        q.push("symbol", symbol);
+        self.read("binance.open_orders", symbol, || {
+            let reply = self.rest.call(&endpoints::OPEN_ORDERS, &q, 0)?;
+            let mut out = Vec::new();
+            for (v, raw) in rows(&reply)? {
+                same_row_symbol(symbol, &v, &raw)?;
+                out.push(converted(convert::order(row(v, &raw)?, raw.clone()), false, &raw)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Open algo orders of the types mcbot places. Other conditional types (a human's trailing
+    /// stop, a STOP limit) cannot be represented in the domain; they are skipped with a warning
+    /// rather than blocking the reconcile and close paths.
+    pub(super) fn get_open_conditionals(&self, symbol: &str) -> ExResult<Vec<ExConditional>> {
+        check_symbol_input(symbol)?;
+        let mut q = Query::new();
+        q.push("symbol", symbol);
+        self.read("binance.open_algo_orders", symbol, || {
+            let reply = self.rest.call(&endpoints::OPEN_ALGO_ORDERS, &q, 0)?;
+            let mut out = Vec::new();
+            for (v, raw) in rows(&reply)? {
+                same_row_symbol(symbol, &v, &raw)?;
+                let order_type = v.get("orderType").and_then(serde_json::Value::as_str).unwrap_or("");
+                if convert::conditional_kind(order_type).is_err() {
+                    let id = v.get("clientAlgoId").and_then(serde_json::Value::as_str).unwrap_or("?");
+                    tracing::warn!(event = "binance.foreign_algo_order", symbol, client_id = id, order_type, "skipped");
+                    continue;
+                }
+                let w: wire::AlgoOrder = row(v, &raw)?;
+                out.push(converted(convert::conditional(w, raw.clone()), false, &raw)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// MARKET with `newOrderRespType=RESULT`, so the answer carries the fill. Sent once.
+    pub(super) fn new_market_order(&self, req: &MarketOrderRequest) -> ExResult<ExOrder> {
+        check_symbol_input(&req.symbol)?;
+        check_client_id(&req.client_id)?;
+        check_positive("quantity", req.qty)?;
+        let mut q = Query::new();
+        q.push("symbol", &req.symbol).push("side", req.side.as_str()).push("type", "MARKET");
+        q.push("quantity", &convert::decimal_param(req.qty));
+        if req.reduce_only {
+            q.push("reduceOnly", "true");
+        }
+        q.push("newClientOrderId", &req.client_id).push("newOrderRespType", "RESULT");
+        let reply = self.rest.call(&endpoints::NEW_ORDER, &q, 0)?;
+        order_answer(&reply, &req.symbol, &req.client_id, true)
+    }
+
+    /// STOP_MARKET / TAKE_PROFIT_MARKET, reduce-only with the quantity, on the Algo Order API.
+    /// Sent once.
+    pub(super) fn new_algo_order(&self, req: &ConditionalOrderRequest) -> ExResult<ExConditional> {
+        check_symbol_input(&req.symbol)?;
+        check_client_id(&req.client_id)?;
+        check_positive("quantity", req.qty)?;
+        check_positive("trigger price", req.trigger_price)?;
+        let mut q = Query::new();
+        q.push("algoType", "CONDITIONAL").push("symbol", &req.symbol).push("side", req.side.as_str());
+        q.push("type", convert::kind_param(req.kind));
+        q.push("quantity", &convert::decimal_param(req.qty));
+        q.push("triggerPrice", &convert::decimal_param(req.trigger_price));
+        q.push("workingType", convert::working_type_param(req.working_type));
+        q.push("reduceOnly", "true").push("clientAlgoId", &req.client_id);
+        let reply = self.rest.call(&endpoints::NEW_ALGO_ORDER, &q, 0)?;
+        let w: wire::AlgoOrder = parse(&reply, true)?;
+        algo_answer(w, &req.symbol, &req.client_id, reply.transcript(), true)
+    }
+
+    pub(super) fn get_order(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExOrder>> {
+        check_symbol_input(symbol)?;
+        check_client_id(client_id)?;
+        let mut q = Query::new();
+        q.push("symbol", symbol).push("origClientOrderId", client_id);
+        self.read("binance.query_order", client_id, || {
+            let r = self.rest.call(&endpoints::QUERY_ORDER, &q, 0);
+            if not_found(&r) {
+                return Ok(None);
+            }
+            order_answer(&r?, symbol, client_id, false).map(Some)
+        })
+    }
+
+    /// `/fapi/v1/algoOrder?clientAlgoId=`, then, if it does not know the order (completed algo
+    /// orders can vanish from it, nautilus PR #4449), one page of `/fapi/v1/allAlgoOrders`.
+    pub(super) fn get_algo_order(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
+        check_symbol_input(symbol)?;
+        check_client_id(client_id)?;
+        let mut q = Query::new();
+        q.push("clientAlgoId", client_id);
+        let direct = self.read("binance.query_algo_order", client_id, || {
+            let r = self.rest.call(&endpoints::QUERY_ALGO_ORDER, &q, 0);
+            if not_found(&r) {
+                return Ok(None);
+            }
+            let reply = r?;
+            if is_empty_answer(&reply.body) {
+                return Ok(None);
+            }
+            let w: wire::AlgoOrder = parse(&reply, false)?;
+            algo_answer(w, symbol, client_id, reply.transcript(), false).map(Some)
+        })?;
+        if direct.is_some() {
+            return Ok(direct);
+        }
+        let mut q = Query::new();
+        q.push("symbol", symbol).push("limit", &ALGO_HISTORY_LIMIT.to_string());
+        self.read("binance.all_algo_orders", client_id, || {
+            let reply = self.rest.call(&endpoints::ALL_ALGO_ORDERS, &q, 0)?;
+            let mut best: Option<ExConditional> = None;
+            for (v, raw) in rows(&reply)? {
+                same_row_symbol(symbol, &v, &raw)?;
+                if v.get("clientAlgoId").and_then(serde_json::Value::as_str) != Some(client_id) {
+                    continue;
+                }
+                let c = algo_answer(row(v, &raw)?, symbol, client_id, raw, false)?;
+                // Ids are unique among *open* orders only; the latest one is the one that matters.
+                if best.as_ref().map_or(true, |b| c.update_time_ms >= b.update_time_ms) {
+                    best = Some(c);
+                }
+            }
+            Ok(best)
+        })
+    }
+
+    pub(super) fn delete_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
+        check_symbol_input(symbol)?;
+        check_client_id(client_id)?;
+        let mut q = Query::new();
+        q.push("symbol", symbol).push("origClientOrderId", client_id);
+        let r = self.rest.call(&endpoints::CANCEL_ORDER, &q, 0);
+        if not_found(&r) {
+            return Ok(CancelOutcome::NotOpen { raw: r.err().and_then(|e| e.raw).unwrap_or_default() });
+        }
+        let o = order_answer(&r?, symbol, client_id, true)?;
+        Ok(match o.status {
+            ExOrderStatus::Canceled => CancelOutcome::Cancelled { raw: o.raw },
+            _ => CancelOutcome::NotOpen { raw: o.raw },
+        })
+    }
+
+    /// Tolerates both documented answer shapes: `{algoId, clientAlgoId, code:"200", msg}` and the
+    /// full order object.
+    pub(super) fn delete_algo_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
+        check_symbol_input(symbol)?;
+        check_client_id(client_id)?;
+        let mut q = Query::new();
+        q.push("clientAlgoId", client_id);
+        let r = self.rest.call(&endpoints::CANCEL_ALGO_ORDER, &q, 0);
+        if not_found(&r) {
+            return Ok(CancelOutcome::NotOpen { raw: r.err().and_then(|e| e.raw).unwrap_or_default() });
+        }
+        let reply = r?;
+        let raw = reply.transcript();
+        let w: wire::AlgoCancel = parse(&reply, true)?;
+        if let Some(id) = &w.client_algo_id {
+            same("client algo id", client_id, id, &raw)?;
+        }
+        if let Some(s) = &w.symbol {
+            same("symbol", symbol, s, &raw)?;
+        }
+        match (w.algo_status.as_deref(), w.code.map(|c| c.0)) {
+            (Some(status), _) => match converted(convert::algo_status(status), true, &raw)? {
+                ConditionalStatus::Canceled => Ok(CancelOutcome::Cancelled { raw }),
+                _ => Ok(CancelOutcome::NotOpen { raw }),
+            },
+            (None, Some(200)) => Ok(CancelOutcome::Cancelled { raw }),
+            _ => Err(codes::parse_error(true, "cancel answer has neither algoStatus nor code 200").with_raw(raw)),
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The request pipeline every endpoint goes through: rate gate → sign (server-time offset) → send
+//! once → record usage → classify → sanitised transcript. The only retry here is the documented
+//! one: a -1021 (timestamp outside recvWindow) is rejected before execution, so the adapter
+//! resyncs its clock offset and sends once more (CONTRACT §6, BINANCE.md §6).
+
+use crate::clock::Clock;
+use crate::config::secrets::{ApiKey, Credentials};
+use crate::exchange::binance::codes;
+use crate::exchange::binance::endpoints::{self, Endpoint};
+use crate::exchange::binance::http::Http;
+use crate::exchange::binance::ratelimit::{Gate, RateGate};
+use crate::exchange::binance::sign::{self, Query, Signer};
+use crate::exchange::binance::transcript::{self, Redactor};
+use crate::exchange::binance::wire;
+use crate::exchange::error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorKind};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// A successful answer and how to describe it.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    /// `METHOD /path query` (no signature).
+    pub request: String,
+}
+
+impl Reply {
+    /// The whole exchange as one sanitised line.
+    pub fn transcript(&self) -> String {
+        format!("{} -> {}", self.request, transcript::answered(self.status, &self.body))
+    }
+    /// The transcript of row `i` of `n` of a list answer.
+    pub fn row_transcript(&self, i: usize, n: usize, row: &serde_json::Value) -> String {
+        format!("{} -> {} [{}/{n}] {row}", self.request, self.status, i + 1)
+    }
+}
+
+/// Signed and public REST calls for one base URL.
+pub struct Rest {
+    http: Http,
+    base_url: String,
+    creds: Option<(ApiKey, Signer)>,
+    redactor: Redactor,
+    pub clock: Arc<dyn Clock>,
+    recv_window_ms: u64,
+    /// Server time minus local time, ms.
+    offset_ms: AtomicI64,
+    synced: AtomicBool,
+    pub gate: RateGate,
+}
+
+fn local(message: impl Into<String>) -> ExchangeError {
+    ExchangeError::new(ExchangeErrorKind::Local, ErrorClass::Fatal, message)
+}
+
+impl Rest {
+    /// # Errors
+    /// Fatal when the HTTP client or the signer cannot be built.
+    pub fn new(
+        base_url: &str,
+        http_timeout_ms: u64,
+        recv_window_ms: u64,
+        creds: Option<Credentials>,
+        clock: Arc<dyn Clock>,
+    ) -> ExResult<Rest> {
+        let http = Http::new(http_timeout_ms)?;
+        let (creds, redactor) = match creds {
+            Some(c) => {
+                let signer = Signer::new(&c.secret).map_err(local)?;
+                let redactor = Redactor::new([c.key.expose(), c.secret.expose()]);
+                (Some((c.key, signer)), redactor)
+            }
+            None => (None, Redactor::default()),
+        };
+        Ok(Rest {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            creds,
+            redactor,
+            clock,
+            recv_window_ms,
+            offset_ms: AtomicI64::new(0),
+            synced: AtomicBool::new(false),
+            gate: RateGate::default(),
+        })
+    }
+
+    /// Our best estimate of the exchange's clock.
+    pub fn server_now_ms(&self) -> i64 {
+        self.clock.now_ms() + self.offset_ms.load(Ordering::SeqCst)
+    }
+
+    /// `GET /fapi/v1/time`: measures the offset (midpoint of the round trip) and returns the
+    /// server's time.
+    ///
+    /// # Errors
+    /// Any failure of the request; an unreadable answer is fatal.
+    pub fn sync_time(&self) -> ExResult<i64> {
+        let t0 = self.clock.now_ms();
+        let reply = self.call(&endpoints::TIME, &Query::new(), 0)?;
+        let t1 = self.clock.now_ms();
+        let st: wire::ServerTime = serde_json::from_str(&reply.body)
+            .map_err(|e| codes::parse_error(false, format!("/fapi/v1/time: {e}")).with_raw(reply.transcript()))?;
+        let server = st.server_time.0;
+        self.offset_ms.store(server - (t0 + (t1 - t0) / 2), Ordering::SeqCst);
+        self.synced.store(true, Ordering::SeqCst);
+        Ok(server)
+    }
+
+    /// Calls `ep` with `params`: signed endpoints get `recvWindow`, `timestamp` and `signature`.
+    /// `kline_limit` only matters for the klines weight.
+    ///
+    /// # Errors
+    /// The classified failure, carrying the sanitised transcript in `raw`.
+    pub fn call(&self, ep: &Endpoint, params: &Query, kline_limit: usize) -> ExResult<Reply> {
+        if !ep.signed {
+            self.pass_gate(ep, params.as_str(), kline_limit)?;
+            let url = sign::public_url(&self.base_url, ep.path, params);
+            return self.send(ep, &url, params.as_str(), None);
+        }
+        let Some((key, signer)) = self.creds.as_ref() else {
+            return Err(local(format!("{} {} needs API credentials (public-only client)", ep.method, ep.path)));
+        };
+        if !self.synced.load(Ordering::SeqCst) {
+            self.sync_time().map_err(|e| not_sent(e, ep))?;
+        }
+        let first = self.send_signed(ep, params, key, signer, kline_limit);
+        let rejected = match first {
+            Err(e) if e.code() == Some(codes::INVALID_TIMESTAMP) => e,
+            other => return other,
+        };
+        tracing::warn!(event = "binance.clock_resync", path = ep.path, "timestamp rejected (-1021): resyncing");
+        if let Err(sync) = self.sync_time() {
+            return Err(clock_skew(rejected, &format!("the resync failed: {sync}")));
+        }
+        match self.send_signed(ep, params, key, signer, kline_limit) {
+            Err(e) if e.code() == Some(codes::INVALID_TIMESTAMP) => Err(clock_skew(e, "even after a resync")),
+            other => other,
+        }
+    }
+
+    /// Passes the rate gate *before* signing, so the timestamp is taken after any wait.
+    fn send_signed(&self, ep: &Endpoint, params: &Query, key: &ApiKey, signer: &Signer, n: usize) -> ExResult<Reply> {
+        self.pass_gate(ep, params.as_str(), n)?;
+        let now = self.server_now_ms();
+        let req = sign::sign_request(&self.base_url, ep.path, params, self.recv_window_ms, now, signer);
+        self.send(ep, &req.url, &req.loggable_query, Some(key))
+    }
+
+    /// Sleeps until the rate gate lets `ep` through; refuses outright while banned (418).
+    fn pass_gate(&self, ep: &Endpoint, query: &str, n: usize) -> ExResult<()> {
+        let weight = ep.weight_for(n);
+        // Two rounds at most: a 429 back-off can be followed by a minute-boundary wait.
+        for _ in 0..2 {
+            match self.gate.check(self.server_now_ms(), weight, ep.counts_order) {
+                Gate::Go => break,
+                Gate::Wait { ms, why } => {
+                    tracing::info!(event = "binance.rate_wait", path = ep.path, wait_ms = ms, why, "backing off");
+                    self.clock.sleep_ms(ms);
+                }
+                Gate::Banned { until_ms } => {
+                    let request = self.redactor.scrub(&transcript::request(ep.method.as_str(), ep.path, query));
+                    let wait = u64::try_from(until_ms - self.server_now_ms()).unwrap_or(0);
+                    return Err(ExchangeError::new(
+                        ExchangeErrorKind::Http { status: 418 },
+                        ErrorClass::Fatal,
+                        format!("IP banned by Binance until {until_ms} (server ms); request not sent"),
+                    )
+                    .with_retry_after(Some(wait))
+                    .with_raw(format!("{request} -> not sent (banned)")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends once, records usage, classifies.
+    fn send(&self, ep: &Endpoint, url: &str, query: &str, key: Option<&ApiKey>) -> ExResult<Reply> {
+        let request = self.redactor.scrub(&transcript::request(ep.method.as_str(), ep.path, query));
+        let answer = match self.http.send(ep.method, url, key) {
+            Ok(a) => a,
+            Err(mut e) => {
+                e.message = self.redactor.scrub(&e.message);
+                let raw = format!("{request} -> transport error: {}", e.message);
+                return Err(e.with_raw(raw));
+            }
+        };
+        let now = self.server_now_ms();
+        self.gate.record(now, answer.used_weight_1m, answer.order_count_1m);
+        let reply = Reply { status: answer.status, body: self.redactor.scrub(&answer.body), request };
+        tracing::debug!(
+            event = "binance.request",
+            path = ep.path,
+            status = reply.status,
+            used_weight = answer.used_weight_1m
+        );
+        match codes::check_answer(reply.status, &reply.body, answer.retry_after_s, now) {
+            Ok(()) => Ok(reply),
+            Err(mut e) => {
+                match reply.status {
+                    429 => self.gate.back_off(now, e.retry_after_ms.unwrap_or(1000)),
+                    418 => self.gate.ban(now, e.retry_after_ms),
+                    _ => {}
+                }
+                e.message = self.redactor.scrub(&e.message);
+                Err(e.with_raw(reply.transcript()))
+            }
+        }
+    }
+}
+
+/// The clock sync that precedes the first signed call failed: the request itself never left, so
+/// an ambiguous sync failure must not make the caller believe an order may exist.
+fn not_sent(mut e: ExchangeError, ep: &Endpoint) -> ExchangeError {
+    if let ExchangeErrorKind::Transport { .. } = e.kind {
+        e.kind = ExchangeErrorKind::Transport { sent: false };
+    }
+    if e.class == ErrorClass::Ambiguous {
+        e.class = ErrorClass::Retryable;
+    }
+    e.message = format!("clock sync before {} {} failed; request not sent: {}", ep.method, ep.path, e.message);
+    e
+}
+
+/// A -1021 the resync could not cure: not executed, so the caller may try again later.
+fn clock_skew(rejected: ExchangeError, why: &str) -> ExchangeError {
+    let raw = rejected.raw.clone().unwrap_or_default();
+    ExchangeError::new(
+        ExchangeErrorKind::ClockSkew,
+        ErrorClass::Retryable,
+        format!("timestamp rejected (-1021) {why}: {}", rejected.message),
+    )
+    .with_raw(raw)
+}

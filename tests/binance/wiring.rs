@@ -1,0 +1,61 @@
+//! The public-only client (for the paper exchange's live prices) and `connect_exchange`.
+
+use super::harness::{config, fixture, T0};
+use httpmock::prelude::*;
+use mcbot::clock::{Clock, ManualClock};
+use mcbot::exchange::binance::BinanceFutures;
+use mcbot::exchange::{ErrorClass, Exchange, ExchangeErrorKind};
+use std::sync::Arc;
+
+fn no_api_key(req: &HttpMockRequest) -> bool {
+    !req.headers.clone().unwrap_or_default().iter().any(|(k, _)| k.eq_ignore_ascii_case("x-mbx-apikey"))
+}
+
+#[test]
+fn public_client_reads_market_data_without_a_key_and_refuses_signed_calls() {
+    let server = MockServer::start();
+    let klines = server.mock(|when, then| {
+        when.method(GET).path("/fapi/v1/klines").matches(no_api_key);
+        then.status(200).body(fixture("rest_klines_btcusdt_1m.json"));
+    });
+    let premium = server.mock(|when, then| {
+        when.method(GET).path("/fapi/v1/premiumIndex").matches(no_api_key);
+        then.status(200).body(fixture("rest_premium_index_btcusdt_doc.json"));
+    });
+    let signed = server.mock(|when, then| {
+        when.path_contains("/fapi/");
+        then.status(500);
+    });
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(T0));
+    let ex = BinanceFutures::public(&config(&server.base_url(), 2000), clock).unwrap();
+    assert_eq!(ex.klines("BTCUSDT", "1m", 3).unwrap().len(), 3);
+    ex.mark_info("BTCUSDT").unwrap();
+    klines.assert_hits(1);
+    premium.assert_hits(1);
+    let e = ex.position("BTCUSDT").unwrap_err();
+    assert_eq!((e.kind, e.class), (ExchangeErrorKind::Local, ErrorClass::Fatal));
+    signed.assert_hits(0);
+}
+
+fn binance_config(key_env: &str, secret_env: &str) -> mcbot::config::Config {
+    let text = format!(
+        "bot_id = \"mc\"\nsymbol = \"BTCUSDT\"\nstate_db = \"s.db\"\n[exchange]\nkind = \"binance\"\n\
+         base_url = \"https://demo-fapi.binance.com\"\napi_key_env = \"{key_env}\"\napi_secret_env = \"{secret_env}\"\n"
+    );
+    mcbot::config::parse(&text, std::path::Path::new(".")).unwrap()
+}
+
+#[test]
+fn connect_exchange_needs_the_secret_before_any_request() {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(T0));
+    let cfg = binance_config("MCBOT_TEST_NEVER_SET_KEY_7F3A", "MCBOT_TEST_NEVER_SET_SECRET_7F3A");
+    let err = mcbot::cmd::connect_exchange(&cfg, clock.clone()).err().unwrap();
+    assert!(matches!(err, mcbot::error::Error::Config(_)), "{err}");
+    assert!(err.to_string().contains("exchange.api_key_env"), "{err}");
+
+    std::env::set_var("MCBOT_TEST_BINANCE_KEY_7F3A", "k".repeat(64));
+    std::env::set_var("MCBOT_TEST_BINANCE_SECRET_7F3A", "s".repeat(64));
+    let cfg = binance_config("MCBOT_TEST_BINANCE_KEY_7F3A", "MCBOT_TEST_BINANCE_SECRET_7F3A");
+    let ex = mcbot::cmd::connect_exchange(&cfg, clock).unwrap();
+    assert_eq!(ex.name(), "binance");
+}
