@@ -5,10 +5,11 @@
 
 /// The audit vocabulary (audit_event.kind names).
 pub mod audit;
-/// Candles: the closed-candle series the strategy reads.
 pub mod candle;
 /// `<bot_id>_<plan>_<ROLE>_<attempt>` client ids: build and parse.
 pub mod client_id;
+/// EMA, Wilder ATR, SMA, prior highs/lows: batch and streaming.
+pub mod indicators;
 /// The order ledger: journal facts folded through the state machine.
 pub mod ledger;
 /// Exchange filters and Decimal quantisation of prices and quantities.
