@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 
 /// Powers of ten that are exact in f64 (10^0 ..= 10^22).
 const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-    1e20, 1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
 ];
 
 /// The f64 nearest to `d`. Prices have few digits, so mantissa and power of ten are both exact
@@ -148,11 +148,7 @@ impl PriorExtremes {
     /// Returns (highest high, lowest low) of the window *before* adding this candle.
     pub fn push(&mut self, high: Decimal, low: Decimal) -> (Option<Decimal>, Option<Decimal>) {
         let full = self.highs.len() == self.period;
-        let out = if full {
-            (self.highs.iter().copied().max(), self.lows.iter().copied().min())
-        } else {
-            (None, None)
-        };
+        let out = if full { (self.highs.iter().copied().max(), self.lows.iter().copied().min()) } else { (None, None) };
         if full {
             self.highs.pop_front();
             self.lows.pop_front();

@@ -5,6 +5,7 @@
 
 /// The audit vocabulary (audit_event.kind names).
 pub mod audit;
+/// Candles: the closed-candle series the strategy reads.
 pub mod candle;
 /// `<bot_id>_<plan>_<ROLE>_<attempt>` client ids: build and parse.
 pub mod client_id;
@@ -22,5 +23,7 @@ pub mod plan;
 pub mod position;
 /// Deterministic PRNG for jitter and fault injection.
 pub mod rng;
+/// The momentum-continuation rules: entry plans, regime exits, sizing.
+pub mod strategy;
 /// Sides and small shared enums.
 pub mod types;

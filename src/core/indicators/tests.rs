@@ -147,12 +147,15 @@ fn prior_extremes_exclude_the_current_candle() {
     assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), lowest_prior(&highs, 2));
 }
 
+/// (index, EMA fast, EMA slow, ATR, SMA(ATR), highest high, lowest low)
+type Expected = (usize, f64, Option<f64>, f64, Option<f64>, Decimal, Decimal);
+
 #[test]
 fn real_candles_match_the_python_reference() {
     // EMA(5), EMA(10), ATR(5), SMA(ATR, 4), highest high / lowest low of the previous 3 candles,
     // at candle index i, as printed by the Python reference (repr of each float).
     #[rustfmt::skip]
-    let want: [(usize, f64, Option<f64>, f64, Option<f64>, Decimal, Decimal); 5] = [
+    let want: [Expected; 5] = [
         (4, 7215.079999999999, None, 54.49399999999987, None, dec!(7260.43), dec!(7174.0)),
         (9, 7142.197572016461, Some(7177.031), 62.28116992, Some(62.949030079999986), dec!(7209.59), dec!(7101.0)),
         (12, 7013.101132449322, Some(7079.239293012773), 87.20027899904014, Some(81.93118340096004), dec!(7160.0), dec!(6922.0)),
@@ -201,7 +204,10 @@ fn streaming_state_equals_the_batch_functions_bit_for_bit() {
         assert_eq!(s.atr_sma, i.checked_sub(first_atr).and_then(|j| atr_sma[j]), "{i}");
         assert_eq!(s.highest_high, hh[i], "{i}");
         assert_eq!(s.lowest_low, ll[i], "{i}");
-        assert_eq!(s.ema_fast_prev, i.checked_sub(p.ema_slope_lookback).and_then(|j| e_fast[j]).filter(|_| e_fast[i].is_some()));
+        assert_eq!(
+            s.ema_fast_prev,
+            i.checked_sub(p.ema_slope_lookback).and_then(|j| e_fast[j]).filter(|_| e_fast[i].is_some())
+        );
     }
 }
 
