@@ -133,28 +133,45 @@ impl WilderAtr {
 }
 
 /// The highest high and lowest low of the previous `period` candles, excluding the current one.
+/// Monotonic queues: amortised O(1) comparisons per candle whatever the period.
 #[derive(Debug, Clone)]
 pub struct PriorExtremes {
     period: usize,
-    highs: VecDeque<Decimal>,
-    lows: VecDeque<Decimal>,
+    seen: usize,
+    /// (index, high), highs strictly decreasing from the front: the front is the window's maximum.
+    highs: VecDeque<(usize, Decimal)>,
+    /// (index, low), lows strictly increasing from the front: the front is the window's minimum.
+    lows: VecDeque<(usize, Decimal)>,
 }
 
 impl PriorExtremes {
     pub fn new(period: usize) -> Self {
-        let period = period.max(1);
-        PriorExtremes { period, highs: VecDeque::with_capacity(period), lows: VecDeque::with_capacity(period) }
+        PriorExtremes { period: period.max(1), seen: 0, highs: VecDeque::new(), lows: VecDeque::new() }
     }
     /// Returns (highest high, lowest low) of the window *before* adding this candle.
     pub fn push(&mut self, high: Decimal, low: Decimal) -> (Option<Decimal>, Option<Decimal>) {
-        let full = self.highs.len() == self.period;
-        let out = if full { (self.highs.iter().copied().max(), self.lows.iter().copied().min()) } else { (None, None) };
-        if full {
+        let i = self.seen;
+        // The window before candle i is [i - period, i - 1]; older entries leave.
+        while self.highs.front().is_some_and(|&(j, _)| j + self.period < i) {
             self.highs.pop_front();
+        }
+        while self.lows.front().is_some_and(|&(j, _)| j + self.period < i) {
             self.lows.pop_front();
         }
-        self.highs.push_back(high);
-        self.lows.push_back(low);
+        let out = if i >= self.period {
+            (self.highs.front().map(|&(_, h)| h), self.lows.front().map(|&(_, l)| l))
+        } else {
+            (None, None)
+        };
+        while self.highs.back().is_some_and(|&(_, h)| h <= high) {
+            self.highs.pop_back();
+        }
+        self.highs.push_back((i, high));
+        while self.lows.back().is_some_and(|&(_, l)| l >= low) {
+            self.lows.pop_back();
+        }
+        self.lows.push_back((i, low));
+        self.seen += 1;
         out
     }
 }

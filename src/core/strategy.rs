@@ -24,7 +24,7 @@ pub use inputs::{cooldown_until_ms, EvalContext, OpenPositionView, StrategyParam
 pub use sizing::{size_position, SizeCap, Sized, SizingError};
 pub use verdict::{Check, RuleVerdict};
 
-use crate::core::candle::{validate_series, Candle};
+use crate::core::candle::Candle;
 use crate::core::indicators::{dec_to_f64, IndicatorState, Indicators};
 use crate::core::plan::{plan_id, PlanStatus, TradePlan};
 use crate::core::types::PositionSide;
@@ -39,9 +39,7 @@ pub fn evaluate(candles: &[Candle], ctx: &EvalContext<'_>) -> Evaluation {
         let why = NoTrade::InsufficientCandles { have: candles.len(), need: p.warmup.max(1) };
         return Evaluation::nothing(why, None, ctx, Vec::new());
     }
-    if let Err(e) = validate_series(candles, p.interval_ms) {
-        return Evaluation::nothing(NoTrade::BadData(e.to_string()), None, ctx, Vec::new());
-    }
+    // Each push checks the candle and that it follows the previous one by exactly one interval.
     let mut state = IndicatorState::new(p.indicator_params());
     for c in candles {
         if let Err(e) = state.push(c) {

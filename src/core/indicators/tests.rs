@@ -151,6 +151,18 @@ fn prior_extremes_exclude_the_current_candle() {
 type Expected = (usize, f64, Option<f64>, f64, Option<f64>, Decimal, Decimal);
 
 #[test]
+fn monotonic_extremes_equal_a_plain_scan_with_ties() {
+    // A deterministic series with many repeated values, against the plain window scan.
+    let vals: Vec<Decimal> = (0u64..300).map(|i| Decimal::from((i * 7919 + i * i * 31) % 23)).collect();
+    for period in 1..=25 {
+        let mut p = PriorExtremes::new(period);
+        let got: Vec<_> = vals.iter().map(|&v| p.push(v, v)).collect();
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), highest_prior(&vals, period), "max, period {period}");
+        assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), lowest_prior(&vals, period), "min, period {period}");
+    }
+}
+
+#[test]
 fn real_candles_match_the_python_reference() {
     // EMA(5), EMA(10), ATR(5), SMA(ATR, 4), highest high / lowest low of the previous 3 candles,
     // at candle index i, as printed by the Python reference (repr of each float).
