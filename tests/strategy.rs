@@ -201,6 +201,27 @@ fn regime_exit_is_recorded_once_as_pending_with_an_audit_event() {
     assert!(again.note.as_deref().unwrap_or_default().contains("already pending"));
     assert_eq!(audit_count(&s.store, audit::EXIT_DECIDED), 1);
     assert!(s.store.all_plans().unwrap().is_empty());
+    // The result is serialisable as a whole (tick and sim embed it).
+    assert!(serde_json::to_value(&again).unwrap()["evaluation"]["verdicts"].is_array());
+
+    // A position whose ENTRY is still in flight is reported, not exited from here.
+    let mut s = setup();
+    s.store
+        .insert_position(&NewPosition {
+            trade_plan_id: None,
+            symbol: "BTCUSDT".into(),
+            side: PositionSide::Long,
+            state: PositionState::Opening,
+            qty: dec!(0.01),
+            entry_price: cs[i].close,
+            opened_ms: cs[i].close_time_ms + 3_000,
+            adopted: false,
+        })
+        .unwrap();
+    let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+    assert!(!out.exit_recorded);
+    assert!(out.note.as_deref().unwrap_or_default().contains("OPENING"), "{:?}", out.note);
+    assert_eq!(audit_count(&s.store, audit::EXIT_DECIDED), 0);
 }
 
 #[test]

@@ -2,9 +2,11 @@
 //! trade plan, a regime exit for the open position, or nothing, each with the rule verdicts that
 //! led to it. Pure: no I/O, no clock (the exchange's "now" is an input).
 //!
-//! Two entry points that agree by construction: [`evaluate`] recomputes the indicators over a
-//! slice (what `evaluate` does with the candles it fetched), [`decide`] takes the values of an
-//! [`IndicatorState`] fed candle by candle (what a simulator does over a whole file).
+//! Two entry points that agree by construction:
+//! [`evaluate`](crate::core::strategy::evaluate) recomputes the indicators over a slice (what
+//! `evaluate` does with the candles it fetched); [`decide`](crate::core::strategy::decide) takes
+//! the values of an [`IndicatorState`](crate::core::indicators::IndicatorState) fed candle by
+//! candle (what a simulator does over a whole file).
 //!
 //! Thresholds are deliberate: entry conditions are strict where the contract says "above",
 //! "below" or "beyond" and inclusive where it says "within" or "≥"; an exit fires only strictly
