@@ -24,6 +24,8 @@ pub mod exec;
 pub mod lock;
 /// tracing setup.
 pub mod logging;
+/// Market data files: CSV candles and funding rates.
+pub mod marketdata;
 /// Exit codes and the command report.
 pub mod outcome;
 /// The SQLite state store.

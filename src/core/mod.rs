@@ -9,6 +9,8 @@ pub mod audit;
 pub mod candle;
 /// `<bot_id>_<plan>_<ROLE>_<attempt>` client ids: build and parse.
 pub mod client_id;
+/// EMA, Wilder ATR, SMA, prior highs/lows: batch and streaming.
+pub mod indicators;
 /// The order ledger: journal facts folded through the state machine.
 pub mod ledger;
 /// Exchange filters and Decimal quantisation of prices and quantities.
@@ -27,5 +29,7 @@ pub mod reconcile;
 pub mod replay;
 /// Deterministic PRNG for jitter and fault injection.
 pub mod rng;
+/// The momentum-continuation rules: entry plans, regime exits, sizing.
+pub mod strategy;
 /// Sides and small shared enums.
 pub mod types;

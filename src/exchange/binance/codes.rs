@@ -174,7 +174,7 @@ fn status_matches(m: StatusMatch, status: u16) -> bool {
 pub fn class_of_status(status: u16, msg: &str) -> ErrorClass {
     HTTP_RULES
         .iter()
-        .find(|r| status_matches(r.status, status) && r.msg_prefix.map_or(true, |p| msg.starts_with(p)))
+        .find(|r| status_matches(r.status, status) && r.msg_prefix.is_none_or(|p| msg.starts_with(p)))
         .map_or(Fatal, |r| r.class)
 }
 

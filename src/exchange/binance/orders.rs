@@ -185,7 +185,7 @@ impl BinanceFutures {
                 }
                 let c = algo_answer(row(v, &raw)?, symbol, client_id, raw, false)?;
                 // Ids are unique among *open* orders only; the latest one is the one that matters.
-                if best.as_ref().map_or(true, |b| c.update_time_ms >= b.update_time_ms) {
+                if best.as_ref().is_none_or(|b| c.update_time_ms >= b.update_time_ms) {
                     best = Some(c);
                 }
             }
