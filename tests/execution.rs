@@ -508,3 +508,32 @@ fn every_interaction_is_journaled_and_chain_verifies() {
     let _ = OrderRole::Entry;
     r.assert_replay_clean();
 }
+
+/// `tick`: reconcile, evaluate, enter (the PLANNED plan), protect — one report with every step.
+#[test]
+fn tick_enters_a_planned_trade_and_protects_it() {
+    let mut r = Rig::new("");
+    let rep = mcbot::exec::tick::tick(&mut r.engine()).unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
+    let steps: Vec<String> =
+        rep.fields["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap().to_string()).collect();
+    assert_eq!(steps, ["reconcile", "evaluate", "enter", "protect"]);
+    assert_eq!(r.sent_count("place_market:ENTRY"), 1);
+    assert_eq!(r.ex.open_conds().len(), 2);
+    r.assert_replay_clean();
+}
+
+/// `tick` carries out a regime exit that `evaluate` recorded (seed 000 §7: decisive).
+#[test]
+fn tick_carries_out_a_pending_regime_exit() {
+    let mut r = Rig::new("");
+    r.enter().unwrap();
+    let pos = r.store.active_position("BTCUSDT").unwrap().unwrap();
+    r.store.set_pending_exit(pos.id, Some("regime:volatility_contraction")).unwrap();
+    let rep = mcbot::exec::tick::tick(&mut r.engine()).unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
+    assert_eq!(r.ex.position(), Decimal::ZERO);
+    let closed = r.store.all_positions().unwrap().pop().unwrap();
+    assert_eq!(closed.exit_reason.as_deref(), Some("regime:volatility_contraction"));
+    r.assert_replay_clean();
+}

@@ -1,13 +1,17 @@
-//! `mcbot tick` (not available yet in this build).
+//! `mcbot tick`: the cron cycle in one lock — reconcile, evaluate, exit (regime) or enter (new
+//! plan), protect. One line per step; `--json` one object with every step.
 
 use crate::cmd::Ctx;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::exec::{tick, Engine};
 use crate::outcome::Report;
 
 /// Arguments of `mcbot tick`.
 #[derive(Debug, clap::Args)]
 pub struct TickArgs {}
 
-pub fn run(_args: &TickArgs, _ctx: &mut Ctx) -> Result<Report> {
-    Err(Error::NotAvailable("tick"))
+pub fn run(_args: &TickArgs, ctx: &mut Ctx) -> Result<Report> {
+    let ex = ctx.connect()?;
+    let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
+    tick::tick(&mut engine)
 }

@@ -1,0 +1,108 @@
+//! The cron cycle in one lock (CONTRACT §1): reconcile, evaluate, then exit (a regime decision)
+//! or enter (a new plan), then protect. One report line per step; the worst step decides the exit
+//! code. Shared by the `tick` command and `sim`.
+
+use crate::core::plan::PlanStatus;
+use crate::core::position::ExitReason;
+use crate::error::{Error, Result};
+use crate::exec::{close, entry, evaluate, protect, reconcile, Engine};
+use crate::outcome::{ExitCode, Report};
+use serde_json::{json, Value};
+
+/// The worse of two exit codes for a cycle: CRITICAL beats everything, then the refusals.
+fn worse(a: ExitCode, b: ExitCode) -> ExitCode {
+    let rank = |c: ExitCode| match c {
+        ExitCode::Ok => 0,
+        ExitCode::Preflight => 1,
+        ExitCode::Halted => 2,
+        ExitCode::Failed => 3,
+        ExitCode::LockBusy | ExitCode::Usage => 4,
+        ExitCode::Critical => 5,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn step(name: &str, r: &Report) -> Value {
+    json!({"step": name, "outcome": r.outcome, "exit_code": r.exit.code(), "detail": Value::Object(r.fields.clone())})
+}
+
+fn err_report(name: &str, e: &Error) -> Report {
+    Report::error(name, e.exit_code(), &e.to_string())
+}
+
+/// One tick. Never returns Err for a step's failure: each step is reported, the worst wins.
+pub fn tick(e: &mut Engine<'_>) -> Result<Report> {
+    let mut steps = Vec::new();
+    let mut lines = Vec::new();
+    let mut exit = ExitCode::Ok;
+
+    let rec = reconcile::reconcile(e).unwrap_or_else(|x| err_report("reconcile", &x));
+    lines.push(format!("reconcile: {}", rec.lines.first().cloned().unwrap_or_else(|| rec.outcome.clone())));
+    steps.push(step("reconcile", &rec));
+    exit = worse(exit, rec.exit);
+    if rec.exit == ExitCode::Critical || (rec.exit != ExitCode::Ok && rec.outcome == "error") {
+        return Ok(finish(steps, lines, exit));
+    }
+
+    let ev = evaluate::evaluate(e.ex, e.store, e.cfg, e.clock);
+    let decision = match &ev {
+        Ok(o) => {
+            let d = o.evaluation.decision.kind();
+            lines.push(format!("evaluate: {d} ({})", o.evaluation.reason_text()));
+            steps.push(json!({"step": "evaluate", "outcome": "ok", "exit_code": 0, "decision": d, "reason": o.evaluation.reason_text(), "plan_id": o.plan.as_ref().map(|p| p.id.clone())}));
+            d.to_string()
+        }
+        Err(x) => {
+            lines.push(format!("evaluate: error: {x}"));
+            steps.push(json!({"step": "evaluate", "outcome": "error", "exit_code": x.exit_code().code(), "error": x.to_string()}));
+            exit = worse(exit, ExitCode::Failed);
+            "error".to_string()
+        }
+    };
+
+    let pos = e.store.active_position(&e.cfg.symbol)?;
+    if let Some(reason) = pos.as_ref().and_then(|p| p.pending_exit_reason.clone()) {
+        let r = match reason.parse::<ExitReason>() {
+            Ok(reason) => close::exit_position(e, &reason).unwrap_or_else(|x| err_report("exit", &x)),
+            Err(why) => Report::error("exit", ExitCode::Failed, &why),
+        };
+        lines.push(format!("exit: {}", r.lines.first().cloned().unwrap_or_else(|| r.outcome.clone())));
+        steps.push(step("exit", &r));
+        exit = worse(exit, r.exit);
+    } else if pos.is_none() && e.store.latest_plan_with_status(PlanStatus::Planned)?.is_some() {
+        let r = entry::enter(e).unwrap_or_else(|x| err_report("enter", &x));
+        lines.push(format!("enter: {}", r.lines.first().cloned().unwrap_or_else(|| r.outcome.clone())));
+        steps.push(step("enter", &r));
+        exit = worse(exit, r.exit);
+    } else {
+        lines.push(format!("exit|enter: nothing to do (decision {decision})"));
+    }
+
+    if e.store.active_position(&e.cfg.symbol)?.is_some() && exit != ExitCode::Critical {
+        let r = protect::protect_command(e).unwrap_or_else(|x| err_report("protect", &x));
+        lines.push(format!("protect: {}", r.lines.first().cloned().unwrap_or_else(|| r.outcome.clone())));
+        steps.push(step("protect", &r));
+        exit = worse(exit, r.exit);
+    } else {
+        lines.push("protect: no position".to_string());
+    }
+    Ok(finish(steps, lines, exit))
+}
+
+fn finish(steps: Vec<Value>, lines: Vec<String>, exit: ExitCode) -> Report {
+    let outcome = match exit {
+        ExitCode::Ok => "ok",
+        ExitCode::Critical => "critical",
+        ExitCode::Halted => "halted",
+        ExitCode::Preflight => "preflight_failed",
+        _ => "failed",
+    };
+    let mut r = Report::new("tick", outcome, exit);
+    r.lines = lines;
+    r.set("steps", Value::Array(steps));
+    r
+}
