@@ -159,6 +159,24 @@ pub fn apply(
     config: &Config,
     clock: &dyn Clock,
 ) -> Result<EvaluateOutcome> {
+    apply_with(snapshot, store, config, clock, &mut |candles, ctx| strategy::evaluate(candles, ctx))
+}
+
+/// How an evaluation is computed from the snapshot's candles: `strategy::evaluate` over the
+/// window (live), or streaming indicators kept across candles (`sim`).
+pub type EvaluateFn<'f> = dyn FnMut(&[Candle], &EvalContext<'_>) -> Evaluation + 'f;
+
+/// [`apply`] with the evaluation supplied by `evaluate_fn`; recording is identical.
+///
+/// # Errors
+/// State DB failures.
+pub fn apply_with(
+    snapshot: &MarketSnapshot,
+    store: &mut Store,
+    config: &Config,
+    clock: &dyn Clock,
+    evaluate_fn: &mut EvaluateFn<'_>,
+) -> Result<EvaluateOutcome> {
     let now_ms = snapshot.server_time_ms;
     let expired_plans = expire_stale_plans(store, now_ms, clock)?;
     let params = strategy_params(config);
@@ -194,7 +212,7 @@ pub fn apply(
         cooldown_until_ms: system.cooldown_until_ms,
         position: position.as_ref().map(|(_, v)| v),
     };
-    let evaluation = strategy::evaluate(candles, &ctx);
+    let evaluation = evaluate_fn(candles, &ctx);
     if let Decision::Nothing(why) = &evaluation.decision {
         if why.is_data_problem() {
             tracing::warn!(reason = why.code(), "evaluate: unusable market data: {}", evaluation.reason_text());

@@ -34,8 +34,16 @@ fn err_report(name: &str, e: &Error) -> Report {
     Report::error(name, e.exit_code(), &e.to_string())
 }
 
-/// One tick. Never returns Err for a step's failure: each step is reported, the worst wins.
+/// How a tick evaluates: the live use case, or `sim`'s streaming evaluator.
+pub type Evaluator<'f> = dyn FnMut(&mut Engine<'_>) -> Result<evaluate::EvaluateOutcome> + 'f;
+
+/// One tick with the live evaluation (`exec::evaluate::evaluate`).
 pub fn tick(e: &mut Engine<'_>) -> Result<Report> {
+    tick_with(e, &mut |e: &mut Engine<'_>| evaluate::evaluate(e.ex, e.store, e.cfg, e.clock))
+}
+
+/// One tick. Never returns Err for a step's failure: each step is reported, the worst wins.
+pub fn tick_with(e: &mut Engine<'_>, evaluator: &mut Evaluator<'_>) -> Result<Report> {
     let mut steps = Vec::new();
     let mut lines = Vec::new();
     let mut exit = ExitCode::Ok;
@@ -48,7 +56,7 @@ pub fn tick(e: &mut Engine<'_>) -> Result<Report> {
         return Ok(finish(steps, lines, exit));
     }
 
-    let ev = evaluate::evaluate(e.ex, e.store, e.cfg, e.clock);
+    let ev = evaluator(e);
     let decision = match &ev {
         Ok(o) => {
             let d = o.evaluation.decision.kind();
