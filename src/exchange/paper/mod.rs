@@ -1,1 +1,285 @@
-//! The in-process paper exchange: state in the state DB, prices from a candles file. Not built yet.
+//! The in-process paper exchange: the [`Exchange`] port over an in-memory book that is written
+//! through to the state DB on every change, with prices from a [`MarketData`] source and
+//! deterministic fault injection.
+//!
+//! Every call (except `server_time`) runs the same way: ask the [`FaultInjector`] (outage: fail
+//! with 503, not executed; crash before: die now), take the lock, **advance** the book to the
+//! clock's now (triggers, funding, partial-fill completions; see [`book`]), do the call, commit
+//! what changed, release the lock, then maybe die after the call ([`SimulatedCrash`]). Because the
+//! DB is committed before any answer or crash, a restarted process that re-opens the exchange on
+//! the same DB finds exactly the state a real exchange would have.
+//!
+//! Binance behaviours reproduced (BINANCE.md §4.4, §4.5, §6, §7): filters with their error codes;
+//! reduce-only MARKET with nothing to reduce → -2022, capped at the position (status FILLED with
+//! `executedQty` < `origQty` when capped), exempt from MIN_NOTIONAL; STOP/TP on the wrong side of
+//! the mark → -2021 (Fatal); a client id already used by an *open* order → -4116 (a filled one may
+//! be reused, as on Binance); unknown look-ups → `Ok(None)`; cancelling anything not open →
+//! `NotOpen` (-2011 in the transcript); margin type and leverage setters are idempotent.
+//! `mark_info`'s funding rate is the last *settled* rate (no look-ahead into the next one).
+
+/// The in-memory book and matching rules.
+pub mod book;
+/// Load and write-through of the book in the state DB.
+pub mod db;
+/// Deterministic fault injection.
+pub mod faults;
+/// The market-data port and its file implementation.
+pub mod market;
+/// The `Exchange` trait implementation.
+mod port;
+/// Binance's request checks and error codes.
+pub mod rules;
+/// Domain values and raw transcripts.
+pub mod wire;
+
+pub use faults::{quiet_simulated_crashes, FaultConfig, FaultInjector, FaultKind, FaultStats, SimulatedCrash};
+pub use market::{FileMarketData, MarketData, MarketDataError};
+
+use crate::clock::Clock;
+use crate::config::PaperConfig;
+use crate::core::money::SymbolFilters;
+use crate::exchange::error::{ExResult, ExchangeError};
+use book::{Book, Costs};
+use faults::{CallKind, Decision};
+use rusqlite::Connection;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Everything that shapes a paper account besides its data and faults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaperOptions {
+    pub symbol: String,
+    pub filters: SymbolFilters,
+    /// Used only when the DB has no paper account yet.
+    pub starting_balance: Decimal,
+    /// Percent of notional per fill (0.05 = 0.05 %).
+    pub fee_pct: Decimal,
+    /// Percent worse than the reference price, for every fill (0.02 = 0.02 %).
+    pub slippage_pct: Decimal,
+}
+
+impl PaperOptions {
+    /// From the `[paper]` config, with Binance's BTCUSDT filters (renamed to `symbol`).
+    pub fn from_config(cfg: &PaperConfig, symbol: &str) -> Self {
+        PaperOptions {
+            symbol: symbol.to_string(),
+            filters: SymbolFilters { symbol: symbol.to_string(), ..SymbolFilters::btcusdt_default() },
+            starting_balance: cfg.starting_balance_usdt,
+            fee_pct: cfg.fee_pct,
+            slippage_pct: cfg.slippage_pct,
+        }
+    }
+}
+
+/// Account totals for reports (`sim`); read without faults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaperAccount {
+    pub balance: Decimal,
+    pub fees_paid: Decimal,
+    /// Net funding paid (positive) or received (negative).
+    pub funding_paid: Decimal,
+    pub realized_pnl: Decimal,
+    pub position_qty: Decimal,
+    pub entry_price: Decimal,
+}
+
+struct Inner {
+    conn: Connection,
+    book: Book,
+    /// The book may be ahead of the DB (a failed write whose reload also failed): reload first.
+    stale: bool,
+}
+
+/// Which fault was handed to the call and whether the call applied it.
+#[derive(Default)]
+struct Injected {
+    kind: Option<faults::FaultKind>,
+    applied: bool,
+}
+
+impl Injected {
+    fn is(&self, k: faults::FaultKind) -> bool {
+        self.kind == Some(k)
+    }
+}
+
+/// The paper exchange. Cheap to share (`&self` methods, internally locked).
+pub struct PaperExchange {
+    opts: PaperOptions,
+    costs: Costs,
+    db_path: PathBuf,
+    clock: Arc<dyn Clock>,
+    market: Arc<dyn MarketData>,
+    faults: Option<FaultInjector>,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for PaperExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaperExchange").field("symbol", &self.opts.symbol).field("db", &self.db_path).finish()
+    }
+}
+
+fn crash(call: u64, method: &'static str, executed: bool) -> ! {
+    std::panic::panic_any(SimulatedCrash { call, method, executed })
+}
+
+impl PaperExchange {
+    /// Opens the paper account in the state DB at `db_path` (creating it with the configured
+    /// starting balance the first time), trading `symbol` with prices from `market`. Pass one
+    /// `FaultInjector` clone to every instance of a run (see [`faults`]); `None` = no faults.
+    pub fn open(
+        db_path: &Path,
+        cfg: &PaperConfig,
+        symbol: &str,
+        clock: Arc<dyn Clock>,
+        market: Arc<dyn MarketData>,
+        faults: Option<FaultInjector>,
+    ) -> ExResult<Self> {
+        Self::open_with(db_path, PaperOptions::from_config(cfg, symbol), clock, market, faults)
+    }
+
+    /// [`open`](Self::open) with explicit options (other filters, fees, balances in tests).
+    pub fn open_with(
+        db_path: &Path,
+        opts: PaperOptions,
+        clock: Arc<dyn Clock>,
+        market: Arc<dyn MarketData>,
+        faults: Option<FaultInjector>,
+    ) -> ExResult<Self> {
+        let hundred = Decimal::ONE_HUNDRED;
+        let costs = Costs { fee_rate: opts.fee_pct / hundred, slip_rate: opts.slippage_pct / hundred };
+        let mut conn = db::open(db_path)?;
+        let mut book = db::load(&conn, &opts.symbol, opts.starting_balance, costs, clock.now_ms())?;
+        db::flush(&mut conn, &mut book)?;
+        let inner = Mutex::new(Inner { conn, book, stale: false });
+        Ok(PaperExchange { opts, costs, db_path: db_path.to_path_buf(), clock, market, faults, inner })
+    }
+
+    /// The injector this instance consults, for pausing it or reading its stats.
+    pub fn faults(&self) -> Option<&FaultInjector> {
+        self.faults.as_ref()
+    }
+
+    pub fn market(&self) -> &Arc<dyn MarketData> {
+        &self.market
+    }
+
+    /// Account totals after advancing to now; no faults, no call counted.
+    pub fn account(&self) -> ExResult<PaperAccount> {
+        let mut inner = self.lock()?;
+        self.advance(&mut inner, self.clock.now_ms())?;
+        let b = &inner.book;
+        Ok(PaperAccount {
+            balance: b.balance,
+            fees_paid: b.fees_paid,
+            funding_paid: b.funding_paid,
+            realized_pnl: b.realized_pnl,
+            position_qty: b.pos_qty,
+            entry_price: b.pos_entry,
+        })
+    }
+
+    fn lock(&self) -> ExResult<MutexGuard<'_, Inner>> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| {
+            // Only a bug can panic under this lock (simulated crashes happen outside it), and the
+            // DB is the truth: take the guard and reload.
+            self.inner.clear_poison();
+            let mut g = p.into_inner();
+            g.stale = true;
+            g
+        });
+        if inner.stale {
+            inner.book = db::load(&inner.conn, &self.opts.symbol, self.opts.starting_balance, self.costs, 0)?;
+            inner.stale = false;
+        }
+        Ok(inner)
+    }
+
+    fn advance(&self, inner: &mut Inner, now: i64) -> ExResult<()> {
+        let r = inner.book.advance(now, self.market.as_ref());
+        self.commit(inner)?;
+        r
+    }
+
+    /// Writes what changed; on failure the DB rolled back, so the book is reloaded to match it.
+    fn commit(&self, inner: &mut Inner) -> ExResult<()> {
+        let Inner { conn, book, stale } = inner;
+        if let Err(e) = db::flush(conn, book) {
+            match db::load(conn, &self.opts.symbol, self.opts.starting_balance, self.costs, 0) {
+                Ok(b) => *book = b,
+                Err(_) => *stale = true,
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The price at `now`: the open of the candle containing it.
+    fn mark(&self, now: i64) -> ExResult<Decimal> {
+        self.market.candle_at(now)?.map(|c| c.open).ok_or_else(|| rules::no_market(now))
+    }
+
+    /// One exchange call: faults, advance, `op`, commit, maybe crash. `request` builds the
+    /// transcript's request part, only when one is needed.
+    fn call<T>(
+        &self,
+        method: &'static str,
+        endpoint: &'static str,
+        kind: CallKind,
+        request: &dyn Fn() -> Value,
+        op: impl FnOnce(&mut Book, i64, &mut Injected) -> ExResult<T>,
+    ) -> ExResult<T> {
+        let decision = self.faults.as_ref().map_or(Decision::Clean, |f| f.decide(kind));
+        let mut injected = Injected::default();
+        match decision {
+            Decision::Outage => {
+                let e = rules::outage();
+                return Err(self.with_transcript(e, endpoint, request));
+            }
+            Decision::Crash { call, executed: false } => crash(call, method, false),
+            Decision::Inject(k) => injected.kind = Some(k),
+            Decision::Clean | Decision::Crash { .. } => {}
+        }
+        let now = self.clock.now_ms();
+        let result = {
+            let mut inner = self.lock()?;
+            let r =
+                inner.book.advance(now, self.market.as_ref()).and_then(|()| op(&mut inner.book, now, &mut injected));
+            // Commit even after a refusal: the advance before it may have filled a stop.
+            self.commit(&mut inner).and(r)
+        };
+        if let (Some(f), Some(k), true) = (&self.faults, injected.kind, injected.applied) {
+            f.record(k);
+        }
+        if let Decision::Crash { call, executed: true } = decision {
+            crash(call, method, true);
+        }
+        result.map_err(|e| self.with_transcript(e, endpoint, request))
+    }
+
+    fn with_transcript(&self, e: ExchangeError, endpoint: &str, request: &dyn Fn() -> Value) -> ExchangeError {
+        if e.raw.is_some() {
+            return e;
+        }
+        let raw = wire::transcript(endpoint, request(), wire::error_body(&e));
+        e.with_raw(raw)
+    }
+
+    fn read<T>(
+        &self,
+        method: &'static str,
+        endpoint: &'static str,
+        symbol: &str,
+        op: impl FnOnce(&mut Book, i64) -> ExResult<T>,
+    ) -> ExResult<T> {
+        let sym = symbol.to_string();
+        let req = move || json!({ "symbol": sym });
+        self.call(method, endpoint, CallKind::Other, &req, |b, now, _| {
+            rules::check_symbol(&self.opts.symbol, symbol)?;
+            op(b, now)
+        })
+    }
+}
