@@ -319,7 +319,7 @@ mod tests {
             (MIN.replace("BTCUSDT", "btc"), "symbol"),
             (MIN.replace("paper", "kraken"), "exchange.kind"),
             (format!("{MIN}recv_window_ms = 0\n"), "exchange.recv_window_ms"),
-            (format!("{MIN}bogus = 1\n"), "bogus"),
+            (format!("{MIN}bogus = 1\n"), "exchange.bogus"),
             (format!("{MIN}[execution]\nmax_slippage_pct = -1\n"), "execution.max_slippage_pct"),
             (format!("{MIN}[execution]\nstop_ack_timeout_ms = 0\n"), "execution.stop_ack_timeout_ms"),
             (format!("{MIN}[strategy]\nema_fast = 300\n"), "strategy.ema_fast"),
