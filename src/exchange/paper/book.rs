@@ -1,6 +1,8 @@
 //! The paper exchange's matching engine over an in-memory mirror of its state. Pure logic: no DB,
-//! no clock, no faults. Every change marks what it touched in [`Dirty`], and the caller writes
-//! exactly that through to the DB (the source of truth) before answering.
+//! no clock, no faults. Every change marks what it touched in [`Dirty`]; the caller writes exactly
+//! that through to the DB (the source of truth) before answering a request that changed something.
+//! Changes that follow from time alone are a deterministic function of the committed state, the
+//! market data and the time, so a restarted exchange re-derives them identically.
 //!
 //! Price model (documented for `sim` and its readers):
 //! * The price at time t is the open of the candle containing t; market orders fill there, worse
@@ -71,6 +73,9 @@ pub struct Cond {
 #[derive(Debug, Default)]
 pub struct Dirty {
     pub any: bool,
+    /// A request (not just time) changed something: commit before answering. Changes that follow
+    /// from time alone are re-derived after a restart, so they wait for the next request's commit.
+    pub request: bool,
     pub orders: BTreeSet<usize>,
     pub conds: BTreeSet<usize>,
     /// (order index, fill) not yet written.
@@ -94,6 +99,8 @@ pub struct Book {
     pub funding_paid: Decimal,
     pub realized_pnl: Decimal,
     pub leverage: u32,
+    /// Write counter of the DB row this book was loaded from (see `db::flush`).
+    pub version: i64,
     /// Every price event up to and including this time has been applied.
     pub processed_ms: i64,
     pub pos_qty: Decimal,
@@ -174,6 +181,7 @@ impl Book {
             funding_paid: Decimal::ZERO,
             realized_pnl: Decimal::ZERO,
             leverage: 1,
+            version: 0,
             processed_ms,
             pos_qty: Decimal::ZERO,
             pos_entry: Decimal::ZERO,
@@ -212,6 +220,11 @@ impl Book {
 
     fn touch(&mut self) {
         self.dirty.any = true;
+    }
+
+    fn touch_request(&mut self) {
+        self.dirty.any = true;
+        self.dirty.request = true;
     }
 
     fn set_order_status(&mut self, i: usize, status: ExOrderStatus, t: i64) {
@@ -316,6 +329,7 @@ impl Book {
         let px = self.slipped(base_px, side);
         let child = self.new_order(&format!("paper-algo-{algo_id}"), side, fill_qty, true, Some(algo_id), t);
         self.fill(child, fill_qty, px, t);
+        self.set_order_status(child, ExOrderStatus::Filled, t);
         let c = &mut self.conds[i];
         c.actual_order_id = Some(self.orders[child].id);
         c.actual_price = Some(px);
@@ -471,6 +485,7 @@ impl Book {
             }
         }
         let partial = partial.filter(|(q, _)| !req.reduce_only && *q > Decimal::ZERO && *q < qty);
+        self.touch_request();
         let i = self.new_order(&req.client_id, req.side, req.qty, req.reduce_only, None, now_ms);
         let px = self.slipped(mark, req.side);
         match partial {
@@ -530,7 +545,7 @@ impl Book {
         self.cond_by_client.insert(req.client_id.clone(), i);
         self.open_conds.insert(i);
         self.dirty.conds.insert(i);
-        self.touch();
+        self.touch_request();
         Ok(i)
     }
 
@@ -538,19 +553,21 @@ impl Book {
     pub fn cancel_order(&mut self, client_id: &str, now_ms: i64) -> Option<usize> {
         let i = self.order_by_client(client_id).filter(|i| self.orders[*i].status.is_open())?;
         self.set_order_status(i, ExOrderStatus::Canceled, now_ms);
+        self.touch_request();
         Some(i)
     }
 
     pub fn cancel_cond(&mut self, client_id: &str, now_ms: i64) -> Option<usize> {
         let i = self.cond_by_client(client_id).filter(|i| self.conds[*i].status.is_open())?;
         self.set_cond_status(i, ConditionalStatus::Canceled, now_ms);
+        self.touch_request();
         Some(i)
     }
 
     pub fn set_leverage(&mut self, leverage: u32) {
         if self.leverage != leverage {
             self.leverage = leverage;
-            self.touch();
+            self.touch_request();
         }
     }
 }

@@ -182,13 +182,15 @@ pub fn load(conn: &Connection, symbol: &str, starting_balance: Decimal, costs: C
                 dec(r, "realized_pnl")?,
                 r.get::<_, u32>("leverage")?,
                 r.get::<_, i64>("processed_ms")?,
+                r.get::<_, i64>("version")?,
             ))
         })
         .optional()
         .map_err(state_db)?;
-    let Some((sym, balance, fees, funding, pnl, leverage, processed)) = account else {
+    let Some((sym, balance, fees, funding, pnl, leverage, processed, version)) = account else {
         let mut book = Book::new(symbol, starting_balance, costs, now_ms);
-        book.dirty.any = true; // write the new account now, so a restart finds it
+        // Write the new account now, so a restart finds it.
+        (book.dirty.any, book.dirty.request) = (true, true);
         return Ok(book);
     };
     if sym != symbol {
@@ -206,6 +208,7 @@ pub fn load(conn: &Connection, symbol: &str, starting_balance: Decimal, costs: C
     book.funding_paid = funding;
     book.realized_pnl = pnl;
     book.leverage = leverage;
+    book.version = version;
     let pos = conn
         .query_row("SELECT * FROM paper_position WHERE symbol = ?1", [symbol], |r| {
             Ok((dec(r, "qty")?, dec(r, "entry_price")?, r.get::<_, i64>("update_ms")?))
@@ -218,24 +221,70 @@ pub fn load(conn: &Connection, symbol: &str, starting_balance: Decimal, costs: C
     Ok(book)
 }
 
-/// Writes what changed in one transaction and clears the dirty marks. On error nothing is
-/// written, and the caller must reload the book (memory may be ahead of the DB).
+/// True when another connection (another process, or another exchange instance on the same DB)
+/// wrote the paper account since `book` was loaded or last written. `data_version` is the
+/// connection's last seen `PRAGMA data_version`, which only moves when *other* connections
+/// commit, so the common case costs one pragma and no query.
+pub fn changed_elsewhere(conn: &Connection, book: &Book, data_version: &mut i64) -> ExResult<bool> {
+    let dv: i64 = conn
+        .prepare_cached("PRAGMA data_version")
+        .and_then(|mut st| st.query_row([], |r| r.get(0)))
+        .map_err(state_db)?;
+    if dv == *data_version {
+        return Ok(false);
+    }
+    *data_version = dv;
+    let v: Option<i64> = conn
+        .prepare_cached("SELECT version FROM paper_account WHERE id = 1")
+        .and_then(|mut st| st.query_row([], |r| r.get(0)).optional())
+        .map_err(state_db)?;
+    Ok(v != Some(book.version))
+}
+
+/// Writes what changed in one transaction and clears the dirty marks. Refuses (writing nothing)
+/// when the account was written elsewhere since this book was loaded. On any error the caller must
+/// reload the book: memory may be ahead of the DB.
 pub fn flush(conn: &mut Connection, book: &mut Book) -> ExResult<()> {
     if !book.dirty.any {
         return Ok(());
     }
-    write(conn, book).map_err(state_db)?;
+    match write(conn, book) {
+        Ok(()) => {}
+        Err(WriteError::Sql(e)) => return Err(state_db(e)),
+        Err(WriteError::Moved) => {
+            return Err(state_db("the paper account was changed by another process since it was read; retry"))
+        }
+    }
     book.dirty = Default::default();
+    book.version += 1;
     Ok(())
 }
 
-fn write(conn: &mut Connection, b: &Book) -> SqlResult<()> {
+enum WriteError {
+    Sql(rusqlite::Error),
+    /// The stored version is not the one this book was loaded at.
+    Moved,
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Sql(e)
+    }
+}
+
+fn write(conn: &mut Connection, b: &Book) -> Result<(), WriteError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let stored: Option<i64> =
+        tx.prepare_cached("SELECT version FROM paper_account WHERE id = 1")?.query_row([], |r| r.get(0)).optional()?;
+    if stored.is_some_and(|v| v != b.version) {
+        return Err(WriteError::Moved);
+    }
     tx.prepare_cached(
-        "INSERT INTO paper_account (id, symbol, balance, fees_paid, funding_paid, realized_pnl, leverage, processed_ms)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO paper_account (id, symbol, balance, fees_paid, funding_paid, realized_pnl, leverage, processed_ms,
+           version)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(id) DO UPDATE SET balance = ?2, fees_paid = ?3, funding_paid = ?4, realized_pnl = ?5,
-           leverage = ?6, processed_ms = ?7",
+           leverage = ?6, processed_ms = ?7, version = ?8",
     )?
     .execute(params![
         b.symbol,
@@ -244,7 +293,8 @@ fn write(conn: &mut Connection, b: &Book) -> SqlResult<()> {
         b.funding_paid.to_string(),
         b.realized_pnl.to_string(),
         b.leverage,
-        b.processed_ms
+        b.processed_ms,
+        b.version + 1
     ])?;
     tx.prepare_cached(
         "INSERT INTO paper_position (symbol, qty, entry_price, update_ms) VALUES (?1, ?2, ?3, ?4)
@@ -317,5 +367,5 @@ fn write(conn: &mut Connection, b: &Book) -> SqlResult<()> {
         ])?;
     }
     drop(st);
-    tx.commit()
+    Ok(tx.commit()?)
 }

@@ -122,12 +122,19 @@ pub struct FaultConfig {
     pub crash_at_call_executes: bool,
     /// Longest outage window, in calls (each window is 1..=this long).
     pub max_outage_calls: u64,
+    /// Restrict random faults to this one kind (calls it cannot hit stay clean): for tests and
+    /// targeted runs.
+    pub only: Option<FaultKind>,
 }
 
 impl FaultConfig {
     /// Random faults at `rate` with `seed`; outages of up to 5 calls; no scripted crash.
     pub fn random(seed: u64, rate: f64) -> Self {
-        FaultConfig { seed, rate, crash_at_call: None, crash_at_call_executes: true, max_outage_calls: 5 }
+        FaultConfig { seed, rate, crash_at_call: None, crash_at_call_executes: true, max_outage_calls: 5, only: None }
+    }
+    /// Only `kind`, on every call it can hit.
+    pub fn always(kind: FaultKind, seed: u64) -> Self {
+        FaultConfig { only: Some(kind), ..FaultConfig::random(seed, 1.0) }
     }
     /// Only a crash at exactly call `n`; no random faults.
     pub fn crash_at(n: u64, executes: bool) -> Self {
@@ -234,10 +241,13 @@ impl FaultInjector {
                 s.outage_left -= 1;
                 // Part of a window already counted at its start.
                 return Decision::Outage;
-            } else if rate > 0.0 && s.rng.chance(rate) {
+            } else if rate > 0.0 && s.cfg.only.map_or(true, |k| call.kinds().contains(&k)) && s.rng.chance(rate) {
                 let kinds = call.kinds();
-                let pick = usize::try_from(s.rng.below(kinds.len() as u64)).unwrap_or(0);
-                match kinds.get(pick).copied().unwrap_or(FaultKind::Outage) {
+                let pick = match s.cfg.only {
+                    Some(k) => k,
+                    None => kinds[usize::try_from(s.rng.below(kinds.len() as u64)).unwrap_or(0) % kinds.len()],
+                };
+                match pick {
                     FaultKind::Outage => {
                         let max = s.cfg.max_outage_calls.max(1);
                         s.outage_left = s.rng.below(max); // this call plus 0..max-1 more

@@ -5,9 +5,16 @@
 //! Every call (except `server_time`) runs the same way: ask the [`FaultInjector`] (outage: fail
 //! with 503, not executed; crash before: die now), take the lock, **advance** the book to the
 //! clock's now (triggers, funding, partial-fill completions; see [`book`]), do the call, commit
-//! what changed, release the lock, then maybe die after the call ([`SimulatedCrash`]). Because the
-//! DB is committed before any answer or crash, a restarted process that re-opens the exchange on
-//! the same DB finds exactly the state a real exchange would have.
+//! what it changed, release the lock, then maybe die after the call ([`SimulatedCrash`]).
+//!
+//! Crash consistency: a request's changes are committed before its answer (and before any crash).
+//! Changes that follow from time alone are not written on their own: they are a deterministic
+//! function of the committed state, `processed_ms`, the market data and the clock, so a process
+//! that re-opens the exchange on the same DB re-derives exactly the state a real exchange would
+//! have (and the next request's commit writes them). This keeps `sim` from paying one commit per
+//! funding settlement. Read balances through [`PaperExchange::account`], not the `paper_*` tables.
+//! Another process writing the same account (`halt --flatten` beside a `tick`) is noticed through
+//! a version counter: this instance reloads, or refuses a write with a Retryable error.
 //!
 //! Binance behaviours reproduced (BINANCE.md §4.4, §4.5, §6, §7): filters with their error codes;
 //! reduce-only MARKET with nothing to reduce → -2022, capped at the position (status FILLED with
@@ -43,7 +50,7 @@ use book::{Book, Costs};
 use faults::{CallKind, Decision};
 use rusqlite::Connection;
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -58,6 +65,11 @@ pub struct PaperOptions {
     pub fee_pct: Decimal,
     /// Percent worse than the reference price, for every fill (0.02 = 0.02 %).
     pub slippage_pct: Decimal,
+    /// Check on every call whether another process wrote this paper account (one `PRAGMA
+    /// data_version`, ~3 µs) and reload if so. On for CLI use, where `halt --flatten` may trade
+    /// beside a running `tick`; `sim` on its private DB turns it off. Either way a write that
+    /// would overwrite another process's write is refused (Retryable) and the book reloaded.
+    pub watch_other_writers: bool,
 }
 
 impl PaperOptions {
@@ -69,6 +81,7 @@ impl PaperOptions {
             starting_balance: cfg.starting_balance_usdt,
             fee_pct: cfg.fee_pct,
             slippage_pct: cfg.slippage_pct,
+            watch_other_writers: true,
         }
     }
 }
@@ -90,6 +103,8 @@ struct Inner {
     book: Book,
     /// The book may be ahead of the DB (a failed write whose reload also failed): reload first.
     stale: bool,
+    /// Last seen `PRAGMA data_version` (see `db::changed_elsewhere`).
+    data_version: i64,
 }
 
 /// Which fault was handed to the call and whether the call applied it.
@@ -154,7 +169,9 @@ impl PaperExchange {
         let mut conn = db::open(db_path)?;
         let mut book = db::load(&conn, &opts.symbol, opts.starting_balance, costs, clock.now_ms())?;
         db::flush(&mut conn, &mut book)?;
-        let inner = Mutex::new(Inner { conn, book, stale: false });
+        let mut data_version = 0;
+        db::changed_elsewhere(&conn, &book, &mut data_version)?;
+        let inner = Mutex::new(Inner { conn, book, stale: false, data_version });
         Ok(PaperExchange { opts, costs, db_path: db_path.to_path_buf(), clock, market, faults, inner })
     }
 
@@ -170,7 +187,7 @@ impl PaperExchange {
     /// Account totals after advancing to now; no faults, no call counted.
     pub fn account(&self) -> ExResult<PaperAccount> {
         let mut inner = self.lock()?;
-        self.advance(&mut inner, self.clock.now_ms())?;
+        inner.book.advance(self.clock.now_ms(), self.market.as_ref())?;
         let b = &inner.book;
         Ok(PaperAccount {
             balance: b.balance,
@@ -191,22 +208,19 @@ impl PaperExchange {
             g.stale = true;
             g
         });
-        if inner.stale {
-            inner.book = db::load(&inner.conn, &self.opts.symbol, self.opts.starting_balance, self.costs, 0)?;
-            inner.stale = false;
+        let Inner { conn, book, stale, data_version } = &mut *inner;
+        // Another process (e.g. `halt --flatten` beside a `tick`) may have traded on this account:
+        // its commits are the truth, and time-derived changes here are re-derived from them.
+        if *stale || (self.opts.watch_other_writers && db::changed_elsewhere(conn, book, data_version)?) {
+            *book = db::load(conn, &self.opts.symbol, self.opts.starting_balance, self.costs, 0)?;
+            *stale = false;
         }
         Ok(inner)
     }
 
-    fn advance(&self, inner: &mut Inner, now: i64) -> ExResult<()> {
-        let r = inner.book.advance(now, self.market.as_ref());
-        self.commit(inner)?;
-        r
-    }
-
     /// Writes what changed; on failure the DB rolled back, so the book is reloaded to match it.
     fn commit(&self, inner: &mut Inner) -> ExResult<()> {
-        let Inner { conn, book, stale } = inner;
+        let Inner { conn, book, stale, .. } = inner;
         if let Err(e) = db::flush(conn, book) {
             match db::load(conn, &self.opts.symbol, self.opts.starting_balance, self.costs, 0) {
                 Ok(b) => *book = b,
@@ -222,23 +236,20 @@ impl PaperExchange {
         self.market.candle_at(now)?.map(|c| c.open).ok_or_else(|| rules::no_market(now))
     }
 
-    /// One exchange call: faults, advance, `op`, commit, maybe crash. `request` builds the
-    /// transcript's request part, only when one is needed.
-    fn call<T>(
+    /// One exchange call: faults, advance, `op`, commit, maybe crash. `request` is only
+    /// serialised when a transcript needs it.
+    fn call<T, Q: Serialize>(
         &self,
         method: &'static str,
         endpoint: &'static str,
         kind: CallKind,
-        request: &dyn Fn() -> Value,
+        request: &Q,
         op: impl FnOnce(&mut Book, i64, &mut Injected) -> ExResult<T>,
     ) -> ExResult<T> {
         let decision = self.faults.as_ref().map_or(Decision::Clean, |f| f.decide(kind));
         let mut injected = Injected::default();
         match decision {
-            Decision::Outage => {
-                let e = rules::outage();
-                return Err(self.with_transcript(e, endpoint, request));
-            }
+            Decision::Outage => return Err(with_transcript(rules::outage(), endpoint, request)),
             Decision::Crash { call, executed: false } => crash(call, method, false),
             Decision::Inject(k) => injected.kind = Some(k),
             Decision::Clean | Decision::Crash { .. } => {}
@@ -248,8 +259,10 @@ impl PaperExchange {
             let mut inner = self.lock()?;
             let r =
                 inner.book.advance(now, self.market.as_ref()).and_then(|()| op(&mut inner.book, now, &mut injected));
-            // Commit even after a refusal: the advance before it may have filled a stop.
-            self.commit(&mut inner).and(r)
+            // Only what a request changed must be durable before the answer; this write also
+            // carries any time-derived changes (see `book`).
+            let committed = if inner.book.dirty.request { self.commit(&mut inner) } else { Ok(()) };
+            committed.and(r)
         };
         if let (Some(f), Some(k), true) = (&self.faults, injected.kind, injected.applied) {
             f.record(k);
@@ -257,29 +270,28 @@ impl PaperExchange {
         if let Decision::Crash { call, executed: true } = decision {
             crash(call, method, true);
         }
-        result.map_err(|e| self.with_transcript(e, endpoint, request))
+        result.map_err(|e| with_transcript(e, endpoint, request))
     }
 
-    fn with_transcript(&self, e: ExchangeError, endpoint: &str, request: &dyn Fn() -> Value) -> ExchangeError {
-        if e.raw.is_some() {
-            return e;
-        }
-        let raw = wire::transcript(endpoint, request(), wire::error_body(&e));
-        e.with_raw(raw)
-    }
-
+    /// A call that is not an ENTRY, STOP or TP: only outages and crashes may hit it.
     fn read<T>(
         &self,
         method: &'static str,
         endpoint: &'static str,
-        symbol: &str,
+        req: &wire::Req<'_>,
         op: impl FnOnce(&mut Book, i64) -> ExResult<T>,
     ) -> ExResult<T> {
-        let sym = symbol.to_string();
-        let req = move || json!({ "symbol": sym });
-        self.call(method, endpoint, CallKind::Other, &req, |b, now, _| {
-            rules::check_symbol(&self.opts.symbol, symbol)?;
+        self.call(method, endpoint, CallKind::Other, req, |b, now, _| {
+            rules::check_symbol(&self.opts.symbol, req.symbol)?;
             op(b, now)
         })
     }
+}
+
+fn with_transcript(e: ExchangeError, endpoint: &str, request: &impl Serialize) -> ExchangeError {
+    if e.raw.is_some() {
+        return e;
+    }
+    let raw = wire::error_transcript(endpoint, request, &e);
+    e.with_raw(raw)
 }

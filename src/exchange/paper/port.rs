@@ -2,7 +2,8 @@
 //! the faults that may hit it, then runs through `PaperExchange::call`.
 
 use super::faults::{CallKind, FaultKind};
-use super::{rules, wire, PaperExchange};
+use super::wire::{self, Req};
+use super::{rules, PaperExchange};
 use crate::core::candle::{interval_ms, Candle};
 use crate::core::money::SymbolFilters;
 use crate::exchange::error::ExResult;
@@ -11,10 +12,6 @@ use crate::exchange::{
     ExPosition, Exchange, Fill, MarkInfo, MarketOrderRequest,
 };
 use rust_decimal::Decimal;
-use serde_json::json;
-
-const ORDER: &str = "/fapi/v1/order";
-const ALGO: &str = "/fapi/v1/algoOrder";
 
 /// Binance's `limit` for klines: default 500, at most 1500.
 fn klines_limit(limit: usize) -> usize {
@@ -36,11 +33,11 @@ impl Exchange for PaperExchange {
     }
 
     fn filters(&self, symbol: &str) -> ExResult<SymbolFilters> {
-        self.read("filters", "GET /fapi/v1/exchangeInfo", symbol, |_, _| Ok(self.opts.filters.clone()))
+        self.read("filters", "GET /fapi/v1/exchangeInfo", &Req::symbol(symbol), |_, _| Ok(self.opts.filters.clone()))
     }
 
     fn klines(&self, symbol: &str, interval: &str, limit: usize) -> ExResult<Vec<Candle>> {
-        self.read("klines", "GET /fapi/v1/klines", symbol, |_, now| {
+        self.read("klines", "GET /fapi/v1/klines", &Req::symbol(symbol), |_, now| {
             if interval_ms(interval).ok() != Some(self.market.interval_ms()) {
                 return Err(rules::api(-1120, ErrorClass::Fatal, "Invalid interval."));
             }
@@ -49,7 +46,7 @@ impl Exchange for PaperExchange {
     }
 
     fn mark_info(&self, symbol: &str) -> ExResult<MarkInfo> {
-        self.read("mark_info", "GET /fapi/v1/premiumIndex", symbol, |_, now| {
+        self.read("mark_info", "GET /fapi/v1/premiumIndex", &Req::symbol(symbol), |_, now| {
             let funding = self.market.last_funding(now)?.map_or(Decimal::ZERO, |f| f.rate);
             Ok(MarkInfo {
                 symbol: symbol.to_string(),
@@ -63,7 +60,7 @@ impl Exchange for PaperExchange {
     /// The mark is the open of the candle at now; after the data ends (a `sim`'s last reconcile),
     /// the last close, so the position can still be read.
     fn position(&self, symbol: &str) -> ExResult<ExPosition> {
-        self.read("position", "GET /fapi/v3/positionRisk", symbol, |b, now| {
+        self.read("position", "GET /fapi/v3/positionRisk", &Req::symbol(symbol), |b, now| {
             let mark = match self.market.candle_at(now)? {
                 Some(c) => c.open,
                 None => self.market.candles_until(now, 1)?.pop().map_or(Decimal::ZERO, |c| c.close),
@@ -79,15 +76,15 @@ impl Exchange for PaperExchange {
     }
 
     fn open_orders(&self, symbol: &str) -> ExResult<Vec<ExOrder>> {
-        let req = json!({ "symbol": symbol });
-        self.read("open_orders", "GET /fapi/v1/openOrders", symbol, |b, _| {
+        let req = Req::symbol(symbol);
+        self.read("open_orders", "GET /fapi/v1/openOrders", &req, |b, _| {
             Ok(b.open_orders().map(|o| wire::ex_order(symbol, o, "GET /fapi/v1/openOrders", &req)).collect())
         })
     }
 
     fn open_conditional_orders(&self, symbol: &str) -> ExResult<Vec<ExConditional>> {
-        let req = json!({ "symbol": symbol, "algoType": "CONDITIONAL" });
-        self.read("open_conditional_orders", "GET /fapi/v1/openAlgoOrders", symbol, |b, _| {
+        let req = Req::symbol(symbol);
+        self.read("open_conditional_orders", "GET /fapi/v1/openAlgoOrders", &req, |b, _| {
             Ok(b.open_conds().map(|c| wire::ex_conditional(symbol, c, "GET /fapi/v1/openAlgoOrders", &req)).collect())
         })
     }
@@ -95,7 +92,7 @@ impl Exchange for PaperExchange {
     fn place_market(&self, req: &MarketOrderRequest) -> ExResult<ExOrder> {
         let endpoint = "POST /fapi/v1/order";
         let kind = if req.reduce_only { CallKind::Other } else { CallKind::Entry };
-        let request = || wire::market_request(req);
+        let request = wire::market_request(req);
         self.call("place_market", endpoint, kind, &request, |b, now, injected| {
             let mark = self.mark(now)?;
             let partial = match (&self.faults, injected.is(FaultKind::PartialFill)) {
@@ -114,7 +111,7 @@ impl Exchange for PaperExchange {
                 injected.applied = true;
                 return Err(rules::ack_lost());
             }
-            Ok(wire::ex_order(&self.opts.symbol, &b.orders[i], endpoint, &request()))
+            Ok(wire::ex_order(&self.opts.symbol, &b.orders[i], endpoint, &request))
         })
     }
 
@@ -124,70 +121,70 @@ impl Exchange for PaperExchange {
             ConditionalKind::StopMarket => (CallKind::Stop, FaultKind::StopRejected),
             ConditionalKind::TakeProfitMarket => (CallKind::TakeProfit, FaultKind::TpRejected),
         };
-        let request = || wire::conditional_request(req);
+        let request = wire::conditional_request(req);
         self.call("place_conditional", endpoint, kind, &request, |b, now, injected| {
             if let (Some(f), true) = (&self.faults, injected.is(rejected)) {
                 injected.applied = true;
                 return Err(if f.draw_below(2) == 0 { rules::would_trigger() } else { rules::reduce_only_reject() });
             }
             let i = b.place_conditional(req, &self.opts.filters, self.mark(now)?, now)?;
-            Ok(wire::ex_conditional(&self.opts.symbol, &b.conds[i], endpoint, &request()))
+            Ok(wire::ex_conditional(&self.opts.symbol, &b.conds[i], endpoint, &request))
         })
     }
 
     fn query_order(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExOrder>> {
         let endpoint = "GET /fapi/v1/order";
-        let req = wire::by_client(symbol, "origClientOrderId", client_id);
-        self.read("query_order", endpoint, symbol, |b, _| {
+        let req = Req::order(symbol, client_id);
+        self.read("query_order", endpoint, &req, |b, _| {
             Ok(b.order_by_client(client_id).map(|i| wire::ex_order(symbol, &b.orders[i], endpoint, &req)))
         })
     }
 
     fn query_conditional(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
         let endpoint = "GET /fapi/v1/algoOrder";
-        let req = wire::by_client(symbol, "clientAlgoId", client_id);
-        self.read("query_conditional", endpoint, symbol, |b, _| {
+        let req = Req::algo(symbol, client_id);
+        self.read("query_conditional", endpoint, &req, |b, _| {
             Ok(b.cond_by_client(client_id).map(|i| wire::ex_conditional(symbol, &b.conds[i], endpoint, &req)))
         })
     }
 
     fn cancel_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
         let endpoint = "DELETE /fapi/v1/order";
-        let req = wire::by_client(symbol, "origClientOrderId", client_id);
-        self.read("cancel_order", endpoint, symbol, |b, now| {
+        let req = Req::order(symbol, client_id);
+        self.read("cancel_order", endpoint, &req, |b, now| {
             Ok(match b.cancel_order(client_id, now) {
                 Some(i) => CancelOutcome::Cancelled { raw: wire::ex_order(symbol, &b.orders[i], endpoint, &req).raw },
-                None => CancelOutcome::NotOpen { raw: not_open(ORDER, &req) },
+                None => CancelOutcome::NotOpen { raw: wire::not_open(endpoint, &req) },
             })
         })
     }
 
     fn cancel_conditional(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
         let endpoint = "DELETE /fapi/v1/algoOrder";
-        let req = wire::by_client(symbol, "clientAlgoId", client_id);
-        self.read("cancel_conditional", endpoint, symbol, |b, now| {
+        let req = Req::algo(symbol, client_id);
+        self.read("cancel_conditional", endpoint, &req, |b, now| {
             Ok(match b.cancel_cond(client_id, now) {
                 Some(i) => {
                     CancelOutcome::Cancelled { raw: wire::ex_conditional(symbol, &b.conds[i], endpoint, &req).raw }
                 }
-                None => CancelOutcome::NotOpen { raw: not_open(ALGO, &req) },
+                None => CancelOutcome::NotOpen { raw: wire::not_open(endpoint, &req) },
             })
         })
     }
 
     /// Always isolated and one-way; the leverage is whatever was last set (1 by default).
     fn account_settings(&self, symbol: &str) -> ExResult<AccountSettings> {
-        self.read("account_settings", "GET /fapi/v1/symbolConfig", symbol, |b, _| {
+        self.read("account_settings", "GET /fapi/v1/symbolConfig", &Req::symbol(symbol), |b, _| {
             Ok(AccountSettings { isolated: true, leverage: b.leverage, dual_side: false })
         })
     }
 
     fn set_isolated_margin(&self, symbol: &str) -> ExResult<()> {
-        self.read("set_isolated_margin", "POST /fapi/v1/marginType", symbol, |_, _| Ok(()))
+        self.read("set_isolated_margin", "POST /fapi/v1/marginType", &Req::symbol(symbol), |_, _| Ok(()))
     }
 
     fn set_leverage(&self, symbol: &str, leverage: u32) -> ExResult<()> {
-        self.read("set_leverage", "POST /fapi/v1/leverage", symbol, |b, _| {
+        self.read("set_leverage", "POST /fapi/v1/leverage", &Req::symbol(symbol), |b, _| {
             if !(1..=125).contains(&leverage) {
                 return Err(rules::api(-4028, ErrorClass::Fatal, format!("Leverage {leverage} is not valid")));
             }
@@ -198,21 +195,15 @@ impl Exchange for PaperExchange {
 
     /// The USDT balance: starting balance + realised PnL − fees ± funding. Other assets: zero.
     fn wallet_balance(&self, asset: &str) -> ExResult<Decimal> {
-        let symbol = self.opts.symbol.clone();
-        self.read("wallet_balance", "GET /fapi/v3/balance", &symbol, |b, _| {
+        self.read("wallet_balance", "GET /fapi/v3/balance", &Req::symbol(&self.opts.symbol), |b, _| {
             Ok(if asset == "USDT" { b.balance } else { Decimal::ZERO })
         })
     }
 
     fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
-        self.read("order_fills", "GET /fapi/v1/userTrades", symbol, |b, _| {
+        self.read("order_fills", "GET /fapi/v1/userTrades", &Req::symbol(symbol), |b, _| {
             let i = order_id.parse::<i64>().ok().and_then(|id| b.order_by_id(id));
             Ok(i.map(|i| b.orders[i].fills.clone()).unwrap_or_default())
         })
     }
-}
-
-/// Binance's answer to cancelling something that is not open.
-fn not_open(path: &str, req: &serde_json::Value) -> String {
-    wire::transcript(&format!("DELETE {path}"), req.clone(), json!({"code": -2011, "msg": "Unknown order sent."}))
 }

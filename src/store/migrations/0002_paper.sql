@@ -1,6 +1,9 @@
 -- mcbot state schema v2: the paper exchange's own state. It lives in the state DB so that it
 -- survives a (simulated) process crash exactly like a real exchange's state would; only the paper
 -- exchange reads or writes these tables, through its own connection. Decimals are TEXT.
+-- What a request changed is committed before its answer; what follows from time alone (stops
+-- triggering, funding, partial fills completing) is re-derived from processed_ms and the market
+-- data on the next call, and written with the next request. Read them through the exchange.
 
 CREATE TABLE paper_account (
     id            INTEGER PRIMARY KEY CHECK (id = 1),
@@ -11,7 +14,9 @@ CREATE TABLE paper_account (
     realized_pnl  TEXT    NOT NULL,
     leverage      INTEGER NOT NULL CHECK (leverage BETWEEN 1 AND 125),
     -- every price event up to this time has been applied
-    processed_ms  INTEGER NOT NULL
+    processed_ms  INTEGER NOT NULL,
+    -- +1 on every write: another process's write since our load shows up as a mismatch
+    version       INTEGER NOT NULL
 );
 
 CREATE TABLE paper_position (
