@@ -519,6 +519,53 @@ fn the_same_seed_gives_the_same_faults() {
     assert_ne!(a, c);
 }
 
+/// Like `exec`: the snapshot reads on scoped threads, then an ENTRY, then STOP and TP together.
+fn concurrent_run(seed: u64) -> std::collections::BTreeMap<&'static str, Vec<String>> {
+    let faults = FaultInjector::new(FaultConfig::random(seed, 0.3));
+    let r = rig_with(bars(&flat(40)), vec![], opts(dec!(0.05), dec!(0.02)), Some(faults));
+    let outcome = |f: &dyn Fn() -> Result<(), ExchangeError>| match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => format!("err {:?}", e.code()),
+        Err(p) => format!("crash executed={}", p.downcast_ref::<SimulatedCrash>().unwrap().executed),
+    };
+    let mut log: std::collections::BTreeMap<&'static str, Vec<String>> = Default::default();
+    for i in 1..30 {
+        r.at(i);
+        let ex = &r.ex;
+        let (a, b, c) = std::thread::scope(|s| {
+            let a = s.spawn(|| outcome(&|| ex.position(SYM).map(drop)));
+            let b = s.spawn(|| outcome(&|| ex.open_orders(SYM).map(drop)));
+            let c = outcome(&|| ex.open_conditional_orders(SYM).map(drop));
+            (a.join().unwrap(), b.join().unwrap(), c)
+        });
+        let e = outcome(&|| ex.place_market(&market(Buy, dec!(0.01), false, &format!("e{i}"))).map(drop));
+        let (st, tk) = std::thread::scope(|s| {
+            let st = s.spawn(|| {
+                outcome(&|| ex.place_conditional(&stop(Sell, dec!(39000), dec!(0.01), &format!("s{i}"))).map(drop))
+            });
+            let tk = outcome(&|| ex.place_conditional(&tp(Sell, dec!(41000), dec!(0.01), &format!("t{i}"))).map(drop));
+            (st.join().unwrap(), tk)
+        });
+        let close = outcome(&|| ex.place_market(&market(Sell, dec!(0.01), true, &format!("c{i}"))).map(drop));
+        for (lane, out) in
+            [("pos", a), ("orders", b), ("conds", c), ("entry", e), ("stop", st), ("tp", tk), ("close", close)]
+        {
+            log.entry(lane).or_default().push(out);
+        }
+    }
+    log
+}
+
+#[test]
+fn concurrent_calls_meet_the_same_faults_whatever_the_thread_order() {
+    mcbot::exchange::paper::quiet_simulated_crashes();
+    let first = concurrent_run(9);
+    for _ in 0..4 {
+        assert_eq!(concurrent_run(9), first);
+    }
+    assert!(first.values().flatten().any(|o| o != "ok"), "faults were injected");
+}
+
 fn faulty(kind: FaultKind) -> (Rig, FaultInjector) {
     let f = FaultInjector::new(FaultConfig::always(kind, 1));
     (rig_with(bars(&flat(10)), vec![], opts(Decimal::ZERO, Decimal::ZERO), Some(f.clone())), f)
@@ -612,7 +659,7 @@ fn fault_crash_at_call_n_with_and_without_executing_it() {
         let p = catch_unwind(AssertUnwindSafe(|| r.ex.place_market(&market(Buy, dec!(0.01), false, "mc_k_ENTRY_1"))))
             .unwrap_err();
         let crash = p.downcast_ref::<SimulatedCrash>().unwrap();
-        assert_eq!((crash.call, crash.method, crash.executed), (2, "place_market", executes));
+        assert_eq!((crash.call, crash.method, crash.executed), (2, "place_market(entry)", executes));
         // "Restart": a new exchange on the same DB, with the same injector.
         let ex = r.reopen(Some(f.clone()));
         let found = ex.query_order(SYM, "mc_k_ENTRY_1").unwrap();

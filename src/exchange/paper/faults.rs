@@ -1,9 +1,17 @@
 //! Deterministic fault injection for the paper exchange (seed 000 §10 failure modes plus process
-//! crashes), driven by one seeded [`SplitMix64`] so the same seed yields the same faults.
+//! crashes), driven by seeded [`SplitMix64`] streams so the same seed yields the same faults.
+//!
+//! Every call belongs to a *lane*: the kind of request, e.g. `position`,
+//! `place_market(entry)`, `place_conditional(STOP_MARKET)`. Each lane draws from its own stream
+//! (seeded from the seed and the lane's name) and has its own outage window. `exec` issues some
+//! calls concurrently on scoped threads (the snapshot reads; STOP and TP together), always on
+//! different lanes, so which call meets which fault does not depend on thread scheduling.
 //!
 //! How a call is judged, in this order (only calls that are not paused and not `server_time`):
-//! 1. the call counter goes up by one; if it equals `crash_at_call`, the process "dies" there;
-//! 2. inside an outage window, the call fails with HTTP 503 and is not executed;
+//! 1. the global call counter goes up by one; if it equals `crash_at_call`, the process "dies"
+//!    there (with concurrent calls, "the Nth call" is whichever arrives Nth);
+//! 2. inside its lane's outage window, the call fails with HTTP 503 and is not executed (a retry
+//!    of the same request meets the rest of the window);
 //! 3. otherwise, with probability `rate`, one fault is drawn uniformly among the kinds that make
 //!    sense for that call (see [`CallKind`]).
 //!
@@ -12,7 +20,7 @@
 //! random sequence continues instead of replaying the crash forever.
 
 use crate::core::rng::SplitMix64;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Counts of injected faults by [`FaultKind::as_str`] name. Every kind is present (0 if none), so
@@ -62,9 +70,10 @@ impl FaultKind {
 /// DB, committed before the panic, exactly as a real exchange would keep it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimulatedCrash {
-    /// The injector's call counter (from 1) at the crash.
+    /// The injector's global call counter (from 1) at the crash: the order in which calls arrived,
+    /// so not stable across runs when calls run concurrently.
     pub call: u64,
-    /// The exchange method that was being called.
+    /// The call's lane: the exchange method, e.g. `position` or `place_market(entry)`.
     pub method: &'static str,
     /// Whether that call took effect on the exchange before the process died.
     pub executed: bool,
@@ -142,13 +151,33 @@ impl FaultConfig {
     }
 }
 
+/// One lane's random stream and outage window.
+#[derive(Debug)]
+struct Lane {
+    rng: SplitMix64,
+    outage_left: u64,
+}
+
 #[derive(Debug)]
 struct State {
     cfg: FaultConfig,
-    rng: SplitMix64,
     calls: u64,
-    outage_left: u64,
     paused: u32,
+    lanes: HashMap<&'static str, Lane>,
+}
+
+/// FNV-1a: a lane's stream seed must never change with a std or dependency upgrade (`sim`
+/// promises the same report for the same seed).
+fn lane_seed(seed: u64, lane: &str) -> u64 {
+    let h = lane.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3));
+    SplitMix64::new(seed ^ h).next_u64()
+}
+
+impl State {
+    fn lane(&mut self, name: &'static str) -> &mut Lane {
+        let seed = self.cfg.seed;
+        self.lanes.entry(name).or_insert_with(|| Lane { rng: SplitMix64::new(lane_seed(seed, name)), outage_left: 0 })
+    }
 }
 
 /// A shared, cloneable fault injector: clones share the random sequence, the call counter, the
@@ -169,13 +198,7 @@ impl FaultInjector {
     pub fn new(cfg: FaultConfig) -> Self {
         let stats = FaultKind::ALL.iter().map(|k| (k.as_str().to_string(), 0)).collect();
         FaultInjector {
-            state: Arc::new(Mutex::new(State {
-                cfg,
-                rng: SplitMix64::new(cfg.seed),
-                calls: 0,
-                outage_left: 0,
-                paused: 0,
-            })),
+            state: Arc::new(Mutex::new(State { cfg, calls: 0, paused: 0, lanes: HashMap::new() })),
             stats: Arc::new(Mutex::new(stats)),
         }
     }
@@ -224,9 +247,9 @@ impl FaultInjector {
         relock(&self.state).calls
     }
 
-    /// Judges one call. Outages and crashes are counted here; call-specific faults are counted by
-    /// [`record`](Self::record) once the exchange has applied them.
-    pub fn decide(&self, call: CallKind) -> Decision {
+    /// Judges one call on `lane`. Outages and crashes are counted here; call-specific faults are
+    /// counted by [`record`](Self::record) once the exchange has applied them.
+    pub fn decide(&self, lane: &'static str, call: CallKind) -> Decision {
         let decision = {
             let mut s = relock(&self.state);
             if s.paused > 0 {
@@ -234,26 +257,26 @@ impl FaultInjector {
             }
             s.calls += 1;
             let n = s.calls;
-            let rate = s.cfg.rate;
-            if s.cfg.crash_at_call == Some(n) {
-                Decision::Crash { call: n, executed: s.cfg.crash_at_call_executes }
-            } else if s.outage_left > 0 {
-                s.outage_left -= 1;
+            let cfg = s.cfg;
+            let l = s.lane(lane);
+            if cfg.crash_at_call == Some(n) {
+                Decision::Crash { call: n, executed: cfg.crash_at_call_executes }
+            } else if l.outage_left > 0 {
+                l.outage_left -= 1;
                 // Part of a window already counted at its start.
                 return Decision::Outage;
-            } else if rate > 0.0 && s.cfg.only.map_or(true, |k| call.kinds().contains(&k)) && s.rng.chance(rate) {
+            } else if cfg.rate > 0.0 && cfg.only.map_or(true, |k| call.kinds().contains(&k)) && l.rng.chance(cfg.rate) {
                 let kinds = call.kinds();
-                let pick = match s.cfg.only {
+                let pick = match cfg.only {
                     Some(k) => k,
-                    None => kinds[usize::try_from(s.rng.below(kinds.len() as u64)).unwrap_or(0) % kinds.len()],
+                    None => kinds[usize::try_from(l.rng.below(kinds.len() as u64)).unwrap_or(0) % kinds.len()],
                 };
                 match pick {
                     FaultKind::Outage => {
-                        let max = s.cfg.max_outage_calls.max(1);
-                        s.outage_left = s.rng.below(max); // this call plus 0..max-1 more
+                        l.outage_left = l.rng.below(cfg.max_outage_calls.max(1)); // this call plus 0..max-1 more
                         Decision::Outage
                     }
-                    FaultKind::Crash => Decision::Crash { call: n, executed: s.rng.chance(0.5) },
+                    FaultKind::Crash => Decision::Crash { call: n, executed: l.rng.chance(0.5) },
                     other => return Decision::Inject(other),
                 }
             } else {
@@ -273,9 +296,9 @@ impl FaultInjector {
         *relock(&self.stats).entry(kind.as_str().to_string()).or_insert(0) += 1;
     }
 
-    /// A draw from the injector's sequence, for fault parameters (e.g. the partial-fill fraction).
-    pub(crate) fn draw_below(&self, n: u64) -> u64 {
-        relock(&self.state).rng.below(n)
+    /// A draw from `lane`'s stream, for fault parameters (e.g. the partial-fill fraction).
+    pub(crate) fn draw_below(&self, lane: &'static str, n: u64) -> u64 {
+        relock(&self.state).lane(lane).rng.below(n)
     }
 }
 
@@ -294,10 +317,16 @@ pub fn quiet_simulated_crashes() {
 mod tests {
     use super::*;
 
+    const LANES: [(&str, CallKind); 4] = [
+        ("place_market(entry)", CallKind::Entry),
+        ("place_conditional(STOP_MARKET)", CallKind::Stop),
+        ("place_conditional(TAKE_PROFIT_MARKET)", CallKind::TakeProfit),
+        ("position", CallKind::Other),
+    ];
+
     fn run(seed: u64, rate: f64, calls: usize) -> Vec<Decision> {
         let f = FaultInjector::new(FaultConfig::random(seed, rate));
-        let kinds = [CallKind::Entry, CallKind::Stop, CallKind::TakeProfit, CallKind::Other];
-        (0..calls).map(|i| f.decide(kinds[i % kinds.len()])).collect()
+        (0..calls).map(|i| f.decide(LANES[i % 4].0, LANES[i % 4].1)).collect()
     }
 
     #[test]
@@ -308,11 +337,31 @@ mod tests {
     }
 
     #[test]
+    fn lanes_do_not_depend_on_interleaving() {
+        // Two lanes called in different orders (as scoped threads might): each lane sees the same.
+        let per_lane = |order: &[usize]| {
+            let f = FaultInjector::new(FaultConfig::random(5, 0.4));
+            let mut out: [Vec<Decision>; 2] = Default::default();
+            for &l in order {
+                // The crash's global call number is arrival order by definition; the verdict is not.
+                let d = match f.decide(LANES[l].0, LANES[l].1) {
+                    Decision::Crash { executed, .. } => Decision::Crash { call: 0, executed },
+                    d => d,
+                };
+                out[l].push(d);
+            }
+            out
+        };
+        let a: Vec<usize> = (0..200).map(|i| i % 2).collect();
+        let b: Vec<usize> = (0..200).map(|i| usize::from(i >= 100)).collect();
+        assert_eq!(per_lane(&a), per_lane(&b));
+    }
+
+    #[test]
     fn every_kind_drawn_and_counted() {
         let f = FaultInjector::new(FaultConfig::random(3, 0.5));
         for i in 0..4000 {
-            let call = [CallKind::Entry, CallKind::Stop, CallKind::TakeProfit, CallKind::Other][i % 4];
-            if let Decision::Inject(k) = f.decide(call) {
+            if let Decision::Inject(k) = f.decide(LANES[i % 4].0, LANES[i % 4].1) {
                 f.record(k);
             }
         }
@@ -324,7 +373,7 @@ mod tests {
     #[test]
     fn outage_window_spans_calls_and_is_counted_once() {
         let f = FaultInjector::new(FaultConfig { max_outage_calls: 3, ..FaultConfig::random(11, 0.2) });
-        let d: Vec<Decision> = (0..2000).map(|_| f.decide(CallKind::Other)).collect();
+        let d: Vec<Decision> = (0..2000).map(|_| f.decide("position", CallKind::Other)).collect();
         let outage_calls = d.iter().filter(|x| **x == Decision::Outage).count() as u64;
         let windows = f.snapshot()["outage"];
         assert!(windows > 0);
@@ -335,13 +384,22 @@ mod tests {
     #[test]
     fn crash_at_call_and_pause() {
         let f = FaultInjector::new(FaultConfig::crash_at(3, false));
-        assert_eq!(f.decide(CallKind::Other), Decision::Clean);
-        f.paused(|| assert_eq!(f.decide(CallKind::Other), Decision::Clean));
+        assert_eq!(f.decide("position", CallKind::Other), Decision::Clean);
+        f.paused(|| assert_eq!(f.decide("position", CallKind::Other), Decision::Clean));
         assert_eq!(f.calls(), 1, "paused calls are not counted");
-        assert_eq!(f.decide(CallKind::Other), Decision::Clean);
-        assert_eq!(f.decide(CallKind::Entry), Decision::Crash { call: 3, executed: false });
-        assert_eq!(f.decide(CallKind::Entry), Decision::Clean);
+        assert_eq!(f.decide("open_orders", CallKind::Other), Decision::Clean);
+        assert_eq!(f.decide("place_market(entry)", CallKind::Entry), Decision::Crash { call: 3, executed: false });
+        assert_eq!(f.decide("place_market(entry)", CallKind::Entry), Decision::Clean);
         assert_eq!(f.snapshot()["crash"], 1);
         assert!(!f.is_paused());
     }
+
+    #[test]
+    fn lane_seeds_are_stable() {
+        // Pinned: changing how lanes are seeded changes every sim report for a given seed.
+        assert_eq!(lane_seed(0, "position"), lane_seed(0, "position"));
+        assert_ne!(lane_seed(0, "position"), lane_seed(0, "open_orders"));
+        assert_eq!(lane_seed(42, "place_market(entry)"), PINNED);
+    }
+    const PINNED: u64 = 3_058_995_563_327_299_817;
 }

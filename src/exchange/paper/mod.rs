@@ -1,6 +1,5 @@
-//! The in-process paper exchange: the [`Exchange`] port over an in-memory book that is written
-//! through to the state DB on every change, with prices from a [`MarketData`] source and
-//! deterministic fault injection.
+//! The in-process paper exchange: the [`Exchange`] port over an in-memory book kept in the state
+//! DB, with prices from a [`MarketData`] source and deterministic fault injection.
 //!
 //! Every call (except `server_time`) runs the same way: ask the [`FaultInjector`] (outage: fail
 //! with 503, not executed; crash before: die now), take the lock, **advance** the book to the
@@ -236,8 +235,8 @@ impl PaperExchange {
         self.market.candle_at(now)?.map(|c| c.open).ok_or_else(|| rules::no_market(now))
     }
 
-    /// One exchange call: faults, advance, `op`, commit, maybe crash. `request` is only
-    /// serialised when a transcript needs it.
+    /// One exchange call: faults, advance, `op`, commit, maybe crash. `method` names the call and
+    /// its fault lane (see [`faults`]); `request` is only serialised when a transcript needs it.
     fn call<T, Q: Serialize>(
         &self,
         method: &'static str,
@@ -246,7 +245,7 @@ impl PaperExchange {
         request: &Q,
         op: impl FnOnce(&mut Book, i64, &mut Injected) -> ExResult<T>,
     ) -> ExResult<T> {
-        let decision = self.faults.as_ref().map_or(Decision::Clean, |f| f.decide(kind));
+        let decision = self.faults.as_ref().map_or(Decision::Clean, |f| f.decide(method, kind));
         let mut injected = Injected::default();
         match decision {
             Decision::Outage => return Err(with_transcript(rules::outage(), endpoint, request)),
@@ -255,15 +254,14 @@ impl PaperExchange {
             Decision::Clean | Decision::Crash { .. } => {}
         }
         let now = self.clock.now_ms();
-        let result = {
-            let mut inner = self.lock()?;
+        let result = self.lock().and_then(|mut inner| {
             let r =
                 inner.book.advance(now, self.market.as_ref()).and_then(|()| op(&mut inner.book, now, &mut injected));
             // Only what a request changed must be durable before the answer; this write also
             // carries any time-derived changes (see `book`).
             let committed = if inner.book.dirty.request { self.commit(&mut inner) } else { Ok(()) };
             committed.and(r)
-        };
+        });
         if let (Some(f), Some(k), true) = (&self.faults, injected.kind, injected.applied) {
             f.record(k);
         }

@@ -91,16 +91,20 @@ impl Exchange for PaperExchange {
 
     fn place_market(&self, req: &MarketOrderRequest) -> ExResult<ExOrder> {
         let endpoint = "POST /fapi/v1/order";
-        let kind = if req.reduce_only { CallKind::Other } else { CallKind::Entry };
+        let (lane, kind) = match req.reduce_only {
+            true => ("place_market(reduce_only)", CallKind::Other),
+            false => ("place_market(entry)", CallKind::Entry),
+        };
         let request = wire::market_request(req);
-        self.call("place_market", endpoint, kind, &request, |b, now, injected| {
+        self.call(lane, endpoint, kind, &request, |b, now, injected| {
             let mark = self.mark(now)?;
             let partial = match (&self.faults, injected.is(FaultKind::PartialFill)) {
                 (Some(f), true) => {
                     let fs = &self.opts.filters;
-                    let permille = Decimal::from(200 + f.draw_below(601)) / Decimal::from(1000);
+                    let permille = Decimal::from(200 + f.draw_below(lane, 601)) / Decimal::from(1000);
                     let part = fs.floor_qty(req.qty * permille).max(fs.min_qty);
-                    let completes_at = (f.draw_below(2) == 0).then(|| now + 1_000 + f.draw_below(19_001) as i64);
+                    let completes_at =
+                        (f.draw_below(lane, 2) == 0).then(|| now + 1_000 + f.draw_below(lane, 19_001) as i64);
                     Some((part, completes_at))
                 }
                 _ => None,
@@ -117,15 +121,18 @@ impl Exchange for PaperExchange {
 
     fn place_conditional(&self, req: &ConditionalOrderRequest) -> ExResult<ExConditional> {
         let endpoint = "POST /fapi/v1/algoOrder";
-        let (kind, rejected) = match req.kind {
-            ConditionalKind::StopMarket => (CallKind::Stop, FaultKind::StopRejected),
-            ConditionalKind::TakeProfitMarket => (CallKind::TakeProfit, FaultKind::TpRejected),
+        let (lane, kind, rejected) = match req.kind {
+            ConditionalKind::StopMarket => ("place_conditional(STOP_MARKET)", CallKind::Stop, FaultKind::StopRejected),
+            ConditionalKind::TakeProfitMarket => {
+                ("place_conditional(TAKE_PROFIT_MARKET)", CallKind::TakeProfit, FaultKind::TpRejected)
+            }
         };
         let request = wire::conditional_request(req);
-        self.call("place_conditional", endpoint, kind, &request, |b, now, injected| {
+        self.call(lane, endpoint, kind, &request, |b, now, injected| {
             if let (Some(f), true) = (&self.faults, injected.is(rejected)) {
                 injected.applied = true;
-                return Err(if f.draw_below(2) == 0 { rules::would_trigger() } else { rules::reduce_only_reject() });
+                let would_trigger = f.draw_below(lane, 2) == 0;
+                return Err(if would_trigger { rules::would_trigger() } else { rules::reduce_only_reject() });
             }
             let i = b.place_conditional(req, &self.opts.filters, self.mark(now)?, now)?;
             Ok(wire::ex_conditional(&self.opts.symbol, &b.conds[i], endpoint, &request))
