@@ -177,7 +177,8 @@ fn stop_triggers_on_the_low_and_the_sibling_stays_open() {
     let child = s.actual_order_id.clone().unwrap();
     let fills = r.ex.order_fills(SYM, &child).unwrap();
     assert_eq!(fills[0].realized_pnl, dec!(-10)); // 0.01 × (39000 − 40000)
-                                                  // The child MARKET order is a finished regular order, not an open one.
+
+    // The child MARKET order is a finished regular order, not an open one.
     assert!(r.ex.open_orders(SYM).unwrap().is_empty());
     let child_order = r.ex.query_order(SYM, &format!("paper-algo-{}", s.algo_id)).unwrap().unwrap();
     assert_eq!((child_order.order_id, child_order.status), (child, ExOrderStatus::Filled));

@@ -22,6 +22,36 @@
 //! be reused, as on Binance); unknown look-ups → `Ok(None)`; cancelling anything not open →
 //! `NotOpen` (-2011 in the transcript); margin type and leverage setters are idempotent.
 //! `mark_info`'s funding rate is the last *settled* rate (no look-ahead into the next one).
+//!
+//! How `sim` drives it (one market data, one injector and one clock for the whole run; a new
+//! exchange instance after every simulated crash, on the same DB):
+//!
+//! ```no_run
+//! # use std::{panic, path::Path, sync::Arc};
+//! # use mcbot::{clock::ManualClock, config::PaperConfig, exchange::Exchange};
+//! use mcbot::exchange::paper::*;
+//! # fn tick(_: &dyn Exchange) {}
+//! # fn run(db: &Path, cfg: &PaperConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! let market = Arc::new(FileMarketData::load(&cfg.candles, &cfg.funding)?);
+//! let faults = FaultInjector::new(FaultConfig::random(42, 0.01));
+//! let first = market.candles()[0].open_time_ms;
+//! let clock = ManualClock::new(first);
+//! let opts = PaperOptions { watch_other_writers: false, ..PaperOptions::from_config(cfg, "BTCUSDT") };
+//! let open = || {
+//!     PaperExchange::open_with(db, opts.clone(), Arc::new(clock.clone()), market.clone(), Some(faults.clone()))
+//! };
+//! quiet_simulated_crashes();
+//! let mut ex = open()?;
+//! for c in &market.candles()[1..] {
+//!     clock.set_ms(c.open_time_ms); // the previous candle just closed; its tick runs now
+//!     if let Err(p) = panic::catch_unwind(panic::AssertUnwindSafe(|| tick(&ex))) {
+//!         let _crash: &SimulatedCrash = p.downcast_ref().ok_or("a real panic")?;
+//!         ex = open()?; // "restart": the exchange's state is what the DB (re)derives
+//!     }
+//! }
+//! let _report = (faults.snapshot(), ex.account()?);
+//! # Ok(()) }
+//! ```
 
 /// The in-memory book and matching rules.
 pub mod book;
