@@ -14,10 +14,9 @@ pub mod status;
 pub mod tick;
 
 use crate::cli::{Cli, Command};
-use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Config, ConfigError, ExchangeKind};
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::config::{self, Config, ConfigError, ExchangeKind, PaperMarketData};
 use crate::error::{Error, Result};
-use crate::exchange::binance::BinanceFutures;
 use crate::exchange::Exchange;
 use crate::lock::StateLock;
 use crate::outcome::Report;
@@ -83,12 +82,58 @@ impl Ctx {
 pub fn connect_exchange(config: &Config, clock: Arc<dyn Clock>) -> Result<Box<dyn Exchange>> {
     match config.exchange.kind {
         ExchangeKind::Binance => {
-            // Credentials first: a missing secret is a config error (exit 2) before any request.
             let creds = config::secrets::from_env(&config.exchange.api_key_env, &config.exchange.api_secret_env)?;
-            Ok(Box::new(BinanceFutures::new(&config.exchange, creds, clock)?))
+            let ex = crate::exchange::binance::BinanceFutures::new(&config.exchange, creds, clock)?;
+            Ok(Box::new(ex))
         }
-        ExchangeKind::Paper => Err(Error::NotAvailable("exchange.kind = \"paper\"")),
+        ExchangeKind::Paper => {
+            use crate::exchange::paper::{
+                live::LiveMarketData, market::FileMarketData, market::MarketData, PaperExchange,
+            };
+            let market: Arc<dyn MarketData> = match config.paper.market_data {
+                PaperMarketData::File => Arc::new(
+                    FileMarketData::load(&config.paper.candles, &config.paper.funding)
+                        .map_err(|e| ConfigError::invalid("paper.candles", e.to_string()))?,
+                ),
+                PaperMarketData::Binance => {
+                    let public = crate::exchange::binance::BinanceFutures::public(&config.exchange, clock.clone())?;
+                    Arc::new(LiveMarketData::new(Box::new(public), &config.symbol, &config.strategy.interval)?)
+                }
+            };
+            Ok(Box::new(PaperExchange::open(&config.state_db, &config.paper, &config.symbol, clock, market, None)?))
+        }
     }
+}
+
+/// File-driven paper runs keep their own clock in the state DB: it starts after the warm-up (or
+/// at `paper.start`) and each `tick` moves it one candle on, so repeated ticks trade through
+/// history. Returns None for live clocks.
+fn paper_clock(ctx: &Ctx, advance: bool, may_start: bool) -> Result<Option<i64>> {
+    let c = &ctx.config;
+    if c.exchange.kind != ExchangeKind::Paper || c.paper.market_data != PaperMarketData::File {
+        return Ok(None);
+    }
+    // 5 s after a candle close, like the cron schedule.
+    const AFTER_CLOSE_MS: i64 = 5_000;
+    let now = match ctx.store.paper_clock()? {
+        Some(t) if advance => t + c.strategy.interval_ms,
+        Some(t) => return Ok(Some(t)),
+        None if !may_start => return Ok(None),
+        None => {
+            let start = match c.paper.start_ms {
+                Some(s) => s,
+                None => {
+                    let candles = crate::marketdata::load_candles(&c.paper.candles)
+                        .map_err(|e| ConfigError::invalid("paper.candles", e.to_string()))?;
+                    let first = candles.first().map_or(0, |x| x.open_time_ms);
+                    first + i64::try_from(c.strategy.warmup + 1).unwrap_or(0) * c.strategy.interval_ms
+                }
+            };
+            start - start.rem_euclid(c.strategy.interval_ms) + AFTER_CLOSE_MS
+        }
+    };
+    ctx.store.set_paper_clock(now)?;
+    Ok(Some(now))
 }
 
 /// Runs the parsed command.
@@ -103,6 +148,12 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
     let config = config::load(&path)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut ctx = Ctx::build(config, takes_lock(&cli.command), cli.json, clock)?;
+    let advance = matches!(cli.command, Command::Tick(_));
+    // Commands that never trade only read the paper clock; they need no candle file.
+    let may_start = !matches!(cli.command, Command::Status(_) | Command::Replay(_) | Command::Halt(_));
+    if let Some(now) = paper_clock(&ctx, advance, may_start)? {
+        ctx.clock = Arc::new(ManualClock::new(now));
+    }
     match &cli.command {
         Command::Evaluate(a) => evaluate::run(a, &mut ctx),
         Command::Enter(a) => enter::run(a, &mut ctx),

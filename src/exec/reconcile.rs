@@ -290,13 +290,16 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
     let clean = mismatches == 0 && block.is_none() && failures == 0 && critical.is_none();
     let now = e.now();
     e.store.record_reconcile(now, clean, streak, block.as_deref())?;
-    e.audit(
-        Severity::Info,
-        audit::RECONCILE_DONE,
-        None,
-        format!("reconcile: {mismatches} mismatches repaired, streak {streak}"),
-        json!({"clean": clean, "mismatches": mismatches, "streak": streak}),
-    )?;
+    // A quiet reconcile leaves only `last_reconcile_at`; one that found something is audited.
+    if !clean {
+        e.audit(
+            Severity::Info,
+            audit::RECONCILE_DONE,
+            None,
+            format!("reconcile: {mismatches} mismatches repaired, streak {streak}"),
+            json!({"clean": clean, "mismatches": mismatches, "streak": streak}),
+        )?;
+    }
     if streak >= e.cfg.execution.mismatch_halt_streak {
         e.halt(
             &format!("reconcile mismatch streak {streak} reached the limit {}", e.cfg.execution.mismatch_halt_streak),

@@ -8,8 +8,11 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i64 = 0x6D63_626F;
 
 /// (version, SQL), in order. The newest version is what this build writes.
-pub const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/0001_init.sql")), (2, include_str!("migrations/0002_paper.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_paper.sql")),
+    (3, include_str!("migrations/0003_paper_clock.sql")),
+];
 
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.0)

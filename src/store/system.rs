@@ -134,3 +134,18 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// The paper clock (file-driven paper runs), if it was started.
+    pub fn paper_clock(&self) -> StoreResult<Option<i64>> {
+        Ok(self.conn.query_row("SELECT now_ms FROM paper_clock WHERE id = 1", [], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_paper_clock(&self, now_ms: i64) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO paper_clock (id, now_ms) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET now_ms = excluded.now_ms",
+            params![now_ms],
+        )?;
+        Ok(())
+    }
+}

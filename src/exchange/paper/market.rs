@@ -8,9 +8,7 @@
 
 use crate::core::candle::{validate_series, Candle, FundingRate};
 use crate::exchange::error::ExResult;
-use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 /// Candles and funding rates by time. Implementations must be cheap to call repeatedly: the paper
 /// exchange asks on every call.
@@ -54,57 +52,14 @@ fn problem(path: &Path, problem: impl Into<String>) -> MarketDataError {
     MarketDataError { path: path.display().to_string(), problem: problem.into() }
 }
 
-fn dec(s: &str) -> Option<Decimal> {
-    Decimal::from_str(s).or_else(|_| Decimal::from_scientific(s)).ok()
-}
-
-fn read_rows(path: &Path, columns: usize) -> Result<Vec<csv::StringRecord>, MarketDataError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| problem(path, format!("cannot read: {e}")))?;
-    let mut rows = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| problem(path, format!("line {}: {e}", i + 2)))?;
-        if rec.len() < columns {
-            return Err(problem(path, format!("line {}: expected {columns} columns, found {}", i + 2, rec.len())));
-        }
-        rows.push(rec);
-    }
-    Ok(rows)
-}
-
-/// Reads `open_time_ms,open,high,low,close,volume,close_time_ms`.
+/// Reads `open_time_ms,open,high,low,close,volume,close_time_ms` (the one loader: `marketdata`).
 pub fn load_candles(path: &Path) -> Result<Vec<Candle>, MarketDataError> {
-    let mut out = Vec::new();
-    for (i, r) in read_rows(path, 7)?.iter().enumerate() {
-        let bad = || problem(path, format!("line {}: unreadable candle {:?}", i + 2, r.iter().collect::<Vec<_>>()));
-        let int = |k: usize| r.get(k).and_then(|s| s.parse::<i64>().ok()).ok_or_else(bad);
-        let num = |k: usize| r.get(k).and_then(dec).ok_or_else(bad);
-        out.push(Candle {
-            open_time_ms: int(0)?,
-            open: num(1)?,
-            high: num(2)?,
-            low: num(3)?,
-            close: num(4)?,
-            volume: num(5)?,
-            close_time_ms: int(6)?,
-        });
-    }
-    Ok(out)
+    crate::marketdata::load_candles(path).map_err(|e| problem(path, e.to_string()))
 }
 
-/// Reads `funding_time_ms,funding_rate`.
+/// Reads `funding_time_ms,funding_rate` (the one loader: `marketdata`).
 pub fn load_funding(path: &Path) -> Result<Vec<FundingRate>, MarketDataError> {
-    let mut out = Vec::new();
-    for (i, r) in read_rows(path, 2)?.iter().enumerate() {
-        let bad = || problem(path, format!("line {}: unreadable funding row", i + 2));
-        let time_ms = r.get(0).and_then(|s| s.parse::<i64>().ok()).ok_or_else(bad)?;
-        let rate = r.get(1).and_then(dec).ok_or_else(bad)?;
-        out.push(FundingRate { time_ms, rate });
-    }
-    Ok(out)
+    crate::marketdata::load_funding(path).map_err(|e| problem(path, e.to_string()))
 }
 
 impl FileMarketData {

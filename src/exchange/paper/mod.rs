@@ -59,6 +59,8 @@ pub mod book;
 pub mod db;
 /// Deterministic fault injection.
 pub mod faults;
+/// Live public Binance prices for forward testing.
+pub mod live;
 /// The market-data port and its file implementation.
 pub mod market;
 /// The `Exchange` trait implementation.
