@@ -28,6 +28,8 @@ pub mod logging;
 pub mod marketdata;
 /// Exit codes and the command report.
 pub mod outcome;
+/// The whole cycle over historical candles on the paper exchange.
+pub mod sim;
 /// The SQLite state store.
 pub mod store;
 

@@ -61,6 +61,7 @@ fn opts(fee_pct: Decimal, slippage_pct: Decimal) -> PaperOptions {
         fee_pct,
         slippage_pct,
         watch_other_writers: true,
+        durable: false,
     }
 }
 

@@ -208,6 +208,11 @@ impl CancelOutcome {
 pub trait Exchange: Send + Sync {
     /// A short name for logs and reports ("binance", "paper").
     fn name(&self) -> &'static str;
+    /// Whether independent calls are worth running concurrently: true for a network exchange
+    /// (round trips overlap), false for an in-process one (a thread costs more than the call).
+    fn concurrent_calls(&self) -> bool {
+        true
+    }
     /// The exchange's clock, ms.
     fn server_time(&self) -> ExResult<i64>;
     fn filters(&self, symbol: &str) -> ExResult<SymbolFilters>;

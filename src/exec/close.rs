@@ -48,6 +48,19 @@ impl Engine<'_> {
         Retrier::new(self.clock, RetryPolicy::READ, seed).run(what, what, op)
     }
 
+    /// Reads that guard a position's protection: retried (bounded by
+    /// `close_retry_max_elapsed_ms`, like CLOSE) rather than given up after a short outage.
+    pub fn read_persistent<T>(&self, what: &str, op: impl FnMut(u32) -> ExResult<T>) -> ExResult<T> {
+        let policy = RetryPolicy {
+            max_attempts: 30,
+            max_elapsed_ms: self.cfg.execution.close_retry_max_elapsed_ms,
+            base_delay_ms: 250,
+            max_delay_ms: 5_000,
+        };
+        let seed = u64::try_from(self.now()).unwrap_or(0);
+        Retrier::new(self.clock, policy, seed).run(what, what, op)
+    }
+
     /// The exchange position, read with retries.
     pub fn read_position(&self) -> ExResult<ExPosition> {
         let symbol = self.symbol().to_string();
@@ -106,15 +119,12 @@ impl Engine<'_> {
             snap.our_conditionals.iter().map(|c| c.client_id.as_str()).collect();
         let symbol = self.symbol().to_string();
         // Only plans that can still have live orders: closed plans had their protection cancelled.
-        let active = self.store.all_plans()?.into_iter().filter(|p| {
-            matches!(
-                p.status,
-                crate::core::plan::PlanStatus::Entering
-                    | crate::core::plan::PlanStatus::Filled
-                    | crate::core::plan::PlanStatus::Partial
-            )
-        });
-        for plan in active.map(|p| p.id) {
+        let active = self.store.plans_with_statuses(&[
+            crate::core::plan::PlanStatus::Entering,
+            crate::core::plan::PlanStatus::Filled,
+            crate::core::plan::PlanStatus::Partial,
+        ])?;
+        for plan in active.into_iter().map(|p| p.id) {
             let ledger = self.ledger(&plan)?;
             let stale: Vec<_> = ledger
                 .orders
@@ -552,6 +562,32 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
             if crate::exec::record::conditional_status_event(&c) == OrderEvent::Filled {
                 exit_price = c.actual_price.or(Some(c.trigger_price));
             }
+        }
+    }
+    // A CLOSE whose answer was lost (a crash right after sending it) is looked up by client id:
+    // its fill is the evidence for the exit reason.
+    let inflight: Vec<(u32, String, crate::core::order::OrderState)> = e
+        .ledger(&plan_id)?
+        .of(&plan_id, OrderRole::Close)
+        .into_iter()
+        .filter(|o| o.state.may_be_live())
+        .map(|o| (o.attempt, o.client_id.clone(), o.state))
+        .collect();
+    for (attempt, cid, state) in inflight {
+        let o = OrderRef { plan_id: Some(plan_id.clone()), role: OrderRole::Close, attempt, client_id: cid.clone() };
+        match e.read("query_order", |_| e.ex.query_order(&symbol, &cid)) {
+            Ok(Some(order)) => {
+                e.record_order(&o, &order, Some("found by client id after the answer was lost".into()))?
+            }
+            Ok(None)
+                if matches!(
+                    state,
+                    crate::core::order::OrderState::Intended | crate::core::order::OrderState::Unknown
+                ) =>
+            {
+                e.record(&o, OrderEvent::NotFound, None, None, None, None, Some("never accepted".into()), None)?
+            }
+            _ => {}
         }
     }
     let reason = evidence_reason(e, pos)?;

@@ -42,6 +42,14 @@ struct PreRead {
 
 fn pre_read(e: &Engine<'_>) -> Result<PreRead> {
     let (ex, symbol, bot) = (e.ex, e.cfg.symbol.as_str(), e.cfg.bot_id.as_str());
+    if !ex.concurrent_calls() {
+        return Ok(PreRead {
+            snap: snapshot::read(ex, symbol, bot)?,
+            settings: ex.account_settings(symbol)?,
+            filters: ex.filters(symbol)?,
+            mark: ex.mark_info(symbol)?,
+        });
+    }
     let (snap, settings, filters, mark) = std::thread::scope(|s| {
         let a = s.spawn(|| snapshot::read(ex, symbol, bot));
         let b = s.spawn(|| ex.account_settings(symbol));

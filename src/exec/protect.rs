@@ -120,10 +120,15 @@ impl Engine<'_> {
             // Persist before you act: every intent (and whatever the batch holds) is committed now.
             self.store.flush_batch()?;
             let (ex, clock) = (self.ex, self.clock);
-            let results: Vec<Leg> = std::thread::scope(|s| {
-                let handles: Vec<_> = reqs.iter().map(|(_, req)| s.spawn(move || place_once(ex, clock, req))).collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-            });
+            let results: Vec<Leg> = if !ex.concurrent_calls() {
+                reqs.iter().map(|(_, req)| place_once(ex, clock, req)).collect()
+            } else {
+                std::thread::scope(|s| {
+                    let handles: Vec<_> =
+                        reqs.iter().map(|(_, req)| s.spawn(move || place_once(ex, clock, req))).collect();
+                    handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+                })
+            };
             let mut retry = Vec::new();
             for ((o, _), leg) in reqs.iter().zip(results) {
                 let timeout = self.ack_timeout(o.role);
@@ -451,7 +456,7 @@ pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapsh
 
 /// `protect` as a command: read the exchange, adopt or finalise as needed, then ensure protection.
 pub fn protect_command(e: &mut Engine<'_>) -> Result<Report> {
-    let snap = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)?;
+    let snap = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
     let db_pos = e.store.active_position(&e.cfg.symbol)?;
     if snap.position.is_flat() {
         return match db_pos {

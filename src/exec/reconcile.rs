@@ -26,9 +26,8 @@ fn resolve_inflight_entries(e: &mut Engine<'_>) -> Result<Option<String>> {
     let mut owner = None;
     let plans: Vec<String> = e
         .store
-        .all_plans()?
+        .plans_with_statuses(&[PlanStatus::Entering, PlanStatus::Partial, PlanStatus::Filled])?
         .into_iter()
-        .filter(|p| matches!(p.status, PlanStatus::Entering | PlanStatus::Partial | PlanStatus::Filled))
         .map(|p| p.id)
         .collect();
     for plan_id in plans {
@@ -47,7 +46,7 @@ fn resolve_inflight_entries(e: &mut Engine<'_>) -> Result<Option<String>> {
                 state,
                 OrderState::Intended | OrderState::Unknown | OrderState::Acked | OrderState::PartiallyFilled
             ) {
-                match e.read("query_order", |_| e.ex.query_order(&symbol, &o.client_id)) {
+                match e.read_persistent("query_order", |_| e.ex.query_order(&symbol, &o.client_id)) {
                     Ok(Some(order)) => {
                         let ev = crate::exec::record::order_status_event(order.status);
                         if crate::core::order::transition(Some(state), ev).is_ok_and(|s| s != state)
@@ -122,7 +121,7 @@ fn resolve_inflight_entries(e: &mut Engine<'_>) -> Result<Option<String>> {
 /// The reconcile use case; `command` names the report (reconcile, or the command that runs it first).
 pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
     let owner = resolve_inflight_entries(e)?;
-    let snap = e.read("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
+    let snap = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
     // The journal learns what the exchange holds before anything is decided or repaired.
     let synced = e.sync_protective_beliefs(&snap)?;
     let db_pos = e.store.active_position(&e.cfg.symbol)?;
@@ -267,7 +266,7 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
             }
             Repair::EnsureProtection { missing } => {
                 let Some(p) = &pos else { continue };
-                let fresh = e.read("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
+                let fresh = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
                 let rep = protect::ensure_protection(e, p, &fresh)?;
                 e.audit(
                     Severity::Warn,

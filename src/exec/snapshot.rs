@@ -28,12 +28,16 @@ impl Snapshot {
 
 /// Reads position, open orders and open conditional orders in parallel (three round trips cost one).
 pub fn read(ex: &dyn Exchange, symbol: &str, bot_id: &str) -> ExResult<Snapshot> {
-    let (pos, orders, conds) = std::thread::scope(|s| {
-        let p = s.spawn(|| ex.position(symbol));
-        let o = s.spawn(|| ex.open_orders(symbol));
-        let c = ex.open_conditional_orders(symbol);
-        (join(p), join(o), c)
-    });
+    let (pos, orders, conds) = if !ex.concurrent_calls() {
+        (ex.position(symbol), ex.open_orders(symbol), ex.open_conditional_orders(symbol))
+    } else {
+        std::thread::scope(|s| {
+            let p = s.spawn(|| ex.position(symbol));
+            let o = s.spawn(|| ex.open_orders(symbol));
+            let c = ex.open_conditional_orders(symbol);
+            (join(p), join(o), c)
+        })
+    };
     let (position, orders, conds) = (pos?, orders?, conds?);
     let (our_orders, foreign_orders) = orders.into_iter().partition(|o| ClientOrderId::is_ours(&o.client_id, bot_id));
     let (our_conditionals, foreign_conditionals) =

@@ -52,7 +52,13 @@ pub fn tick_with(e: &mut Engine<'_>, evaluator: &mut Evaluator<'_>) -> Result<Re
     lines.push(format!("reconcile: {}", rec.lines.first().cloned().unwrap_or_else(|| rec.outcome.clone())));
     steps.push(step("reconcile", &rec));
     exit = worse(exit, rec.exit);
-    if rec.exit == ExitCode::Critical || (rec.exit != ExitCode::Ok && rec.outcome == "error") {
+    if rec.exit == ExitCode::Critical {
+        return Ok(finish(steps, lines, exit));
+    }
+    if rec.outcome == "error" {
+        // Reconcile did not complete: no entry this time, but a position must still be protected.
+        lines.push("evaluate, exit|enter: skipped (reconcile did not complete)".to_string());
+        run_protect(e, &mut steps, &mut lines, &mut exit, true)?;
         return Ok(finish(steps, lines, exit));
     }
 
@@ -90,15 +96,30 @@ pub fn tick_with(e: &mut Engine<'_>, evaluator: &mut Evaluator<'_>) -> Result<Re
         lines.push(format!("exit|enter: nothing to do (decision {decision})"));
     }
 
-    if e.store.active_position(&e.cfg.symbol)?.is_some() && exit != ExitCode::Critical {
-        let r = protect::protect_command(e).unwrap_or_else(|x| err_report("protect", &x));
-        lines.push(format!("protect: {}", r.lines.first().cloned().unwrap_or_else(|| r.outcome.clone())));
-        steps.push(step("protect", &r));
-        exit = worse(exit, r.exit);
-    } else {
-        lines.push("protect: no position".to_string());
+    if exit != ExitCode::Critical {
+        run_protect(e, &mut steps, &mut lines, &mut exit, false)?;
     }
     Ok(finish(steps, lines, exit))
+}
+
+/// The protect step: runs when the DB holds a position, and always after a reconcile that did not
+/// complete (the exchange may hold a position the DB has not adopted yet; protect adopts it).
+fn run_protect(
+    e: &mut Engine<'_>,
+    steps: &mut Vec<Value>,
+    lines: &mut Vec<String>,
+    exit: &mut ExitCode,
+    always: bool,
+) -> Result<()> {
+    if !always && e.store.active_position(&e.cfg.symbol)?.is_none() {
+        lines.push("protect: no position".to_string());
+        return Ok(());
+    }
+    let r = protect::protect_command(e).unwrap_or_else(|x| err_report("protect", &x));
+    lines.push(format!("protect: {}", r.lines.first().cloned().unwrap_or_else(|| r.outcome.clone())));
+    steps.push(step("protect", &r));
+    *exit = worse(*exit, r.exit);
+    Ok(())
 }
 
 fn finish(steps: Vec<Value>, lines: Vec<String>, exit: ExitCode) -> Report {

@@ -260,9 +260,7 @@ impl Store {
             let (last, prev) = head(tx)?;
             let seq = last + 1;
             let hash = chain_hash(&prev, &canonical_order(seq, e));
-            tx.execute(
-                &format!("INSERT INTO order_event ({ORDER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"),
-                params![
+            tx.prepare_cached(&format!("INSERT INTO order_event ({ORDER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"))?.execute(params![
                     seq,
                     e.ts_ms,
                     e.trade_plan_id,
@@ -279,8 +277,7 @@ impl Store {
                     e.raw,
                     prev,
                     hash
-                ],
-            )?;
+                ])?;
             Ok(seq)
         })
     }
@@ -298,18 +295,27 @@ impl Store {
             let (last, prev) = head(tx)?;
             let seq = last + 1;
             let hash = chain_hash(&prev, &canonical_audit(seq, e));
-            tx.execute(
-                &format!("INSERT INTO audit_event ({AUDIT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)"),
-                params![seq, e.ts_ms, e.severity.as_str(), e.kind, e.trade_plan_id, e.message, e.data, prev, hash],
-            )?;
+            tx.prepare_cached(&format!("INSERT INTO audit_event ({AUDIT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)"))?
+                .execute(params![
+                    seq,
+                    e.ts_ms,
+                    e.severity.as_str(),
+                    e.kind,
+                    e.trade_plan_id,
+                    e.message,
+                    e.data,
+                    prev,
+                    hash
+                ])?;
             Ok(seq)
         })
     }
 
     /// Order events of one client id, in order.
     pub fn order_events_for_client(&self, client_id: &str) -> StoreResult<Vec<OrderEventRecord>> {
-        let mut stmt =
-            self.conn.prepare(&format!("SELECT {ORDER_COLS} FROM order_event WHERE client_id = ?1 ORDER BY seq"))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {ORDER_COLS} FROM order_event WHERE client_id = ?1 ORDER BY seq"))?;
         let rows = stmt.query_map(params![client_id], order_from_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(to_order_record).collect()
     }
@@ -341,7 +347,7 @@ impl Store {
     /// Audit events, newest last, optionally only from `since_seq` on.
     pub fn audit_events(&self, since_seq: i64) -> StoreResult<Vec<AuditEventRecord>> {
         let mut stmt =
-            self.conn.prepare(&format!("SELECT {AUDIT_COLS} FROM audit_event WHERE seq >= ?1 ORDER BY seq"))?;
+            self.conn.prepare_cached(&format!("SELECT {AUDIT_COLS} FROM audit_event WHERE seq >= ?1 ORDER BY seq"))?;
         let rows = stmt.query_map(params![since_seq], audit_from_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(to_audit_record).collect()
     }
@@ -349,11 +355,11 @@ impl Store {
     /// The whole journal in chain order.
     pub fn full_journal(&self) -> StoreResult<Vec<JournalEntry>> {
         let mut out = Vec::new();
-        let mut stmt = self.conn.prepare(&format!("SELECT {ORDER_COLS} FROM order_event ORDER BY seq"))?;
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {ORDER_COLS} FROM order_event ORDER BY seq"))?;
         for r in stmt.query_map([], order_from_row)?.collect::<Result<Vec<_>, _>>()? {
             out.push(JournalEntry::OrderEvent(to_order_record(r)?));
         }
-        let mut stmt = self.conn.prepare(&format!("SELECT {AUDIT_COLS} FROM audit_event ORDER BY seq"))?;
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {AUDIT_COLS} FROM audit_event ORDER BY seq"))?;
         for r in stmt.query_map([], audit_from_row)?.collect::<Result<Vec<_>, _>>()? {
             out.push(JournalEntry::AuditEvent(to_audit_record(r)?));
         }

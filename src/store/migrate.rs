@@ -20,10 +20,10 @@ pub fn latest_version() -> i64 {
 
 /// Brings the DB up to the latest schema, refusing files that are not ours or are newer.
 pub fn migrate(conn: &mut Connection, path: &str) -> StoreResult<()> {
-    let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let app_id: i64 = conn.prepare_cached("PRAGMA application_id")?.query_row([], |r| r.get(0))?;
+    let version: i64 = conn.prepare_cached("PRAGMA user_version")?.query_row([], |r| r.get(0))?;
     if app_id == 0 && version == 0 {
-        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        let tables: i64 = conn.prepare_cached("SELECT count(*) FROM sqlite_master")?.query_row([], |r| r.get(0))?;
         if tables > 0 {
             return Err(StoreError::NotMcbot { path: path.to_string() });
         }

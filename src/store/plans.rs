@@ -49,12 +49,13 @@ impl Store {
         decision_json: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<(TradePlan, bool)> {
-        let n = self.conn.execute(
-            &format!(
+        let n = self
+            .conn
+            .prepare_cached(&format!(
                 "INSERT OR IGNORE INTO trade_plan ({COLS}, decision_json, created_ms, updated_ms)
                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"
-            ),
-            params![
+            ))?
+            .execute(params![
                 plan.id,
                 plan.symbol,
                 plan.interval,
@@ -68,8 +69,7 @@ impl Store {
                 plan.status.as_str(),
                 decision_json,
                 now_ms
-            ],
-        )?;
+            ])?;
         let stored = self
             .plan(&plan.id)?
             .ok_or_else(|| StoreError::Invalid(format!("plan {} vanished after insert", plan.id)))?;
@@ -106,9 +106,26 @@ impl Store {
         v.map(to_plan).transpose()
     }
 
+    /// Plans in any of `statuses`, oldest first (uses the status index: cheap on every tick).
+    pub fn plans_with_statuses(&self, statuses: &[PlanStatus]) -> StoreResult<Vec<TradePlan>> {
+        let mut out = Vec::new();
+        for st in statuses {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {COLS} FROM trade_plan WHERE status = ?1 ORDER BY candle_close_ms, id"
+            ))?;
+            let rows = stmt.query_map(params![st.as_str()], plan_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            for r in rows {
+                out.push(to_plan(r)?);
+            }
+        }
+        out.sort_by(|a, b| (a.candle_close_ms, &a.id).cmp(&(b.candle_close_ms, &b.id)));
+        Ok(out)
+    }
+
     /// All plans, oldest first.
     pub fn all_plans(&self) -> StoreResult<Vec<TradePlan>> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {COLS} FROM trade_plan ORDER BY candle_close_ms, id"))?;
+        let mut stmt =
+            self.conn.prepare_cached(&format!("SELECT {COLS} FROM trade_plan ORDER BY candle_close_ms, id"))?;
         let rows = stmt.query_map([], plan_from_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(to_plan).collect()
     }
@@ -122,10 +139,9 @@ impl Store {
         if !plan.status.can_become(to) {
             return Err(StoreError::Invalid(format!("plan {id}: {} -> {} is not a valid transition", plan.status, to)));
         }
-        self.conn.execute(
-            "UPDATE trade_plan SET status = ?1, updated_ms = ?2 WHERE id = ?3",
-            params![to.as_str(), now_ms, id],
-        )?;
+        self.conn
+            .prepare_cached("UPDATE trade_plan SET status = ?1, updated_ms = ?2 WHERE id = ?3")?
+            .execute(params![to.as_str(), now_ms, id])?;
         Ok(())
     }
 }

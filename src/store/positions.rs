@@ -143,10 +143,12 @@ fn to_record(v: RawRow) -> StoreResult<PositionRecord> {
 
 impl Store {
     pub fn insert_position(&self, p: &NewPosition) -> StoreResult<PositionRecord> {
-        self.conn.execute(
-            "INSERT INTO position (trade_plan_id, symbol, side, state, qty, entry_price, opened_ms, adopted)
+        self.conn
+            .prepare_cached(
+                "INSERT INTO position (trade_plan_id, symbol, side, state, qty, entry_price, opened_ms, adopted)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
+            )?
+            .execute(params![
                 p.trade_plan_id,
                 p.symbol,
                 p.side.as_str(),
@@ -155,8 +157,7 @@ impl Store {
                 p.entry_price.to_string(),
                 p.opened_ms,
                 i64::from(p.adopted)
-            ],
-        )?;
+            ])?;
         let id = self.conn.last_insert_rowid();
         self.position(id)?.ok_or_else(|| StoreError::Invalid("position vanished after insert".into()))
     }
@@ -185,20 +186,22 @@ impl Store {
     /// Positions of one plan, oldest first.
     pub fn positions_of_plan(&self, plan_id: &str) -> StoreResult<Vec<PositionRecord>> {
         let mut stmt =
-            self.conn.prepare(&format!("SELECT {COLS} FROM position WHERE trade_plan_id = ?1 ORDER BY id"))?;
+            self.conn.prepare_cached(&format!("SELECT {COLS} FROM position WHERE trade_plan_id = ?1 ORDER BY id"))?;
         let rows = stmt.query_map(params![plan_id], raw_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(to_record).collect()
     }
 
     /// All positions, oldest first.
     pub fn all_positions(&self) -> StoreResult<Vec<PositionRecord>> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {COLS} FROM position ORDER BY id"))?;
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {COLS} FROM position ORDER BY id"))?;
         let rows = stmt.query_map([], raw_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(to_record).collect()
     }
 
     pub fn set_position_state(&self, id: i64, state: PositionState) -> StoreResult<()> {
-        self.conn.execute("UPDATE position SET state = ?1 WHERE id = ?2", params![state.as_str(), id])?;
+        self.conn
+            .prepare_cached("UPDATE position SET state = ?1 WHERE id = ?2")?
+            .execute(params![state.as_str(), id])?;
         Ok(())
     }
 
@@ -210,51 +213,49 @@ impl Store {
         entry_price: Decimal,
         filled_ms: Option<i64>,
     ) -> StoreResult<()> {
-        self.conn.execute(
-            "UPDATE position SET qty = ?1, entry_price = ?2, entry_filled_ms = COALESCE(entry_filled_ms, ?3) WHERE id = ?4",
-            params![qty.to_string(), entry_price.to_string(), filled_ms, id],
-        )?;
+        self.conn.prepare_cached("UPDATE position SET qty = ?1, entry_price = ?2, entry_filled_ms = COALESCE(entry_filled_ms, ?3) WHERE id = ?4")?.execute(params![qty.to_string(), entry_price.to_string(), filled_ms, id])?;
         Ok(())
     }
 
     pub fn set_position_protection(&self, id: i64, stop: Option<Decimal>, tp: Option<Decimal>) -> StoreResult<()> {
-        self.conn.execute(
-            "UPDATE position SET stop_price = COALESCE(?1, stop_price), tp_price = COALESCE(?2, tp_price) WHERE id = ?3",
-            params![stop.map(|d| d.to_string()), tp.map(|d| d.to_string()), id],
-        )?;
+        self.conn.prepare_cached("UPDATE position SET stop_price = COALESCE(?1, stop_price), tp_price = COALESCE(?2, tp_price) WHERE id = ?3")?.execute(params![stop.map(|d| d.to_string()), tp.map(|d| d.to_string()), id])?;
         Ok(())
     }
 
     /// Records the first STOP acknowledgement and the unprotected window (fill known → STOP ack).
     pub fn set_stop_acked(&self, id: i64, acked_ms: i64) -> StoreResult<()> {
-        self.conn.execute(
-            "UPDATE position SET stop_acked_ms = ?1,
+        self.conn
+            .prepare_cached(
+                "UPDATE position SET stop_acked_ms = ?1,
                     unprotected_window_ms = CASE WHEN entry_filled_ms IS NULL THEN NULL ELSE ?1 - entry_filled_ms END
              WHERE id = ?2 AND stop_acked_ms IS NULL",
-            params![acked_ms, id],
-        )?;
+            )?
+            .execute(params![acked_ms, id])?;
         Ok(())
     }
 
     pub fn set_pending_exit(&self, id: i64, reason: Option<&str>) -> StoreResult<()> {
-        self.conn.execute("UPDATE position SET pending_exit_reason = ?1 WHERE id = ?2", params![reason, id])?;
+        self.conn
+            .prepare_cached("UPDATE position SET pending_exit_reason = ?1 WHERE id = ?2")?
+            .execute(params![reason, id])?;
         Ok(())
     }
 
     /// Finalises a position as CLOSED with its reason.
     pub fn close_position(&self, id: i64, c: &PositionClose) -> StoreResult<()> {
-        self.conn.execute(
-            "UPDATE position SET state = 'CLOSED', exit_reason = ?1, exit_price = ?2, realized_pnl = ?3, fees = ?4,
+        self.conn
+            .prepare_cached(
+                "UPDATE position SET state = 'CLOSED', exit_reason = ?1, exit_price = ?2, realized_pnl = ?3, fees = ?4,
                     closed_ms = ?5, pending_exit_reason = NULL WHERE id = ?6",
-            params![
+            )?
+            .execute(params![
                 c.exit_reason,
                 c.exit_price.map(|d| d.to_string()),
                 c.realized_pnl.map(|d| d.to_string()),
                 c.fees.map(|d| d.to_string()),
                 c.closed_ms,
                 id
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 }

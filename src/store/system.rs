@@ -48,10 +48,9 @@ impl SystemState {
 
 impl Store {
     pub(crate) fn ensure_system_row(&self, now_ms: i64) -> StoreResult<()> {
-        self.conn.execute(
-            "INSERT OR IGNORE INTO system_state (id, mode, mode_since_ms) VALUES (1, 'RUNNING', ?1)",
-            params![now_ms],
-        )?;
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO system_state (id, mode, mode_since_ms) VALUES (1, 'RUNNING', ?1)")?
+            .execute(params![now_ms])?;
         Ok(())
     }
 
@@ -98,18 +97,16 @@ impl Store {
 
     /// Sets HALTED with a reason. Returns false if it was already halted (the first reason is kept).
     pub fn set_halted(&self, reason: &str, now_ms: i64) -> StoreResult<bool> {
-        let n = self.conn.execute(
-            "UPDATE system_state SET mode = 'HALTED', halt_reason = ?1, mode_since_ms = ?2 WHERE id = 1 AND mode = 'RUNNING'",
-            params![reason, now_ms],
-        )?;
+        let n = self.conn.prepare_cached("UPDATE system_state SET mode = 'HALTED', halt_reason = ?1, mode_since_ms = ?2 WHERE id = 1 AND mode = 'RUNNING'")?.execute(params![reason, now_ms])?;
         Ok(n == 1)
     }
 
     pub fn set_running(&self, now_ms: i64) -> StoreResult<()> {
-        self.conn.execute(
-            "UPDATE system_state SET mode = 'RUNNING', halt_reason = NULL, mode_since_ms = ?1 WHERE id = 1",
-            params![now_ms],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE system_state SET mode = 'RUNNING', halt_reason = NULL, mode_since_ms = ?1 WHERE id = 1",
+            )?
+            .execute(params![now_ms])?;
         Ok(())
     }
 
@@ -121,16 +118,19 @@ impl Store {
         mismatch_streak: u32,
         entry_block_reason: Option<&str>,
     ) -> StoreResult<()> {
-        self.conn.execute(
-            "UPDATE system_state SET last_reconcile_ms = ?1, last_reconcile_clean = ?2, mismatch_streak = ?3,
+        self.conn
+            .prepare_cached(
+                "UPDATE system_state SET last_reconcile_ms = ?1, last_reconcile_clean = ?2, mismatch_streak = ?3,
                     entry_block_reason = ?4 WHERE id = 1",
-            params![now_ms, i64::from(clean), i64::from(mismatch_streak), entry_block_reason],
-        )?;
+            )?
+            .execute(params![now_ms, i64::from(clean), i64::from(mismatch_streak), entry_block_reason])?;
         Ok(())
     }
 
     pub fn set_cooldown_until(&self, until_ms: i64) -> StoreResult<()> {
-        self.conn.execute("UPDATE system_state SET cooldown_until_ms = ?1 WHERE id = 1", params![until_ms])?;
+        self.conn
+            .prepare_cached("UPDATE system_state SET cooldown_until_ms = ?1 WHERE id = 1")?
+            .execute(params![until_ms])?;
         Ok(())
     }
 }
@@ -138,14 +138,15 @@ impl Store {
 impl Store {
     /// The paper clock (file-driven paper runs), if it was started.
     pub fn paper_clock(&self) -> StoreResult<Option<i64>> {
-        Ok(self.conn.query_row("SELECT now_ms FROM paper_clock WHERE id = 1", [], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT now_ms FROM paper_clock WHERE id = 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?)
     }
 
     pub fn set_paper_clock(&self, now_ms: i64) -> StoreResult<()> {
-        self.conn.execute(
-            "INSERT INTO paper_clock (id, now_ms) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET now_ms = excluded.now_ms",
-            params![now_ms],
-        )?;
+        self.conn.prepare_cached("INSERT INTO paper_clock (id, now_ms) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET now_ms = excluded.now_ms")?.execute(params![now_ms])?;
         Ok(())
     }
 }

@@ -19,11 +19,12 @@ use std::str::FromStr;
 type SqlResult<T> = Result<T, rusqlite::Error>;
 
 /// Opens (and migrates, if the store has not yet) the state DB for the paper exchange.
-pub fn open(path: &Path) -> ExResult<Connection> {
+pub fn open(path: &Path, durable: bool) -> ExResult<Connection> {
     let mut conn = Connection::open(path).map_err(state_db)?;
     conn.busy_timeout(std::time::Duration::from_millis(5_000)).map_err(state_db)?;
     let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(state_db)?;
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").map_err(state_db)?;
+    let sync = if durable { "NORMAL" } else { "OFF" };
+    conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;")).map_err(state_db)?;
     migrate::migrate(&mut conn, &path.display().to_string()).map_err(state_db)?;
     Ok(conn)
 }

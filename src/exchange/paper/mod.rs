@@ -101,6 +101,8 @@ pub struct PaperOptions {
     /// beside a running `tick`; `sim` on its private DB turns it off. Either way a write that
     /// would overwrite another process's write is refused (Retryable) and the book reloaded.
     pub watch_other_writers: bool,
+    /// Sync commits to disk (live paper accounts). `sim`'s private, throwaway DB turns it off.
+    pub durable: bool,
 }
 
 impl PaperOptions {
@@ -113,6 +115,7 @@ impl PaperOptions {
             fee_pct: cfg.fee_pct,
             slippage_pct: cfg.slippage_pct,
             watch_other_writers: true,
+            durable: true,
         }
     }
 }
@@ -197,7 +200,7 @@ impl PaperExchange {
     ) -> ExResult<Self> {
         let hundred = Decimal::ONE_HUNDRED;
         let costs = Costs { fee_rate: opts.fee_pct / hundred, slip_rate: opts.slippage_pct / hundred };
-        let mut conn = db::open(db_path)?;
+        let mut conn = db::open(db_path, opts.durable)?;
         let mut book = db::load(&conn, &opts.symbol, opts.starting_balance, costs, clock.now_ms())?;
         db::flush(&mut conn, &mut book)?;
         let mut data_version = 0;

@@ -25,6 +25,9 @@ impl Exchange for PaperExchange {
     fn name(&self) -> &'static str {
         "paper"
     }
+    fn concurrent_calls(&self) -> bool {
+        false
+    }
 
     /// The clock's now. Never faulted and not counted: the paper exchange has no clock offset to
     /// measure, and a fault here would only test the clock sync, not the order path.
