@@ -10,4 +10,5 @@ pub mod execution;
 mod paper;
 mod reconcile;
 mod replay;
+mod sim;
 mod strategy;
