@@ -2,12 +2,12 @@
 //! protect, exit and reconcile. Decisions come from `core`; this layer carries them out and
 //! writes every exchange interaction to the journal before and after it happens.
 
-/// `evaluate`: fetch closed candles and market inputs, decide, record plan or regime exit.
-pub mod evaluate;
 /// Cancel STOP/TP, CLOSE at market until flat, finalise the position.
 pub mod close;
 /// The ENTRY sequence: pre-flight, two-phase submit, fill window, protection.
 pub mod entry;
+/// `evaluate`: fetch closed candles and market inputs, decide, record plan or regime exit.
+pub mod evaluate;
 /// Place, verify and resize STOP and TP; the protection guarantee's failure path.
 pub mod protect;
 /// Restart recovery: exchange truth → repairs → re-protection.
