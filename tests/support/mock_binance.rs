@@ -55,15 +55,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub enum Action {
     /// Answer `status` + `body` without executing (a definite rejection or failure).
     Reject { status: u16, body: String },
+    /// Close the connection without executing or answering (lost on the way in: the caller cannot
+    /// tell this from `ExecuteThenDrop`).
+    Drop,
     /// Execute, then close the connection without answering (lost acknowledgement).
     ExecuteThenDrop,
     /// Execute, then answer `status` + `body` instead of the result (503 "Unknown error", -1007).
     ExecuteThen { status: u16, body: String },
     /// Execute at arrival, answer after `ms` (a slow acknowledgement).
     Delay(u64),
-    /// A MARKET order fills only `qty` and stays PARTIALLY_FILLED; the rest fills at the mark
-    /// `complete_after_ms` later (never, when `None`).
-    PartialFill { qty: Decimal, complete_after_ms: Option<u64> },
+    /// A MARKET order fills only `qty` and stays PARTIALLY_FILLED; the rest fills
+    /// `complete_after_ms` later (never, when `None`), at `rest_price` (the mark, when `None`).
+    PartialFill { qty: Decimal, complete_after_ms: Option<u64>, rest_price: Option<Decimal> },
     /// Execute normally, then move the mark (a fast market between two requests).
     MoveMarkAfter(Decimal),
 }
@@ -196,6 +199,7 @@ pub struct Order {
     pub reduce_only: bool,
     pub update_time: i64,
     complete_at: Option<Instant>,
+    rest_price: Option<Decimal>,
 }
 
 impl Order {
@@ -254,6 +258,9 @@ struct Trade {
     commission: Decimal,
     time: i64,
 }
+
+/// A scripted partial fill: (filled now, rest after ms, rest's price).
+type Partial = (Decimal, Option<u64>, Option<Decimal>);
 
 /// Everything the mock exchange holds.
 #[derive(Debug)]
@@ -348,9 +355,17 @@ impl State {
             self.orders[i].complete_at = None;
             let rest = self.orders[i].orig_qty - self.orders[i].executed_qty;
             if rest > Decimal::ZERO {
+                let mark = self.mark;
+                self.mark = self.orders[i].rest_price.unwrap_or(mark);
                 self.fill(i, rest);
+                self.mark = mark;
             }
         }
+    }
+
+    /// Applies whatever became due by now (tests that inspect state between requests).
+    pub fn advance_now(&mut self) {
+        self.advance(Instant::now());
     }
 
     /// Moves the mark and fires the conditional orders it crosses (their child MARKET order fills
@@ -384,6 +399,7 @@ impl State {
                 reduce_only: true,
                 update_time: now_ms(),
                 complete_at: None,
+                rest_price: None,
             });
             let at = self.mark;
             self.mark = trigger;
@@ -572,13 +588,7 @@ fn klines(mark: Decimal, interval: i64, limit: usize) -> Value {
 
 impl State {
     /// Executes one request; `partial` comes from the fault script.
-    fn execute(
-        &mut self,
-        method: &str,
-        path: &str,
-        p: &Params<'_>,
-        partial: Option<(Decimal, Option<u64>)>,
-    ) -> (u16, String) {
+    fn execute(&mut self, method: &str, path: &str, p: &Params<'_>, partial: Option<Partial>) -> (u16, String) {
         match (method, path) {
             ("GET", "/fapi/v1/time") => ok(&json!({"serverTime": now_ms()})),
             ("GET", "/fapi/v1/exchangeInfo") => ok(&exchange_info()),
@@ -759,7 +769,7 @@ impl State {
         }
     }
 
-    fn new_order(&mut self, p: &Params<'_>, partial: Option<(Decimal, Option<u64>)>) -> (u16, String) {
+    fn new_order(&mut self, p: &Params<'_>, partial: Option<Partial>) -> (u16, String) {
         if let Err(e) = p.symbol() {
             return e;
         }
@@ -822,12 +832,14 @@ impl State {
             reduce_only,
             update_time: now_ms(),
             complete_at: None,
+            rest_price: None,
         });
         let idx = self.orders.len() - 1;
         match partial {
-            Some((part, complete_after)) => {
+            Some((part, complete_after, rest_price)) => {
                 self.fill(idx, part.min(exec));
                 self.orders[idx].complete_at = complete_after.map(|ms| Instant::now() + Duration::from_millis(ms));
+                self.orders[idx].rest_price = rest_price;
             }
             None => self.fill(idx, exec),
         }
@@ -1009,6 +1021,29 @@ impl MockBinance {
         }
     }
 
+    /// A MARKET order filled at the mark as if a client had sent it (what a process that died
+    /// right after sending left on the exchange). Not logged as a request.
+    pub fn fill_market_order(&self, client_id: &str, buy: bool, qty: Decimal) {
+        let mut st = self.state();
+        st.next_order_id += 1;
+        let id = st.next_order_id;
+        st.orders.push(Order {
+            order_id: id,
+            client_id: client_id.to_string(),
+            side: if buy { Side::Buy } else { Side::Sell },
+            orig_qty: qty,
+            executed_qty: Decimal::ZERO,
+            cum_quote: Decimal::ZERO,
+            status: "NEW",
+            reduce_only: false,
+            update_time: now_ms(),
+            complete_at: None,
+            rest_price: None,
+        });
+        let idx = st.orders.len() - 1;
+        st.fill(idx, qty);
+    }
+
     /// Every request so far.
     pub fn requests(&self) -> Vec<Request> {
         lock(&self.shared.log).clone()
@@ -1020,16 +1055,22 @@ impl MockBinance {
         self.requests().iter().filter(|r| r.is_write()).map(Request::line).collect()
     }
 
+    /// The writes from request number `from` on.
+    pub fn writes_since(&self, from: usize) -> Vec<String> {
+        self.requests().iter().skip(from).filter(|r| r.is_write()).map(Request::line).collect()
+    }
+
+    /// How many requests so far (a mark for `writes_since`).
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.log).len()
+    }
+
     /// How many requests `method path` were about `client_id`.
     pub fn count(&self, method: &str, path: &str, client_id: &str) -> usize {
         self.requests()
             .iter()
             .filter(|r| r.method == method && r.path == path && r.client_id() == Some(client_id))
             .count()
-    }
-
-    pub fn forget_requests(&self) {
-        lock(&self.shared.log).clear();
     }
 }
 
@@ -1239,10 +1280,16 @@ fn handle(shared: &Shared, raw: &Raw) -> usize {
     match (auth, &fault) {
         (Err((s, b)), _) => (status, body) = (s, b),
         (Ok(()), Some(Action::Reject { status: s, body: b })) => (status, body) = (*s, b.clone()),
+        (Ok(()), Some(Action::Drop)) => {
+            (status, body) = (0, String::new());
+            drop = true;
+        }
         (Ok(()), f) => {
             let (mut st_code, mut st_body);
             let partial = match f {
-                Some(Action::PartialFill { qty, complete_after_ms }) => Some((*qty, *complete_after_ms)),
+                Some(Action::PartialFill { qty, complete_after_ms, rest_price }) => {
+                    Some((*qty, *complete_after_ms, *rest_price))
+                }
                 _ => None,
             };
             let mut st = lock(&shared.state);
