@@ -227,6 +227,8 @@ fn happy_path_entry_then_stop_and_tp_over_http() {
     assert_eq!((tp.param("type"), tp.param("triggerPrice")), (Some("TAKE_PROFIT_MARKET"), Some("42000")));
     assert_eq!(s.mock.position(), dec!(0.010));
     assert_eq!(s.mock.open_algos().len(), 2);
+    let time_syncs = s.mock.requests().iter().filter(|r| r.path == "/fapi/v1/time").count();
+    assert_eq!(time_syncs, 1, "one clock sync per process");
     assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "FILLED"]);
     assert_eq!(s.events(&cid("STOP", 1)), ["SUBMITTING", "ACKED"]);
     assert_eq!(s.plan_status(), "FILLED");
@@ -667,6 +669,8 @@ fn f003_phantom_position_after_a_crash_is_adopted_and_protected() {
     s.before(s.at("GET", ORDER, &cid("ENTRY", 1)), s.at("POST", ALGO, &cid("STOP", 1)));
     assert_eq!(s.mock.position(), dec!(0.010));
     assert_eq!(s.mock.open_algos().len(), 2);
+    let time_syncs = s.mock.requests().iter().filter(|r| r.path == "/fapi/v1/time").count();
+    assert_eq!(time_syncs, 1, "one clock sync per process");
     assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "FILLED"]);
     assert!(s.audit().contains(&"WARN:position_adopted".to_string()));
     let trade_plan: Option<String> =
