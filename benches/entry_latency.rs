@@ -14,8 +14,8 @@
 //!
 //! Then the process start: `mcbot status` on a fresh DB, wall time per run.
 //!
-//! `cargo bench --bench entry_latency` (RTT and runs: `ENTRY_LATENCY_RTT_MS`, `ENTRY_LATENCY_RUNS`
-//! are not read — edit the constants; the bench takes about 10 s).
+//! `cargo bench --bench entry_latency` (about 10 s; the round trip and the number of runs are the
+//! constants below). Figures and what dominates them: `docs/latency.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 #[path = "../tests/support/mock_binance.rs"]
@@ -49,6 +49,10 @@ struct Run {
     requests_before_entry: usize,
     /// The requests before the ENTRY: (ms since command start at arrival, line).
     before: Vec<(f64, String)>,
+    /// Sequential round trips before the ENTRY (waves of requests sent together).
+    waves: usize,
+    /// The last answer before the ENTRY → the ENTRY's arrival (pre-flight and the ENTRY intent).
+    preflight: Duration,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -110,13 +114,25 @@ fn one_run() -> Run {
         .query_row("SELECT unprotected_window_ms FROM position ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
         .ok()
         .flatten();
+    let before: Vec<(f64, String)> = reqs[..entry.seq].iter().map(|r| (ms(since_t0(r.arrived)), r.line())).collect();
+    let mut waves = 0;
+    let mut wave_start = f64::NEG_INFINITY;
+    for (at, _) in &before {
+        if *at - wave_start > RTT_MS as f64 / 2.0 {
+            waves += 1;
+            wave_start = *at;
+        }
+    }
+    let last_answer = reqs[..entry.seq].iter().filter_map(|r| r.answered).max().unwrap_or_default();
     Run {
+        preflight: entry.arrived.saturating_sub(last_answer),
+        waves,
         window: stop_answered.saturating_sub(entry_answered),
         own: stop.arrived.saturating_sub(entry_answered),
         recorded_ms,
         to_entry: since_t0(entry.arrived),
         requests_before_entry: entry.seq,
-        before: reqs[..entry.seq].iter().map(|r| (ms(since_t0(r.arrived)), r.line())).collect(),
+        before,
     }
 }
 
@@ -124,6 +140,22 @@ fn stats(mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);
     let median = v[v.len() / 2];
     format!("median {median:7.2}  min {:7.2}  max {:7.2}", v[0], v[v.len() - 1])
+}
+
+/// One durable commit of the state DB on this disk: WAL, synchronous = FULL (as `Store::open`
+/// sets), one small row.
+fn commit_cost() -> Vec<f64> {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("fsync.db")).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)).unwrap();
+    conn.execute_batch("PRAGMA synchronous = FULL; CREATE TABLE t (v TEXT);").unwrap();
+    (0..50)
+        .map(|i| {
+            let t = Instant::now();
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; INSERT INTO t VALUES ('{i}'); COMMIT;")).unwrap();
+            ms(t.elapsed())
+        })
+        .collect()
 }
 
 /// `mcbot status` on a fresh DB: process start, config, lock-free DB creation and migration, print.
@@ -179,6 +211,18 @@ fn main() {
         stats(runs.iter().map(|r| ms(r.to_entry) / rtt).collect())
     );
     println!(
+        "    round trips on the critical path (waves of requests):   {}",
+        stats(runs.iter().map(|r| r.waves as f64).collect())
+    );
+    println!(
+        "    local time before the ENTRY (start -> ENTRY - waves x RTT), ms: {}",
+        stats(runs.iter().map(|r| ms(r.to_entry) - r.waves as f64 * rtt).collect())
+    );
+    println!(
+        "    of which last pre-flight answer -> ENTRY arrival, ms:    {}",
+        stats(runs.iter().map(|r| ms(r.preflight)).collect())
+    );
+    println!(
         "(c) HTTP requests before the ENTRY:                         {}",
         stats(runs.iter().map(|r| r.requests_before_entry as f64).collect())
     );
@@ -189,4 +233,5 @@ fn main() {
         }
     }
     println!("(d) process start, `mcbot status` on a fresh DB, ms:       {}", stats(process_start()));
+    println!("(e) one durable state-DB commit (WAL, synchronous=FULL), ms: {}", stats(commit_cost()));
 }

@@ -559,7 +559,11 @@ fn concurrent_enters(lock_timeout_ms: &str) -> (Scenario, Vec<Outcome>) {
     };
     let (a, b) = (spawn(), spawn());
     let mut outs = vec![Outcome::of(&a.wait_with_output().unwrap()), Outcome::of(&b.wait_with_output().unwrap())];
-    outs.sort_by_key(|o| o.code);
+    // The process that entered first, the other one second (both may exit 0).
+    let entered = |o: &Outcome| {
+        serde_json::from_str::<Value>(o.stdout.trim()).ok().and_then(|v| v["entered"].as_bool()).unwrap_or(false)
+    };
+    outs.sort_by_key(|o| (o.code, !entered(o)));
     s.mock.set_latency_ms(0);
     assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1, "exactly one ENTRY:\n{}", lines(&s.mock.requests()));
     assert_eq!(outs[0].code, 0, "{outs:?}");
@@ -870,4 +874,35 @@ fn bug_failed_protection_of_a_partial_entry_cancels_the_remainder() {
         "a naked position appeared after the forced close (ENTRY remainder never cancelled):\n{}",
         lines(&s.mock.requests())
     );
+}
+
+/// FINDING (reported, not fixed here: `src/exec/close.rs` `exit_position`, which follows seed 000
+/// §7's order "cancel STOP and TP, then CLOSE"): when the CLOSE then fails (F-005), the position is
+/// left without any STOP for most of `close_retry_max_elapsed_ms` (0.8 s of 1.5 s here; most of a
+/// minute with the default 60 s) before `restore_protection` puts one back — against CONTRACT §7.1 (a STOP at all times but between an
+/// ENTRY fill and its STOP ack). Sampling the mock while `exit` runs shows the naked stretch.
+#[test]
+#[ignore = "mcbot finding: exit cancels the STOP before the CLOSE is confirmed; naked while CLOSE keeps failing"]
+fn finding_exit_during_an_outage_never_leaves_the_position_without_a_stop() {
+    let s = Scenario::with(&[("close_retry_max_elapsed_ms", "1500")]);
+    s.run(&["enter"]).code(0);
+    s.mock.on("POST", ORDER, Some("CLOSE"), Action::service_unavailable(), usize::MAX);
+    let mut c = s.env.std_command();
+    c.args(["--json", "exit"]).env("MCBOT_API_KEY", API_KEY).env("MCBOT_API_SECRET", API_SECRET);
+    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let (mut naked_since, mut longest) = (None::<std::time::Instant>, std::time::Duration::ZERO);
+    while child.try_wait().unwrap().is_none() {
+        let covered = s.mock.open_algos().iter().any(|a| a.order_type == "STOP_MARKET" && a.qty >= dec!(0.010));
+        match (covered || s.mock.position().is_zero(), naked_since) {
+            (false, None) => naked_since = Some(std::time::Instant::now()),
+            (true, Some(t)) => {
+                longest = longest.max(t.elapsed());
+                naked_since = None;
+            }
+            _ => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(longest.as_millis() < 200, "the position was without a STOP for {longest:?} during exit");
 }
