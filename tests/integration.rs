@@ -6,6 +6,7 @@ mod support;
 
 mod binance;
 mod cli_foundation;
+mod exec_binance;
 pub mod execution;
 mod paper;
 mod reconcile;

@@ -256,3 +256,21 @@ fn signed_reads_carry_key_and_window() {
     m.assert_hits(1);
     env.time().assert_hits(1);
 }
+
+#[test]
+fn concurrent_first_signed_calls_share_one_clock_sync() {
+    // `snapshot::read` sends its three reads at once on a fresh adapter: one /fapi/v1/time, not three.
+    let env = Env::new();
+    env.answer(GET, "/fapi/v3/positionRisk", 200, "[]");
+    env.answer(GET, "/fapi/v1/openOrders", 200, "[]");
+    env.answer(GET, "/fapi/v1/openAlgoOrders", 200, "[]");
+    std::thread::scope(|s| {
+        let a = s.spawn(|| env.ex.position("BTCUSDT").map(|_| ()));
+        let b = s.spawn(|| env.ex.open_orders("BTCUSDT").map(|_| ()));
+        let c = env.ex.open_conditional_orders("BTCUSDT").map(|_| ());
+        a.join().unwrap().unwrap();
+        b.join().unwrap().unwrap();
+        c.unwrap();
+    });
+    env.time().assert_hits(1);
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_exchange;
+pub mod mock_binance;
 
 use assert_cmd::Command;
 use rusqlite::Connection;
@@ -27,6 +28,13 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    pub fn of(out: &std::process::Output) -> Outcome {
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
     #[track_caller]
     pub fn code(&self, want: i32) -> &Self {
         assert_eq!(self.code, want, "exit code\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
@@ -81,12 +89,25 @@ impl TestEnv {
     }
     /// Runs mcbot with `args` and captures the outcome.
     pub fn run(&self, args: &[&str]) -> Outcome {
-        let out = self.command().args(args).output().unwrap();
-        Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        self.run_env(args, &[])
+    }
+    /// Runs mcbot with `args` and extra environment variables (e.g. the API credentials, which
+    /// `command` clears).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+        let mut c = self.command();
+        for (k, v) in env {
+            c.env(k, v);
         }
+        Outcome::of(&c.args(args).output().unwrap())
+    }
+    /// The same command as a plain `std::process::Command`, for runs that must be spawned (two
+    /// processes at once).
+    pub fn std_command(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("mcbot"));
+        c.current_dir(self.path());
+        c.env_remove("MCBOT_CONFIG").env_remove("MCBOT_API_KEY").env_remove("MCBOT_API_SECRET");
+        c.arg("--config").arg(self.config_path());
+        c
     }
     /// Opens the state DB for assertions.
     pub fn db(&self) -> Connection {

@@ -12,11 +12,28 @@ use rust_decimal::Decimal;
 pub const MAX_LEVERAGE: u32 = 125;
 
 impl BinanceFutures {
+    /// `symbolConfig` (margin type, leverage) and `positionSide/dual` (hedge mode), read
+    /// concurrently: they are independent, and both precede every ENTRY, so one round trip each
+    /// would put a whole extra round trip between the decision and the order.
     pub(super) fn get_account_settings(&self, symbol: &str) -> ExResult<AccountSettings> {
         check_symbol_input(symbol)?;
+        let (config, dual) = std::thread::scope(|s| {
+            let config = s.spawn(|| self.get_symbol_config(symbol));
+            let dual = self.read("binance.position_side_dual", symbol, || {
+                let reply = self.rest.call(&endpoints::POSITION_SIDE_DUAL, &Query::new(), 0)?;
+                parse::<wire::PositionSideDual>(&reply, false).map(|d| d.dual_side_position.0)
+            });
+            (config.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), dual)
+        });
+        let (isolated, leverage) = config?;
+        Ok(AccountSettings { isolated, leverage, dual_side: dual? })
+    }
+
+    /// (isolated, leverage) from `symbolConfig`.
+    fn get_symbol_config(&self, symbol: &str) -> ExResult<(bool, u32)> {
         let mut q = Query::new();
         q.push("symbol", symbol);
-        let (isolated, leverage) = self.read("binance.symbol_config", symbol, || {
+        self.read("binance.symbol_config", symbol, || {
             let reply = self.rest.call(&endpoints::SYMBOL_CONFIG, &q, 0)?;
             let raw = reply.transcript();
             let mut found = None;
@@ -36,12 +53,7 @@ impl BinanceFutures {
                 codes::parse_error(false, format!("leverage {} out of range", c.leverage.0)).with_raw(raw)
             })?;
             Ok((isolated, leverage))
-        })?;
-        let dual_side = self.read("binance.position_side_dual", symbol, || {
-            let reply = self.rest.call(&endpoints::POSITION_SIDE_DUAL, &Query::new(), 0)?;
-            parse::<wire::PositionSideDual>(&reply, false).map(|d| d.dual_side_position.0)
-        })?;
-        Ok(AccountSettings { isolated, leverage, dual_side })
+        })
     }
 
     /// `POST /fapi/v1/marginType ISOLATED`; -4046 (already isolated) is success.

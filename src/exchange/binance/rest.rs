@@ -14,7 +14,7 @@ use crate::exchange::binance::transcript::{self, Redactor};
 use crate::exchange::binance::wire;
 use crate::exchange::error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorKind};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A successful answer and how to describe it.
 #[derive(Debug, Clone)]
@@ -47,6 +47,9 @@ pub struct Rest {
     /// Server time minus local time, ms.
     offset_ms: AtomicI64,
     synced: AtomicBool,
+    /// Held while the first clock sync runs, so concurrent first calls (the snapshot's three reads)
+    /// wait for one `/fapi/v1/time` instead of each sending their own.
+    first_sync: Mutex<()>,
     pub gate: RateGate,
 }
 
@@ -82,6 +85,7 @@ impl Rest {
             recv_window_ms,
             offset_ms: AtomicI64::new(0),
             synced: AtomicBool::new(false),
+            first_sync: Mutex::new(()),
             gate: RateGate::default(),
         })
     }
@@ -123,7 +127,10 @@ impl Rest {
             return Err(local(format!("{} {} needs API credentials (public-only client)", ep.method, ep.path)));
         };
         if !self.synced.load(Ordering::SeqCst) {
-            self.sync_time().map_err(|e| not_sent(e, ep))?;
+            let _first = self.first_sync.lock().unwrap_or_else(PoisonError::into_inner);
+            if !self.synced.load(Ordering::SeqCst) {
+                self.sync_time().map_err(|e| not_sent(e, ep))?;
+            }
         }
         let first = self.send_signed(ep, params, key, signer, kline_limit);
         let rejected = match first {

@@ -1,0 +1,908 @@
+//! The execution failure modes of seed 000 (§4–10) end to end: the real `mcbot` binary, its real
+//! Binance adapter, over HTTP, against a stateful mock of Binance (`support/mock_binance.rs`).
+//! Each test asserts the exchange-side truth — which orders were sent, in what order, with which
+//! client ids — and the DB afterwards, and that `replay --all` accepts the journal (issue 4).
+//!
+//! Acceptance criteria (seed 000 §12): AC1 no position without a STOP, AC2 no duplicate ENTRY,
+//! AC3 every failure ends in a safe close or a HALT, AC4 restart reconciles, AC5 every exit has an
+//! auditable reason. Failure modes (§10): F-001 duplicate ENTRY, F-002 naked position, F-003
+//! phantom position, F-004 partial fill drift, F-005 exchange outage mid-trade.
+
+use crate::support::mock_binance::{now_ms, Action, MockBinance, Request, API_KEY, API_SECRET};
+use crate::support::{Outcome, TestEnv};
+use mcbot::core::plan::{PlanStatus, TradePlan};
+use mcbot::core::types::PositionSide;
+use mcbot::store::Store;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde_json::Value;
+
+const PLAN: &str = "a1b2c3d4e5f6";
+const ORDER: &str = "/fapi/v1/order";
+const ALGO: &str = "/fapi/v1/algoOrder";
+
+/// `mc_a1b2c3d4e5f6_<ROLE>_<n>`
+fn cid(role: &str, n: u32) -> String {
+    format!("mc_{PLAN}_{role}_{n}")
+}
+
+/// Execution timeouts small enough to keep each scenario well under two seconds.
+const EXECUTION: &[(&str, &str)] = &[
+    ("entry_ack_timeout_ms", "1000"),
+    ("stop_ack_timeout_ms", "1000"),
+    ("tp_ack_timeout_ms", "1000"),
+    ("entry_fill_window_ms", "1000"),
+    ("close_retry_max_elapsed_ms", "1500"),
+];
+
+/// A temp mcbot installation pointed at a fresh mock, with a reconciled, flat account and one
+/// PLANNED long: reference 40000 (= the mock's mark), stop 39000, qty 0.010.
+struct Scenario {
+    env: TestEnv,
+    mock: MockBinance,
+}
+
+impl Scenario {
+    fn new() -> Scenario {
+        Scenario::with(&[])
+    }
+
+    /// `overrides` replace keys of [execution] (or add `exchange.*` ones, written with the prefix).
+    fn with(overrides: &[(&str, &str)]) -> Scenario {
+        let mock = MockBinance::start();
+        let env = TestEnv::new();
+        let mut exchange = vec![("http_timeout_ms", "2000".to_string())];
+        let mut lock_timeout = "300".to_string();
+        let mut execution: Vec<(&str, String)> = EXECUTION.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        for (k, v) in overrides {
+            if *k == "lock_timeout_ms" {
+                lock_timeout = v.to_string();
+                continue;
+            }
+            let target = if let Some(k) = k.strip_prefix("exchange.") {
+                exchange.retain(|(n, _)| *n != k);
+                exchange.push((k, v.to_string()));
+                continue;
+            } else {
+                &mut execution
+            };
+            target.retain(|(n, _)| n != k);
+            target.push((k, v.to_string()));
+        }
+        let mut text = format!(
+            "bot_id = \"mc\"\nsymbol = \"BTCUSDT\"\nstate_db = \"state/mcbot.db\"\nlock_timeout_ms = {lock_timeout}\n\n[exchange]\nkind = \"binance\"\nbase_url = \"{}\"\n",
+            mock.url()
+        );
+        for (k, v) in &exchange {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+        text.push_str("\n[execution]\n");
+        for (k, v) in &execution {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+        env.write_config(&text);
+        let s = Scenario { env, mock };
+        s.seed();
+        s
+    }
+
+    /// The state `evaluate` and an earlier `reconcile` would have left: reconciled, one PLANNED plan.
+    fn seed(&self) {
+        let now = now_ms();
+        let store = Store::open(&self.env.db_path(), now).unwrap();
+        store.record_reconcile(now, true, 0, None).unwrap();
+        let plan = TradePlan {
+            id: PLAN.into(),
+            symbol: "BTCUSDT".into(),
+            interval: "4h".into(),
+            candle_close_ms: now - 1_000,
+            side: PositionSide::Long,
+            entry_ref: dec!(40000),
+            stop_price: dec!(39000),
+            qty: dec!(0.010),
+            risk_usdt: dec!(10),
+            valid_until_ms: now + 14_400_000,
+            status: PlanStatus::Planned,
+        };
+        store.insert_plan(&plan, None, now).unwrap();
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.env.db_path(), now_ms()).unwrap()
+    }
+
+    /// `mcbot --json -v <args>` with the credentials in the environment. Neither credential may
+    /// appear in what it prints (CONTRACT §4).
+    fn run(&self, args: &[&str]) -> Outcome {
+        let mut all = vec!["--json", "-v"];
+        all.extend_from_slice(args);
+        let out = self.env.run_env(&all, &[("MCBOT_API_KEY", API_KEY), ("MCBOT_API_SECRET", API_SECRET)]);
+        assert_no_secret_in("output", &format!("{}{}", out.stdout, out.stderr));
+        out
+    }
+
+    /// The order_event rows of one client id, as event names.
+    fn events(&self, client_id: &str) -> Vec<String> {
+        let db = self.env.db();
+        let mut st = db.prepare("SELECT event FROM order_event WHERE client_id = ?1 ORDER BY seq").unwrap();
+        st.query_map([client_id], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    /// `SEVERITY:kind` of every audit_event row, in order.
+    fn audit(&self) -> Vec<String> {
+        let db = self.env.db();
+        let mut st = db.prepare("SELECT severity || ':' || kind FROM audit_event ORDER BY seq").unwrap();
+        st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    fn mode(&self) -> String {
+        self.env.db().query_row("SELECT mode FROM system_state", [], |r| r.get(0)).unwrap()
+    }
+
+    fn plan_status(&self) -> String {
+        self.env.db().query_row("SELECT status FROM trade_plan WHERE id = ?1", [PLAN], |r| r.get(0)).unwrap()
+    }
+
+    /// (state, qty, exit_reason) of the latest position row.
+    fn position(&self) -> (String, String, Option<String>) {
+        self.env
+            .db()
+            .query_row("SELECT state, qty, exit_reason FROM position ORDER BY id DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap()
+    }
+
+    /// Index of the first request matching `method path client_id` (panics if absent).
+    #[track_caller]
+    fn at(&self, method: &str, path: &str, client_id: &str) -> usize {
+        let reqs = self.mock.requests();
+        reqs.iter()
+            .position(|r| r.method == method && r.path == path && r.client_id() == Some(client_id))
+            .unwrap_or_else(|| panic!("no {method} {path} {client_id} in\n{}", lines(&reqs)))
+    }
+
+    fn request(&self, method: &str, path: &str, client_id: &str) -> Request {
+        self.mock.requests()[self.at(method, path, client_id)].clone()
+    }
+
+    /// The end of every scenario: every signed request carried its key and signature (the mock
+    /// verified the HMAC), no credential reached the DB, and the journal replays clean.
+    #[track_caller]
+    fn finish(&self) {
+        for r in self.mock.requests() {
+            let public = ["/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/premiumIndex", "/fapi/v1/klines"];
+            if !public.contains(&r.path.as_str()) {
+                assert!(r.signed && r.api_key.as_deref() == Some(API_KEY), "unsigned request: {r:?}");
+                assert_ne!(r.status, 401, "key refused: {r:?}");
+                assert!(!r.body.contains("-1022"), "signature refused: {r:?}");
+            }
+        }
+        for file in ["state/mcbot.db", "state/mcbot.db-wal"] {
+            if let Ok(bytes) = std::fs::read(self.env.path().join(file)) {
+                let text = String::from_utf8_lossy(&bytes);
+                assert_no_secret_in(file, &text);
+                assert!(!text.contains("signature="), "a request signature reached {file}");
+            }
+        }
+        let rep = self.run(&["replay", "--all"]);
+        assert_eq!(rep.code, 0, "replay --all: {}", rep.stdout);
+    }
+}
+
+#[track_caller]
+fn assert_no_secret_in(what: &str, text: &str) {
+    assert!(!text.contains(API_SECRET), "the API secret leaked into {what}");
+    assert!(!text.contains(API_KEY), "the API key leaked into {what}");
+}
+
+fn lines(reqs: &[Request]) -> String {
+    reqs.iter().map(|r| format!("{:>3} {} -> {}", r.seq, r.line(), r.status)).collect::<Vec<_>>().join("\n")
+}
+
+/// The happy path the failure modes deviate from (seed 000 §4): ENTRY, then STOP and TP for the
+/// filled quantity, TP at exactly 2R, both reduce-only on the Algo Order API.
+#[test]
+fn happy_path_entry_then_stop_and_tp_over_http() {
+    let s = Scenario::new();
+    let out = s.run(&["enter"]);
+    out.code(0);
+    let j = out.json();
+    assert_eq!(j["entered"], true, "{j}");
+    let writes = s.mock.writes();
+    assert_eq!(writes[0], format!("POST {ORDER} {}", cid("ENTRY", 1)), "{writes:?}");
+    assert_eq!(writes.len(), 3, "{writes:?}");
+    let entry = s.request("POST", ORDER, &cid("ENTRY", 1));
+    assert_eq!(
+        (entry.param("side"), entry.param("type"), entry.param("quantity"), entry.param("newOrderRespType")),
+        (Some("BUY"), Some("MARKET"), Some("0.01"), Some("RESULT"))
+    );
+    let stop = s.request("POST", ALGO, &cid("STOP", 1));
+    assert_eq!(
+        (stop.param("type"), stop.param("side"), stop.param("triggerPrice"), stop.param("quantity")),
+        (Some("STOP_MARKET"), Some("SELL"), Some("39000"), Some("0.01"))
+    );
+    assert_eq!((stop.param("reduceOnly"), stop.param("algoType")), (Some("true"), Some("CONDITIONAL")));
+    let tp = s.request("POST", ALGO, &cid("TP", 1));
+    assert_eq!((tp.param("type"), tp.param("triggerPrice")), (Some("TAKE_PROFIT_MARKET"), Some("42000")));
+    assert_eq!(s.mock.position(), dec!(0.010));
+    assert_eq!(s.mock.open_algos().len(), 2);
+    let time_syncs = s.mock.requests().iter().filter(|r| r.path == "/fapi/v1/time").count();
+    assert_eq!(time_syncs, 1, "one clock sync per process");
+    assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "FILLED"]);
+    assert_eq!(s.events(&cid("STOP", 1)), ["SUBMITTING", "ACKED"]);
+    assert_eq!(s.plan_status(), "FILLED");
+    let status = s.run(&["status"]);
+    let st = status.json();
+    assert_eq!(st["mode"], "RUNNING");
+    assert_eq!(st["protection"]["stop"]["client_id"], Value::from(cid("STOP", 1)));
+    assert_eq!(st["position"]["qty"], "0.010");
+    s.finish();
+}
+
+impl Scenario {
+    /// Asserts that request `a` arrived before request `b` (indices into the request log).
+    #[track_caller]
+    fn before(&self, a: usize, b: usize) {
+        assert!(a < b, "request {a} should precede request {b}:\n{}", lines(&self.mock.requests()));
+    }
+
+    /// How many requests `method path` carried a client id of `role`.
+    fn count_role(&self, method: &str, path: &str, role: &str) -> usize {
+        self.mock.requests().iter().filter(|r| r.method == method && r.path == path && r.role() == Some(role)).count()
+    }
+
+    /// Seed 000 §5's mandatory response, as the exchange and the DB show it: CLOSE (reduce-only,
+    /// the opposite side, the filled quantity) before the cancel of the protective order that did
+    /// land; flat and nothing open on the exchange; HALTED with CRITICAL audits; exit 10; the
+    /// position finalised as `forced_close:<why>`.
+    #[track_caller]
+    fn assert_forced_close_and_halt(&self, out: &Outcome, landed: &str, why: &str) {
+        out.code(10);
+        let j = out.json();
+        assert_eq!((j["command"].as_str(), j["outcome"].as_str()), (Some("enter"), Some("forced_close")), "{j}");
+        let close = self.at("POST", ORDER, &cid("CLOSE", 1));
+        let cancel = self.at("DELETE", ALGO, landed);
+        self.before(self.at("POST", ALGO, landed), close);
+        self.before(close, cancel);
+        let c = &self.mock.requests()[close];
+        assert_eq!(
+            (c.param("side"), c.param("type"), c.param("quantity"), c.param("reduceOnly")),
+            (Some("SELL"), Some("MARKET"), Some("0.01"), Some("true"))
+        );
+        assert_eq!(self.mock.position(), Decimal::ZERO, "flat on the exchange");
+        assert!(self.mock.open_algos().is_empty(), "no protective order left: {:?}", self.mock.open_algos());
+        assert_eq!(self.count_role("POST", ORDER, "ENTRY"), 1, "never a second ENTRY");
+        assert_eq!(self.mode(), "HALTED");
+        let audit = self.audit();
+        for kind in ["CRITICAL:protection_failed", "CRITICAL:forced_close", "CRITICAL:halt"] {
+            assert!(audit.iter().any(|a| a == kind), "{kind} missing from {audit:?}");
+        }
+        assert_eq!(self.events(&cid("CLOSE", 1)), ["SUBMITTING", "FILLED"]);
+        assert_eq!(self.events(landed).last().map(String::as_str), Some("CANCELLED"));
+        let (state, _, reason) = self.position();
+        assert_eq!((state.as_str(), reason.as_deref()), ("CLOSED", Some(why)));
+        assert_eq!(self.plan_status(), "CLOSED");
+        let st = self.run(&["status"]).json();
+        assert_eq!(st["mode"], "HALTED");
+        assert!(st["halt_reason"].as_str().is_some_and(|r| r.starts_with("protection failed")), "{st}");
+        assert_eq!(st["position"], Value::Null);
+    }
+
+    /// Something that has to be true of every successful entry: one ENTRY, the position on the
+    /// exchange, STOP and TP open for its full size.
+    #[track_caller]
+    fn assert_entered_and_protected(&self, stop: &str, tp: &str) {
+        assert_eq!(self.count_role("POST", ORDER, "ENTRY"), 1, "exactly one ENTRY request");
+        self.assert_protected(stop, tp);
+    }
+
+    /// The position 0.010 on the exchange with `stop` and `tp` open for its full size, nothing else.
+    #[track_caller]
+    fn assert_protected(&self, stop: &str, tp: &str) {
+        assert_eq!(self.mock.position(), dec!(0.010));
+        let open = self.mock.open_algos();
+        let find = |id: &str| open.iter().find(|a| a.client_id == id).cloned();
+        let (s, t) = (find(stop).expect("STOP open"), find(tp).expect("TP open"));
+        assert_eq!((s.order_type.as_str(), s.qty, s.trigger_price), ("STOP_MARKET", dec!(0.010), dec!(39000)));
+        assert_eq!((t.order_type.as_str(), t.qty, t.trigger_price), ("TAKE_PROFIT_MARKET", dec!(0.010), dec!(42000)));
+        assert_eq!(open.len(), 2, "{open:?}");
+    }
+}
+
+/// F-001 / AC2: the ENTRY executes but its answer never arrives (the connection drops). mcbot
+/// looks it up by `origClientOrderId` before sending anything else, finds it FILLED and protects
+/// it: exactly one POST with `_ENTRY_1`, no `_ENTRY_2`.
+#[test]
+fn f001_lost_entry_response_is_looked_up_by_client_id_never_resent() {
+    let s = Scenario::new();
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThenDrop, 1);
+    let out = s.run(&["enter"]);
+    out.code(0);
+    assert_eq!(out.json()["entered"], true);
+    assert_eq!(s.mock.count("POST", ORDER, &cid("ENTRY", 1)), 1);
+    assert_eq!(s.mock.count("POST", ORDER, &cid("ENTRY", 2)), 0);
+    let (sent, lookup) = (s.at("POST", ORDER, &cid("ENTRY", 1)), s.at("GET", ORDER, &cid("ENTRY", 1)));
+    s.before(sent, lookup);
+    // Nothing was sent between the lost ENTRY and its look-up.
+    assert!(s.mock.requests()[sent + 1..lookup].iter().all(|r| !r.is_write()));
+    s.before(lookup, s.at("POST", ALGO, &cid("STOP", 1)));
+    s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+    assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "UNKNOWN", "FILLED"]);
+    assert_eq!(s.plan_status(), "FILLED");
+    s.finish();
+}
+
+/// F-001 / AC2: the other two "executed, outcome unknown" answers Binance gives — 503 "Unknown
+/// error…" (variant A) and -1007 — are resolved the same way: look-up, never a resend.
+#[test]
+fn f001_unknown_outcome_answers_are_resolved_by_lookup() {
+    for action in [Action::executed_then_unknown_error(), Action::executed_then_1007()] {
+        let s = Scenario::new();
+        s.mock.on("POST", ORDER, Some("ENTRY"), action.clone(), 1);
+        s.run(&["enter"]).code(0);
+        assert_eq!(s.mock.count("GET", ORDER, &cid("ENTRY", 1)), 1, "{action:?}");
+        s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+        assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "UNKNOWN", "FILLED"], "{action:?}");
+        s.finish();
+    }
+}
+
+/// AC2 / seed 000 §8.2: a definite 503 "Service Unavailable." (nothing executed) allows one more
+/// attempt, with the attempt number incremented, after the position is seen still flat.
+#[test]
+fn entry_503_service_unavailable_is_retried_once_as_entry_2() {
+    let s = Scenario::new();
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::service_unavailable(), 1);
+    s.run(&["enter"]).code(0);
+    let (first, second) = (s.at("POST", ORDER, &cid("ENTRY", 1)), s.at("POST", ORDER, &cid("ENTRY", 2)));
+    s.before(first, second);
+    let flat_check = s.mock.requests()[first..second].iter().any(|r| r.path == "/fapi/v3/positionRisk");
+    assert!(flat_check, "the position is read before attempt 2:\n{}", lines(&s.mock.requests()));
+    assert_eq!(s.mock.count("GET", ORDER, &cid("ENTRY", 1)), 0, "a definite failure needs no look-up");
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 2);
+    assert_eq!(s.mock.position(), dec!(0.010), "exactly one ENTRY filled");
+    assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "REJECTED"]);
+    assert_eq!(s.events(&cid("ENTRY", 2)), ["SUBMITTING", "FILLED"]);
+    assert_eq!(s.mock.open_algos().len(), 2);
+    s.finish();
+}
+
+/// F-002 / seed 000 §5 / AC1+AC3: the STOP is rejected → CLOSE at market (reduce-only), cancel the
+/// TP that did land, HALT, CRITICAL audit, exit 10.
+#[test]
+fn f002_stop_rejected_closes_cancels_tp_and_halts_exit_10() {
+    let s = Scenario::new();
+    s.mock.on("POST", ALGO, Some("STOP"), Action::api_error(400, -4045, "Reach max stop order limit."), 1);
+    let out = s.run(&["enter"]);
+    s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_rejected");
+    assert_eq!(s.count_role("POST", ALGO, "STOP"), 1, "a rejection is not retried");
+    assert_eq!(s.events(&cid("STOP", 1)), ["SUBMITTING", "REJECTED"]);
+    s.finish();
+}
+
+/// Seed 000 §5 "STOP not acknowledged within timeout": the STOP lands at once but its answer comes
+/// after `stop_ack_timeout_ms` → CLOSE, then the late STOP (and the TP) are cancelled, HALT, 10.
+#[test]
+fn stop_ack_timeout_closes_then_cancels_the_late_stop_exit_10() {
+    let s = Scenario::with(&[("stop_ack_timeout_ms", "300"), ("exchange.http_timeout_ms", "3000")]);
+    s.mock.on("POST", ALGO, Some("STOP"), Action::Delay(900), 1);
+    let out = s.run(&["enter"]);
+    s.assert_forced_close_and_halt(&out, &cid("STOP", 1), "forced_close:stop_ack_timeout");
+    s.before(s.at("POST", ORDER, &cid("CLOSE", 1)), s.at("DELETE", ALGO, &cid("TP", 1)));
+    assert_eq!(s.events(&cid("STOP", 1)), ["SUBMITTING", "ACKED", "CANCELLED"]);
+    s.finish();
+}
+
+/// Seed 000 §5 "TP rejected": the same response, and the STOP that did land is cancelled.
+#[test]
+fn tp_rejected_closes_cancels_stop_and_halts_exit_10() {
+    let s = Scenario::new();
+    s.mock.on("POST", ALGO, Some("TP"), Action::api_error(400, -2022, "ReduceOnly Order is rejected."), 1);
+    let out = s.run(&["enter"]);
+    s.assert_forced_close_and_halt(&out, &cid("STOP", 1), "forced_close:tp_rejected");
+    assert_eq!(s.events(&cid("TP", 1)), ["SUBMITTING", "REJECTED"]);
+    s.finish();
+}
+
+/// Seed 000 §5 / BINANCE.md §4.5: the market falls through the stop between the ENTRY fill and the
+/// STOP request, so the exchange itself answers -2021 "Order would immediately trigger." (the
+/// mock's trigger rule, not a scripted error) → CLOSE at the new mark, HALT, exit 10.
+#[test]
+fn stop_2021_would_trigger_after_a_fast_move_closes_and_halts() {
+    let s = Scenario::new();
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::MoveMarkAfter(dec!(38900)), 1);
+    let out = s.run(&["enter"]);
+    s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_would_trigger");
+    let stop = s.request("POST", ALGO, &cid("STOP", 1));
+    assert_eq!((stop.status, stop.body.contains("-2021")), (400, true), "{stop:?}");
+    let price: String =
+        s.env.db().query_row("SELECT exit_price FROM position ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(price.parse::<Decimal>().unwrap(), dec!(38900), "closed at the mark it fell to");
+    s.finish();
+}
+
+/// F-004 / seed 000 §6: the ENTRY fills 0.004 of 0.010 at first; that part is protected at once
+/// (STOP/TP for 0.004); the rest fills inside the window, so full-size STOP_2/TP_2 are placed
+/// before the small ones are cancelled (never unprotected).
+#[test]
+fn f004_partial_fill_completed_in_window_resizes_protection() {
+    let s = Scenario::with(&[("entry_fill_window_ms", "2000")]);
+    s.mock.on(
+        "POST",
+        ORDER,
+        Some("ENTRY"),
+        Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: None },
+        1,
+    );
+    let out = s.run(&["enter"]);
+    out.code(0);
+    assert_eq!(out.json()["entered"], true);
+    assert_eq!(s.request("POST", ALGO, &cid("STOP", 1)).param("quantity"), Some("0.004"));
+    assert_eq!(s.request("POST", ALGO, &cid("STOP", 2)).param("quantity"), Some("0.01"));
+    s.before(s.at("POST", ALGO, &cid("STOP", 1)), s.at("GET", ORDER, &cid("ENTRY", 1)));
+    s.before(s.at("POST", ALGO, &cid("STOP", 2)), s.at("DELETE", ALGO, &cid("STOP", 1)));
+    s.before(s.at("POST", ALGO, &cid("TP", 2)), s.at("DELETE", ALGO, &cid("TP", 1)));
+    s.assert_entered_and_protected(&cid("STOP", 2), &cid("TP", 2));
+    assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "PARTIALLY_FILLED", "FILLED"]);
+    assert_eq!(s.events(&cid("STOP", 1)), ["SUBMITTING", "ACKED", "CANCELLED"]);
+    assert_eq!(s.plan_status(), "FILLED");
+    let (state, qty, _) = s.position();
+    assert_eq!((state.as_str(), qty.parse::<Decimal>().unwrap()), ("OPEN", dec!(0.010)));
+    assert_eq!(s.mode(), "RUNNING");
+    s.finish();
+}
+
+/// F-004: the ENTRY stays partly filled past `entry_fill_window_ms` → the remainder is cancelled,
+/// the filled part closed (reduce-only, its own quantity), STOP/TP cancelled; a safe close, so no
+/// HALT; exit 1.
+#[test]
+fn f004_partial_fill_timed_out_cancels_remainder_and_closes() {
+    let s = Scenario::with(&[("entry_fill_window_ms", "600")]);
+    s.mock.on(
+        "POST",
+        ORDER,
+        Some("ENTRY"),
+        Action::PartialFill { qty: dec!(0.004), complete_after_ms: None, rest_price: None },
+        1,
+    );
+    let out = s.run(&["enter"]);
+    out.code(1);
+    assert_eq!(out.json()["outcome"], "partial_fill_closed");
+    let (cancel, close) = (s.at("DELETE", ORDER, &cid("ENTRY", 1)), s.at("POST", ORDER, &cid("CLOSE", 1)));
+    s.before(s.at("POST", ALGO, &cid("STOP", 1)), cancel);
+    s.before(cancel, close);
+    s.before(close, s.at("DELETE", ALGO, &cid("STOP", 1)));
+    s.before(close, s.at("DELETE", ALGO, &cid("TP", 1)));
+    let c = s.request("POST", ORDER, &cid("CLOSE", 1));
+    assert_eq!((c.param("quantity"), c.param("reduceOnly")), (Some("0.004"), Some("true")));
+    assert_eq!(s.request("POST", ALGO, &cid("STOP", 1)).param("quantity"), Some("0.004"));
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    assert!(s.mock.open_algos().is_empty());
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
+    let (_, _, reason) = s.position();
+    assert_eq!(reason.as_deref(), Some("forced_close:partial_fill_timeout"));
+    assert!(s.audit().contains(&"WARN:forced_close".to_string()));
+    assert_eq!(s.mode(), "RUNNING", "a safe close needs no halt");
+    s.finish();
+}
+
+/// F-005 / CONTRACT §7.7 / AC3: the exchange refuses every CLOSE (503) during `exit`. STOP and TP
+/// are cancelled first (seed 000 §7), then CLOSE is retried with `_CLOSE_1`, `_CLOSE_2`, … until
+/// `close_retry_max_elapsed_ms`; then HALT, CRITICAL, exit 10, and the STOP is put back (AC1).
+/// When the exchange recovers, `exit` (never blocked by HALTED) closes the position.
+#[test]
+fn f005_outage_during_close_retries_new_attempts_then_halts_exit_10() {
+    let s = Scenario::with(&[("close_retry_max_elapsed_ms", "1500")]);
+    s.run(&["enter"]).code(0);
+    s.mock.on("POST", ORDER, Some("CLOSE"), Action::service_unavailable(), usize::MAX);
+    let out = s.run(&["exit"]);
+    out.code(10);
+    assert_eq!(out.json()["outcome"], "close_failed");
+    let reqs = s.mock.requests();
+    let closes: Vec<&Request> = reqs.iter().filter(|r| r.path == ORDER && r.role() == Some("CLOSE")).collect();
+    assert!(closes.len() >= 3, "CLOSE retried:\n{}", lines(&reqs));
+    for (i, c) in closes.iter().enumerate() {
+        let n = u32::try_from(i + 1).unwrap();
+        assert_eq!(c.client_id(), Some(cid("CLOSE", n).as_str()), "attempts increment by one");
+        assert_eq!((c.method.as_str(), c.param("reduceOnly"), c.status), ("POST", Some("true"), 503));
+    }
+    let span = closes.last().unwrap().arrived - closes[0].arrived;
+    assert!(span.as_millis() <= 1500, "bounded by close_retry_max_elapsed_ms: {span:?}");
+    s.before(s.at("DELETE", ALGO, &cid("STOP", 1)), s.at("POST", ORDER, &cid("CLOSE", 1)));
+    s.before(s.at("DELETE", ALGO, &cid("TP", 1)), s.at("POST", ORDER, &cid("CLOSE", 1)));
+    assert_eq!(s.mode(), "HALTED");
+    assert!(s.audit().contains(&"CRITICAL:close_failed".to_string()));
+    let (state, _, reason) = s.position();
+    assert_eq!((state.as_str(), reason), ("OPEN", None));
+    assert_eq!(s.mock.position(), dec!(0.010));
+    let stop_back = s.mock.open_algos().into_iter().any(|a| a.order_type == "STOP_MARKET" && a.qty == dec!(0.010));
+    assert!(stop_back, "the open position is not left without a STOP: {:?}", s.mock.open_algos());
+
+    s.mock.clear_faults();
+    let out = s.run(&["exit"]);
+    out.code(0);
+    assert_eq!(out.json()["exit_reason"], "manual");
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    assert!(s.mock.open_algos().is_empty());
+    assert_eq!(s.position().2.as_deref(), Some("manual"));
+    s.finish();
+}
+
+/// CONTRACT §7.6 / seed 000 §4.1: HALTED refuses `enter` with exit 3 and not one order request
+/// (nor a margin or leverage change) reaches the exchange.
+#[test]
+fn halted_enter_refuses_with_exit_3_and_sends_no_order() {
+    let s = Scenario::new();
+    s.store().set_halted("operator", now_ms()).unwrap();
+    let out = s.run(&["enter"]);
+    out.code(3);
+    assert_eq!(out.json()["command"], "enter");
+    assert!(s.mock.writes().is_empty(), "{:?}", s.mock.writes());
+    assert!(s.audit().contains(&"WARN:preflight_failed".to_string()));
+    assert_eq!(s.plan_status(), "PLANNED");
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    s.finish();
+}
+
+/// Two `mcbot enter` started at once against one state DB (CONTRACT §7.10, AC2), each round trip
+/// 100 ms so the first holds the lock for most of a second: exactly one ENTRY request reaches the
+/// exchange.
+fn concurrent_enters(lock_timeout_ms: &str) -> (Scenario, Vec<Outcome>) {
+    let s = Scenario::with(&[("lock_timeout_ms", lock_timeout_ms)]);
+    s.mock.set_latency_ms(100);
+    let spawn = || {
+        let mut c = s.env.std_command();
+        c.args(["--json", "enter"]).env("MCBOT_API_KEY", API_KEY).env("MCBOT_API_SECRET", API_SECRET);
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let mut outs = vec![Outcome::of(&a.wait_with_output().unwrap()), Outcome::of(&b.wait_with_output().unwrap())];
+    // The process that entered first, the other one second (both may exit 0).
+    let entered = |o: &Outcome| {
+        serde_json::from_str::<Value>(o.stdout.trim()).ok().and_then(|v| v["entered"].as_bool()).unwrap_or(false)
+    };
+    outs.sort_by_key(|o| (o.code, !entered(o)));
+    s.mock.set_latency_ms(0);
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1, "exactly one ENTRY:\n{}", lines(&s.mock.requests()));
+    assert_eq!(outs[0].code, 0, "{outs:?}");
+    assert_eq!(outs[0].json()["entered"], true);
+    s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+    (s, outs)
+}
+
+/// The second process gives up on the lock after `lock_timeout_ms` (exit 4).
+#[test]
+fn concurrent_enters_the_loser_exits_4_and_one_entry_is_sent() {
+    let (s, outs) = concurrent_enters("300");
+    outs[1].code(4);
+    assert_eq!(outs[1].json()["command"], "enter");
+    s.finish();
+}
+
+/// With a long lock timeout the second process waits, reconciles and finds nothing to do.
+#[test]
+fn concurrent_enters_the_waiting_one_finds_nothing_to_do() {
+    let (s, outs) = concurrent_enters("10000");
+    outs[1].code(0);
+    assert_eq!(outs[1].json()["entered"], false, "{}", outs[1].stdout);
+    s.finish();
+}
+
+/// Seed 000 §9.3 / AC1+AC4: the protective orders vanished while mcbot was not running (cancelled
+/// by hand, expired): `reconcile` finds the open position naked and places STOP_2 and TP_2 for its
+/// full size at the plan's prices.
+#[test]
+fn restart_with_naked_position_reconcile_places_stop_and_tp() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.cancel_all_algos();
+    let mark = s.mock.request_count();
+    let out = s.run(&["reconcile"]);
+    out.code(0);
+    let j = out.json();
+    assert_eq!((j["clean"].as_bool(), j["mismatch_streak"].as_i64()), (Some(false), Some(1)), "{j}");
+    let writes = s.mock.writes_since(mark);
+    assert_eq!(writes.len(), 2, "only STOP and TP are sent: {writes:?}");
+    s.assert_entered_and_protected(&cid("STOP", 2), &cid("TP", 2));
+    assert_eq!(s.events(&cid("STOP", 1)).last().map(String::as_str), Some("CANCELLED"));
+    assert_eq!(s.events(&cid("STOP", 2)), ["SUBMITTING", "ACKED"]);
+    assert!(s.audit().contains(&"WARN:reconcile_repair".to_string()));
+    let st = s.run(&["status"]).json();
+    assert_eq!(st["protection"]["stop"]["client_id"], Value::from(cid("STOP", 2)));
+    // Agreement now: the next reconcile repairs nothing and sends nothing.
+    let mark = s.mock.request_count();
+    let j = s.run(&["reconcile"]).json();
+    assert_eq!(j["clean"], true, "{j}");
+    assert!(s.mock.writes_since(mark).is_empty());
+    s.finish();
+}
+
+/// `protect` (CONTRACT §1): only the missing STOP is placed; the TP that is still open stays.
+#[test]
+fn protect_places_only_the_missing_stop() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    {
+        let mut st = s.mock.state();
+        let stop = st.algos.iter_mut().find(|a| a.order_type == "STOP_MARKET").unwrap();
+        stop.status = "CANCELED";
+    }
+    let mark = s.mock.request_count();
+    s.run(&["protect"]).code(0);
+    assert_eq!(s.mock.writes_since(mark), [format!("POST {ALGO} {}", cid("STOP", 2))]);
+    s.assert_entered_and_protected(&cid("STOP", 2), &cid("TP", 1));
+    s.finish();
+}
+
+/// F-003 / AC4: the process died right after sending the ENTRY (intent committed, the order filled
+/// on the exchange, nothing else recorded). `reconcile` looks the ENTRY up by client id, adopts
+/// the position into its plan and protects it — without sending any ENTRY.
+#[test]
+fn f003_phantom_position_after_a_crash_is_adopted_and_protected() {
+    use mcbot::core::order::{OrderEvent, OrderRole};
+    use mcbot::store::journal::NewOrderEvent;
+    let s = Scenario::new();
+    {
+        let mut store = s.store();
+        let now = now_ms();
+        store.set_plan_status(PLAN, PlanStatus::Entering, now).unwrap();
+        store
+            .append_order_event(&NewOrderEvent {
+                ts_ms: now,
+                trade_plan_id: Some(PLAN.into()),
+                role: OrderRole::Entry,
+                attempt: 1,
+                client_id: cid("ENTRY", 1),
+                correlation_id: Some(format!("{PLAN}-entry")),
+                event: OrderEvent::Submitting,
+                exchange_order_id: None,
+                status: None,
+                price: Some(dec!(40000)),
+                qty: Some(dec!(0.010)),
+                detail: None,
+                raw: None,
+            })
+            .unwrap();
+    }
+    s.mock.fill_market_order(&cid("ENTRY", 1), true, dec!(0.010));
+    let out = s.run(&["reconcile"]);
+    out.code(0);
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 0, "the ENTRY is never sent again");
+    s.before(s.at("GET", ORDER, &cid("ENTRY", 1)), s.at("POST", ALGO, &cid("STOP", 1)));
+    assert_eq!(s.mock.position(), dec!(0.010));
+    assert_eq!(s.mock.open_algos().len(), 2);
+    let time_syncs = s.mock.requests().iter().filter(|r| r.path == "/fapi/v1/time").count();
+    assert_eq!(time_syncs, 1, "one clock sync per process");
+    assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "FILLED"]);
+    assert!(s.audit().contains(&"WARN:position_adopted".to_string()));
+    let trade_plan: Option<String> =
+        s.env.db().query_row("SELECT trade_plan_id FROM position WHERE state = 'OPEN'", [], |r| r.get(0)).unwrap();
+    assert_eq!(trade_plan.as_deref(), Some(PLAN));
+    assert_eq!(s.plan_status(), "FILLED");
+    s.finish();
+}
+
+/// AC5: the STOP fires while mcbot is not running (the mock's trigger engine fills it); the next
+/// `reconcile` finalises the position as `stop_hit` at the trigger and cancels the TP.
+#[test]
+fn stop_hit_while_down_is_finalised_as_stop_hit_and_tp_cancelled() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.set_mark(dec!(38950));
+    assert_eq!(s.mock.position(), Decimal::ZERO, "the STOP fired");
+    s.run(&["reconcile"]).code(0);
+    assert_eq!(s.mock.count("DELETE", ALGO, &cid("TP", 1)), 1);
+    assert!(s.mock.open_algos().is_empty());
+    let (state, _, reason) = s.position();
+    assert_eq!((state.as_str(), reason.as_deref()), ("CLOSED", Some("stop_hit")));
+    assert_eq!(s.events(&cid("STOP", 1)).last().map(String::as_str), Some("FILLED"));
+    assert_eq!(s.plan_status(), "CLOSED");
+    s.finish();
+}
+
+/// Seed 000 §7 / AC5: a regime exit cancels STOP and TP first, then CLOSEs, and records the reason.
+#[test]
+fn regime_exit_cancels_protection_then_closes_and_records_the_reason() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.set_mark(dec!(40500));
+    let out = s.run(&["exit", "--reason", "regime:trend_invalidation"]);
+    out.code(0);
+    assert_eq!(out.json()["exit_reason"], "regime:trend_invalidation");
+    let close = s.at("POST", ORDER, &cid("CLOSE", 1));
+    s.before(s.at("DELETE", ALGO, &cid("STOP", 1)), close);
+    s.before(s.at("DELETE", ALGO, &cid("TP", 1)), close);
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    assert!(s.mock.open_algos().is_empty());
+    let (state, _, reason) = s.position();
+    assert_eq!((state.as_str(), reason.as_deref()), ("CLOSED", Some("regime:trend_invalidation")));
+    let pnl: String =
+        s.env.db().query_row("SELECT realized_pnl FROM position ORDER BY id DESC", [], |r| r.get(0)).unwrap();
+    assert_eq!(pnl.parse::<Decimal>().unwrap(), dec!(5), "(40500 - 40000) x 0.010");
+    s.finish();
+}
+
+/// AC2: the ENTRY is lost on the way in (connection dropped, nothing executed). Two look-ups by
+/// client id, apart in time, prove it absent (-2013); only then attempt 2 goes out.
+#[test]
+fn ambiguous_entry_that_never_landed_is_proven_absent_then_entry_2() {
+    let s = Scenario::new();
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::Drop, 1);
+    s.run(&["enter"]).code(0);
+    assert_eq!(s.mock.count("GET", ORDER, &cid("ENTRY", 1)), 2, "two look-ups before attempt 2");
+    s.before(s.at("GET", ORDER, &cid("ENTRY", 1)), s.at("POST", ORDER, &cid("ENTRY", 2)));
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 2);
+    assert_eq!(s.mock.position(), dec!(0.010), "exactly one ENTRY filled");
+    assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "UNKNOWN", "NOT_FOUND"]);
+    assert_eq!(s.events(&cid("ENTRY", 2)), ["SUBMITTING", "FILLED"]);
+    s.finish();
+}
+
+/// AC1+AC3: the ENTRY's answer is lost and every look-up fails too (503), so its fate stays
+/// unknown past `entry_ack_timeout_ms`; the position the exchange shows is adopted into the plan
+/// and protected, and nothing is sent twice.
+#[test]
+fn unresolvable_entry_with_a_position_found_is_protected() {
+    let s = Scenario::with(&[("entry_ack_timeout_ms", "300")]);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThenDrop, 1);
+    s.mock.on("GET", ORDER, Some("ENTRY"), Action::service_unavailable(), usize::MAX);
+    let out = s.run(&["enter"]);
+    out.code(0);
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
+    s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+    assert!(s.audit().contains(&"WARN:position_adopted".to_string()), "{:?}", s.audit());
+    assert_eq!(s.mode(), "RUNNING");
+    s.finish();
+}
+
+/// AC3: the ENTRY's fate stays unknown and the exchange shows no position: mcbot cannot prove
+/// either way, so it HALTs (exit 10) rather than guess; the next `reconcile` settles it.
+#[test]
+fn unresolvable_entry_while_flat_halts_exit_10() {
+    let s = Scenario::with(&[("entry_ack_timeout_ms", "300")]);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::Drop, 1);
+    s.mock.on("GET", ORDER, Some("ENTRY"), Action::service_unavailable(), 4);
+    let out = s.run(&["enter"]);
+    out.code(10);
+    assert_eq!(out.json()["outcome"], "unresolved");
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1, "never a second ENTRY while unresolved");
+    assert_eq!(s.mode(), "HALTED");
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    // The exchange answers again: reconcile proves the ENTRY absent and closes the plan.
+    s.mock.clear_faults();
+    s.run(&["reconcile"]).code(0);
+    assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "UNKNOWN", "NOT_FOUND"]);
+    assert_eq!(s.plan_status(), "NOT_FILLED");
+    s.finish();
+}
+
+/// Seed 000 §8.2 "STOP / TP: one retry": the STOP request is lost on the way in; the look-up by
+/// clientAlgoId proves it absent, so STOP_2 goes out, and the position is protected.
+#[test]
+fn lost_stop_that_never_landed_is_retried_once_as_stop_2() {
+    let s = Scenario::new();
+    s.mock.on("POST", ALGO, Some("STOP"), Action::Drop, 1);
+    s.run(&["enter"]).code(0);
+    s.before(s.at("GET", ALGO, &cid("STOP", 1)), s.at("POST", ALGO, &cid("STOP", 2)));
+    s.assert_entered_and_protected(&cid("STOP", 2), &cid("TP", 1));
+    assert_eq!(s.events(&cid("STOP", 1)), ["SUBMITTING", "UNKNOWN", "NOT_FOUND"]);
+    assert_eq!(s.mode(), "RUNNING");
+    s.finish();
+}
+
+/// A lost STOP answer whose order did land is found by the look-up and not sent again.
+#[test]
+fn lost_stop_answer_is_found_by_lookup_and_not_resent() {
+    let s = Scenario::new();
+    s.mock.on("POST", ALGO, Some("STOP"), Action::ExecuteThenDrop, 1);
+    s.run(&["enter"]).code(0);
+    assert_eq!(s.count_role("POST", ALGO, "STOP"), 1);
+    s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+    assert_eq!(s.events(&cid("STOP", 1)), ["SUBMITTING", "UNKNOWN", "ACKED"]);
+    s.finish();
+}
+
+/// CONTRACT §7.2 "transport error after one retry": both STOP attempts are lost → CLOSE, cancel
+/// the TP, HALT, exit 10.
+#[test]
+fn stop_lost_twice_forces_close_and_halt_exit_10() {
+    let s = Scenario::new();
+    s.mock.on("POST", ALGO, Some("STOP"), Action::Drop, 2);
+    let out = s.run(&["enter"]);
+    s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_retry");
+    assert_eq!(s.count_role("POST", ALGO, "STOP"), 2);
+    s.finish();
+}
+
+/// CONTRACT §6: a -1021 (timestamp outside recvWindow) is refused before execution, so the adapter
+/// resyncs its clock with /fapi/v1/time and sends the same order once more; one fill.
+#[test]
+fn entry_1021_resyncs_the_clock_and_sends_once_more() {
+    let s = Scenario::new();
+    let msg = "Timestamp for this request is outside of the recvWindow.";
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::api_error(400, -1021, msg), 1);
+    s.run(&["enter"]).code(0);
+    let reqs = s.mock.requests();
+    let entries: Vec<&Request> = reqs.iter().filter(|r| r.method == "POST" && r.role() == Some("ENTRY")).collect();
+    assert_eq!(entries.len(), 2, "{}", lines(&reqs));
+    assert_eq!((entries[0].status, entries[1].status), (400, 200));
+    assert_eq!(entries[1].client_id(), Some(cid("ENTRY", 1).as_str()), "the same order, not a new attempt");
+    let resync = reqs[entries[0].seq..entries[1].seq].iter().any(|r| r.path == "/fapi/v1/time");
+    assert!(resync, "clock resynced in between:\n{}", lines(&reqs));
+    s.assert_protected(&cid("STOP", 1), &cid("TP", 1));
+    s.finish();
+}
+
+/// BUG (reported, not fixed here: `src/exec/protect.rs` `targets_for`): CONTRACT §8 puts the TP
+/// "at exactly 2R from the actual average fill". When a partial ENTRY (0.004 @ 40000) completes at
+/// another price (0.006 @ 40100, average 40060, R = 1060), the resized TP_2 must be at 42180; mcbot
+/// re-uses the TP stored for the first partial fill (42000) because `targets_for` prefers
+/// `position.tp_price` over recomputing from the new average.
+#[test]
+#[ignore = "mcbot bug: resized TP keeps the partial fill's TP instead of 2R from the new average fill"]
+fn bug_resized_tp_is_2r_from_the_actual_average_fill() {
+    let s = Scenario::with(&[("entry_fill_window_ms", "2000")]);
+    let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: Some(dec!(40100)) };
+    s.mock.on("POST", ORDER, Some("ENTRY"), partial, 1);
+    s.run(&["enter"]).code(0);
+    let entry_price: String =
+        s.env.db().query_row("SELECT entry_price FROM position WHERE state = 'OPEN'", [], |r| r.get(0)).unwrap();
+    assert_eq!(entry_price.parse::<Decimal>().unwrap(), dec!(40060));
+    assert_eq!(s.request("POST", ALGO, &cid("TP", 2)).param("triggerPrice"), Some("42180"));
+}
+
+/// BUG (reported, not fixed here: `src/exec/entry.rs` `after_ack`): when protection fails for a
+/// *partial* ENTRY, the failure path closes what filled and HALTs, but never cancels the ENTRY's
+/// open remainder. When the remainder fills afterwards, a naked position exists while mcbot
+/// believes it is flat and HALTED (AC1), until some later `reconcile` adopts it.
+#[test]
+#[ignore = "mcbot bug: the open remainder of a partial ENTRY is not cancelled when its protection fails"]
+fn bug_failed_protection_of_a_partial_entry_cancels_the_remainder() {
+    let s = Scenario::new();
+    let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(1500), rest_price: None };
+    s.mock.on("POST", ORDER, Some("ENTRY"), partial, 1);
+    s.mock.on("POST", ALGO, Some("STOP"), Action::api_error(400, -4045, "Reach max stop order limit."), 1);
+    s.run(&["enter"]).code(10);
+    assert_eq!(s.mock.position(), Decimal::ZERO, "flat right after the forced close");
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    s.mock.state().advance_now(); // the remainder's fill falls due
+    assert_eq!(
+        (s.mock.position(), s.mock.open_algos().len()),
+        (Decimal::ZERO, 0),
+        "a naked position appeared after the forced close (ENTRY remainder never cancelled):\n{}",
+        lines(&s.mock.requests())
+    );
+}
+
+/// FINDING (reported, not fixed here: `src/exec/close.rs` `exit_position`, which follows seed 000
+/// §7's order "cancel STOP and TP, then CLOSE"): when the CLOSE then fails (F-005), the position is
+/// left without any STOP for most of `close_retry_max_elapsed_ms` (0.8 s of 1.5 s here; most of a
+/// minute with the default 60 s) before `restore_protection` puts one back — against CONTRACT §7.1 (a STOP at all times but between an
+/// ENTRY fill and its STOP ack). Sampling the mock while `exit` runs shows the naked stretch.
+#[test]
+#[ignore = "mcbot finding: exit cancels the STOP before the CLOSE is confirmed; naked while CLOSE keeps failing"]
+fn finding_exit_during_an_outage_never_leaves_the_position_without_a_stop() {
+    let s = Scenario::with(&[("close_retry_max_elapsed_ms", "1500")]);
+    s.run(&["enter"]).code(0);
+    s.mock.on("POST", ORDER, Some("CLOSE"), Action::service_unavailable(), usize::MAX);
+    let mut c = s.env.std_command();
+    c.args(["--json", "exit"]).env("MCBOT_API_KEY", API_KEY).env("MCBOT_API_SECRET", API_SECRET);
+    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let (mut naked_since, mut longest) = (None::<std::time::Instant>, std::time::Duration::ZERO);
+    while child.try_wait().unwrap().is_none() {
+        let covered = s.mock.open_algos().iter().any(|a| a.order_type == "STOP_MARKET" && a.qty >= dec!(0.010));
+        match (covered || s.mock.position().is_zero(), naked_since) {
+            (false, None) => naked_since = Some(std::time::Instant::now()),
+            (true, Some(t)) => {
+                longest = longest.max(t.elapsed());
+                naked_since = None;
+            }
+            _ => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(longest.as_millis() < 200, "the position was without a STOP for {longest:?} during exit");
+}
