@@ -75,7 +75,10 @@ where
             return ExitCode::Usage;
         }
     };
-    logging::init(cli.verbosity(), cli.log_format);
+    // The simulated bot's own log lines (thousands per run) would drown sim's report: errors only
+    // unless -v asks for more.
+    let verbosity = if matches!(cli.command, cli::Command::Sim(_)) { cli.verbosity() - 2 } else { cli.verbosity() };
+    logging::init(verbosity, cli.log_format);
     let name = cli.command.name();
     let report = match cmd::dispatch(&cli) {
         Ok(r) => r,

@@ -452,9 +452,20 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<Report> 
     };
     let plan_id = journal_plan_id(&pos);
     e.store.set_position_state(pos.id, PositionState::Closing)?;
-    // Regime/manual exits: cancel protection first, then close (seed 000 §7 order).
-    let cancel_failed = e.cancel_all_protection(&snap.our_conditionals)?;
+    // Seed 000 §7 cancels STOP and TP, then closes. The TP goes first; the STOP stays until the
+    // CLOSE is confirmed, so the position is never without a STOP while a CLOSE may keep failing
+    // (seed 000 §12 AC1, CONTRACT §7.1). Both are reduce-only: a STOP that fires during the CLOSE
+    // cannot open a position.
+    let (stops, others): (Vec<ExConditional>, Vec<ExConditional>) = snap
+        .our_conditionals
+        .iter()
+        .cloned()
+        .partition(|c| ClientOrderId::parse(&c.client_id).is_ok_and(|id| id.role == OrderRole::Stop));
+    let mut cancel_failed = e.cancel_all_protection(&others)?;
     let closed = e.close_until_flat(&plan_id, pos.side)?;
+    if closed.is_some() {
+        cancel_failed += e.cancel_all_protection(&stops)?;
+    }
     match closed {
         Some((qty, avg)) => {
             let fees = close_fees(e, &plan_id);

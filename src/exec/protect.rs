@@ -274,6 +274,8 @@ impl Engine<'_> {
             format!("forced close: {why}"),
             json!({"why": why}),
         )?;
+        // 0. An ENTRY still working (a partial fill) must not add to the position being closed.
+        self.cancel_open_entries(&plan_id)?;
         // 1. CLOSE at market immediately.
         let closed = self.close_until_flat(&plan_id, pos.side)?;
         // 2. Cancel every protective order of the plan that may exist: a late STOP may have landed.
@@ -302,6 +304,39 @@ impl Engine<'_> {
                     .line(format!("CRITICAL: {msg}; system HALTED")))
             }
         }
+    }
+
+    /// Cancels every ENTRY of the plan that may still be working on the exchange, and records
+    /// what it finally filled.
+    pub fn cancel_open_entries(&mut self, plan_id: &str) -> Result<()> {
+        let symbol = self.cfg.symbol.clone();
+        let live: Vec<_> = self
+            .ledger(plan_id)?
+            .of(plan_id, OrderRole::Entry)
+            .into_iter()
+            .filter(|o| o.state.may_be_live())
+            .cloned()
+            .collect();
+        for v in live {
+            let o = OrderRef {
+                plan_id: Some(plan_id.to_string()),
+                role: OrderRole::Entry,
+                attempt: v.attempt,
+                client_id: v.client_id.clone(),
+            };
+            if let Err(err) = self.ex.cancel_order(&symbol, &v.client_id) {
+                self.record_error(&o, OrderEvent::CancelFailed, &err)?;
+            }
+            if let Ok(Some(q)) = self.read_persistent("query_order", |_| self.ex.query_order(&symbol, &v.client_id)) {
+                let event = crate::exec::record::order_status_event(q.status);
+                let changed = v.filled_qty != Some(q.executed_qty)
+                    || crate::core::order::transition(Some(v.state), event).is_ok_and(|s| s != v.state);
+                if changed && crate::core::order::transition(Some(v.state), event).is_ok() {
+                    self.record_order(&o, &q, Some("ENTRY remainder cancelled".into()))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Cancels every STOP/TP of a plan the journal knows plus any still open on the exchange.
@@ -345,12 +380,11 @@ impl Engine<'_> {
         let stop =
             filters.quantize_price(stop, stop_rounding).map_err(|e| Error::Failed(format!("stop price: {e}")))?;
         let tp_raw = take_profit_price(pos.side, pos.entry_price, stop, self.cfg.strategy.tp_r_multiple);
-        let tp = match pos.tp_price {
-            Some(tp) => tp,
-            None => filters
-                .quantize_price(tp_raw, PriceRounding::Nearest)
-                .map_err(|e| Error::Failed(format!("tp price: {e}")))?,
-        };
+        // Always from the position's current average fill: after a partial fill completes, the
+        // TP moves with the average (exactly 2R from the actual fill, seed 000 §4).
+        let tp = filters
+            .quantize_price(tp_raw, PriceRounding::Nearest)
+            .map_err(|e| Error::Failed(format!("tp price: {e}")))?;
         Ok(Targets { side: pos.side, qty, stop, tp })
     }
 }

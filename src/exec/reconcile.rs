@@ -24,12 +24,19 @@ fn resolve_inflight_entries(e: &mut Engine<'_>) -> Result<Option<String>> {
     let symbol = e.cfg.symbol.clone();
     let window = i64::try_from(e.cfg.execution.entry_fill_window_ms).unwrap_or(i64::MAX);
     let mut owner = None;
-    let plans: Vec<String> = e
+    let mut plans: Vec<String> = e
         .store
         .plans_with_statuses(&[PlanStatus::Entering, PlanStatus::Partial, PlanStatus::Filled])?
         .into_iter()
         .map(|p| p.id)
         .collect();
+    // An ENTRY can outlive its plan's status (a remainder that kept working after a forced
+    // close): every ENTRY the journal believes live is looked up too.
+    for id in e.store.plans_with_live_entries()? {
+        if !plans.contains(&id) {
+            plans.push(id);
+        }
+    }
     for plan_id in plans {
         let ledger = e.ledger(&plan_id)?;
         let entries: Vec<_> = ledger.of(&plan_id, OrderRole::Entry).into_iter().cloned().collect();

@@ -320,6 +320,19 @@ impl Store {
         rows.into_iter().map(to_order_record).collect()
     }
 
+    /// Plans with an ENTRY whose last journal row leaves it possibly working on the exchange
+    /// (whatever the plan's status): reconcile looks each of them up.
+    pub fn plans_with_live_entries(&self) -> StoreResult<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT e.trade_plan_id FROM order_event e
+             WHERE e.role = 'ENTRY' AND e.trade_plan_id IS NOT NULL
+               AND e.seq = (SELECT max(x.seq) FROM order_event x WHERE x.client_id = e.client_id AND x.event != 'OBSERVED')
+               AND e.event IN ('SUBMITTING', 'UNKNOWN', 'ACKED', 'PARTIALLY_FILLED', 'TRIGGERED', 'CANCEL_FAILED')",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Order events of one plan, in order.
     pub fn order_events_for_plan(&self, plan_id: &str) -> StoreResult<Vec<OrderEventRecord>> {
         let mut stmt = self

@@ -106,6 +106,8 @@ impl Store {
             StoreError::Sqlite(s) => open_problem(path, &s),
             other => other,
         })?;
+        // The store uses a few dozen distinct statements on every tick; rusqlite keeps 16 by default.
+        conn.set_prepared_statement_cache_capacity(128);
         let store = Store { conn, path: path.to_path_buf() };
         store.ensure_system_row(now_ms)?;
         Ok(store)

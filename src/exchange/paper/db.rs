@@ -23,6 +23,7 @@ pub fn open(path: &Path, durable: bool) -> ExResult<Connection> {
     let mut conn = Connection::open(path).map_err(state_db)?;
     conn.busy_timeout(std::time::Duration::from_millis(5_000)).map_err(state_db)?;
     let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(state_db)?;
+    conn.set_prepared_statement_cache_capacity(64);
     let sync = if durable { "NORMAL" } else { "OFF" };
     conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;")).map_err(state_db)?;
     migrate::migrate(&mut conn, &path.display().to_string()).map_err(state_db)?;
