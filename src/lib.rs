@@ -75,9 +75,9 @@ where
             return ExitCode::Usage;
         }
     };
-    // The simulated bot's own log lines (thousands per run) would drown sim's report: errors only
-    // unless -v asks for more.
-    let verbosity = if matches!(cli.command, cli::Command::Sim(_)) { cli.verbosity() - 2 } else { cli.verbosity() };
+    // The simulated bot's own log lines (thousands per run, CRITICAL ones included: they are
+    // injected) would drown sim's report: off unless -v (errors), -vv (warnings), -vvv (info).
+    let verbosity = if matches!(cli.command, cli::Command::Sim(_)) { cli.verbosity() - 3 } else { cli.verbosity() };
     logging::init(verbosity, cli.log_format);
     let name = cli.command.name();
     let report = match cmd::dispatch(&cli) {

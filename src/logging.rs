@@ -12,7 +12,8 @@ pub enum LogFormat {
 /// Installs the global subscriber once; later calls (a second `run` in one process) keep the first.
 pub fn init(verbosity: i8, format: LogFormat) {
     let level = match verbosity {
-        i8::MIN..=-2 => "error",
+        i8::MIN..=-3 => "off",
+        -2 => "error",
         -1 => "warn",
         0 => "info",
         1 => "debug",

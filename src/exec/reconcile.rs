@@ -21,22 +21,20 @@ use serde_json::json;
 /// client id, records what the exchange says, cancels a stale remainder, and returns the plan whose
 /// ENTRY filled (the owner of a position the DB may not know).
 fn resolve_inflight_entries(e: &mut Engine<'_>) -> Result<Option<String>> {
-    let symbol = e.cfg.symbol.clone();
-    let window = i64::try_from(e.cfg.execution.entry_fill_window_ms).unwrap_or(i64::MAX);
-    let mut owner = None;
-    let mut plans: Vec<String> = e
+    let plans: Vec<String> = e
         .store
         .plans_with_statuses(&[PlanStatus::Entering, PlanStatus::Partial, PlanStatus::Filled])?
         .into_iter()
         .map(|p| p.id)
         .collect();
-    // An ENTRY can outlive its plan's status (a remainder that kept working after a forced
-    // close): every ENTRY the journal believes live is looked up too.
-    for id in e.store.plans_with_live_entries()? {
-        if !plans.contains(&id) {
-            plans.push(id);
-        }
-    }
+    resolve_entries_of(e, plans)
+}
+
+/// Looks up the ENTRY orders of `plans` that the journal leaves in flight (see above).
+fn resolve_entries_of(e: &mut Engine<'_>, plans: Vec<String>) -> Result<Option<String>> {
+    let symbol = e.cfg.symbol.clone();
+    let window = i64::try_from(e.cfg.execution.entry_fill_window_ms).unwrap_or(i64::MAX);
+    let mut owner = None;
     for plan_id in plans {
         let ledger = e.ledger(&plan_id)?;
         let entries: Vec<_> = ledger.of(&plan_id, OrderRole::Entry).into_iter().cloned().collect();
@@ -145,6 +143,15 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
             })
         })
         .collect();
+    // An exchange position nobody explains: an ENTRY can outlive its plan's status (a remainder
+    // that kept working after a forced close), so every ENTRY the journal believes live is
+    // looked up before the position is called foreign.
+    let owner = match owner {
+        None if db_pos.is_none() && !snap.position.is_flat() => {
+            resolve_entries_of(e, e.store.plans_with_live_entries()?)?
+        }
+        o => o,
+    };
     let phantom_owner = if db_pos.is_none() && !snap.position.is_flat() {
         match owner {
             Some(p) => Some(Some(p)),
@@ -179,9 +186,35 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
         let data = serde_json::to_value(r).unwrap_or_default();
         match r {
             Repair::CancelOpenOrder { client_id } => {
-                let gone = e.ex.cancel_order(&e.cfg.symbol, client_id).is_ok();
-                if !gone {
-                    failures += 1;
+                // Our only resting regular order is an ENTRY remainder: cancel it and journal what
+                // it finally filled (anything else of ours is cancelled and journaled alike).
+                match ClientOrderId::parse(client_id) {
+                    Ok(id) if id.role == OrderRole::Entry => e.cancel_open_entries(&id.plan_id)?,
+                    Ok(id) => {
+                        let o = OrderRef {
+                            plan_id: Some(id.plan_id),
+                            role: id.role,
+                            attempt: id.attempt,
+                            client_id: client_id.clone(),
+                        };
+                        match e.ex.cancel_order(&e.cfg.symbol, client_id) {
+                            Ok(c) => e.record(
+                                &o,
+                                crate::core::order::OrderEvent::Cancelled,
+                                None,
+                                None,
+                                None,
+                                None,
+                                None,
+                                Some(c.raw().to_string()),
+                            )?,
+                            Err(err) => {
+                                failures += 1;
+                                e.record_error(&o, crate::core::order::OrderEvent::CancelFailed, &err)?;
+                            }
+                        }
+                    }
+                    Err(_) => failures += 1,
                 }
                 lines.push(format!("cancelled open order {client_id}"));
             }

@@ -109,16 +109,15 @@ impl Store {
     /// Plans in any of `statuses`, oldest first (uses the status index: cheap on every tick).
     pub fn plans_with_statuses(&self, statuses: &[PlanStatus]) -> StoreResult<Vec<TradePlan>> {
         let mut out = Vec::new();
-        for st in statuses {
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT {COLS} FROM trade_plan WHERE status = ?1 ORDER BY candle_close_ms, id"
-            ))?;
-            let rows = stmt.query_map(params![st.as_str()], plan_from_row)?.collect::<Result<Vec<_>, _>>()?;
-            for r in rows {
-                out.push(to_plan(r)?);
-            }
+        // One statement per distinct list, cached; the status index serves each IN term.
+        let marks = vec!["?"; statuses.len()].join(",");
+        let sql = format!("SELECT {COLS} FROM trade_plan WHERE status IN ({marks}) ORDER BY candle_close_ms, id");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let rows = stmt.query_map(rusqlite::params_from_iter(names), plan_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        for r in rows {
+            out.push(to_plan(r)?);
         }
-        out.sort_by(|a, b| (a.candle_close_ms, &a.id).cmp(&(b.candle_close_ms, &b.id)));
         Ok(out)
     }
 
