@@ -62,6 +62,10 @@ fn sim_with_faults_holds_every_invariant_for_several_seeds() {
         assert!(f["crash"].as_u64().unwrap() > 0 && f["outage"].as_u64().unwrap() > 0, "seed {seed}: {f}");
         assert_eq!(v["crashes_recovered"], f["crash"], "every crash was recovered from");
         assert_eq!(v["halts"], v["resumes"], "every halt was lifted by a clean reconcile");
+        // AC5: nobody but mcbot trades in a simulation, so every exit is explained by its own
+        // evidence — never `external`, never an unexplained `manual`.
+        let reasons = v["exit_reasons"].as_object().unwrap();
+        assert!(!reasons.contains_key("external") && !reasons.contains_key("manual"), "seed {seed}: {reasons:?}");
     }
 }
 

@@ -547,7 +547,16 @@ pub fn evidence_reason(e: &Engine<'_>, pos: &PositionRecord) -> Result<ExitReaso
         if let Some(r) = pos.pending_exit_reason.as_deref().and_then(|r| r.parse().ok()) {
             return Ok(r);
         }
-        return Ok(ExitReason::Manual);
+        // A forced close audits its reason before its CLOSE is sent: that row survives a crash
+        // that lost the CLOSE's answer.
+        let forced = e.store.journal_for_plan(&plan_id)?.into_iter().rev().find_map(|j| match j {
+            crate::store::journal::JournalEntry::AuditEvent(a) if a.event.kind == crate::core::audit::FORCED_CLOSE => {
+                let why = a.event.data.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())?;
+                Some(crate::exec::protect::why_word(why["why"].as_str().unwrap_or("forced")))
+            }
+            _ => None,
+        });
+        return Ok(forced.map_or(ExitReason::Manual, ExitReason::ForcedClose));
     }
     Ok(ExitReason::External)
 }
@@ -568,7 +577,9 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
         .collect();
     for (role, attempt, cid) in candidates {
         let o = OrderRef { plan_id: Some(plan_id.clone()), role, attempt, client_id: cid.clone() };
-        if let Ok(Some(c)) = e.read("query_conditional", |_| e.ex.query_conditional(&symbol, &cid)) {
+        // The evidence decides the exit reason: a look-up that fails defers finalisation (the
+        // reconcile fails, the next run tries again) rather than guessing `external`.
+        if let Some(c) = e.read_persistent("query_conditional", |_| e.ex.query_conditional(&symbol, &cid))? {
             e.record_conditional_if_new(&o, &c)?;
             if crate::exec::record::conditional_status_event(&c) == OrderEvent::Filled {
                 exit_price = c.actual_price.or(Some(c.trigger_price));
@@ -586,7 +597,7 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
         .collect();
     for (attempt, cid, state) in inflight {
         let o = OrderRef { plan_id: Some(plan_id.clone()), role: OrderRole::Close, attempt, client_id: cid.clone() };
-        match e.read("query_order", |_| e.ex.query_order(&symbol, &cid)) {
+        match e.read_persistent("query_order", |_| e.ex.query_order(&symbol, &cid)) {
             Ok(Some(order)) => {
                 e.record_order(&o, &order, Some("found by client id after the answer was lost".into()))?
             }
@@ -598,7 +609,8 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
             {
                 e.record(&o, OrderEvent::NotFound, None, None, None, None, Some("never accepted".into()), None)?
             }
-            _ => {}
+            Ok(None) => {}
+            Err(err) => return Err(err.into()),
         }
     }
     let reason = evidence_reason(e, pos)?;

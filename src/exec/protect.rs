@@ -390,7 +390,7 @@ impl Engine<'_> {
 }
 
 /// A short snake_case word for `forced_close:<why>`.
-fn why_word(why: &str) -> String {
+pub(crate) fn why_word(why: &str) -> String {
     let w: String = why
         .split([' ', ':', '(', ','])
         .next()
