@@ -59,3 +59,34 @@ fn connect_exchange_needs_the_secret_before_any_request() {
     let ex = mcbot::cmd::connect_exchange(&cfg, clock).unwrap();
     assert_eq!(ex.name(), "binance");
 }
+
+/// `paper.market_data = "binance"`: the paper exchange's live prices come from Binance's public
+/// klines and premiumIndex (no key), and trading works on them.
+#[test]
+fn live_market_data_feeds_the_paper_exchange_from_public_endpoints() {
+    use mcbot::exchange::paper::live::LiveMarketData;
+    use mcbot::exchange::paper::market::MarketData;
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/fapi/v1/klines").matches(no_api_key);
+        then.status(200).body(fixture("rest_klines_btcusdt_1m.json"));
+    });
+    server.mock(|when, then| {
+        when.method(GET).path("/fapi/v1/premiumIndex").matches(no_api_key);
+        then.status(200).body(fixture("rest_premium_index_btcusdt_doc.json"));
+    });
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(T0));
+    let public = BinanceFutures::public(&config(&server.base_url(), 2000), clock).unwrap();
+    let live = LiveMarketData::new(Box::new(public), "BTCUSDT", "1m").unwrap();
+    assert_eq!(live.interval_ms(), 60_000);
+    // The fixture's candles open from 1712738460000 on; ask for the two up to the second one.
+    let got = live.candles_until(1_712_738_520_000, 2).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].open_time_ms, 1_712_738_520_000);
+    assert!(got.windows(2).all(|w| w[0].open_time_ms < w[1].open_time_ms));
+    let f = live.last_funding(1_712_738_520_000).unwrap().unwrap();
+    assert_eq!(f.rate.to_string(), "0.00038246");
+    // Settlements every 8 h: one between 00:00 and 09:00.
+    let day = 1_712_707_200_000; // 2024-04-10T00:00Z
+    assert_eq!(live.funding_between(day, day + 9 * 3_600_000).unwrap().len(), 1);
+}
