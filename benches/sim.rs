@@ -1,6 +1,7 @@
 //! Benchmark (not a test): candles per second for the whole cycle — `sim` over the shipped
 //! multi-year BTCUSDT 4h file, without faults and with `--faults 0.05`, in-process.
 //! Run: `cargo bench --bench sim`.
+#![allow(clippy::expect_used)] // a measurement harness: a failed setup should stop it loudly
 
 use std::path::Path;
 use std::time::Instant;

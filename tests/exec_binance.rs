@@ -813,7 +813,7 @@ fn stop_lost_twice_forces_close_and_halt_exit_10() {
     let s = Scenario::new();
     s.mock.on("POST", ALGO, Some("STOP"), Action::Drop, 2);
     let out = s.run(&["enter"]);
-    s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_retry");
+    s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_unavailable");
     assert_eq!(s.count_role("POST", ALGO, "STOP"), 2);
     s.finish();
 }

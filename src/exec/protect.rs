@@ -184,7 +184,7 @@ impl Engine<'_> {
                                 } else {
                                     Some(LegVerdict::Failed {
                                         client_id: o.client_id.clone(),
-                                        why: format!("retry failed: {e}"),
+                                        why: format!("unavailable: retry failed: {e}"),
                                     })
                                 }
                             }
@@ -205,7 +205,10 @@ impl Engine<'_> {
                                 why: format!("would_trigger: {e}"),
                             })
                         } else {
-                            Some(LegVerdict::Failed { client_id: o.client_id.clone(), why: format!("rejected: {e}") })
+                            // A retryable failure here is the second one in a row: the exchange was
+                            // unavailable, which the audit trail must not call a rejection.
+                            let word = if e.class == ErrorClass::Retryable { "unavailable" } else { "rejected" };
+                            Some(LegVerdict::Failed { client_id: o.client_id.clone(), why: format!("{word}: {e}") })
                         }
                     }
                 };
