@@ -141,16 +141,9 @@ impl Engine<'_> {
                 };
                 match self.read("query_conditional", |_| self.ex.query_conditional(&symbol, &v.client_id)) {
                     Ok(Some(c)) => self.record_conditional_if_new(&o, &c)?,
-                    Ok(None) if matches!(v.state, OrderState::Intended | OrderState::Unknown) => self.record(
-                        &o,
-                        OrderEvent::NotFound,
-                        None,
-                        None,
-                        None,
-                        None,
-                        Some("reconcile: never landed".into()),
-                        None,
-                    )?,
+                    Ok(None) if matches!(v.state, OrderState::Intended | OrderState::Unknown) => {
+                        self.record_not_found(&o, "reconcile: never landed")?
+                    }
                     Ok(None) => self.record(
                         &o,
                         OrderEvent::Expired,
@@ -331,16 +324,7 @@ impl Engine<'_> {
                                 filled_qty += order.executed_qty;
                                 filled_notional += order.executed_qty * order.avg_price;
                             }
-                            Ok(None) => self.record(
-                                &o,
-                                OrderEvent::NotFound,
-                                None,
-                                None,
-                                None,
-                                None,
-                                Some("not accepted".into()),
-                                None,
-                            )?,
+                            Ok(None) => self.record_not_found(&o, "not accepted")?,
                             Err(e2) => {
                                 tracing::warn!(event = "close.lookup_failed", error = %e2, "CLOSE outcome unknown")
                             }
@@ -607,7 +591,7 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
                     crate::core::order::OrderState::Intended | crate::core::order::OrderState::Unknown
                 ) =>
             {
-                e.record(&o, OrderEvent::NotFound, None, None, None, None, Some("never accepted".into()), None)?
+                e.record_not_found(&o, "never accepted")?
             }
             Ok(None) => {}
             Err(err) => return Err(err.into()),

@@ -256,16 +256,7 @@ fn lookup(e: &mut Engine<'_>, o: &OrderRef) -> Result<Sent> {
             Ok(None) => {
                 not_found += 1;
                 if not_found >= 2 {
-                    e.record(
-                        o,
-                        OrderEvent::NotFound,
-                        None,
-                        None,
-                        None,
-                        None,
-                        Some("look-ups found no such order: not accepted".into()),
-                        None,
-                    )?;
+                    e.record_not_found(&o, "look-ups found no such order: not accepted")?;
                     return Ok(Sent::NotAccepted {
                         retry: true,
                         why: "lost acknowledgement; order proven absent".into(),

@@ -168,16 +168,7 @@ impl Engine<'_> {
                                 }
                             }
                             Ok(None) => {
-                                self.record(
-                                    o,
-                                    OrderEvent::NotFound,
-                                    None,
-                                    None,
-                                    None,
-                                    None,
-                                    Some("proven absent after ambiguous send".into()),
-                                    None,
-                                )?;
+                                self.record_not_found(&o, "proven absent after ambiguous send")?;
                                 if round == 0 {
                                     retry.push((o.role, o.attempt + 1));
                                     None
@@ -413,29 +404,48 @@ pub(crate) fn why_word(why: &str) -> String {
 /// Returns Ok(None) when protected, Ok(Some(report)) when the failure path ran.
 pub fn protect_new_fill(e: &mut Engine<'_>, pos: &PositionRecord, qty: Decimal) -> Result<Option<Report>> {
     let t = e.targets_for(pos, qty)?;
-    let verdicts = e.place_legs(&journal_plan_id(pos), &t, &[OrderRole::Stop, OrderRole::Tp])?;
-    e.note_placed(pos, &t, &verdicts)?;
-    let failed: Vec<(OrderRole, String, String)> = verdicts
+    let (_, failed) = place_and_note(e, pos, &t, &[OrderRole::Stop, OrderRole::Tp])?;
+    if failed.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(e.protection_failed(pos, &failure_reason(&failed), &failed)?))
+}
+
+/// Places the legs, audits what was placed, and returns the verdicts plus the failed legs
+/// as (role, client id, why).
+fn place_and_note(
+    e: &mut Engine<'_>,
+    pos: &PositionRecord,
+    t: &Targets,
+    roles: &[OrderRole],
+) -> Result<(Vec<(OrderRole, LegVerdict)>, Vec<(OrderRole, String, String)>)> {
+    let verdicts = e.place_legs(&journal_plan_id(pos), t, roles)?;
+    e.note_placed(pos, t, &verdicts)?;
+    let failed = verdicts
         .iter()
         .filter_map(|(r, v)| match v {
             LegVerdict::Failed { client_id, why } => Some((*r, client_id.clone(), why.clone())),
             LegVerdict::Placed { .. } => None,
         })
         .collect();
-    if failed.is_empty() {
-        return Ok(None);
-    }
-    let why =
+    Ok((verdicts, failed))
+}
+
+/// `<role>_<what>: <details>`, e.g. `stop_would_trigger: …`; its first word becomes the
+/// `forced_close:<why>` exit reason.
+fn failure_reason(failed: &[(OrderRole, String, String)]) -> String {
+    let details =
         failed.iter().map(|(r, _, w)| format!("{} {w}", r.as_str().to_lowercase())).collect::<Vec<_>>().join("; ");
-    let word = format!("{}_{}", failed[0].0.as_str().to_lowercase(), why_word(&failed[0].2));
-    Ok(Some(e.protection_failed(pos, &format!("{word}: {why}"), &failed)?))
+    match failed.first() {
+        Some((role, _, why)) => format!("{}_{}: {details}", role.as_str().to_lowercase(), why_word(why)),
+        None => "protection_failed".into(),
+    }
 }
 
 /// `protect`: the open position has a STOP and a TP covering its full size? Nothing to do.
 /// Missing or undersized: place (then cancel the undersized one). Cannot: the failure path.
 pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::Snapshot) -> Result<Report> {
     let qty = snap.position.qty.abs();
-    let plan_id = journal_plan_id(pos);
     let mut missing = Vec::new();
     let mut undersized: Vec<ExConditional> = Vec::new();
     let mut present = serde_json::Map::new();
@@ -461,18 +471,9 @@ pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapsh
             .line(format!("protected: STOP and TP cover {qty}")));
     }
     let t = e.targets_for(pos, qty)?;
-    let verdicts = e.place_legs(&plan_id, &t, &missing)?;
-    e.note_placed(pos, &t, &verdicts)?;
-    let failed: Vec<(OrderRole, String, String)> = verdicts
-        .iter()
-        .filter_map(|(r, v)| match v {
-            LegVerdict::Failed { client_id, why } => Some((*r, client_id.clone(), why.clone())),
-            LegVerdict::Placed { .. } => None,
-        })
-        .collect();
+    let (verdicts, failed) = place_and_note(e, pos, &t, &missing)?;
     if !failed.is_empty() {
-        let why = format!("{}_{}", failed[0].0.as_str().to_lowercase(), why_word(&failed[0].2));
-        return e.protection_failed(pos, &why, &failed);
+        return e.protection_failed(pos, &failure_reason(&failed), &failed);
     }
     // The new orders cover the position: only now remove the undersized ones (never unprotected).
     let cancel_failed = e.cancel_all_protection(&undersized)?;

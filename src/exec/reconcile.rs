@@ -5,7 +5,7 @@
 
 use crate::core::audit;
 use crate::core::client_id::ClientOrderId;
-use crate::core::order::{OrderEvent, OrderRole, OrderState};
+use crate::core::order::{OrderRole, OrderState};
 use crate::core::plan::PlanStatus;
 use crate::core::reconcile::{decide, LocalPosition, OpenProtective, ReconcileInput, Repair};
 use crate::error::Result;
@@ -82,16 +82,7 @@ fn resolve_entries_of(e: &mut Engine<'_>, plans: Vec<String>) -> Result<Option<S
                         }
                     }
                     Ok(None) if matches!(state, OrderState::Intended | OrderState::Unknown) => {
-                        e.record(
-                            &o,
-                            OrderEvent::NotFound,
-                            None,
-                            None,
-                            None,
-                            None,
-                            Some("reconcile: the exchange never accepted it".into()),
-                            None,
-                        )?;
+                        e.record_not_found(&o, "reconcile: the exchange never accepted it")?;
                     }
                     Ok(None) => {}
                     Err(err) => return Err(err.into()),

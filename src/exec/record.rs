@@ -126,6 +126,11 @@ impl Engine<'_> {
         )
     }
 
+    /// A look-up by client id found nothing: the order was never accepted.
+    pub fn record_not_found(&mut self, o: &OrderRef, detail: &str) -> StoreResult<()> {
+        self.record(o, OrderEvent::NotFound, None, None, None, None, Some(detail.to_string()), None)
+    }
+
     /// A failed call: UNKNOWN when ambiguous, REJECTED when definite, CANCEL_FAILED for cancels.
     pub fn record_error(&mut self, o: &OrderRef, event: OrderEvent, e: &ExchangeError) -> StoreResult<()> {
         self.record(o, event, None, Some(e.class.as_str().to_string()), None, None, Some(e.to_string()), e.raw.clone())
