@@ -256,7 +256,7 @@ fn lookup(e: &mut Engine<'_>, o: &OrderRef) -> Result<Sent> {
             Ok(None) => {
                 not_found += 1;
                 if not_found >= 2 {
-                    e.record_not_found(&o, "look-ups found no such order: not accepted")?;
+                    e.record_not_found(o, "look-ups found no such order: not accepted")?;
                     return Ok(Sent::NotAccepted {
                         retry: true,
                         why: "lost acknowledgement; order proven absent".into(),

@@ -168,7 +168,7 @@ impl Engine<'_> {
                                 }
                             }
                             Ok(None) => {
-                                self.record_not_found(&o, "proven absent after ambiguous send")?;
+                                self.record_not_found(o, "proven absent after ambiguous send")?;
                                 if round == 0 {
                                     retry.push((o.role, o.attempt + 1));
                                     None
@@ -411,14 +411,18 @@ pub fn protect_new_fill(e: &mut Engine<'_>, pos: &PositionRecord, qty: Decimal) 
     Ok(Some(e.protection_failed(pos, &failure_reason(&failed), &failed)?))
 }
 
-/// Places the legs, audits what was placed, and returns the verdicts plus the failed legs
-/// as (role, client id, why).
+/// A leg that could not be placed: (role, client id, why).
+type FailedLeg = (OrderRole, String, String);
+/// Each leg's verdict.
+type Verdicts = Vec<(OrderRole, LegVerdict)>;
+
+/// Places the legs, audits what was placed, and returns the verdicts plus the failed legs.
 fn place_and_note(
     e: &mut Engine<'_>,
     pos: &PositionRecord,
     t: &Targets,
     roles: &[OrderRole],
-) -> Result<(Vec<(OrderRole, LegVerdict)>, Vec<(OrderRole, String, String)>)> {
+) -> Result<(Verdicts, Vec<FailedLeg>)> {
     let verdicts = e.place_legs(&journal_plan_id(pos), t, roles)?;
     e.note_placed(pos, t, &verdicts)?;
     let failed = verdicts
