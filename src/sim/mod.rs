@@ -192,7 +192,7 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
         quiet_simulated_crashes();
     }
     let mut store = Some(open_store(&opts.state_db, clock.now_ms())?);
-    let mut ex = open_exchange(&opts.state_db, cfg, &clock, &market, &faults)?;
+    let ex = open_exchange(&opts.state_db, cfg, &clock, &market, &faults)?;
     let start_balance = ex.account()?.balance;
 
     let params = strategy_params(cfg);
@@ -231,11 +231,13 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
                 Ok(Err(e)) => return Err(e),
                 Err(payload) if payload.is::<SimulatedCrash>() => {
                     ledger.crashes += 1;
-                    if let Some(dead) = store.take() {
-                        dead.discard_after_crash();
+                    // The restarted process sees only what was committed; the store's connection
+                    // holds no other state, so rolling back its open batch is a restart. The
+                    // exchange's in-memory book is reloaded from its tables.
+                    if let Some(st) = store.as_ref() {
+                        st.reset_after_crash();
                     }
-                    store = Some(open_store(&opts.state_db, clock.now_ms())?);
-                    ex = open_exchange(&opts.state_db, cfg, &clock, &market, &faults)?;
+                    ex.reload_after_crash();
                 }
                 Err(payload) => std::panic::resume_unwind(payload),
             }

@@ -177,12 +177,11 @@ pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
 
 fn head(tx: &Connection) -> StoreResult<(i64, String)> {
     let row: Option<(i64, String)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT seq, hash FROM (SELECT seq, hash FROM order_event UNION ALL SELECT seq, hash FROM audit_event)
              ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(row.unwrap_or((0, GENESIS_HASH.to_string())))
 }
@@ -337,7 +336,7 @@ impl Store {
     pub fn order_events_for_plan(&self, plan_id: &str) -> StoreResult<Vec<OrderEventRecord>> {
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {ORDER_COLS} FROM order_event WHERE trade_plan_id = ?1 ORDER BY seq"))?;
+            .prepare_cached(&format!("SELECT {ORDER_COLS} FROM order_event WHERE trade_plan_id = ?1 ORDER BY seq"))?;
         let rows = stmt.query_map(params![plan_id], order_from_row)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(to_order_record).collect()
     }
@@ -348,7 +347,7 @@ impl Store {
             self.order_events_for_plan(plan_id)?.into_iter().map(JournalEntry::OrderEvent).collect();
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {AUDIT_COLS} FROM audit_event WHERE trade_plan_id = ?1 ORDER BY seq"))?;
+            .prepare_cached(&format!("SELECT {AUDIT_COLS} FROM audit_event WHERE trade_plan_id = ?1 ORDER BY seq"))?;
         let rows = stmt.query_map(params![plan_id], audit_from_row)?.collect::<Result<Vec<_>, _>>()?;
         for r in rows {
             out.push(JournalEntry::AuditEvent(to_audit_record(r)?));

@@ -160,6 +160,14 @@ impl Store {
         }
     }
 
+    /// What a restarted process would find, without reopening: the dead process's open batch is
+    /// rolled back (uncommitted work dies with it); everything committed stays. For `sim`.
+    pub fn reset_after_crash(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
     /// For throwaway DBs (`sim`): skip fsync. Never used for a live state DB.
     pub fn set_throwaway_durability(&self) -> StoreResult<()> {
         self.conn.execute_batch("PRAGMA synchronous = OFF;")?;

@@ -79,7 +79,8 @@ impl Store {
     pub fn plan(&self, id: &str) -> StoreResult<Option<TradePlan>> {
         let v = self
             .conn
-            .query_row(&format!("SELECT {COLS} FROM trade_plan WHERE id = ?1"), params![id], plan_from_row)
+            .prepare_cached(&format!("SELECT {COLS} FROM trade_plan WHERE id = ?1"))?
+            .query_row(params![id], plan_from_row)
             .optional()?;
         v.map(to_plan).transpose()
     }
@@ -88,7 +89,8 @@ impl Store {
     pub fn plan_decision_json(&self, id: &str) -> StoreResult<Option<String>> {
         Ok(self
             .conn
-            .query_row("SELECT decision_json FROM trade_plan WHERE id = ?1", params![id], |r| r.get(0))
+            .prepare_cached("SELECT decision_json FROM trade_plan WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))
             .optional()?
             .flatten())
     }
@@ -97,11 +99,10 @@ impl Store {
     pub fn latest_plan_with_status(&self, status: PlanStatus) -> StoreResult<Option<TradePlan>> {
         let v = self
             .conn
-            .query_row(
-                &format!("SELECT {COLS} FROM trade_plan WHERE status = ?1 ORDER BY candle_close_ms DESC LIMIT 1"),
-                params![status.as_str()],
-                plan_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM trade_plan WHERE status = ?1 ORDER BY candle_close_ms DESC LIMIT 1"
+            ))?
+            .query_row(params![status.as_str()], plan_from_row)
             .optional()?;
         v.map(to_plan).transpose()
     }

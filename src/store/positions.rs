@@ -165,7 +165,8 @@ impl Store {
     pub fn position(&self, id: i64) -> StoreResult<Option<PositionRecord>> {
         let v = self
             .conn
-            .query_row(&format!("SELECT {COLS} FROM position WHERE id = ?1"), params![id], raw_row)
+            .prepare_cached(&format!("SELECT {COLS} FROM position WHERE id = ?1"))?
+            .query_row(params![id], raw_row)
             .optional()?;
         v.map(to_record).transpose()
     }
@@ -174,11 +175,8 @@ impl Store {
     pub fn active_position(&self, symbol: &str) -> StoreResult<Option<PositionRecord>> {
         let v = self
             .conn
-            .query_row(
-                &format!("SELECT {COLS} FROM position WHERE symbol = ?1 AND state != 'CLOSED'"),
-                params![symbol],
-                raw_row,
-            )
+            .prepare_cached(&format!("SELECT {COLS} FROM position WHERE symbol = ?1 AND state != 'CLOSED'"))?
+            .query_row(params![symbol], raw_row)
             .optional()?;
         v.map(to_record).transpose()
     }

@@ -57,23 +57,22 @@ impl Store {
     pub fn system(&self) -> StoreResult<SystemState> {
         let row = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT mode, halt_reason, mode_since_ms, last_reconcile_ms, last_reconcile_clean, mismatch_streak,
                         cooldown_until_ms, entry_block_reason FROM system_state WHERE id = 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                },
-            )
+            )?
+            .query_row([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
             .optional()?;
         let Some((mode, halt_reason, mode_since_ms, last_reconcile_ms, clean, streak, cooldown, block)) = row else {
             return Err(StoreError::Invalid("system_state row is missing".into()));

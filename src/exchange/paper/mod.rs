@@ -209,6 +209,16 @@ impl PaperExchange {
         Ok(PaperExchange { opts, costs, db_path: db_path.to_path_buf(), clock, market, faults, inner })
     }
 
+    /// What a restarted process would see, without reopening: the in-memory book is reloaded from
+    /// the DB on the next call (requests commit before they answer, so the DB is complete). `sim`.
+    pub fn reload_after_crash(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| {
+            self.inner.clear_poison();
+            p.into_inner()
+        });
+        g.stale = true;
+    }
+
     /// The injector this instance consults, for pausing it or reading its stats.
     pub fn faults(&self) -> Option<&FaultInjector> {
         self.faults.as_ref()
