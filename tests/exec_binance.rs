@@ -837,14 +837,11 @@ fn entry_1021_resyncs_the_clock_and_sends_once_more() {
     s.finish();
 }
 
-/// BUG (reported, not fixed here: `src/exec/protect.rs` `targets_for`): CONTRACT §8 puts the TP
-/// "at exactly 2R from the actual average fill". When a partial ENTRY (0.004 @ 40000) completes at
-/// another price (0.006 @ 40100, average 40060, R = 1060), the resized TP_2 must be at 42180; mcbot
-/// re-uses the TP stored for the first partial fill (42000) because `targets_for` prefers
-/// `position.tp_price` over recomputing from the new average.
+/// CONTRACT §8 puts the TP "at exactly 2R from the actual average fill". When a partial ENTRY
+/// (0.004 @ 40000) completes at another price (0.006 @ 40100, average 40060, R = 1060), the resized
+/// TP_2 is at 42180. (Found as a bug: the TP of the first partial fill, 42000, used to be kept.)
 #[test]
-
-fn bug_resized_tp_is_2r_from_the_actual_average_fill() {
+fn resized_tp_is_2r_from_the_actual_average_fill() {
     let s = Scenario::with(&[("entry_fill_window_ms", "2000")]);
     let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: Some(dec!(40100)) };
     s.mock.on("POST", ORDER, Some("ENTRY"), partial, 1);
@@ -855,13 +852,11 @@ fn bug_resized_tp_is_2r_from_the_actual_average_fill() {
     assert_eq!(s.request("POST", ALGO, &cid("TP", 2)).param("triggerPrice"), Some("42180"));
 }
 
-/// BUG (reported, not fixed here: `src/exec/entry.rs` `after_ack`): when protection fails for a
-/// *partial* ENTRY, the failure path closes what filled and HALTs, but never cancels the ENTRY's
-/// open remainder. When the remainder fills afterwards, a naked position exists while mcbot
-/// believes it is flat and HALTED (AC1), until some later `reconcile` adopts it.
+/// AC1: when protection fails for a *partial* ENTRY, the failure path cancels the ENTRY's open
+/// remainder before it closes what filled. (Found as a bug: the remainder used to keep working and
+/// could fill into a naked position while mcbot believed it was flat and HALTED.)
 #[test]
-
-fn bug_failed_protection_of_a_partial_entry_cancels_the_remainder() {
+fn failed_protection_of_a_partial_entry_cancels_the_remainder() {
     let s = Scenario::new();
     let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(1500), rest_price: None };
     s.mock.on("POST", ORDER, Some("ENTRY"), partial, 1);
@@ -878,14 +873,12 @@ fn bug_failed_protection_of_a_partial_entry_cancels_the_remainder() {
     );
 }
 
-/// FINDING (reported, not fixed here: `src/exec/close.rs` `exit_position`, which follows seed 000
-/// §7's order "cancel STOP and TP, then CLOSE"): when the CLOSE then fails (F-005), the position is
-/// left without any STOP for most of `close_retry_max_elapsed_ms` (0.8 s of 1.5 s here; most of a
-/// minute with the default 60 s) before `restore_protection` puts one back — against CONTRACT §7.1 (a STOP at all times but between an
-/// ENTRY fill and its STOP ack). Sampling the mock while `exit` runs shows the naked stretch.
+/// CONTRACT §7.1 / AC1 during F-005: `exit` keeps the STOP until the CLOSE is confirmed, so while
+/// the CLOSE keeps failing the position is never without a STOP (sampled on the mock while `exit`
+/// runs). (Found: seed 000 §7's "cancel STOP and TP, then CLOSE" left it naked for most of
+/// `close_retry_max_elapsed_ms`.)
 #[test]
-
-fn finding_exit_during_an_outage_never_leaves_the_position_without_a_stop() {
+fn exit_during_an_outage_never_leaves_the_position_without_a_stop() {
     let s = Scenario::with(&[("close_retry_max_elapsed_ms", "1500")]);
     s.run(&["enter"]).code(0);
     s.mock.on("POST", ORDER, Some("CLOSE"), Action::service_unavailable(), usize::MAX);
