@@ -209,14 +209,16 @@ impl PaperExchange {
         Ok(PaperExchange { opts, costs, db_path: db_path.to_path_buf(), clock, market, faults, inner })
     }
 
-    /// What a restarted process would see, without reopening: the in-memory book is reloaded from
-    /// the DB on the next call (requests commit before they answer, so the DB is complete). `sim`.
+    /// After a simulated crash of the *bot* (`sim`): the exchange lives on. Requests commit before
+    /// they answer and simulated crashes happen outside the book's lock, so the book already
+    /// equals its tables; only a lock poisoned by a real panic forces a reload from the DB.
     pub fn reload_after_crash(&self) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| {
+        if self.inner.is_poisoned() {
             self.inner.clear_poison();
-            p.into_inner()
-        });
-        g.stale = true;
+            if let Ok(mut g) = self.inner.lock() {
+                g.stale = true;
+            }
+        }
     }
 
     /// The injector this instance consults, for pausing it or reading its stats.
