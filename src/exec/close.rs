@@ -97,35 +97,36 @@ impl Engine<'_> {
     /// Brings the journal in line with the protective orders the exchange shows (reconcile): an
     /// intent left INTENDED/UNKNOWN by a crash becomes ACKED when the order is there, NOT_FOUND
     /// when a look-up proves it never landed; a believed-live order that is gone gets its end state.
-    pub fn sync_protective_beliefs(&mut self, snap: &crate::exec::snapshot::Snapshot) -> Result<usize> {
+    pub fn sync_protective_beliefs(
+        &mut self,
+        snap: &crate::exec::snapshot::Snapshot,
+        active_plans: &[String],
+    ) -> Result<usize> {
         use crate::core::order::OrderState;
         let mut changed = 0;
         for c in &snap.our_conditionals {
             let Ok(id) = ClientOrderId::parse(&c.client_id) else { continue };
+            // The common case on every tick: the journal already says what the exchange says.
+            let believed = self.ledger(&id.plan_id)?.orders.get(&c.client_id).map(|v| v.state);
+            if believed.is_some() && believed == event_target(crate::exec::record::conditional_status_event(c)) {
+                continue;
+            }
             let o = OrderRef {
                 plan_id: Some(id.plan_id.clone()),
                 role: id.role,
                 attempt: id.attempt,
                 client_id: c.client_id.clone(),
             };
-            let before = self.store.order_events_for_client(&c.client_id)?.len();
             self.ensure_known(&o, Some(c.trigger_price), c.qty)?;
             self.record_conditional_if_new(&o, c)?;
-            if self.store.order_events_for_client(&c.client_id)?.len() != before {
-                changed += 1;
-            }
+            changed += 1;
         }
         let open: std::collections::HashSet<&str> =
             snap.our_conditionals.iter().map(|c| c.client_id.as_str()).collect();
         let symbol = self.symbol().to_string();
         // Only plans that can still have live orders: closed plans had their protection cancelled.
-        let active = self.store.plans_with_statuses(&[
-            crate::core::plan::PlanStatus::Entering,
-            crate::core::plan::PlanStatus::Filled,
-            crate::core::plan::PlanStatus::Partial,
-        ])?;
-        for plan in active.into_iter().map(|p| p.id) {
-            let ledger = self.ledger(&plan)?;
+        for plan in active_plans.iter() {
+            let ledger = self.ledger(plan)?;
             let stale: Vec<_> = ledger
                 .orders
                 .values()

@@ -20,14 +20,17 @@ use serde_json::json;
 /// Resolves ENTRY orders the journal left in flight (a crash or a lost answer): looks each up by
 /// client id, records what the exchange says, cancels a stale remainder, and returns the plan whose
 /// ENTRY filled (the owner of a position the DB may not know).
-fn resolve_inflight_entries(e: &mut Engine<'_>) -> Result<Option<String>> {
-    let plans: Vec<String> = e
-        .store
+fn resolve_inflight_entries(e: &mut Engine<'_>, active_plans: &[String]) -> Result<Option<String>> {
+    resolve_entries_of(e, active_plans.to_vec())
+}
+
+/// Plans that can still have live orders (ENTERING, PARTIAL, FILLED).
+fn active_plans(e: &Engine<'_>) -> Result<Vec<String>> {
+    Ok(e.store
         .plans_with_statuses(&[PlanStatus::Entering, PlanStatus::Partial, PlanStatus::Filled])?
         .into_iter()
         .map(|p| p.id)
-        .collect();
-    resolve_entries_of(e, plans)
+        .collect())
 }
 
 /// Looks up the ENTRY orders of `plans` that the journal leaves in flight (see above).
@@ -116,10 +119,12 @@ fn resolve_entries_of(e: &mut Engine<'_>, plans: Vec<String>) -> Result<Option<S
 
 /// The reconcile use case; `command` names the report (reconcile, or the command that runs it first).
 pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
-    let owner = resolve_inflight_entries(e)?;
+    let active = active_plans(e)?;
+    let owner = resolve_inflight_entries(e, &active)?;
     let snap = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
     // The journal learns what the exchange holds before anything is decided or repaired.
-    let synced = e.sync_protective_beliefs(&snap)?;
+    // Plans may have changed status while in-flight entries were resolved.
+    let synced = e.sync_protective_beliefs(&snap, &active_plans(e)?)?;
     let db_pos = e.store.active_position(&e.cfg.symbol)?;
     let protective: Vec<OpenProtective> = snap
         .our_conditionals
