@@ -267,3 +267,24 @@ fn readme_exit_code_table_matches_the_enum() {
     want.sort_unstable();
     assert_eq!(codes, want);
 }
+
+/// `exchange.kind = "paper"` with file prices: the paper clock lives in the state DB and each
+/// `tick` moves it one candle on, so repeated ticks trade through the shipped history offline.
+#[test]
+fn paper_ticks_step_through_history_one_candle_each() {
+    let env = TestEnv::new();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
+    env.write_config(&format!(
+        "{BASE_CONFIG}[paper]\ncandles = \"{data}/BTCUSDT-4h.csv\"\nfunding = \"{data}/BTCUSDT-funding.csv\"\nstart = \"2021-01-04\"\n"
+    ));
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let out = env.run(&["--json", "tick"]);
+        out.code(0);
+        let v = out.json();
+        let steps: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+        assert_eq!(&steps[..2], ["reconcile", "evaluate"]);
+        seen.push(env.run(&["--json", "status"]).json()["last_reconcile_at"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen, ["2021-01-04T00:00:05.000Z", "2021-01-04T04:00:05.000Z", "2021-01-04T08:00:05.000Z"]);
+}
