@@ -8,7 +8,8 @@
 //! * `invalid_transition`: an order row the state machine refuses (the row is then skipped).
 //! * `duplicate_entry`: an ENTRY sent while an earlier ENTRY of the plan may still be live or has
 //!   filled, or a second ENTRY with a fill (F-001).
-//! * `unprotected_fill`: the first ENTRY fill (see [`is_entry_fill`]) is not followed by a STOP
+//! * `unprotected_fill`: the first ENTRY fill (see [`is_entry_fill`]), or a `position_adopted`
+//!   audit when no fill of this plan precedes it, is not followed by a STOP
 //!   the exchange held (ACKED, or a later STOP state that implies it was accepted) nor by a
 //!   `forced_close` audit. A journal that simply ends after the fill counts: replay holds the
 //!   state lock, so a journal that ends there means the command died and the position was naked
@@ -117,6 +118,8 @@ struct Replayer {
     stop_live: Option<(i64, i64)>,
     forced_close_after_fill: bool,
     forced_close: bool,
+    /// seq of the first `position_adopted`: exposure that did not start with an ENTRY fill here.
+    adopted_at: Option<i64>,
     closing_fill: Option<(i64, String)>,
     closed: Option<Option<String>>,
     kinds: BTreeSet<String>,
@@ -138,6 +141,7 @@ impl Replayer {
             stop_live: None,
             forced_close_after_fill: false,
             forced_close: false,
+            adopted_at: None,
             closing_fill: None,
             closed: None,
             kinds: BTreeSet::new(),
@@ -240,7 +244,7 @@ impl Replayer {
                 }
             }
             OrderRole::Stop
-                if self.first_fill.is_some()
+                if (self.first_fill.is_some() || self.adopted_at.is_some())
                     && self.stop_live.is_none()
                     && matches!(
                         f.event,
@@ -288,7 +292,10 @@ impl Replayer {
         match a.kind.as_str() {
             audit::FORCED_CLOSE => {
                 self.forced_close = true;
-                self.forced_close_after_fill |= self.first_fill.is_some();
+                self.forced_close_after_fill |= self.first_fill.is_some() || self.adopted_at.is_some();
+            }
+            audit::POSITION_ADOPTED => {
+                self.adopted_at.get_or_insert(a.seq);
             }
             audit::POSITION_CLOSED => {
                 let reason = exit_reason(a.data.as_deref());
@@ -305,6 +312,16 @@ impl Replayer {
         if let Some((seq, _, cid)) = self.first_fill.clone() {
             if self.stop_live.is_none() && !self.forced_close_after_fill {
                 let detail = format!("ENTRY {cid} filled; no STOP was acknowledged and no forced_close followed");
+                self.violate(rule::UNPROTECTED_FILL, seq, detail);
+            }
+        }
+        // An adopted position (F-003) is exposure too: it must end up under a STOP, force-closed,
+        // or closed — the same guarantee as a fill.
+        if let (None, Some(seq)) = (&self.first_fill, self.adopted_at) {
+            let stop_after = self.stop_live.is_some_and(|(s, _)| s > seq);
+            if !(stop_after || self.forced_close_after_fill || self.closed.is_some()) {
+                let detail =
+                    "position adopted; no STOP was acknowledged after it, no forced_close, no close".to_string();
                 self.violate(rule::UNPROTECTED_FILL, seq, detail);
             }
         }

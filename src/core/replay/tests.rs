@@ -397,3 +397,20 @@ fn entry_that_expired_part_filled_is_a_fill() {
     assert!(r.is_clean(), "{:?}", r.violations);
     assert_eq!(r.summary.outcome, "not_filled");
 }
+
+/// F-003: a position adopted by reconcile is exposure like a fill: protected afterwards → clean.
+#[test]
+fn adopted_position_then_protected_is_clean() {
+    let mut j = J::default();
+    j.audit(audit::POSITION_ADOPTED, Some(r#"{"qty":"0.01","entry_price":"100","plan_id":null}"#));
+    j.protected();
+    assert!(j.replay().violations.is_empty(), "{:?}", j.replay().violations);
+}
+
+/// An adopted position that never got a STOP, a forced close or a close is unprotected.
+#[test]
+fn adopted_position_left_naked_is_unprotected() {
+    let mut j = J::default();
+    let adopted = j.audit(audit::POSITION_ADOPTED, Some(r#"{"qty":"0.01","entry_price":"100","plan_id":null}"#));
+    assert_eq!(rules(&j.replay()), vec![(rule::UNPROTECTED_FILL, adopted)]);
+}
