@@ -901,3 +901,22 @@ fn exit_during_an_outage_never_leaves_the_position_without_a_stop() {
     }
     assert!(longest.as_millis() < 200, "the position was without a STOP for {longest:?} during exit");
 }
+
+/// `halt --flatten` (CONTRACT §1): HALTED at once, then the position is closed like `exit`
+/// (TP cancelled, CLOSE, STOP cancelled) with the exit reason `manual`; new entries stay refused.
+#[test]
+fn halt_flatten_halts_then_closes_the_position() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let out = s.run(&["halt", "--flatten", "--reason", "news risk"]);
+    out.code(0);
+    assert_eq!(s.mode(), "HALTED");
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    assert!(s.mock.open_algos().is_empty(), "{:?}", s.mock.open_algos());
+    let (state, _, reason) = s.position();
+    assert_eq!((state.as_str(), reason.as_deref()), ("CLOSED", Some("manual")));
+    let close = s.at("POST", ORDER, &cid("CLOSE", 1));
+    s.before(s.at("DELETE", ALGO, &cid("TP", 1)), close);
+    s.before(close, s.at("DELETE", ALGO, &cid("STOP", 1)));
+    s.finish();
+}
