@@ -114,7 +114,7 @@ pub fn enter(e: &mut Engine<'_>) -> Result<Report> {
     }
     // The mode is re-read right before the ENTRY is sent (CONTRACT §7.10).
     refuse_if_halted(e, &plan)?;
-    let result = submit(e, &plan, &pre.filters);
+    let result = submit(e, &plan);
     e.store.flush_batch()?;
     result
 }
@@ -154,7 +154,7 @@ fn fix_margin_settings(e: &mut Engine<'_>, pre: &mut PreRead) -> Result<()> {
 }
 
 /// Sends the ENTRY (at most two attempts, the second only after a definite "not accepted").
-fn submit(e: &mut Engine<'_>, plan: &TradePlan, filters: &SymbolFilters) -> Result<Report> {
+fn submit(e: &mut Engine<'_>, plan: &TradePlan) -> Result<Report> {
     e.store.set_plan_status(&plan.id, PlanStatus::Entering, e.now())?;
     let first_attempt = e.ledger(&plan.id)?.next_attempt(&plan.id, OrderRole::Entry);
     let mut attempt = first_attempt;
@@ -180,7 +180,7 @@ fn submit(e: &mut Engine<'_>, plan: &TradePlan, filters: &SymbolFilters) -> Resu
         )?;
         e.store.flush_batch()?;
         match send_once(e, &o, plan)? {
-            Sent::Accepted(order) => return after_ack(e, plan, &o, order, filters),
+            Sent::Accepted(order) => return after_ack(e, plan, &o, order),
             Sent::NotAccepted { retry, why } if retry && attempt == first_attempt => {
                 // Before attempt 2: still flat (nothing of attempt 1 filled), still not halted.
                 e.clock.sleep_ms(500);
@@ -301,14 +301,7 @@ fn rename(mut r: Report) -> Report {
 }
 
 /// Opens the position for the filled quantity and protects it at once; then handles a partial fill.
-fn after_ack(
-    e: &mut Engine<'_>,
-    plan: &TradePlan,
-    o: &OrderRef,
-    order: ExOrder,
-    filters: &SymbolFilters,
-) -> Result<Report> {
-    let _ = filters;
+fn after_ack(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: ExOrder) -> Result<Report> {
     if order.executed_qty.is_zero() && !order.status.is_open() {
         e.store.set_plan_status(&plan.id, PlanStatus::NotFilled, e.now())?;
         e.audit(

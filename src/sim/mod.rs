@@ -191,7 +191,7 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
     if faults.is_some() {
         quiet_simulated_crashes();
     }
-    let mut store = Some(open_store(&opts.state_db, clock.now_ms())?);
+    let mut store = open_store(&opts.state_db, clock.now_ms())?;
     let ex = open_exchange(&opts.state_db, cfg, &clock, &market, &faults)?;
     let start_balance = ex.account()?.balance;
 
@@ -215,7 +215,7 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
             if restart > 0 {
                 clock.advance_ms(RESTART_DELAY_MS);
             }
-            let st = store.as_mut().ok_or_else(|| Error::Failed("store lost".into()))?;
+            let st = &mut store;
             let cycle = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<crate::outcome::Report> {
                 if auto_resume(st, &ex, cfg, &clock)? {
                     ledger.resumes += 1;
@@ -233,10 +233,8 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
                     ledger.crashes += 1;
                     // The restarted process sees only what was committed; the store's connection
                     // holds no other state, so rolling back its open batch is a restart. The
-                    // exchange's in-memory book is reloaded from its tables.
-                    if let Some(st) = store.as_ref() {
-                        st.reset_after_crash();
-                    }
+                    // exchange's book already equals its tables (see reload_after_crash).
+                    store.reset_after_crash();
                     ex.reload_after_crash();
                 }
                 Err(payload) => std::panic::resume_unwind(payload),
@@ -256,7 +254,6 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
             p(u64::try_from(i - start + 1).unwrap_or(0), total);
         }
     }
-    let store = store.ok_or_else(|| Error::Failed("store lost".into()))?;
     let acct = match ex.faults() {
         Some(f) => f.paused(|| ex.account()),
         None => ex.account(),
