@@ -920,3 +920,50 @@ fn halt_flatten_halts_then_closes_the_position() {
     s.before(close, s.at("DELETE", ALGO, &cid("STOP", 1)));
     s.finish();
 }
+
+/// How the state DB can be lost under an open, protected position (issue 10 item 4, issue 11's
+/// "a zero-byte or garbled WAL is a lost state").
+#[derive(Debug, Clone, Copy)]
+enum StateLoss {
+    Deleted,
+    ZeroBytes,
+}
+
+impl Scenario {
+    fn lose_state(&self, how: StateLoss) {
+        let db = self.env.db_path();
+        for ext in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+        }
+        match how {
+            StateLoss::Deleted => std::fs::remove_file(&db).unwrap(),
+            StateLoss::ZeroBytes => std::fs::write(&db, b"").unwrap(),
+        }
+    }
+}
+
+/// Item 4 / AC1 / AC4: after the state DB is lost under a protected position, reconcile adopts the
+/// position into the plan its covering STOP/TP name, keeps those working orders (no cancel, no
+/// replacement), and the next runs leave them alone too. `status` shows the working STOP.
+#[test]
+fn lost_state_adoption_keeps_the_working_stop_and_tp() {
+    for how in [StateLoss::Deleted, StateLoss::ZeroBytes] {
+        let s = Scenario::new();
+        s.run(&["enter"]).code(0);
+        s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+        s.lose_state(how);
+        let mark = s.mock.request_count();
+        for _ in 0..3 {
+            let out = s.run(&["reconcile"]);
+            assert!(out.code == 0, "{how:?}: {}{}", out.stdout, out.stderr);
+        }
+        assert_eq!(s.mock.writes_since(mark), Vec::<String>::new(), "{how:?}: nothing cancelled or placed");
+        s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+        let plan: Option<String> =
+            s.env.db().query_row("SELECT owner_plan_id FROM position WHERE state = 'OPEN'", [], |r| r.get(0)).unwrap();
+        assert_eq!(plan.as_deref(), Some(PLAN), "{how:?}: the plan id is read back from the covering orders");
+        let st = s.run(&["status"]).json();
+        assert_eq!(st["protection"]["stop"]["client_id"], Value::from(cid("STOP", 1)), "{how:?}: {st}");
+        s.finish();
+    }
+}

@@ -28,7 +28,7 @@ fn position_json(p: &PositionRecord) -> Value {
         "side": p.side.as_str(), "qty": p.qty.to_string(), "entry_price": p.entry_price.to_string(),
         "trade_plan_id": p.trade_plan_id, "state": p.state.as_str(), "adopted": p.adopted,
         "opened_at": rfc3339(p.opened_ms), "unprotected_window_ms": p.unprotected_window_ms,
-        "pending_exit_reason": p.pending_exit_reason,
+        "pending_exit_reason": p.pending_exit_reason, "owner_plan_id": p.owner_plan_id,
     })
 }
 
@@ -37,7 +37,8 @@ pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
     let sys = store.system()?;
     let position = store.active_position(&ctx.config.symbol)?;
     let mut protection = json!({"stop": null, "tp": null});
-    if let Some(plan_id) = position.as_ref().and_then(|p| p.trade_plan_id.clone()) {
+    // An adopted position's protection is journaled under the plan its covering orders name.
+    if let Some(plan_id) = position.as_ref().and_then(|p| p.trade_plan_id.clone().or_else(|| p.owner_plan_id.clone())) {
         let ledger = store.ledger_for_plan(&plan_id)?;
         for (role, key) in [(OrderRole::Stop, "stop"), (OrderRole::Tp, "tp")] {
             if let Some(o) =

@@ -54,8 +54,10 @@ pub enum Repair {
     ForeignPosition { qty: Decimal },
     /// DB says open, exchange is flat: finalise with the reason the evidence supports.
     FinaliseFlat,
-    /// An exchange position the DB missed (F-003): adopt it (into its plan when known).
-    Adopt { plan_id: Option<String> },
+    /// An exchange position the DB missed (F-003): adopt it (into its plan when known). Without a
+    /// plan row, `covered_by` is the plan id the bot's own covering STOP/TP carry (issue 10
+    /// item 4): the adopted position keeps those working orders under that id.
+    Adopt { plan_id: Option<String>, covered_by: Option<String> },
     /// Size, side or entry price drifted: correct the local record.
     CorrectRecord { side: PositionSide, qty: Decimal, entry_price: Decimal },
     /// A protective order of ours without a position (or of another plan): cancel it.
@@ -79,6 +81,22 @@ fn side_of(qty: Decimal) -> PositionSide {
     }
 }
 
+/// Whose protection an adopted position keeps (issue 10 items 2 and 4): the plan id of the bot's
+/// own STOP that covers the full size, else of a covering TP, else of any of its protective orders
+/// (undersized ones are then resized under the same id rather than cancelled as orphans).
+/// Client ids are the proof of ownership; the order that covers most wins.
+pub fn covering_plan(protective: &[OpenProtective], exchange_qty: Decimal) -> Option<String> {
+    let need = exchange_qty.abs();
+    let pick = |role: Option<OrderRole>, full: bool| {
+        protective
+            .iter()
+            .filter(|p| role.is_none_or(|r| p.role == r) && (!full || p.qty >= need))
+            .max_by(|a, b| a.qty.cmp(&b.qty))
+            .map(|p| p.plan_id.clone())
+    };
+    pick(Some(OrderRole::Stop), true).or_else(|| pick(Some(OrderRole::Tp), true)).or_else(|| pick(None, false))
+}
+
 /// The repairs, in execution order.
 pub fn decide(i: &ReconcileInput) -> Vec<Repair> {
     let mut out: Vec<Repair> =
@@ -94,12 +112,9 @@ pub fn decide(i: &ReconcileInput) -> Vec<Repair> {
         (Some(_), true) => out.push(Repair::FinaliseFlat),
         (None, false) => match &i.phantom_owner {
             Some(plan) => {
-                out.push(Repair::Adopt { plan_id: plan.clone() });
-                owner = plan.clone();
-                if owner.is_none() {
-                    // Adopted without a plan: its protection is whatever of ours covers it.
-                    owner = i.protective.first().map(|p| p.plan_id.clone());
-                }
+                let covered_by = if plan.is_none() { covering_plan(&i.protective, i.exchange_qty) } else { None };
+                out.push(Repair::Adopt { plan_id: plan.clone(), covered_by: covered_by.clone() });
+                owner = plan.clone().or(covered_by);
             }
             None => {
                 out.push(Repair::ForeignPosition { qty: i.exchange_qty });
@@ -206,10 +221,35 @@ mod tests {
         assert_eq!(
             decide(&i),
             vec![
-                Repair::Adopt { plan_id: Some("p1".into()) },
+                Repair::Adopt { plan_id: Some("p1".into()), covered_by: None },
                 Repair::EnsureProtection { missing: vec!["STOP".into(), "TP".into()] }
             ]
         );
+    }
+
+    /// Issue 10 item 4: a position the DB lost, covered by the bot's own STOP/TP, is adopted into
+    /// the plan those orders name; they are kept (no orphan cancel, nothing to place).
+    #[test]
+    fn lost_state_adoption_keeps_the_covering_orders_plan() {
+        let mut i = input();
+        i.local = None;
+        i.phantom_owner = Some(None);
+        assert_eq!(decide(&i), vec![Repair::Adopt { plan_id: None, covered_by: Some("p1".into()) }]);
+    }
+
+    /// The STOP that covers the full size names the owner, whatever order the exchange lists them
+    /// in; an undersized STOP of another plan is then the orphan.
+    #[test]
+    fn covering_plan_prefers_the_full_size_stop() {
+        let ps = vec![
+            prot(OrderRole::Stop, "small", dec!(0.5)),
+            prot(OrderRole::Tp, "tpplan", dec!(1)),
+            prot(OrderRole::Stop, "full", dec!(1)),
+        ];
+        assert_eq!(covering_plan(&ps, dec!(-1)).as_deref(), Some("full"));
+        assert_eq!(covering_plan(&ps[..2], dec!(1)).as_deref(), Some("tpplan"));
+        assert_eq!(covering_plan(&ps[..1], dec!(1)).as_deref(), Some("small"));
+        assert_eq!(covering_plan(&[], dec!(1)), None);
     }
 
     #[test]

@@ -38,7 +38,7 @@ fn event_target(e: OrderEvent) -> Option<crate::core::order::OrderState> {
 /// The plan id used in client ids and journal rows of a position. Adopted positions without a plan
 /// get a synthetic one derived from their row id, so their orders still carry our prefix.
 pub fn journal_plan_id(pos: &PositionRecord) -> String {
-    pos.trade_plan_id.clone().unwrap_or_else(|| format!("adopt{:06}", pos.id))
+    pos.trade_plan_id.clone().or_else(|| pos.owner_plan_id.clone()).unwrap_or_else(|| format!("adopt{:06}", pos.id))
 }
 
 impl Engine<'_> {
@@ -387,6 +387,19 @@ impl Engine<'_> {
 
 /// Adopts an exchange position the DB does not know (F-003), with a WARN audit.
 pub fn adopt(e: &mut Engine<'_>, p: &ExPosition, plan_id: Option<String>, why: &str) -> Result<PositionRecord> {
+    adopt_covered(e, p, plan_id, None, why)
+}
+
+/// `adopt`, for a position whose covering STOP/TP name the plan `covered_by` although the DB has
+/// no such plan (a lost state): the position is journaled under that id so its working orders
+/// stay its protection (issue 10 item 4).
+pub fn adopt_covered(
+    e: &mut Engine<'_>,
+    p: &ExPosition,
+    plan_id: Option<String>,
+    covered_by: Option<&str>,
+    why: &str,
+) -> Result<PositionRecord> {
     let side = if p.qty > Decimal::ZERO { PositionSide::Long } else { PositionSide::Short };
     let now = e.now();
     let rec = e.store.insert_position(&NewPosition {
@@ -400,6 +413,10 @@ pub fn adopt(e: &mut Engine<'_>, p: &ExPosition, plan_id: Option<String>, why: &
         adopted: plan_id.is_none(),
     })?;
     e.store.set_position_fill(rec.id, p.qty.abs(), p.entry_price, Some(now))?;
+    if let Some(owner) = covered_by {
+        e.store.set_position_owner_plan(rec.id, owner)?;
+    }
+    let rec = e.store.position(rec.id)?.unwrap_or(rec);
     let jp = journal_plan_id(&rec);
     e.audit(
         Severity::Warn,

@@ -9,7 +9,7 @@ use crate::core::order::{OrderRole, OrderState};
 use crate::core::plan::PlanStatus;
 use crate::core::reconcile::{decide, LocalPosition, OpenProtective, ReconcileInput, Repair};
 use crate::error::Result;
-use crate::exec::close::{adopt, finalise_flat, journal_plan_id};
+use crate::exec::close::{adopt_covered, finalise_flat, journal_plan_id};
 use crate::exec::record::OrderRef;
 use crate::exec::{protect, snapshot, Engine};
 use crate::outcome::{ExitCode, Report};
@@ -249,8 +249,13 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
                     lines.push(format!("position closed while away: finalised as {reason}"));
                 }
             }
-            Repair::Adopt { plan_id } => {
-                let p = adopt(e, &snap.position, plan_id.clone(), "reconcile found it on the exchange")?;
+            Repair::Adopt { plan_id, covered_by } => {
+                let why = "reconcile found it on the exchange";
+                // Its working STOP/TP stay: they are this position's protection from now on.
+                let p = adopt_covered(e, &snap.position, plan_id.clone(), covered_by.as_deref(), why)?;
+                if let Some(owner) = covered_by {
+                    lines.push(format!("kept the working protection of plan {owner}"));
+                }
                 if let Some(id) = plan_id {
                     if let Some(plan) = e.store.plan(id)? {
                         for to in [PlanStatus::Entering, PlanStatus::Filled] {

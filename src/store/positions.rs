@@ -33,6 +33,9 @@ pub struct PositionRecord {
     pub fees: Option<Decimal>,
     pub closed_ms: Option<i64>,
     pub adopted: bool,
+    /// An adopted position's plan, read back from the client ids of the bot's orders that cover it
+    /// (issue 10 item 2/4): its STOP/TP keep working under that plan id after the state was lost.
+    pub owner_plan_id: Option<String>,
 }
 
 /// What a new position starts with.
@@ -60,7 +63,7 @@ pub struct PositionClose {
 
 const COLS: &str = "id, trade_plan_id, symbol, side, state, qty, entry_price, stop_price, tp_price, opened_ms,
     entry_filled_ms, stop_acked_ms, unprotected_window_ms, pending_exit_reason, exit_reason, exit_price,
-    realized_pnl, fees, closed_ms, adopted";
+    realized_pnl, fees, closed_ms, adopted, owner_plan_id";
 
 type RawRow = (
     i64,
@@ -85,6 +88,7 @@ type RawRow = (
         Option<i64>,
         i64,
     ),
+    Option<String>,
 );
 
 fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
@@ -111,11 +115,12 @@ fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
             r.get(18)?,
             r.get(19)?,
         ),
+        r.get(20)?,
     ))
 }
 
 fn to_record(v: RawRow) -> StoreResult<PositionRecord> {
-    let (id, plan, symbol, side, state, qty, entry, stop, tp, opened, rest) = v;
+    let (id, plan, symbol, side, state, qty, entry, stop, tp, opened, rest, owner_plan_id) = v;
     let (filled, acked, window, pending, exit_reason, exit_price, pnl, fees, closed, adopted) = rest;
     Ok(PositionRecord {
         id,
@@ -138,10 +143,19 @@ fn to_record(v: RawRow) -> StoreResult<PositionRecord> {
         fees: opt_dec_col("position.fees", fees)?,
         closed_ms: closed,
         adopted: adopted != 0,
+        owner_plan_id,
     })
 }
 
 impl Store {
+    /// Records the plan an adopted position's covering orders name (see `owner_plan_id`).
+    pub fn set_position_owner_plan(&self, id: i64, plan_id: &str) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE position SET owner_plan_id = ?2 WHERE id = ?1")?
+            .execute(params![id, plan_id])?;
+        Ok(())
+    }
+
     pub fn insert_position(&self, p: &NewPosition) -> StoreResult<PositionRecord> {
         self.conn
             .prepare_cached(

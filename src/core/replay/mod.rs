@@ -116,6 +116,9 @@ struct Replayer {
     duplicates: BTreeSet<String>,
     first_fill: Option<(i64, i64, String)>,
     stop_live: Option<(i64, i64)>,
+    /// STOP client ids acknowledged and not yet ended: a position adopted under one of them (a
+    /// lost state that kept its working STOP, issue 10 item 4) is protected from its adoption on.
+    stops_working: BTreeSet<String>,
     forced_close_after_fill: bool,
     forced_close: bool,
     /// seq of the first `position_adopted`: exposure that did not start with an ENTRY fill here.
@@ -139,6 +142,7 @@ impl Replayer {
             duplicates: BTreeSet::new(),
             first_fill: None,
             stop_live: None,
+            stops_working: BTreeSet::new(),
             forced_close_after_fill: false,
             forced_close: false,
             adopted_at: None,
@@ -230,6 +234,21 @@ impl Replayer {
 
     /// After a row the state machine accepted: fills, protection, closes.
     fn track_exposure(&mut self, f: &OrderFact, name: &str) {
+        if f.role == OrderRole::Stop {
+            match f.event {
+                OrderEvent::Acked | OrderEvent::Triggered => {
+                    self.stops_working.insert(f.client_id.clone());
+                }
+                OrderEvent::Filled
+                | OrderEvent::Cancelled
+                | OrderEvent::Expired
+                | OrderEvent::Rejected
+                | OrderEvent::NotFound => {
+                    self.stops_working.remove(&f.client_id);
+                }
+                _ => {}
+            }
+        }
         match f.role {
             OrderRole::Entry if is_entry_fill(f) => {
                 let other = self.entry_fills.keys().find(|c| **c != f.client_id).cloned();
@@ -296,6 +315,10 @@ impl Replayer {
             }
             audit::POSITION_ADOPTED => {
                 self.adopted_at.get_or_insert(a.seq);
+                if self.stop_live.is_none() && !self.stops_working.is_empty() {
+                    // Adopted under a STOP that was already working: protected from this row on.
+                    self.stop_live = Some((a.seq, a.ts_ms));
+                }
             }
             audit::POSITION_CLOSED => {
                 let reason = exit_reason(a.data.as_deref());
@@ -318,7 +341,7 @@ impl Replayer {
         // An adopted position (F-003) is exposure too: it must end up under a STOP, force-closed,
         // or closed — the same guarantee as a fill.
         if let (None, Some(seq)) = (&self.first_fill, self.adopted_at) {
-            let stop_after = self.stop_live.is_some_and(|(s, _)| s > seq);
+            let stop_after = self.stop_live.is_some_and(|(s, _)| s >= seq);
             if !(stop_after || self.forced_close_after_fill || self.closed.is_some()) {
                 let detail =
                     "position adopted; no STOP was acknowledged after it, no forced_close, no close".to_string();
