@@ -967,3 +967,68 @@ fn lost_state_adoption_keeps_the_working_stop_and_tp() {
         s.finish();
     }
 }
+
+impl Scenario {
+    /// Another mcbot with the same bot_id placed its own STOP and TP (plan `other`) on the account:
+    /// copies of ours under its plan id, as the mock holds them.
+    fn add_other_instance_protection(&self, other: &str) -> Vec<String> {
+        let mut st = self.mock.state();
+        let copies: Vec<_> = st
+            .algos
+            .iter()
+            .filter(|a| a.is_open())
+            .cloned()
+            .enumerate()
+            .map(|(n, mut a)| {
+                let role = if a.order_type == "STOP_MARKET" { "STOP" } else { "TP" };
+                a.client_id = format!("mc_{other}_{role}_1");
+                a.algo_id += 9_000 + n as u64;
+                a
+            })
+            .collect();
+        let ids = copies.iter().map(|a| a.client_id.clone()).collect();
+        st.algos.extend(copies);
+        ids
+    }
+}
+
+/// Item 7: an established journal that finds own-prefix orders it never wrote (another mcbot with
+/// this bot_id, or a state DB older than the exchange) cancels nothing and places nothing: it
+/// HALTs with a CRITICAL audit naming the cause and exits 10. `reconcile --adopt` then takes the
+/// orders over without cancelling any STOP before its replacement.
+#[test]
+fn second_instance_orders_are_kept_and_the_journal_halts() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let theirs = s.add_other_instance_protection("b2c3d4e5f6a1");
+    let mark = s.mock.request_count();
+    let out = s.run(&["reconcile"]);
+    out.code(10);
+    assert!(out.stdout.contains("another mcbot with bot_id mc is active on this account"), "{}", out.stdout);
+    assert_eq!(s.mock.writes_since(mark), Vec::<String>::new(), "nothing of either instance is cancelled");
+    assert_eq!(s.mode(), "HALTED");
+    assert!(s.audit().contains(&"CRITICAL:another_instance".to_string()), "{:?}", s.audit());
+    let open: Vec<String> = s.mock.open_algos().into_iter().map(|a| a.client_id).collect();
+    for id in theirs.iter().chain([cid("STOP", 1), cid("TP", 1)].iter()) {
+        assert!(open.contains(id), "{id} kept: {open:?}");
+    }
+    // Entries stay refused; a second plain reconcile still touches nothing.
+    let mark = s.mock.request_count();
+    s.run(&["reconcile"]).code(10);
+    assert!(s.mock.writes_since(mark).is_empty());
+    s.run(&["enter"]).code(10);
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1, "AC2: one ENTRY only");
+    // The operator's explicit adoption: the other plan's orders are now ours to tidy; our
+    // covering STOP/TP stay, so the extras go without a naked moment.
+    let mark = s.mock.request_count();
+    let out = s.run(&["reconcile", "--adopt"]);
+    out.code(0);
+    let mut writes = s.mock.writes_since(mark);
+    writes.sort();
+    let mut want: Vec<String> = theirs.iter().map(|c| format!("DELETE {ALGO} {c}")).collect();
+    want.sort();
+    assert_eq!(writes, want);
+    s.assert_protected(&cid("STOP", 1), &cid("TP", 1));
+    assert_eq!(s.run(&["reconcile"]).json()["clean"], true);
+    s.finish();
+}

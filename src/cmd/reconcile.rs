@@ -7,10 +7,15 @@ use crate::outcome::Report;
 
 /// Arguments of `mcbot reconcile`.
 #[derive(Debug, clap::Args)]
-pub struct ReconcileArgs {}
+pub struct ReconcileArgs {
+    /// Take over own-prefix orders and positions this state DB never wrote (after a restored or
+    /// replaced DB, once no other mcbot with this bot_id runs); see docs/recovery.md
+    #[arg(long)]
+    pub adopt: bool,
+}
 
-pub fn run(_args: &ReconcileArgs, ctx: &mut Ctx) -> Result<Report> {
+pub fn run(args: &ReconcileArgs, ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    reconcile::reconcile(&mut engine)
+    reconcile::reconcile_with(&mut engine, args.adopt)
 }

@@ -37,3 +37,5 @@ pub const POSITION_ADOPTED: &str = "position_adopted";
 pub const FOREIGN_EXPOSURE: &str = "foreign_exposure";
 /// A reconcile finished. data: {clean, mismatches, streak}
 pub const RECONCILE_DONE: &str = "reconcile_done";
+/// Own-prefix orders an established journal never wrote: another instance or an older state DB.
+pub const ANOTHER_INSTANCE: &str = "another_instance";

@@ -40,6 +40,9 @@ pub struct ReconcileInput {
     /// For a position the DB does not know: the plan whose ENTRY (found by client-id look-up)
     /// explains it, or `Some(None)` when other evidence says it is ours without a plan.
     pub phantom_owner: Option<Option<String>>,
+    /// Own-prefix orders an established journal never wrote (issue 10 item 7): another mcbot with
+    /// this bot_id, or a state DB older than the exchange. Empty for a new journal or `--adopt`.
+    pub strangers: Vec<String>,
 }
 
 /// One repair, in the order the shell carries them out.
@@ -64,6 +67,9 @@ pub enum Repair {
     CancelOrphan { client_id: String },
     /// The open position lacks a STOP or TP covering its full size: place or resize.
     EnsureProtection { missing: Vec<String> },
+    /// Own-prefix orders this established journal never wrote: HALT with a CRITICAL audit and
+    /// touch nothing (every protective order is kept); the operator decides (`reconcile --adopt`).
+    AnotherInstance { client_ids: Vec<String> },
 }
 
 impl Repair {
@@ -99,6 +105,10 @@ pub fn covering_plan(protective: &[OpenProtective], exchange_qty: Decimal) -> Op
 
 /// The repairs, in execution order.
 pub fn decide(i: &ReconcileInput) -> Vec<Repair> {
+    if !i.strangers.is_empty() {
+        // Cancelling or replacing anything could strip another instance's position of its STOP.
+        return vec![Repair::AnotherInstance { client_ids: i.strangers.clone() }];
+    }
     let mut out: Vec<Repair> =
         i.open_regular.iter().map(|c| Repair::CancelOpenOrder { client_id: c.clone() }).collect();
     if i.foreign_orders > 0 {
@@ -181,6 +191,7 @@ mod tests {
             open_regular: vec![],
             foreign_orders: 0,
             phantom_owner: None,
+            strangers: vec![],
         }
     }
 
@@ -250,6 +261,18 @@ mod tests {
         assert_eq!(covering_plan(&ps[..2], dec!(1)).as_deref(), Some("tpplan"));
         assert_eq!(covering_plan(&ps[..1], dec!(1)).as_deref(), Some("small"));
         assert_eq!(covering_plan(&[], dec!(1)), None);
+    }
+
+    /// Issue 10 item 7: orders an established journal never wrote are neither cancelled as
+    /// orphans nor replaced; the only repair is the halt.
+    #[test]
+    fn strangers_halt_and_nothing_is_cancelled_or_placed() {
+        let mut i = input();
+        i.protective.push(prot(OrderRole::Stop, "other", dec!(1)));
+        i.protective.retain(|p| p.role != OrderRole::Tp);
+        i.strangers = vec!["mc_other_STOP_1".into()];
+        assert_eq!(decide(&i), vec![Repair::AnotherInstance { client_ids: vec!["mc_other_STOP_1".into()] }]);
+        assert!(decide(&i)[0].is_mismatch());
     }
 
     #[test]

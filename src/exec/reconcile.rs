@@ -117,14 +117,41 @@ fn resolve_entries_of(e: &mut Engine<'_>, plans: Vec<String>) -> Result<Option<S
     Ok(owner)
 }
 
+/// Our open orders (regular and conditional) that this journal has no row for.
+fn strangers(e: &Engine<'_>, snap: &snapshot::Snapshot) -> Result<Vec<String>> {
+    let open = snap
+        .our_conditionals
+        .iter()
+        .filter(|c| c.status.is_open())
+        .map(|c| &c.client_id)
+        .chain(snap.our_orders.iter().filter(|o| o.status.is_open()).map(|o| &o.client_id));
+    let mut out = Vec::new();
+    for id in open {
+        if !e.store.knows_client_id(id)? {
+            out.push(id.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// The reconcile use case; `command` names the report (reconcile, or the command that runs it first).
 pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
+    reconcile_with(e, false)
+}
+
+/// `reconcile`; `adopt` (`mcbot reconcile --adopt`) is the operator's word that own-prefix orders
+/// this journal never wrote are its own to take over (issue 10 item 7, docs/recovery.md).
+pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
+    // Asked before anything below writes: has this journal ever written an order?
+    let established = !adopt && e.store.has_order_events()?;
     let active = active_plans(e)?;
     let owner = resolve_inflight_entries(e, &active)?;
     let snap = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
-    // The journal learns what the exchange holds before anything is decided or repaired.
-    // Plans may have changed status while in-flight entries were resolved.
-    let synced = e.sync_protective_beliefs(&snap, &active_plans(e)?)?;
+    let strangers = if established { strangers(e, &snap)? } else { Vec::new() };
+    // The journal learns what the exchange holds before anything is decided or repaired (but
+    // never takes another instance's orders for its own). Plans may have changed status while
+    // in-flight entries were resolved.
+    let synced = if strangers.is_empty() { e.sync_protective_beliefs(&snap, &active_plans(e)?)? } else { 0 };
     let db_pos = e.store.active_position(&e.cfg.symbol)?;
     let protective: Vec<OpenProtective> = snap
         .our_conditionals
@@ -171,12 +198,14 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
         open_regular: snap.our_orders.iter().filter(|o| o.status.is_open()).map(|o| o.client_id.clone()).collect(),
         foreign_orders: snap.foreign_orders.len() + snap.foreign_conditionals.len(),
         phantom_owner,
+        strangers,
     };
     let repairs = decide(&input);
     let mut block: Option<String> = None;
     let mut failures = 0usize;
     let mut lines = Vec::new();
     let mut critical: Option<Report> = None;
+    let mut another_instance = false;
     let mut pos = db_pos;
     for r in &repairs {
         let data = serde_json::to_value(r).unwrap_or_default();
@@ -305,6 +334,29 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
                 )?;
                 lines.push(format!("cancelled orphan {client_id}"));
             }
+            Repair::AnotherInstance { client_ids } => {
+                let msg = format!(
+                    "another mcbot with bot_id {} is active on this account, or this state DB is older than the exchange",
+                    e.cfg.bot_id
+                );
+                e.audit(
+                    Severity::Critical,
+                    audit::ANOTHER_INSTANCE,
+                    None,
+                    format!(
+                        "{msg}; {} orders this journal never wrote are kept: {}",
+                        client_ids.len(),
+                        client_ids.join(", ")
+                    ),
+                    data,
+                )?;
+                e.halt(&msg, None)?;
+                block = Some(msg.clone());
+                lines.push(format!("HALTED: {msg}"));
+                lines.push(format!("kept (not mcbot's to cancel): {}", client_ids.join(", ")));
+                lines.push("after checking, `mcbot reconcile --adopt` takes them over (docs/recovery.md)".into());
+                another_instance = true;
+            }
             Repair::EnsureProtection { missing } => {
                 let Some(p) = &pos else { continue };
                 let fresh = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
@@ -355,8 +407,13 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
     if lines.is_empty() {
         lines.push("exchange and local state agree; nothing to repair".into());
     }
-    let outcome = if failures > 0 { "repairs_failed" } else { "ok" };
-    let exit = if failures > 0 { ExitCode::Failed } else { ExitCode::Ok };
+    let (outcome, exit) = if another_instance {
+        ("another_instance", ExitCode::Critical)
+    } else if failures > 0 {
+        ("repairs_failed", ExitCode::Failed)
+    } else {
+        ("ok", ExitCode::Ok)
+    };
     let mut r = Report::new("reconcile", outcome, exit);
     r.lines = lines;
     r.set("clean", clean);

@@ -310,6 +310,22 @@ impl Store {
         })
     }
 
+    /// True once this journal has written any order (an established journal, issue 10 item 7):
+    /// own-prefix orders it never wrote then belong to another instance or a newer state.
+    pub fn has_order_events(&self) -> StoreResult<bool> {
+        let n: i64 = self.conn.prepare_cached("SELECT count(*) FROM order_event")?.query_row([], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
+    /// True when this journal has any row for `client_id`.
+    pub fn knows_client_id(&self, client_id: &str) -> StoreResult<bool> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM order_event WHERE client_id = ?1")?
+            .query_row(params![client_id], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
     /// Order events of one client id, in order.
     pub fn order_events_for_client(&self, client_id: &str) -> StoreResult<Vec<OrderEventRecord>> {
         let mut stmt = self
