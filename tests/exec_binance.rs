@@ -927,10 +927,24 @@ fn halt_flatten_halts_then_closes_the_position() {
 enum StateLoss {
     Deleted,
     ZeroBytes,
+    /// The WAL (with every row since the last checkpoint) is lost: the DB as it was before.
+    WalLost,
+    /// As `WalLost`, with garbage where the WAL was.
+    WalGarbled,
+    /// A copy taken before the trade (the plan PLANNED, no order rows) is restored.
+    OlderCopy,
 }
 
 impl Scenario {
-    fn lose_state(&self, how: StateLoss) {
+    /// The DB as `seed` left it, saved before `enter` for `StateLoss::OlderCopy`/`WalLost`.
+    fn save_copy(&self) -> Vec<u8> {
+        let db = self.env.db();
+        db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        drop(db);
+        std::fs::read(self.env.db_path()).unwrap()
+    }
+
+    fn lose_state(&self, how: StateLoss, copy: &[u8]) {
         let db = self.env.db_path();
         for ext in ["-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
@@ -938,6 +952,12 @@ impl Scenario {
         match how {
             StateLoss::Deleted => std::fs::remove_file(&db).unwrap(),
             StateLoss::ZeroBytes => std::fs::write(&db, b"").unwrap(),
+            StateLoss::WalLost | StateLoss::OlderCopy => std::fs::write(&db, copy).unwrap(),
+            StateLoss::WalGarbled => {
+                std::fs::write(&db, copy).unwrap();
+                let junk: Vec<u8> = (0..9000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+                std::fs::write(format!("{}-wal", db.display()), junk).unwrap();
+            }
         }
     }
 }
@@ -947,11 +967,14 @@ impl Scenario {
 /// replacement), and the next runs leave them alone too. `status` shows the working STOP.
 #[test]
 fn lost_state_adoption_keeps_the_working_stop_and_tp() {
-    for how in [StateLoss::Deleted, StateLoss::ZeroBytes] {
+    for how in
+        [StateLoss::Deleted, StateLoss::ZeroBytes, StateLoss::WalLost, StateLoss::WalGarbled, StateLoss::OlderCopy]
+    {
         let s = Scenario::new();
+        let copy = s.save_copy();
         s.run(&["enter"]).code(0);
         s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
-        s.lose_state(how);
+        s.lose_state(how, &copy);
         let mark = s.mock.request_count();
         for _ in 0..3 {
             let out = s.run(&["reconcile"]);
@@ -964,6 +987,14 @@ fn lost_state_adoption_keeps_the_working_stop_and_tp() {
         assert_eq!(plan.as_deref(), Some(PLAN), "{how:?}: the plan id is read back from the covering orders");
         let st = s.run(&["status"]).json();
         assert_eq!(st["protection"]["stop"]["client_id"], Value::from(cid("STOP", 1)), "{how:?}: {st}");
+        if matches!(how, StateLoss::WalLost | StateLoss::WalGarbled | StateLoss::OlderCopy) {
+            // The plan is still in this DB: the position is its, so it is never entered again.
+            assert_eq!(s.plan_status(), "FILLED", "{how:?}");
+        }
+        // AC2: a tick on the same candle sends no second ENTRY.
+        let mark = s.mock.request_count();
+        s.run(&["enter"]);
+        assert!(s.mock.writes_since(mark).is_empty(), "{how:?}: {:?}", s.mock.writes_since(mark));
         s.finish();
     }
 }

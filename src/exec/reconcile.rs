@@ -280,6 +280,13 @@ pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
             }
             Repair::Adopt { plan_id, covered_by } => {
                 let why = "reconcile found it on the exchange";
+                // The plan its covering orders name, when this DB still has it (an older copy):
+                // the position is that plan's, so the plan ends FILLED and is never entered again.
+                let known = match covered_by {
+                    Some(c) if plan_id.is_none() && e.store.plan(c)?.is_some() => Some(c.clone()),
+                    _ => None,
+                };
+                let plan_id = &plan_id.clone().or(known);
                 // Its working STOP/TP stay: they are this position's protection from now on.
                 let p = adopt_covered(e, &snap.position, plan_id.clone(), covered_by.as_deref(), why)?;
                 if let Some(owner) = covered_by {
