@@ -1063,3 +1063,28 @@ fn second_instance_orders_are_kept_and_the_journal_halts() {
     assert_eq!(s.run(&["reconcile"]).json()["clean"], true);
     s.finish();
 }
+
+/// Item 5: a leftover, undersized STOP of the same plan beside the full-size one (what a kill
+/// during a partial-fill resize leaves) is an extra: after the command one STOP and one TP remain,
+/// the covering STOP was never touched, and the reconcile counts it as a mismatch.
+#[test]
+fn resize_leftover_stop_is_cancelled_once_coverage_is_confirmed() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    {
+        let mut st = s.mock.state();
+        let mut extra = st.algos.iter().find(|a| a.order_type == "STOP_MARKET").cloned().unwrap();
+        extra.client_id = cid("STOP", 2);
+        extra.algo_id += 7_000;
+        extra.qty = dec!(0.004);
+        st.algos.push(extra);
+    }
+    let mark = s.mock.request_count();
+    // --adopt: the journal takes the leftover as its own (it would have its row after a real kill).
+    let j = s.run(&["reconcile", "--adopt"]).json();
+    assert_eq!(j["clean"], false, "{j}");
+    assert_eq!(s.mock.writes_since(mark), [format!("DELETE {ALGO} {}", cid("STOP", 2))]);
+    s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+    assert_eq!(s.run(&["reconcile"]).json()["clean"], true);
+    s.finish();
+}

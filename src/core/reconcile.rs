@@ -103,6 +103,27 @@ pub fn covering_plan(protective: &[OpenProtective], exchange_qty: Decimal) -> Op
     pick(Some(OrderRole::Stop), true).or_else(|| pick(Some(OrderRole::Tp), true)).or_else(|| pick(None, false))
 }
 
+/// At most one STOP and one TP per position (issue 10 item 5): once an order of the position's
+/// plan covers its full size (the largest, newest attempt on a tie), every other order of that role
+/// and plan is an extra — a leftover of a resize a kill interrupted. Without a covering order
+/// nothing is an extra: an undersized leg is replaced first and cancelled after (never a gap).
+pub fn extras(protective: &[OpenProtective], owner: Option<&str>, exchange_qty: Decimal) -> Vec<String> {
+    let need = exchange_qty.abs();
+    let mut out = Vec::new();
+    for role in [OrderRole::Stop, OrderRole::Tp] {
+        let mine: Vec<&OpenProtective> =
+            protective.iter().filter(|p| p.role == role && owner.is_none_or(|o| o == p.plan_id)).collect();
+        let attempt =
+            |p: &OpenProtective| crate::core::client_id::ClientOrderId::parse(&p.client_id).map_or(0, |c| c.attempt);
+        let keep =
+            mine.iter().filter(|p| p.qty >= need).max_by_key(|p| (p.qty, attempt(p))).map(|p| p.client_id.clone());
+        if let Some(keep) = keep {
+            out.extend(mine.iter().filter(|p| p.client_id != keep).map(|p| p.client_id.clone()));
+        }
+    }
+    out
+}
+
 /// The repairs, in execution order.
 pub fn decide(i: &ReconcileInput) -> Vec<Repair> {
     if !i.strangers.is_empty() {
@@ -151,6 +172,13 @@ pub fn decide(i: &ReconcileInput) -> Vec<Repair> {
         if !(belongs || finalising) {
             out.push(Repair::CancelOrphan { client_id: p.client_id.clone() });
         }
+    }
+    if !flat {
+        out.extend(
+            extras(&i.protective, owner.as_deref(), i.exchange_qty)
+                .into_iter()
+                .map(|client_id| Repair::CancelOrphan { client_id }),
+        );
     }
     if !flat {
         let need = i.exchange_qty.abs();
@@ -273,6 +301,50 @@ mod tests {
         i.strangers = vec!["mc_other_STOP_1".into()];
         assert_eq!(decide(&i), vec![Repair::AnotherInstance { client_ids: vec!["mc_other_STOP_1".into()] }]);
         assert!(decide(&i)[0].is_mismatch());
+    }
+
+    /// Issue 10 item 5: a kill during a partial-fill resize left STOP_1/TP_1 for the first partial
+    /// beside full-size STOP_2/TP_2: the old ones are extras, cancelled; nothing is placed.
+    #[test]
+    fn resize_leftovers_are_extras_once_coverage_is_confirmed() {
+        let mut i = input();
+        i.protective = vec![
+            OpenProtective {
+                client_id: "mc_p1_STOP_1".into(),
+                plan_id: "p1".into(),
+                role: OrderRole::Stop,
+                qty: dec!(0.4),
+            },
+            OpenProtective {
+                client_id: "mc_p1_STOP_2".into(),
+                plan_id: "p1".into(),
+                role: OrderRole::Stop,
+                qty: dec!(1),
+            },
+            OpenProtective { client_id: "mc_p1_TP_2".into(), plan_id: "p1".into(), role: OrderRole::Tp, qty: dec!(1) },
+            OpenProtective { client_id: "mc_p1_TP_1".into(), plan_id: "p1".into(), role: OrderRole::Tp, qty: dec!(1) },
+        ];
+        assert_eq!(
+            decide(&i),
+            vec![
+                Repair::CancelOrphan { client_id: "mc_p1_STOP_1".into() },
+                Repair::CancelOrphan { client_id: "mc_p1_TP_1".into() }
+            ]
+        );
+    }
+
+    /// Without a covering STOP the undersized one stays until its replacement is acknowledged.
+    #[test]
+    fn an_undersized_stop_is_no_extra_while_nothing_covers() {
+        let mut i = input();
+        i.protective[0].qty = dec!(0.4);
+        i.protective.push(OpenProtective {
+            client_id: "mc_p1_STOP_2".into(),
+            plan_id: "p1".into(),
+            role: OrderRole::Stop,
+            qty: dec!(0.5),
+        });
+        assert_eq!(decide(&i), vec![Repair::EnsureProtection { missing: vec!["STOP".into()] }]);
     }
 
     #[test]
