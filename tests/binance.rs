@@ -9,5 +9,6 @@ mod errors;
 mod orders;
 mod reads;
 mod secrets;
+mod shapes;
 mod throttling;
 mod wiring;

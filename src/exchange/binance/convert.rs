@@ -79,6 +79,15 @@ fn time(t: Option<wire::Int>) -> i64 {
     t.map_or(0, |t| t.0)
 }
 
+/// A fill without a price: executedQty > 0 but neither a positive avgPrice nor a cumQuote. The
+/// official `NewOrderResponse` / cancel models carry neither field, so an accepted write may look
+/// like this; it is a known fill whose price must be looked up, never an ambiguous write.
+pub fn priceless_fill(w: &wire::Order) -> bool {
+    let executed = w.executed_qty.0;
+    let priced = w.avg_price.0.is_some_and(|p| p > Decimal::ZERO) || w.cum_quote.0.is_some_and(|q| q > Decimal::ZERO);
+    executed > Decimal::ZERO && !priced
+}
+
 pub fn order(w: wire::Order, raw: String) -> Conv<ExOrder> {
     let executed = w.executed_qty.0;
     // avgPrice is "0" in ACK answers; fall back to cumQuote/executedQty, and refuse a fill with
