@@ -231,16 +231,17 @@ pub fn filters(s: &wire::ExchangeInfoSymbol) -> Conv<SymbolFilters> {
     Ok(f)
 }
 
-pub fn fill(w: wire::UserTrade) -> Conv<Fill> {
+/// `settle`: the symbol's margin asset from exchangeInfo, used when the row does not name one
+/// (the official `userTrades` model has no `marginAsset`, so the check must not depend on it).
+pub fn fill(w: wire::UserTrade, settle: &str) -> Conv<Fill> {
     // Fill.commission is in the quote asset; a fee paid in another asset (BNB discount) cannot be
     // converted here, and silently mixing units would corrupt the ledger.
-    if let Some(margin) = w.margin_asset.as_deref() {
-        if margin != w.commission_asset {
-            return Err(format!(
-                "trade {} paid commission in {} (not {margin}); turn off the BNB fee discount",
-                w.order_id.0, w.commission_asset
-            ));
-        }
+    let margin = w.margin_asset.as_deref().unwrap_or(settle);
+    if margin != w.commission_asset {
+        return Err(format!(
+            "trade {} paid commission in {} (not {margin}); turn off the BNB fee discount",
+            w.order_id.0, w.commission_asset
+        ));
     }
     Ok(Fill {
         order_id: w.order_id.0,

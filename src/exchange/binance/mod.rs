@@ -53,6 +53,8 @@ pub struct BinanceFutures {
     rest: Rest,
     /// exchangeInfo filters, fetched once per symbol per process.
     filters: Mutex<HashMap<String, SymbolFilters>>,
+    /// Each symbol's margin asset from the same exchangeInfo read.
+    assets: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for BinanceFutures {
@@ -80,8 +82,9 @@ impl BinanceFutures {
     }
 
     fn build(cfg: &ExchangeConfig, creds: Option<Credentials>, clock: Arc<dyn Clock>) -> ExResult<Self> {
-        let rest = Rest::new(&cfg.base_url, cfg.http_timeout_ms, cfg.recv_window_ms, creds, clock)?;
-        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()) })
+        let rest = Rest::new(&cfg.base_url, cfg.http_timeout_ms, cfg.recv_window_ms, creds, clock)?
+            .with_credential_names(&cfg.api_key_env, &cfg.api_secret_env);
+        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()), assets: Mutex::new(HashMap::new()) })
     }
 
     /// Runs a read under `RetryPolicy::READ`. A read changes nothing, so an ambiguous outcome

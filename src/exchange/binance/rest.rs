@@ -51,6 +51,9 @@ pub struct Rest {
     /// wait for one `/fapi/v1/time` instead of each sending their own.
     first_sync: Mutex<()>,
     pub gate: RateGate,
+    /// The environment variables the key and secret came from, named when Binance refuses them.
+    key_env: String,
+    secret_env: String,
 }
 
 fn local(message: impl Into<String>) -> ExchangeError {
@@ -87,7 +90,31 @@ impl Rest {
             synced: AtomicBool::new(false),
             first_sync: Mutex::new(()),
             gate: RateGate::default(),
+            key_env: "the API key variable".into(),
+            secret_env: "the API secret variable".into(),
         })
+    }
+
+    /// Names the variables the credentials came from (`exchange.api_key_env` / `api_secret_env`),
+    /// so a refusal says which one to fix.
+    pub fn with_credential_names(mut self, key_env: &str, secret_env: &str) -> Rest {
+        self.key_env = key_env.to_string();
+        self.secret_env = secret_env.to_string();
+        self
+    }
+
+    /// What to fix after Binance refused the credentials (-1002, -1022, -2014, -2015).
+    fn credential_hint(&self, code: Option<i64>) -> String {
+        match code {
+            Some(-1022) => {
+                format!("Binance could not verify the request with the secret in ${}: check it", self.secret_env)
+            }
+            Some(-2014) => format!("Binance says the API key in ${} is malformed", self.key_env),
+            _ => format!(
+                "Binance rejected the API key in ${} (wrong key, IP not whitelisted, or futures not enabled for it)",
+                self.key_env
+            ),
+        }
     }
 
     /// Our best estimate of the exchange's clock.
@@ -211,6 +238,9 @@ impl Rest {
                     _ => {}
                 }
                 e.message = self.redactor.scrub(&e.message);
+                if codes::is_credentials_rejected(&e) {
+                    e.message = format!("{}; Binance said: {}", self.credential_hint(e.code()), e.message);
+                }
                 Err(e.with_raw(reply.transcript()))
             }
         }
