@@ -20,6 +20,9 @@ pub enum Error {
     Halted(String),
     #[error("pre-flight check `{check}` failed: {message}")]
     Preflight { check: String, message: String },
+    /// A persisted Binance ban has not passed: nothing was sent.
+    #[error("{0}")]
+    Banned(String),
     #[error("CRITICAL: {0}")]
     Critical(String),
     #[error(transparent)]
@@ -35,7 +38,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Config(_) => ExitCode::Usage,
+            Error::Usage(_) | Error::Config(_) | Error::Banned(_) => ExitCode::Usage,
             Error::Store(e) if e.is_open_error() => ExitCode::Usage,
             Error::Lock(LockError::Busy { .. }) => ExitCode::LockBusy,
             Error::Lock(LockError::Io { .. }) => ExitCode::Usage,

@@ -5,6 +5,7 @@
 mod harness;
 
 mod bad_input;
+mod bans;
 mod errors;
 mod orders;
 mod reads;

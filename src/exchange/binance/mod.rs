@@ -16,6 +16,8 @@ pub mod convert;
 pub mod endpoints;
 /// The only HTTP client.
 pub mod http;
+/// Bans and back-offs persisted beside the state DB.
+pub mod limits_file;
 /// Market data: time, filters, klines, mark price.
 mod market;
 /// Positions and orders (regular and algo).
@@ -79,6 +81,20 @@ impl BinanceFutures {
     /// Fatal when the HTTP client cannot be built.
     pub fn public(cfg: &ExchangeConfig, clock: Arc<dyn Clock>) -> ExResult<Self> {
         Self::build(cfg, None, clock)
+    }
+
+    /// The full adapter, honouring and persisting bans in `limits` (beside the state DB).
+    ///
+    /// # Errors
+    /// As [`BinanceFutures::new`].
+    pub fn with_limits(
+        cfg: &ExchangeConfig,
+        creds: Credentials,
+        clock: Arc<dyn Clock>,
+        limits: limits_file::LimitsFile,
+    ) -> ExResult<Self> {
+        let ex = Self::build(cfg, Some(creds), clock)?;
+        Ok(BinanceFutures { rest: ex.rest.with_limits_file(limits), ..ex })
     }
 
     fn build(cfg: &ExchangeConfig, creds: Option<Credentials>, clock: Arc<dyn Clock>) -> ExResult<Self> {

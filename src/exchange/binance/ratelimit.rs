@@ -142,6 +142,19 @@ impl RateGate {
         self.with(|s| s.backoff_until_ms = s.backoff_until_ms.max(until));
     }
 
+    /// The ban and back-off ends (server ms), to persist them.
+    pub fn restrictions(&self) -> (i64, i64) {
+        self.with(|s| (s.banned_until_ms, s.backoff_until_ms))
+    }
+
+    /// Restores a ban / back-off an earlier process persisted.
+    pub fn restore(&self, banned_until_ms: i64, backoff_until_ms: i64) {
+        self.with(|s| {
+            s.banned_until_ms = s.banned_until_ms.max(banned_until_ms);
+            s.backoff_until_ms = s.backoff_until_ms.max(backoff_until_ms);
+        });
+    }
+
     /// A 418: nothing goes out at all until the ban ends.
     pub fn ban(&self, now_ms: i64, retry_after_ms: Option<u64>) {
         let ms = retry_after_ms.unwrap_or(DEFAULT_BAN_MS);

@@ -8,6 +8,7 @@ use crate::config::secrets::{ApiKey, Credentials};
 use crate::exchange::binance::codes;
 use crate::exchange::binance::endpoints::{self, Endpoint};
 use crate::exchange::binance::http::Http;
+use crate::exchange::binance::limits_file::{Limits, LimitsFile};
 use crate::exchange::binance::ratelimit::{Gate, RateGate};
 use crate::exchange::binance::sign::{self, Query, Signer};
 use crate::exchange::binance::transcript::{self, Redactor};
@@ -54,6 +55,8 @@ pub struct Rest {
     /// The environment variables the key and secret came from, named when Binance refuses them.
     key_env: String,
     secret_env: String,
+    /// Where bans and back-offs outlive this process (none for tests and the public client).
+    limits_file: Option<LimitsFile>,
 }
 
 fn local(message: impl Into<String>) -> ExchangeError {
@@ -92,6 +95,7 @@ impl Rest {
             gate: RateGate::default(),
             key_env: "the API key variable".into(),
             secret_env: "the API secret variable".into(),
+            limits_file: None,
         })
     }
 
@@ -101,6 +105,13 @@ impl Rest {
         self.key_env = key_env.to_string();
         self.secret_env = secret_env.to_string();
         self
+    }
+
+    /// Restores the ban / back-off persisted in `file` and persists every new one there.
+    pub fn with_limits_file(self, file: LimitsFile) -> Rest {
+        let l = file.load();
+        self.gate.restore(l.banned_until_ms, l.backoff_until_ms);
+        Rest { limits_file: Some(file), ..self }
     }
 
     /// What to fix after Binance refused the credentials (-1002, -1022, -2014, -2015).
@@ -236,6 +247,12 @@ impl Rest {
                     429 => self.gate.back_off(now, e.retry_after_ms.unwrap_or(1000)),
                     418 => self.gate.ban(now, e.retry_after_ms),
                     _ => {}
+                }
+                if matches!(reply.status, 418 | 429) {
+                    if let Some(f) = &self.limits_file {
+                        let (banned_until_ms, backoff_until_ms) = self.gate.restrictions();
+                        f.save(Limits { banned_until_ms, backoff_until_ms });
+                    }
                 }
                 e.message = self.redactor.scrub(&e.message);
                 if codes::is_credentials_rejected(&e) {
