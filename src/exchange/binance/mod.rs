@@ -108,14 +108,20 @@ impl BinanceFutures {
     fn read<T>(&self, what: &str, id: &str, mut op: impl FnMut() -> ExResult<T>) -> ExResult<T> {
         let seed = u64::try_from(self.rest.clock.now_ms()).unwrap_or(0);
         let retrier = Retrier::new(&*self.rest.clock, RetryPolicy::READ, seed);
-        retrier.run(what, id, |_| {
-            op().map_err(|mut e| {
-                if e.class == ErrorClass::Ambiguous {
-                    e.class = ErrorClass::Retryable;
-                }
+        retrier
+            .run(what, id, |_| {
+                op().map_err(|mut e| {
+                    if e.class == ErrorClass::Ambiguous {
+                        e.class = ErrorClass::Retryable;
+                    }
+                    e
+                })
+            })
+            .map_err(|mut e| {
+                // The operator must see which read failed against which host (issue 12 §4).
+                e.message = format!("{what} from {}: {}", self.rest.base_url(), e.message);
                 e
             })
-        })
     }
 }
 

@@ -128,6 +128,11 @@ impl Rest {
         }
     }
 
+    /// `exchange.base_url`, named in the errors of reads that gave up.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// Our best estimate of the exchange's clock.
     pub fn server_now_ms(&self) -> i64 {
         self.clock.now_ms() + self.offset_ms.load(Ordering::SeqCst)
