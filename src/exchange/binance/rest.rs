@@ -238,6 +238,7 @@ impl Rest {
         };
         let now = self.server_now_ms();
         self.gate.record(now, answer.used_weight_1m, answer.order_count_1m);
+        self.gate.record_orders_10s(now, answer.order_count_10s);
         let reply = Reply { status: answer.status, body: self.redactor.scrub(&answer.body), request };
         tracing::debug!(
             event = "binance.request",
