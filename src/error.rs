@@ -20,6 +20,9 @@ pub enum Error {
     Halted(String),
     #[error("pre-flight check `{check}` failed: {message}")]
     Preflight { check: String, message: String },
+    /// A persisted Binance ban has not passed: nothing was sent.
+    #[error("{0}")]
+    Banned(String),
     #[error("CRITICAL: {0}")]
     Critical(String),
     #[error(transparent)]
@@ -35,10 +38,12 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Config(_) => ExitCode::Usage,
+            Error::Usage(_) | Error::Config(_) | Error::Banned(_) => ExitCode::Usage,
             Error::Store(e) if e.is_open_error() => ExitCode::Usage,
             Error::Lock(LockError::Busy { .. }) => ExitCode::LockBusy,
             Error::Lock(LockError::Io { .. }) => ExitCode::Usage,
+            // A refused key or secret is configuration: restarting into the same refusal is futile.
+            Error::Exchange(e) if crate::exchange::binance::codes::is_credentials_rejected(e) => ExitCode::Usage,
             Error::Halted(_) => ExitCode::Halted,
             Error::Preflight { .. } => ExitCode::Preflight,
             Error::Critical(_) => ExitCode::Critical,

@@ -5,9 +5,11 @@
 mod harness;
 
 mod bad_input;
+mod bans;
 mod errors;
 mod orders;
 mod reads;
 mod secrets;
+mod shapes;
 mod throttling;
 mod wiring;

@@ -83,7 +83,9 @@ pub fn connect_exchange(config: &Config, clock: Arc<dyn Clock>) -> Result<Box<dy
     match config.exchange.kind {
         ExchangeKind::Binance => {
             let creds = config::secrets::from_env(&config.exchange.api_key_env, &config.exchange.api_secret_env)?;
-            let ex = crate::exchange::binance::BinanceFutures::new(&config.exchange, creds, clock)?;
+            let limits = crate::exchange::binance::limits_file::LimitsFile::beside(&config.state_db);
+            refuse_while_banned(&limits, clock.now_ms())?;
+            let ex = crate::exchange::binance::BinanceFutures::with_limits(&config.exchange, creds, clock, limits)?;
             Ok(Box::new(ex))
         }
         ExchangeKind::Paper => {
@@ -103,6 +105,20 @@ pub fn connect_exchange(config: &Config, clock: Arc<dyn Clock>) -> Result<Box<dy
             Ok(Box::new(PaperExchange::open(&config.state_db, &config.paper, &config.symbol, clock, market, None)?))
         }
     }
+}
+
+/// A ban a previous process received is honoured before the first request (issue 12 §2): exit 2,
+/// which the systemd unit does not restart on, saying until when.
+fn refuse_while_banned(limits: &crate::exchange::binance::limits_file::LimitsFile, now_ms: i64) -> Result<()> {
+    let l = limits.load();
+    if l.banned_until_ms > now_ms {
+        return Err(crate::error::Error::Banned(format!(
+            "Binance banned this IP (HTTP 418) until {}; mcbot sends nothing before then (recorded in {})",
+            crate::clock::rfc3339(l.banned_until_ms),
+            limits.path().display()
+        )));
+    }
+    Ok(())
 }
 
 /// File-driven paper runs keep their own clock in the state DB: it starts after the warm-up (or

@@ -134,3 +134,22 @@ fn invalid_requests_are_refused_before_anything_is_sent() {
     m.assert_hits(0);
     env.time().assert_hits(0);
 }
+
+/// Issue 12 §4 / issue 11 item 3: a read that gives up names the read and `exchange.base_url`.
+#[test]
+fn a_failed_read_names_the_read_and_the_host() {
+    let env = Env::new();
+    env.answer(GET, "/fapi/v1/premiumIndex", 503, "");
+    let e = env.ex.mark_info("BTCUSDT").unwrap_err();
+    assert!(e.message.contains("binance.premium_index") && e.message.contains(&env.server.base_url()), "{e}");
+    let clock: std::sync::Arc<dyn mcbot::clock::Clock> =
+        std::sync::Arc::new(mcbot::clock::ManualClock::new(super::harness::T0));
+    let dead = mcbot::exchange::binance::BinanceFutures::new(
+        &super::harness::config("http://127.0.0.1:9", 500),
+        super::harness::creds(),
+        clock,
+    )
+    .unwrap();
+    let e = dead.position("BTCUSDT").unwrap_err();
+    assert!(e.message.contains("http://127.0.0.1:9"), "{e}");
+}

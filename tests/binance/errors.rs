@@ -191,3 +191,33 @@ fn a_failed_clock_sync_means_the_order_was_not_sent() {
     assert_eq!((e.kind.clone(), e.class), (ExchangeErrorKind::Transport { sent: false }, ErrorClass::Retryable), "{e}");
     assert!(e.message.contains("not sent"), "{e}");
 }
+
+/// Issue 12 §4: a refused key or secret names the variable to fix, keeps Binance's words, and is
+/// a configuration error (exit 2, which the systemd unit does not restart on), not exit 1.
+#[test]
+fn refused_credentials_name_the_env_var_and_exit_2() {
+    use mcbot::outcome::ExitCode;
+    let cases = [
+        (
+            r#"{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action, request ip: 1.2.3.4"}"#,
+            "API key in $UNUSED",
+        ),
+        (r#"{"code":-2014,"msg":"API-key format invalid."}"#, "API key in $UNUSED is malformed"),
+        (r#"{"code":-1022,"msg":"Signature for this request is not valid."}"#, "secret in $UNUSED"),
+    ];
+    for (body, hint) in cases {
+        let env = Env::new();
+        let m = env.answer(GET, "/fapi/v3/positionRisk", 401, body);
+        let e = env.ex.position("BTCUSDT").unwrap_err();
+        m.assert_hits(1); // fatal: not retried
+        assert!(e.message.contains(hint), "{}", e.message);
+        let said = body.split("\"msg\":\"").nth(1).unwrap().trim_end_matches("\"}");
+        assert!(e.message.contains(said), "{}", e.message);
+        assert_eq!(mcbot::error::Error::from(e).exit_code(), ExitCode::Usage, "{body}");
+    }
+    // Any other fatal refusal stays exit 1.
+    let env = Env::new();
+    env.answer(GET, "/fapi/v3/positionRisk", 400, &fixture("error_-1121_invalid_symbol.json"));
+    let e = env.ex.position("BTCUSDT").unwrap_err();
+    assert_eq!(mcbot::error::Error::from(e).exit_code(), ExitCode::Failed);
+}

@@ -113,16 +113,23 @@ impl BinanceFutures {
         }
         let mut q = Query::new();
         q.push("symbol", symbol).push("orderId", order_id);
-        self.read("binance.user_trades", order_id, || {
+        let trades = self.read("binance.user_trades", order_id, || {
             let reply = self.rest.call(&endpoints::USER_TRADES, &q, 0)?;
             let mut out = Vec::new();
             for (v, raw) in rows(&reply)? {
                 same_row_symbol(symbol, &v, &raw)?;
                 let t: wire::UserTrade = row(v, &raw)?;
                 same("orderId", order_id, &t.order_id.0, &raw)?;
-                out.push(converted(convert::fill(t), false, &raw)?);
+                out.push((t, raw));
             }
             Ok(out)
-        })
+        })?;
+        // Rows without marginAsset (the official model) are checked against exchangeInfo's.
+        let settle = if trades.iter().all(|(t, _)| t.margin_asset.is_some()) {
+            String::new()
+        } else {
+            self.settlement_asset(symbol)?
+        };
+        trades.into_iter().map(|(t, raw)| converted(convert::fill(t, &settle), false, &raw)).collect()
     }
 }

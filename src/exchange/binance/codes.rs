@@ -27,6 +27,7 @@ const fn rule(code: i64, name: &'static str, class: ErrorClass, why: &'static st
 pub const CODES: &[CodeRule] = &[
     rule(-1000, "UNKNOWN", Ambiguous, "unknown outcome; look the order up"),
     rule(-1001, "DISCONNECTED", Ambiguous, "internal error; reads retry, writes look up"),
+    rule(-1002, "UNAUTHORIZED", Fatal, "configuration: the key is not authorised for this request (exit 2)"),
     rule(-1003, "TOO_MANY_REQUESTS", Retryable, "back off (Retry-After); with HTTP 418 it is a ban: fatal"),
     rule(-1004, "SERVER_BUSY", Retryable, "server busy, not processed"),
     rule(-1006, "UNEXPECTED_RESP", Ambiguous, "execution status unknown"),
@@ -34,7 +35,7 @@ pub const CODES: &[CodeRule] = &[
     rule(-1008, "REQUEST_THROTTLED", Retryable, "definite failure; back off"),
     rule(-1015, "TOO_MANY_ORDERS", Retryable, "order rate limit; back off"),
     rule(-1021, "INVALID_TIMESTAMP", Retryable, "rejected before execution; the adapter resyncs and retries once"),
-    rule(-1022, "INVALID_SIGNATURE", Fatal, "signing bug or wrong secret"),
+    rule(-1022, "INVALID_SIGNATURE", Fatal, "configuration: wrong secret (exit 2)"),
     rule(-1102, "MANDATORY_PARAM_EMPTY_OR_MALFORMED", Fatal, "request bug"),
     rule(-1106, "PARAM_NOT_REQUIRED", Fatal, "request bug (e.g. reduceOnly in hedge mode)"),
     rule(-1111, "BAD_PRECISION", Modify, "re-quantise to tick/step"),
@@ -43,7 +44,8 @@ pub const CODES: &[CodeRule] = &[
     rule(-2010, "NEW_ORDER_REJECTED", Fatal, "rejected; no order exists"),
     rule(-2011, "CANCEL_REJECTED", Fatal, "on cancel: not an error, `NotOpen`"),
     rule(-2013, "NO_SUCH_ORDER", Fatal, "on query: not an error, `None`"),
-    rule(-2015, "REJECTED_MBX_KEY", Fatal, "API key, IP or permissions"),
+    rule(-2014, "BAD_API_KEY_FMT", Fatal, "configuration: the API key is malformed (exit 2)"),
+    rule(-2015, "REJECTED_MBX_KEY", Fatal, "configuration: API key, IP whitelist or futures permission (exit 2)"),
     rule(-2018, "BALANCE_NOT_SUFFICIENT", Modify, "size down"),
     rule(-2019, "MARGIN_NOT_SUFFICIENT", Modify, "size down"),
     rule(
@@ -85,6 +87,15 @@ pub const CODES: &[CodeRule] = &[
 /// Codes that mean "no such order": on a query they are `Ok(None)`, on a cancel `NotOpen`.
 /// -2011 and -2013 both appear on the algo endpoints too (freqtrade#12681).
 pub const NOT_FOUND: [i64; 2] = [-2013, -2011];
+
+/// Binance refused the credentials themselves: a configuration error (exit 2, CONTRACT §11), not
+/// a failure to retry (exit 1 makes systemd restart into the same refusal).
+pub const CREDENTIALS_REJECTED: [i64; 4] = [-1002, -1022, -2014, -2015];
+
+/// Is this error Binance refusing the API key or secret?
+pub fn is_credentials_rejected(e: &ExchangeError) -> bool {
+    e.code().is_some_and(|c| CREDENTIALS_REJECTED.contains(&c))
+}
 
 /// The clock-offset rejection the adapter handles itself (resync, then one retry).
 pub const INVALID_TIMESTAMP: i64 = -1021;

@@ -79,6 +79,15 @@ fn time(t: Option<wire::Int>) -> i64 {
     t.map_or(0, |t| t.0)
 }
 
+/// A fill without a price: executedQty > 0 but neither a positive avgPrice nor a cumQuote. The
+/// official `NewOrderResponse` / cancel models carry neither field, so an accepted write may look
+/// like this; it is a known fill whose price must be looked up, never an ambiguous write.
+pub fn priceless_fill(w: &wire::Order) -> bool {
+    let executed = w.executed_qty.0;
+    let priced = w.avg_price.0.is_some_and(|p| p > Decimal::ZERO) || w.cum_quote.0.is_some_and(|q| q > Decimal::ZERO);
+    executed > Decimal::ZERO && !priced
+}
+
 pub fn order(w: wire::Order, raw: String) -> Conv<ExOrder> {
     let executed = w.executed_qty.0;
     // avgPrice is "0" in ACK answers; fall back to cumQuote/executedQty, and refuse a fill with
@@ -222,16 +231,17 @@ pub fn filters(s: &wire::ExchangeInfoSymbol) -> Conv<SymbolFilters> {
     Ok(f)
 }
 
-pub fn fill(w: wire::UserTrade) -> Conv<Fill> {
+/// `settle`: the symbol's margin asset from exchangeInfo, used when the row does not name one
+/// (the official `userTrades` model has no `marginAsset`, so the check must not depend on it).
+pub fn fill(w: wire::UserTrade, settle: &str) -> Conv<Fill> {
     // Fill.commission is in the quote asset; a fee paid in another asset (BNB discount) cannot be
     // converted here, and silently mixing units would corrupt the ledger.
-    if let Some(margin) = w.margin_asset.as_deref() {
-        if margin != w.commission_asset {
-            return Err(format!(
-                "trade {} paid commission in {} (not {margin}); turn off the BNB fee discount",
-                w.order_id.0, w.commission_asset
-            ));
-        }
+    let margin = w.margin_asset.as_deref().unwrap_or(settle);
+    if margin != w.commission_asset {
+        return Err(format!(
+            "trade {} paid commission in {} (not {margin}); turn off the BNB fee discount",
+            w.order_id.0, w.commission_asset
+        ));
     }
     Ok(Fill {
         order_id: w.order_id.0,

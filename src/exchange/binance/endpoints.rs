@@ -81,7 +81,13 @@ pub const OPEN_ALGO_ORDERS: Endpoint = ep(Get, "/fapi/v1/openAlgoOrders", true, 
 pub const NEW_ORDER: Endpoint = order_ep("/fapi/v1/order", "`place_market` (MARKET, RESULT; CLOSE reduceOnly)");
 pub const NEW_ALGO_ORDER: Endpoint =
     order_ep("/fapi/v1/algoOrder", "`place_conditional` (STOP_MARKET / TAKE_PROFIT_MARKET)");
-pub const QUERY_ORDER: Endpoint = ep(Get, "/fapi/v1/order", true, 1, "`query_order` by origClientOrderId");
+pub const QUERY_ORDER: Endpoint = ep(
+    Get,
+    "/fapi/v1/order",
+    true,
+    1,
+    "`query_order` by origClientOrderId; a fill's price or a triggered STOP's child by orderId",
+);
 pub const QUERY_ALGO_ORDER: Endpoint = ep(Get, "/fapi/v1/algoOrder", true, 1, "`query_conditional` by clientAlgoId");
 pub const ALL_ALGO_ORDERS: Endpoint =
     ep(Get, "/fapi/v1/allAlgoOrders", true, 5, "`query_conditional` fallback when /algoOrder forgot it");

@@ -42,6 +42,8 @@ pub struct Answer {
     pub used_weight_1m: Option<u64>,
     /// `X-MBX-ORDER-COUNT-1M`
     pub order_count_1m: Option<u64>,
+    /// `X-MBX-ORDER-COUNT-10S` (300 orders / 10 s per account)
+    pub order_count_10s: Option<u64>,
     /// `Retry-After`, seconds.
     pub retry_after_s: Option<u64>,
 }
@@ -144,6 +146,7 @@ impl Http {
             body,
             used_weight_1m: header_u64(&headers, "x-mbx-used-weight-1m"),
             order_count_1m: header_u64(&headers, "x-mbx-order-count-1m"),
+            order_count_10s: header_u64(&headers, "x-mbx-order-count-10s"),
             retry_after_s: header_u64(&headers, "retry-after"),
         })
     }

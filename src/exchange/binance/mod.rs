@@ -16,6 +16,8 @@ pub mod convert;
 pub mod endpoints;
 /// The only HTTP client.
 pub mod http;
+/// Bans and back-offs persisted beside the state DB.
+pub mod limits_file;
 /// Market data: time, filters, klines, mark price.
 mod market;
 /// Positions and orders (regular and algo).
@@ -53,6 +55,8 @@ pub struct BinanceFutures {
     rest: Rest,
     /// exchangeInfo filters, fetched once per symbol per process.
     filters: Mutex<HashMap<String, SymbolFilters>>,
+    /// Each symbol's margin asset from the same exchangeInfo read.
+    assets: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for BinanceFutures {
@@ -79,9 +83,24 @@ impl BinanceFutures {
         Self::build(cfg, None, clock)
     }
 
+    /// The full adapter, honouring and persisting bans in `limits` (beside the state DB).
+    ///
+    /// # Errors
+    /// As [`BinanceFutures::new`].
+    pub fn with_limits(
+        cfg: &ExchangeConfig,
+        creds: Credentials,
+        clock: Arc<dyn Clock>,
+        limits: limits_file::LimitsFile,
+    ) -> ExResult<Self> {
+        let ex = Self::build(cfg, Some(creds), clock)?;
+        Ok(BinanceFutures { rest: ex.rest.with_limits_file(limits), ..ex })
+    }
+
     fn build(cfg: &ExchangeConfig, creds: Option<Credentials>, clock: Arc<dyn Clock>) -> ExResult<Self> {
-        let rest = Rest::new(&cfg.base_url, cfg.http_timeout_ms, cfg.recv_window_ms, creds, clock)?;
-        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()) })
+        let rest = Rest::new(&cfg.base_url, cfg.http_timeout_ms, cfg.recv_window_ms, creds, clock)?
+            .with_credential_names(&cfg.api_key_env, &cfg.api_secret_env);
+        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()), assets: Mutex::new(HashMap::new()) })
     }
 
     /// Runs a read under `RetryPolicy::READ`. A read changes nothing, so an ambiguous outcome
@@ -89,14 +108,20 @@ impl BinanceFutures {
     fn read<T>(&self, what: &str, id: &str, mut op: impl FnMut() -> ExResult<T>) -> ExResult<T> {
         let seed = u64::try_from(self.rest.clock.now_ms()).unwrap_or(0);
         let retrier = Retrier::new(&*self.rest.clock, RetryPolicy::READ, seed);
-        retrier.run(what, id, |_| {
-            op().map_err(|mut e| {
-                if e.class == ErrorClass::Ambiguous {
-                    e.class = ErrorClass::Retryable;
-                }
+        retrier
+            .run(what, id, |_| {
+                op().map_err(|mut e| {
+                    if e.class == ErrorClass::Ambiguous {
+                        e.class = ErrorClass::Retryable;
+                    }
+                    e
+                })
+            })
+            .map_err(|mut e| {
+                // The operator must see which read failed against which host (issue 12 §4).
+                e.message = format!("{what} from {}: {}", self.rest.base_url(), e.message);
                 e
             })
-        })
     }
 }
 

@@ -15,6 +15,7 @@ use crate::exchange::{
     CancelOutcome, ConditionalOrderRequest, ConditionalStatus, ExConditional, ExOrder, ExOrderStatus, ExPosition,
     MarketOrderRequest,
 };
+use rust_decimal::Decimal;
 
 /// Rows asked of `/fapi/v1/allAlgoOrders` when `/fapi/v1/algoOrder` no longer knows an order: one
 /// page, no paging (the fallback is bounded).
@@ -115,7 +116,84 @@ impl BinanceFutures {
         }
         q.push("newClientOrderId", &req.client_id).push("newOrderRespType", "RESULT");
         let reply = self.rest.call(&endpoints::NEW_ORDER, &q, 0)?;
-        order_answer(&reply, &req.symbol, &req.client_id, true)
+        let raw = reply.transcript();
+        let w: wire::Order = parse(&reply, true)?;
+        same("symbol", &req.symbol, &w.symbol, &raw)?;
+        same("client order id", &req.client_id, &w.client_order_id, &raw)?;
+        if convert::priceless_fill(&w) {
+            return self.fill_price(&req.symbol, &req.client_id, w.executed_qty.0, &raw);
+        }
+        converted(convert::order(w, raw.clone()), true, &raw)
+    }
+
+    /// An accepted MARKET answered FILLED / PARTIALLY_FILLED without avgPrice or cumQuote (the
+    /// official `NewOrderResponse` model has neither): a known fill whose price comes from
+    /// `GET /fapi/v1/order`, whose model has both. Only when that look-up cannot give a price
+    /// (after its retries) is the outcome ambiguous, and the caller's resolver asks again.
+    fn fill_price(&self, symbol: &str, client_id: &str, executed: Decimal, write_raw: &str) -> ExResult<ExOrder> {
+        tracing::info!(event = "binance.fill_price_lookup", symbol, client_id, %executed, "fill answered without a price");
+        let unknown = |why: String| {
+            Err(codes::parse_error(true, format!("{client_id} filled {executed} but its price is unknown: {why}"))
+                .with_raw(write_raw.to_string()))
+        };
+        match self.get_order(symbol, client_id) {
+            Ok(Some(mut o)) if o.avg_price > Decimal::ZERO && o.executed_qty >= executed => {
+                o.raw = format!("{write_raw}\n{}", o.raw);
+                Ok(o)
+            }
+            Ok(Some(o)) => {
+                unknown(format!("GET /fapi/v1/order says executedQty {} avgPrice {}", o.executed_qty, o.avg_price))
+            }
+            Ok(None) => unknown("GET /fapi/v1/order does not know the order".into()),
+            Err(e) => unknown(format!("GET /fapi/v1/order failed: {}", e.message)),
+        }
+    }
+
+    /// The MARKET order a triggered STOP/TP became, by its orderId.
+    fn get_order_by_id(&self, symbol: &str, order_id: &str) -> ExResult<Option<ExOrder>> {
+        let mut q = Query::new();
+        q.push("symbol", symbol).push("orderId", order_id);
+        self.read("binance.query_order", order_id, || {
+            let r = self.rest.call(&endpoints::QUERY_ORDER, &q, 0);
+            if not_found(&r) {
+                return Ok(None);
+            }
+            let reply = r?;
+            let raw = reply.transcript();
+            let w: wire::Order = parse(&reply, false)?;
+            same("symbol", symbol, &w.symbol, &raw)?;
+            same("order id", order_id, &w.order_id.0, &raw)?;
+            converted(convert::order(w, raw.clone()), false, &raw).map(Some)
+        })
+    }
+
+    /// A FINISHED conditional row without `actualQty` (the official algo models have none) is
+    /// not "expired": its fill is read from the triggered MARKET order (`actualOrderId`). Without
+    /// that id, or when the child is unknown, the outcome is an error, never a guess.
+    fn resolve_finished(&self, c: ExConditional) -> ExResult<ExConditional> {
+        if c.status != ConditionalStatus::Finished || c.actual_qty.is_some() {
+            return Ok(c);
+        }
+        let Some(child_id) = c.actual_order_id.clone() else {
+            return Err(codes::parse_error(
+                false,
+                format!("{} is FINISHED with neither actualQty nor actualOrderId", c.client_id),
+            )
+            .with_raw(c.raw));
+        };
+        match self.get_order_by_id(&c.symbol, &child_id)? {
+            Some(child) => Ok(ExConditional {
+                actual_qty: Some(child.executed_qty),
+                actual_price: c.actual_price.or(Some(child.avg_price).filter(|p| *p > Decimal::ZERO)),
+                raw: format!("{}\n{}", c.raw, child.raw),
+                ..c
+            }),
+            None => Err(codes::parse_error(
+                false,
+                format!("{} is FINISHED without actualQty and its order {child_id} is unknown", c.client_id),
+            )
+            .with_raw(c.raw)),
+        }
     }
 
     /// STOP_MARKET / TAKE_PROFIT_MARKET, reduce-only with the quantity, on the Algo Order API.
@@ -170,12 +248,12 @@ impl BinanceFutures {
             let w: wire::AlgoOrder = parse(&reply, false)?;
             algo_answer(w, symbol, client_id, reply.transcript(), false).map(Some)
         })?;
-        if direct.is_some() {
-            return Ok(direct);
+        if let Some(c) = direct {
+            return self.resolve_finished(c).map(Some);
         }
         let mut q = Query::new();
         q.push("symbol", symbol).push("limit", &ALGO_HISTORY_LIMIT.to_string());
-        self.read("binance.all_algo_orders", client_id, || {
+        let found = self.read("binance.all_algo_orders", client_id, || {
             let reply = self.rest.call(&endpoints::ALL_ALGO_ORDERS, &q, 0)?;
             let mut best: Option<ExConditional> = None;
             for (v, raw) in rows(&reply)? {
@@ -190,7 +268,8 @@ impl BinanceFutures {
                 }
             }
             Ok(best)
-        })
+        })?;
+        found.map(|c| self.resolve_finished(c)).transpose()
     }
 
     pub(super) fn delete_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
@@ -202,10 +281,16 @@ impl BinanceFutures {
         if not_found(&r) {
             return Ok(CancelOutcome::NotOpen { raw: r.err().and_then(|e| e.raw).unwrap_or_default() });
         }
-        let o = order_answer(&r?, symbol, client_id, true)?;
-        Ok(match o.status {
-            ExOrderStatus::Canceled => CancelOutcome::Cancelled { raw: o.raw },
-            _ => CancelOutcome::NotOpen { raw: o.raw },
+        // Only the status matters here: the official cancel model has no avgPrice / cumQuote, so
+        // a partly filled cancelled order must not be refused for lacking a price.
+        let reply = r?;
+        let raw = reply.transcript();
+        let w: wire::Order = parse(&reply, true)?;
+        same("symbol", symbol, &w.symbol, &raw)?;
+        same("client order id", client_id, &w.client_order_id, &raw)?;
+        Ok(match converted(convert::order_status(&w.status), true, &raw)? {
+            ExOrderStatus::Canceled => CancelOutcome::Cancelled { raw },
+            _ => CancelOutcome::NotOpen { raw },
         })
     }
 

@@ -3,7 +3,8 @@
 //! Every answer reports the minute's usage (`X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-1M`). When
 //! the next request would take usage past [`THRESHOLD_PCT`] of the limit (read from
 //! `exchangeInfo.rateLimits`, 2400 weight / 1200 orders until then), the request waits for the next
-//! minute boundary of server time. A 429 sets a back-off until its Retry-After; a 418 (ban) makes
+//! minute boundary of server time; the same for orders and `X-MBX-ORDER-COUNT-10S` (300 / 10 s,
+//! next 10-second window). A 429 sets a back-off until its Retry-After; a 418 (ban) makes
 //! every request fail at once until the ban ends, without touching the network. Pure state: the
 //! caller sleeps on its Clock.
 
@@ -14,6 +15,9 @@ pub const THRESHOLD_PCT: u64 = 80;
 /// Limits used until `exchangeInfo` is read (BINANCE.md §3).
 pub const DEFAULT_WEIGHT_LIMIT: u64 = 2400;
 pub const DEFAULT_ORDER_LIMIT: u64 = 1200;
+/// The account's 10-second order limit (BINANCE.md §3), tracked from `X-MBX-ORDER-COUNT-10S`.
+pub const ORDER_LIMIT_10S: u64 = 300;
+const TEN_S_MS: i64 = 10_000;
 /// Slack after the minute boundary, so a small clock-offset error cannot land us in the old window.
 pub const BOUNDARY_SLACK_MS: i64 = 1000;
 /// A 418 without Retry-After or ban time: the shortest ban Binance documents.
@@ -46,6 +50,8 @@ struct State {
     order_minute: i64,
     backoff_until_ms: i64,
     banned_until_ms: i64,
+    order_count_10s: u64,
+    order_window_10s: i64,
 }
 
 /// The shared limiter (one per adapter).
@@ -62,6 +68,7 @@ impl Default for RateGate {
                 order_limit: DEFAULT_ORDER_LIMIT,
                 weight_minute: i64::MIN,
                 order_minute: i64::MIN,
+                order_window_10s: i64::MIN,
                 ..State::default()
             }),
         }
@@ -115,6 +122,14 @@ impl RateGate {
             if weight > 0 && s.weight_minute == this_minute && over(s.used_weight, u64::from(weight), s.weight_limit) {
                 return Gate::Wait { ms: until_next_minute(now_ms), why: "request weight near the 1m limit" };
             }
+            let window = now_ms.div_euclid(TEN_S_MS);
+            if is_order && s.order_window_10s == window && over(s.order_count_10s, 1, ORDER_LIMIT_10S) {
+                let next = (window + 1) * TEN_S_MS + BOUNDARY_SLACK_MS;
+                return Gate::Wait {
+                    ms: u64::try_from(next - now_ms).unwrap_or(0),
+                    why: "order count near the 10s limit",
+                };
+            }
             if is_order && s.order_minute == this_minute && over(s.order_count, 1, s.order_limit) {
                 return Gate::Wait { ms: until_next_minute(now_ms), why: "order count near the 1m limit" };
             }
@@ -136,10 +151,33 @@ impl RateGate {
         });
     }
 
+    /// After an answer carrying `X-MBX-ORDER-COUNT-10S`.
+    pub fn record_orders_10s(&self, now_ms: i64, order_count: Option<u64>) {
+        if let Some(o) = order_count {
+            self.with(|s| {
+                s.order_count_10s = o;
+                s.order_window_10s = now_ms.div_euclid(TEN_S_MS);
+            });
+        }
+    }
+
     /// A 429: nothing goes out before `retry_after_ms` has passed.
     pub fn back_off(&self, now_ms: i64, retry_after_ms: u64) {
         let until = now_ms.saturating_add(i64::try_from(retry_after_ms).unwrap_or(i64::MAX));
         self.with(|s| s.backoff_until_ms = s.backoff_until_ms.max(until));
+    }
+
+    /// The ban and back-off ends (server ms), to persist them.
+    pub fn restrictions(&self) -> (i64, i64) {
+        self.with(|s| (s.banned_until_ms, s.backoff_until_ms))
+    }
+
+    /// Restores a ban / back-off an earlier process persisted.
+    pub fn restore(&self, banned_until_ms: i64, backoff_until_ms: i64) {
+        self.with(|s| {
+            s.banned_until_ms = s.banned_until_ms.max(banned_until_ms);
+            s.backoff_until_ms = s.backoff_until_ms.max(backoff_until_ms);
+        });
     }
 
     /// A 418: nothing goes out at all until the ban ends.
@@ -155,6 +193,17 @@ mod tests {
     use super::*;
 
     const T0: i64 = 1_700_000_010_000; // 30 s into a minute
+
+    #[test]
+    fn waits_for_the_next_10s_window_near_the_10s_order_limit() {
+        let g = RateGate::default();
+        g.record_orders_10s(T0, Some(239)); // 80% of 300 = 240
+        assert_eq!(g.check(T0, 0, true), Gate::Go);
+        g.record_orders_10s(T0, Some(240));
+        assert_eq!(g.check(T0, 0, true), Gate::Wait { ms: 11_000, why: "order count near the 10s limit" });
+        assert_eq!(g.check(T0, 1, false), Gate::Go, "reads are not orders");
+        assert_eq!(g.check(T0 + 10_000, 0, true), Gate::Go, "a new window");
+    }
 
     #[test]
     fn waits_for_the_next_minute_past_the_threshold() {

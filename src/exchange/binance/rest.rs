@@ -8,6 +8,7 @@ use crate::config::secrets::{ApiKey, Credentials};
 use crate::exchange::binance::codes;
 use crate::exchange::binance::endpoints::{self, Endpoint};
 use crate::exchange::binance::http::Http;
+use crate::exchange::binance::limits_file::{Limits, LimitsFile};
 use crate::exchange::binance::ratelimit::{Gate, RateGate};
 use crate::exchange::binance::sign::{self, Query, Signer};
 use crate::exchange::binance::transcript::{self, Redactor};
@@ -51,6 +52,11 @@ pub struct Rest {
     /// wait for one `/fapi/v1/time` instead of each sending their own.
     first_sync: Mutex<()>,
     pub gate: RateGate,
+    /// The environment variables the key and secret came from, named when Binance refuses them.
+    key_env: String,
+    secret_env: String,
+    /// Where bans and back-offs outlive this process (none for tests and the public client).
+    limits_file: Option<LimitsFile>,
 }
 
 fn local(message: impl Into<String>) -> ExchangeError {
@@ -87,7 +93,44 @@ impl Rest {
             synced: AtomicBool::new(false),
             first_sync: Mutex::new(()),
             gate: RateGate::default(),
+            key_env: "the API key variable".into(),
+            secret_env: "the API secret variable".into(),
+            limits_file: None,
         })
+    }
+
+    /// Names the variables the credentials came from (`exchange.api_key_env` / `api_secret_env`),
+    /// so a refusal says which one to fix.
+    pub fn with_credential_names(mut self, key_env: &str, secret_env: &str) -> Rest {
+        self.key_env = key_env.to_string();
+        self.secret_env = secret_env.to_string();
+        self
+    }
+
+    /// Restores the ban / back-off persisted in `file` and persists every new one there.
+    pub fn with_limits_file(self, file: LimitsFile) -> Rest {
+        let l = file.load();
+        self.gate.restore(l.banned_until_ms, l.backoff_until_ms);
+        Rest { limits_file: Some(file), ..self }
+    }
+
+    /// What to fix after Binance refused the credentials (-1002, -1022, -2014, -2015).
+    fn credential_hint(&self, code: Option<i64>) -> String {
+        match code {
+            Some(-1022) => {
+                format!("Binance could not verify the request with the secret in ${}: check it", self.secret_env)
+            }
+            Some(-2014) => format!("Binance says the API key in ${} is malformed", self.key_env),
+            _ => format!(
+                "Binance rejected the API key in ${} (wrong key, IP not whitelisted, or futures not enabled for it)",
+                self.key_env
+            ),
+        }
+    }
+
+    /// `exchange.base_url`, named in the errors of reads that gave up.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// Our best estimate of the exchange's clock.
@@ -195,6 +238,7 @@ impl Rest {
         };
         let now = self.server_now_ms();
         self.gate.record(now, answer.used_weight_1m, answer.order_count_1m);
+        self.gate.record_orders_10s(now, answer.order_count_10s);
         let reply = Reply { status: answer.status, body: self.redactor.scrub(&answer.body), request };
         tracing::debug!(
             event = "binance.request",
@@ -210,7 +254,16 @@ impl Rest {
                     418 => self.gate.ban(now, e.retry_after_ms),
                     _ => {}
                 }
+                if matches!(reply.status, 418 | 429) {
+                    if let Some(f) = &self.limits_file {
+                        let (banned_until_ms, backoff_until_ms) = self.gate.restrictions();
+                        f.save(Limits { banned_until_ms, backoff_until_ms });
+                    }
+                }
                 e.message = self.redactor.scrub(&e.message);
+                if codes::is_credentials_rejected(&e) {
+                    e.message = format!("{}; Binance said: {}", self.credential_hint(e.code()), e.message);
+                }
                 Err(e.with_raw(reply.transcript()))
             }
         }

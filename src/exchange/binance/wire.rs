@@ -191,6 +191,11 @@ pub struct ExchangeInfoSymbol {
     pub symbol: String,
     #[serde(default)]
     pub status: Option<String>,
+    /// The asset fees and PnL settle in; `userTrades` rows do not say (official model).
+    #[serde(default)]
+    pub margin_asset: Option<String>,
+    #[serde(default)]
+    pub quote_asset: Option<String>,
     pub filters: Vec<SymbolFilter>,
 }
 
