@@ -19,6 +19,10 @@ pub struct Cli {
     /// Config file [default: $MCBOT_CONFIG, then ./mcbot.toml]
     #[arg(long, global = true, env = "MCBOT_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Read the API key and secret from this KEY=value file (e.g. the service's EnvironmentFile)
+    /// before the environment: how an operator runs `reconcile`, `exit` or `halt --flatten`
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<std::path::PathBuf>,
     /// Print exactly one JSON object on stdout (logs stay on stderr)
     #[arg(long, global = true)]
     pub json: bool,

@@ -132,9 +132,26 @@ pub struct Config {
     pub strategy: StrategyConfig,
     pub risk: RiskConfig,
     pub paper: PaperConfig,
+    /// `--env-file`: a `KEY=value` file the API credentials are read from before the environment
+    /// (so an operator can run `reconcile` with the service's secrets file). Not a TOML key.
+    pub env_file: Option<PathBuf>,
 }
 
 impl Config {
+    /// What a state DB opened with this config must belong to (CONTRACT §14).
+    pub fn state_identity(&self) -> crate::store::identity::StateIdentity {
+        crate::store::identity::StateIdentity {
+            bot_id: self.bot_id.clone(),
+            symbol: self.symbol.clone(),
+            exchange_kind: match self.exchange.kind {
+                ExchangeKind::Binance => "binance",
+                ExchangeKind::Paper => "paper",
+            }
+            .to_string(),
+            base_url: self.exchange.base_url.clone(),
+        }
+    }
+
     /// `<state_db>.lock`
     pub fn lock_path(&self) -> PathBuf {
         let mut s = self.state_db.clone().into_os_string();
