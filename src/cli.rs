@@ -45,13 +45,15 @@ pub enum Command {
     Init(cmd::init::InitArgs),
     /// Read closed candles and decide: new trade plan, regime exit, or nothing
     Evaluate(cmd::evaluate::EvaluateArgs),
-    /// Pre-flight, ENTRY market order, then protect (STOP + TP)
+    /// Pre-flight, ENTRY market order, then protect (STOP + TP). Sends real orders when
+    /// exchange.kind = "binance"
     Enter(cmd::enter::EnterArgs),
     /// Make sure the open position has STOP and TP for its full size
     Protect(cmd::protect::ProtectArgs),
     /// Rebuild local state from the exchange, repair, re-protect
     Reconcile(cmd::reconcile::ReconcileArgs),
-    /// Cancel STOP/TP, CLOSE at market, record the exit reason
+    /// Cancel STOP/TP, CLOSE at market, record the exit reason. Sends real orders when
+    /// exchange.kind = "binance"
     Exit(cmd::exit::ExitArgs),
     /// Stop new entries (optionally flatten); --resume to lift
     Halt(cmd::halt::HaltArgs),

@@ -206,3 +206,21 @@ fn the_crontab_example_checks_utc_and_passes_secrets_with_env_file() {
     assert!(!job.contains("; . "), "`. file` does not export KEY=value lines: {job}");
     assert!(job.contains("mail"), "failures are mailed: {job}");
 }
+
+/// Issue 14 item 8: under `--json` every clap outcome is one JSON object: the whole usage error,
+/// and `--help` / `--version` too.
+#[test]
+fn json_clap_output_is_one_object_with_the_whole_message() {
+    let env = TestEnv::new();
+    let out = env.run(&["--json", "status", "--bogus"]);
+    out.code(2);
+    let v = out.json();
+    let msg = v["error"].as_str().unwrap();
+    assert!(msg.contains("--bogus") && msg.contains("Usage:"), "the whole message: {msg}");
+    let out = env.run(&["--json", "--version"]);
+    out.code(0);
+    assert!(out.json()["version"].as_str().unwrap().contains(env!("CARGO_PKG_VERSION")));
+    let out = env.run(&["--json", "--help"]);
+    out.code(0);
+    assert!(out.json()["help"].as_str().unwrap().contains("reconcile"));
+}

@@ -177,7 +177,10 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
     // One clock per state: whichever command touches a file-driven paper state first starts its
     // paper clock. A `halt` stamped with the wall clock (2026) before the first paper `tick`
     // (2020) would otherwise refuse `halt --resume` forever: no reconcile is ever "after" it.
-    if let Some(now) = paper_clock(&ctx, advance)? {
+    // `replay` only reads the journal: it never starts a clock (its DB may be a kept `sim` run).
+    let clock_now =
+        if matches!(cli.command, Command::Replay(_)) { ctx.store.paper_clock()? } else { paper_clock(&ctx, advance)? };
+    if let Some(now) = clock_now {
         ctx.clock = Arc::new(ManualClock::new(now));
     }
     match &cli.command {
