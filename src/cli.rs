@@ -19,6 +19,10 @@ pub struct Cli {
     /// Config file [default: $MCBOT_CONFIG, then ./mcbot.toml]
     #[arg(long, global = true, env = "MCBOT_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Read the API key and secret from this KEY=value file (e.g. the service's EnvironmentFile)
+    /// before the environment: how an operator runs `reconcile`, `exit` or `halt --flatten`
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<std::path::PathBuf>,
     /// Print exactly one JSON object on stdout (logs stay on stderr)
     #[arg(long, global = true)]
     pub json: bool,
@@ -41,13 +45,15 @@ pub enum Command {
     Init(cmd::init::InitArgs),
     /// Read closed candles and decide: new trade plan, regime exit, or nothing
     Evaluate(cmd::evaluate::EvaluateArgs),
-    /// Pre-flight, ENTRY market order, then protect (STOP + TP)
+    /// Pre-flight, ENTRY market order, then protect (STOP + TP). Sends real orders when
+    /// exchange.kind = "binance"
     Enter(cmd::enter::EnterArgs),
     /// Make sure the open position has STOP and TP for its full size
     Protect(cmd::protect::ProtectArgs),
     /// Rebuild local state from the exchange, repair, re-protect
     Reconcile(cmd::reconcile::ReconcileArgs),
-    /// Cancel STOP/TP, CLOSE at market, record the exit reason
+    /// Cancel STOP/TP, CLOSE at market, record the exit reason. Sends real orders when
+    /// exchange.kind = "binance"
     Exit(cmd::exit::ExitArgs),
     /// Stop new entries (optionally flatten); --resume to lift
     Halt(cmd::halt::HaltArgs),

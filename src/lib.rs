@@ -51,28 +51,26 @@ where
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
-                let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                    ExitCode::Usage
-                } else {
-                    ExitCode::Ok
-                };
-            }
+            let kind = e.kind();
+            let is_info = matches!(kind, ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+            let exit = if is_info { ExitCode::Ok } else { ExitCode::Usage };
             if wants_json {
-                let msg = e.kind().as_str().map_or_else(|| e.to_string(), str::to_string);
-                let detail = e.to_string();
-                let line = detail.lines().next().unwrap_or(&msg).trim_start_matches("error: ").to_string();
-                emit(&Report::error("usage", ExitCode::Usage, &line), true);
+                // One JSON object on stdout whatever clap had to say: the whole message, not its
+                // first line (scripts get the usage and the hint too).
+                let text = e.render().to_string();
+                let report = if is_info {
+                    let what = if kind == ErrorKind::DisplayHelp { "help" } else { "version" };
+                    let mut r = Report::ok(what);
+                    r.set(what, text.trim_end());
+                    r
+                } else {
+                    Report::error("usage", ExitCode::Usage, text.trim_start_matches("error: ").trim_end())
+                };
+                emit(&report, true);
             } else {
                 let _ = e.print();
             }
-            return ExitCode::Usage;
+            return exit;
         }
     };
     // The simulated bot's own log lines (thousands per run, CRITICAL ones included: they are

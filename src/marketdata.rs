@@ -31,7 +31,10 @@ pub enum DataError {
 /// # Errors
 /// The file cannot be read, or a line is malformed, inconsistent or out of order.
 pub fn load_candles(path: &Path) -> Result<Vec<Candle>, DataError> {
-    parse_candles(&read(path)?, &path.display().to_string())
+    match shipped(path, SHIPPED_CANDLES_PATH, SHIPPED_CANDLES) {
+        Some(text) => parse_candles(text, &path.display().to_string()),
+        None => parse_candles(&read(path)?, &path.display().to_string()),
+    }
 }
 
 /// Reads and parses a funding CSV.
@@ -39,12 +42,49 @@ pub fn load_candles(path: &Path) -> Result<Vec<Candle>, DataError> {
 /// # Errors
 /// The file cannot be read, or a line is malformed or out of order.
 pub fn load_funding(path: &Path) -> Result<Vec<FundingRate>, DataError> {
-    parse_funding(&read(path)?, &path.display().to_string())
+    match shipped(path, SHIPPED_FUNDING_PATH, SHIPPED_FUNDING) {
+        Some(text) => parse_funding(text, &path.display().to_string()),
+        None => parse_funding(&read(path)?, &path.display().to_string()),
+    }
 }
 
+/// The copy inside the binary stands in for a shipped file (`…/data/BTCUSDT-4h.csv`) that is not
+/// on disk, so paper mode and `sim` work offline in any folder; a file that exists is always read.
+fn shipped(path: &Path, rel: &str, text: &'static str) -> Option<&'static str> {
+    (path.ends_with(rel) && std::fs::symlink_metadata(path).is_err()).then_some(text)
+}
+
+/// The largest market data file read (the shipped 6 years of 4h candles are under 1 MiB): a
+/// device or an endless file (`/dev/zero`) must be refused, not read until memory runs out.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The shipped BTCUSDT 4h candles, inside the binary so that paper mode and `sim` work in any folder.
+pub const SHIPPED_CANDLES: &str = include_str!("../data/BTCUSDT-4h.csv");
+/// The shipped BTCUSDT funding rates.
+pub const SHIPPED_FUNDING: &str = include_str!("../data/BTCUSDT-funding.csv");
+/// The defaults of `paper.candles` and `paper.funding` (relative to the config's folder); when no
+/// such file exists the copy above is used.
+pub const SHIPPED_CANDLES_PATH: &str = "data/BTCUSDT-4h.csv";
+pub const SHIPPED_FUNDING_PATH: &str = "data/BTCUSDT-funding.csv";
+
 fn read(path: &Path) -> Result<String, DataError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| DataError::Io { source_name: path.display().to_string(), problem: e.to_string() })
+    use std::io::Read;
+    let io = |problem: String| DataError::Io { source_name: path.display().to_string(), problem };
+    let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(io("not a regular file".to_string()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(io(format!("{} bytes is larger than the {MAX_FILE_BYTES}-byte limit", meta.len())));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| io(e.to_string()))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(io(format!("grew past the {MAX_FILE_BYTES}-byte limit while read")));
+    }
+    Ok(text)
 }
 
 /// The data lines of `text` (1-based line number, fields) after checking the header.

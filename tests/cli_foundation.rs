@@ -16,10 +16,11 @@ fn init_writes_example_config_and_creates_db_then_keeps_config() {
     let text = std::fs::read_to_string(env.config_path()).unwrap();
     assert!(text.contains("kind = \"paper\""));
     // A second init keeps the (possibly edited) config.
-    std::fs::write(env.config_path(), text.replace("bot_id = \"mc\"", "bot_id = \"mine\"")).unwrap();
+    // (Not bot_id: the state DB belongs to the bot_id that created it, CONTRACT §14.)
+    std::fs::write(env.config_path(), text.replace("lock_timeout_ms = 30000", "lock_timeout_ms = 1234")).unwrap();
     let v = env.run(&["--json", "init"]).json();
     assert_eq!(v["config_written"], false);
-    assert!(std::fs::read_to_string(env.config_path()).unwrap().contains("bot_id = \"mine\""));
+    assert!(std::fs::read_to_string(env.config_path()).unwrap().contains("lock_timeout_ms = 1234"));
 }
 
 #[test]

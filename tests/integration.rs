@@ -6,8 +6,10 @@ mod support;
 
 mod binance;
 mod cli_foundation;
+mod config_fuzz;
 mod exec_binance;
 pub mod execution;
+mod first_hour;
 mod paper;
 mod reconcile;
 mod replay;

@@ -91,6 +91,22 @@ fn sim_bad_arguments_are_usage_errors() {
     assert_eq!(sim(&env, &["--from", "2030-01-01"]).0, 2);
 }
 
+/// Issue 14 item 10: an unwritable `--plot` is exit 2 before the run, naming the flag (it used
+/// to run the whole sim, then exit 1 without the report).
+#[test]
+fn sim_unwritable_plot_path_is_refused_before_the_run() {
+    let env = TestEnv::empty();
+    let folder_as_file = env.path().join("adir");
+    std::fs::create_dir(&folder_as_file).unwrap();
+    for bad in ["/nonexistent/x.svg", folder_as_file.to_str().unwrap()] {
+        let (code, out) = sim(&env, &["--plot", bad]);
+        assert_eq!(code, 2, "{bad}: {out}");
+        let v = report(&out);
+        assert!(v["error"].as_str().unwrap().contains("--plot"), "{v}");
+        assert!(v.get("trades").is_none(), "refused before the run: {v}");
+    }
+}
+
 /// `--plot` writes an SVG equity curve.
 #[test]
 fn sim_plot_writes_an_svg() {

@@ -45,6 +45,7 @@ pub fn run(args: &InitArgs, config_path: &Path) -> Result<Report> {
     }
     let _lock = crate::lock::StateLock::acquire(&config.lock_path(), config.lock_timeout_ms)?;
     let store = Store::open(&config.state_db, SystemClock.now_ms())?;
+    super::check_identity(&config, &store, SystemClock.now_ms())?;
     let state = store.system()?;
     report.push_line(format!("state DB {} ready (mode {})", config.state_db.display(), state.mode.as_str()));
     report.set("config", config_path.display().to_string());

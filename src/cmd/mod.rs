@@ -62,12 +62,33 @@ fn check_state_folder(config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// CONTRACT §14: the state DB belongs to one bot, symbol and exchange. A DB without a record is
+/// adopted by the first config that opens it; a config that differs is exit 2 naming the key,
+/// before any request is sent.
+pub fn check_identity(config: &Config, store: &Store, now_ms: i64) -> Result<()> {
+    let wanted = config.state_identity();
+    let recorded = store.adopt_identity(&wanted, now_ms)?;
+    if let Some((key, was, is)) = crate::store::identity::first_difference(&recorded, &wanted) {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "state DB {} belongs to {key} = {was:?}, this config says {is:?}; \
+                 use the config it was created for, or another state_db",
+                config.state_db.display()
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 impl Ctx {
     /// Loads config, takes the lock (unless `no_lock`), opens the store.
     pub fn build(config: Config, lock: bool, json: bool, clock: Arc<dyn Clock>) -> Result<Ctx> {
         check_state_folder(&config)?;
         let lock = if lock { Some(StateLock::acquire(&config.lock_path(), config.lock_timeout_ms)?) } else { None };
         let store = Store::open(&config.state_db, clock.now_ms())?;
+        check_identity(&config, &store, clock.now_ms())?;
         Ok(Ctx { config, store, clock, lock, json })
     }
 
@@ -82,7 +103,11 @@ impl Ctx {
 pub fn connect_exchange(config: &Config, clock: Arc<dyn Clock>) -> Result<Box<dyn Exchange>> {
     match config.exchange.kind {
         ExchangeKind::Binance => {
-            let creds = config::secrets::from_env(&config.exchange.api_key_env, &config.exchange.api_secret_env)?;
+            let creds = config::secrets::from_env_or_file(
+                &config.exchange.api_key_env,
+                &config.exchange.api_secret_env,
+                config.env_file.as_deref(),
+            )?;
             let limits = crate::exchange::binance::limits_file::LimitsFile::beside(&config.state_db);
             refuse_while_banned(&limits, clock.now_ms())?;
             let ex = crate::exchange::binance::BinanceFutures::with_limits(&config.exchange, creds, clock, limits)?;
@@ -124,7 +149,7 @@ fn refuse_while_banned(limits: &crate::exchange::binance::limits_file::LimitsFil
 /// File-driven paper runs keep their own clock in the state DB: it starts after the warm-up (or
 /// at `paper.start`) and each `tick` moves it one candle on, so repeated ticks trade through
 /// history. Returns None for live clocks.
-fn paper_clock(ctx: &Ctx, advance: bool, may_start: bool) -> Result<Option<i64>> {
+fn paper_clock(ctx: &Ctx, advance: bool) -> Result<Option<i64>> {
     let c = &ctx.config;
     if c.exchange.kind != ExchangeKind::Paper || c.paper.market_data != PaperMarketData::File {
         return Ok(None);
@@ -134,7 +159,6 @@ fn paper_clock(ctx: &Ctx, advance: bool, may_start: bool) -> Result<Option<i64>>
     let now = match ctx.store.paper_clock()? {
         Some(t) if advance => t + c.strategy.interval_ms,
         Some(t) => return Ok(Some(t)),
-        None if !may_start => return Ok(None),
         None => {
             let start = match c.paper.start_ms {
                 Some(s) => s,
@@ -161,13 +185,18 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
         return sim::run(args, cli.config.as_deref(), cli.json);
     }
     let path = config_path(cli);
-    let config = config::load(&path)?;
+    let mut config = config::load(&path)?;
+    config.env_file = cli.env_file.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut ctx = Ctx::build(config, takes_lock(&cli.command), cli.json, clock)?;
     let advance = matches!(cli.command, Command::Tick(_));
-    // Commands that never trade only read the paper clock; they need no candle file.
-    let may_start = !matches!(cli.command, Command::Status(_) | Command::Replay(_) | Command::Halt(_));
-    if let Some(now) = paper_clock(&ctx, advance, may_start)? {
+    // One clock per state: whichever command touches a file-driven paper state first starts its
+    // paper clock. A `halt` stamped with the wall clock (2026) before the first paper `tick`
+    // (2020) would otherwise refuse `halt --resume` forever: no reconcile is ever "after" it.
+    // `replay` only reads the journal: it never starts a clock (its DB may be a kept `sim` run).
+    let clock_now =
+        if matches!(cli.command, Command::Replay(_)) { ctx.store.paper_clock()? } else { paper_clock(&ctx, advance)? };
+    if let Some(now) = clock_now {
         ctx.clock = Arc::new(ManualClock::new(now));
     }
     match &cli.command {

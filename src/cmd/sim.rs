@@ -32,9 +32,26 @@ pub struct SimArgs {
     /// Write an equity-curve SVG
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
-    /// Keep the run's state DB here (default: a temporary one, deleted afterwards)
+    /// Keep the run's state DB here for `mcbot replay` (default: a temporary one, deleted
+    /// afterwards); it must not exist yet
     #[arg(long, value_name = "PATH")]
     pub state_db: Option<PathBuf>,
+}
+
+/// `--plot` is checked before the run (exit 2), not after minutes of simulation: its folder must
+/// exist and be writable, and an existing path must be a regular file.
+fn check_plot_path(svg: &Path) -> Result<()> {
+    let bad = |why: String| Error::Usage(format!("--plot {}: {why}", svg.display()));
+    let folder = svg.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let meta = std::fs::metadata(folder).map_err(|e| bad(format!("folder {}: {e}", folder.display())))?;
+    if !meta.is_dir() || meta.permissions().readonly() {
+        return Err(bad(format!("folder {} is not a writable folder", folder.display())));
+    }
+    match std::fs::metadata(svg) {
+        Ok(m) if !m.is_file() => Err(bad("exists and is not a regular file".into())),
+        Ok(m) if m.permissions().readonly() => Err(bad("exists and is read-only".into())),
+        _ => Ok(()),
+    }
 }
 
 fn date_ms(flag: &str, s: &str) -> Result<i64> {
@@ -63,6 +80,9 @@ fn draw_progress(done: u64, total: u64) {
 pub fn run(args: &SimArgs, config_path: Option<&Path>, json: bool) -> Result<Report> {
     if !(0.0..=1.0).contains(&args.faults) || args.faults.is_nan() {
         return Err(Error::Usage(format!("--faults {} must be between 0 and 1", args.faults)));
+    }
+    if let Some(svg) = &args.plot {
+        check_plot_path(svg)?;
     }
     let tmp =
         tempfile::Builder::new().prefix("mcbot-sim-").tempdir().map_err(|e| Error::Failed(format!("temp dir: {e}")))?;

@@ -1,6 +1,8 @@
 //! Configuration: TOML parsed into `raw` structs, then validated into the typed `Config` that the
 //! rest of mcbot sees. Errors name the dotted key (CONTRACT §4).
 
+/// The paths the config names: checked at load, before anything is created.
+pub mod paths;
 /// serde mirror of the TOML file.
 pub mod raw;
 /// API credentials from the environment.
@@ -130,9 +132,26 @@ pub struct Config {
     pub strategy: StrategyConfig,
     pub risk: RiskConfig,
     pub paper: PaperConfig,
+    /// `--env-file`: a `KEY=value` file the API credentials are read from before the environment
+    /// (so an operator can run `reconcile` with the service's secrets file). Not a TOML key.
+    pub env_file: Option<PathBuf>,
 }
 
 impl Config {
+    /// What a state DB opened with this config must belong to (CONTRACT §14).
+    pub fn state_identity(&self) -> crate::store::identity::StateIdentity {
+        crate::store::identity::StateIdentity {
+            bot_id: self.bot_id.clone(),
+            symbol: self.symbol.clone(),
+            exchange_kind: match self.exchange.kind {
+                ExchangeKind::Binance => "binance",
+                ExchangeKind::Paper => "paper",
+            }
+            .to_string(),
+            base_url: self.exchange.base_url.clone(),
+        }
+    }
+
     /// `<state_db>.lock`
     pub fn lock_path(&self) -> PathBuf {
         let mut s = self.state_db.clone().into_os_string();
@@ -141,57 +160,109 @@ impl Config {
     }
 }
 
+/// A config file is small; a device or an endless file is refused instead of read forever.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "does not exist (run `mcbot init` to write a commented example here)".to_string()
+        } else {
+            format!("cannot read: {e}")
+        }
+    })?;
+    if !meta.is_file() {
+        return Err("is not a regular file".to_string());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!("is larger than {MAX_CONFIG_BYTES} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())
+}
+
 /// Reads and validates a config file. Relative paths resolve against the file's folder.
 pub fn load(path: &Path) -> ConfigResult<Config> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::File { path: path.display().to_string(), problem: format!("cannot read: {e}") })?;
+    let text = read_bounded(path).map_err(|problem| ConfigError::File { path: path.display().to_string(), problem })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    parse(&text, &base).map_err(|e| match e {
+    let config = parse(&text, &base).map_err(|e| match e {
         ConfigError::File { problem, .. } => ConfigError::File { path: path.display().to_string(), problem },
         other => other,
-    })
+    })?;
+    paths::check(&config)?;
+    Ok(config)
 }
 
 /// Parses TOML text; `base` is the folder relative paths resolve against.
 pub fn parse(text: &str, base: &Path) -> ConfigResult<Config> {
-    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| toml_error(&e, text))?;
-    validate::validate(raw, base)
+    let table: toml::Table = text.parse().map_err(|e| toml_error(&e, text))?;
+    validate::validate(raw::RawConfig::from_table(&table)?, base)
 }
 
-/// Turns a toml error into one readable line that names the key when toml knows it.
+/// Turns a TOML syntax error into one readable line that names the key when the error sits on a
+/// `key = value` line (an integer too large, `1e400`, an unterminated string), else its line.
 fn toml_error(e: &toml::de::Error, text: &str) -> ConfigError {
     let msg = e.message().replace('\n', " ");
-    let located = e.span().and_then(|span| key_at(text, span.start));
-    // toml reports unknown fields as "unknown field `x`, expected one of …".
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        let field = rest.split('`').next().unwrap_or("?");
-        let key = located.filter(|k| k.ends_with(field)).unwrap_or_else(|| field.to_string());
-        return ConfigError::invalid(&key, format!("unknown key ({msg})"));
+    let start = e.span().map(|s| s.start);
+    if let Some(key) = start.and_then(|p| first_bad_line(text, p)).or_else(|| start.and_then(|p| key_at(text, p))) {
+        let what = if msg.trim().is_empty() { "missing or malformed value" } else { msg.trim() };
+        return ConfigError::invalid(&key, format!("invalid TOML: {what}"));
     }
-    if let Some(key) = located.filter(|_| msg.starts_with("invalid type") || msg.starts_with("invalid value")) {
-        return ConfigError::invalid(&key, format!("wrong type: {msg}"));
-    }
-    let line = e
-        .span()
-        .map(|s| format!(" (line {})", text[..s.start.min(text.len())].lines().count().max(1)))
+    let line = start
+        .and_then(|p| text.get(..p.min(text.len())))
+        .map(|before| format!(" (line {})", before.lines().count().max(1)))
         .unwrap_or_default();
     ConfigError::File { path: String::new(), problem: format!("invalid TOML: {msg}{line}") }
 }
 
+/// An unclosed value (`key = [1,`, `key = "ß`) makes toml report the error on a later line;
+/// every value in mcbot's file fits on one line, so the culprit is the first `key = value` line
+/// up to the error that does not parse on its own.
+fn first_bad_line(text: &str, pos: usize) -> Option<String> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if offset > pos {
+            break;
+        }
+        let here = offset;
+        offset += line.len();
+        let t = line.trim();
+        if t.starts_with('#') || t.starts_with('[') || !t.contains('=') {
+            continue;
+        }
+        if t.parse::<toml::Table>().is_err() {
+            return key_at(text, here);
+        }
+    }
+    None
+}
+
 /// The dotted key (`section.key`) whose line holds byte `pos`, if that line is `key = value`.
+/// Never panics: a position inside a multi-byte character is moved back to its start.
 fn key_at(text: &str, pos: usize) -> Option<String> {
-    let pos = pos.min(text.len());
-    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next()?;
+    let mut pos = pos.min(text.len());
+    while !text.is_char_boundary(pos) {
+        pos -= 1;
+    }
+    let before = text.get(..pos)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(line_start..)?.lines().next()?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
-    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
         return None;
     }
-    let section = text[..line_start]
+    let section = text
+        .get(..line_start)?
         .lines()
         .rev()
-        .map(str::trim)
+        // A header may carry a comment (`[paper]   # …`): without stripping it the error would
+        // be filed under the section before.
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
         .find(|l| l.starts_with('[') && l.ends_with(']'))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
     Some(match section {

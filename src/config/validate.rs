@@ -77,6 +77,32 @@ fn parse_date_ms(key: &str, s: &str) -> ConfigResult<i64> {
     Ok(t.and_utc().timestamp_millis())
 }
 
+/// The demo (testnet) host: the default, so that switching `kind` alone never trades real money.
+pub const DEMO_BASE_URL: &str = "https://demo-fapi.binance.com";
+
+/// `exchange.base_url`: an http(s) origin (scheme, host, a valid port; no path, query or user),
+/// checked here so an unusable URL is exit 2 instead of a failed first request.
+fn base_url(v: Option<String>) -> ConfigResult<String> {
+    const KEY: &str = "exchange.base_url";
+    let s = v.unwrap_or_else(|| DEMO_BASE_URL.to_string());
+    let url = reqwest::Url::parse(&s).map_err(|e| ConfigError::invalid(KEY, format!("{s:?} is not a URL: {e}")))?;
+    let origin_only = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && !s.ends_with('/');
+    if !origin_only {
+        return Err(ConfigError::invalid(
+            KEY,
+            format!("{s:?} must be an http(s) URL of a host (optionally :port), without a path or trailing slash"),
+        ));
+    }
+    Ok(s)
+}
+
 pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
     let bot_id = required("bot_id", raw.bot_id)?;
     if bot_id.is_empty() || bot_id.len() > 8 || !bot_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
@@ -105,13 +131,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
             return Err(ConfigError::invalid("exchange.kind", format!("{other:?} must be \"binance\" or \"paper\"")))
         }
     };
-    let base_url = rx.base_url.unwrap_or_else(|| "https://fapi.binance.com".to_string());
-    if !(base_url.starts_with("https://") || base_url.starts_with("http://")) || base_url.ends_with('/') {
-        return Err(ConfigError::invalid(
-            "exchange.base_url",
-            format!("{base_url:?} must be an http(s) URL without a trailing slash"),
-        ));
-    }
+    let base_url = base_url(rx.base_url)?;
     let exchange = ExchangeConfig {
         kind,
         base_url,
@@ -280,7 +300,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
         slippage_pct: dec_range("paper.slippage_pct", p.slippage_pct, "0.02", Decimal::ZERO, Decimal::from(5))?,
     };
 
-    Ok(Config { bot_id, symbol, state_db, lock_timeout_ms, exchange, execution, strategy, risk, paper })
+    Ok(Config { bot_id, symbol, state_db, lock_timeout_ms, exchange, execution, strategy, risk, paper, env_file: None })
 }
 
 #[cfg(test)]

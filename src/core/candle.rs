@@ -33,26 +33,37 @@ pub enum CandleError {
     OutsideRange { open_time_ms: i64 },
     #[error("gap or disorder in candles: {prev_open_ms} then {next_open_ms}, expected step {step_ms} ms")]
     Gap { prev_open_ms: i64, next_open_ms: i64, step_ms: i64 },
-    #[error("unknown interval {0:?} (expected e.g. 1m, 15m, 1h, 4h, 1d)")]
+    #[error("{0:?} is not a Binance kline interval (one of 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w; 1M is not supported: months differ in length)")]
     BadInterval(String),
 }
 
-/// Milliseconds in a Binance kline interval such as `4h`.
+/// Binance's kline intervals with a fixed length, in ms. `1M` (calendar month) is also a Binance
+/// interval, but months differ in length, so a gap-free series at a fixed step cannot hold it.
+pub const KLINE_INTERVALS: [(&str, i64); 14] = [
+    ("1m", 60_000),
+    ("3m", 180_000),
+    ("5m", 300_000),
+    ("15m", 900_000),
+    ("30m", 1_800_000),
+    ("1h", 3_600_000),
+    ("2h", 7_200_000),
+    ("4h", 14_400_000),
+    ("6h", 21_600_000),
+    ("8h", 28_800_000),
+    ("12h", 43_200_000),
+    ("1d", 86_400_000),
+    ("3d", 259_200_000),
+    ("1w", 604_800_000),
+];
+
+/// Milliseconds in a Binance kline interval such as `4h`; anything not in [`KLINE_INTERVALS`]
+/// (e.g. `10m`, `7h`, `1M`) is refused, since Binance would answer the first request with -1120.
 pub fn interval_ms(interval: &str) -> Result<i64, CandleError> {
-    let bad = || CandleError::BadInterval(interval.to_string());
-    let (num, unit) = interval.split_at(interval.len().saturating_sub(1));
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let unit_ms = match unit {
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        _ => return Err(bad()),
-    };
-    if n <= 0 {
-        return Err(bad());
-    }
-    Ok(n * unit_ms)
+    KLINE_INTERVALS
+        .iter()
+        .find(|(name, _)| *name == interval)
+        .map(|(_, ms)| *ms)
+        .ok_or_else(|| CandleError::BadInterval(interval.to_string()))
 }
 
 /// Checks each candle's own consistency and that the series is gap-free at `step_ms`.
@@ -92,6 +103,11 @@ mod tests {
         assert!(interval_ms("4x").is_err());
         assert!(interval_ms("h").is_err());
         assert!(interval_ms("0h").is_err());
+        // Binance refuses these with -1120; multi-byte input must not panic.
+        for bad in ["10m", "7h", "1M", "9223372036854775807m", "ß", "4é", "", "4H"] {
+            assert!(interval_ms(bad).is_err(), "{bad}");
+        }
+        assert_eq!(interval_ms("1w"), Ok(604_800_000));
     }
 
     #[test]

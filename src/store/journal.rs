@@ -285,10 +285,14 @@ impl Store {
     pub fn append_audit(&mut self, e: &NewAuditEvent) -> StoreResult<i64> {
         match e.severity {
             Severity::Critical => {
-                tracing::error!(event = "audit", kind = %e.kind, plan = ?e.trade_plan_id, "{}", e.message)
+                tracing::error!(event = "audit", kind = %e.kind, plan = e.trade_plan_id.as_deref(), "{}", e.message)
             }
-            Severity::Warn => tracing::warn!(event = "audit", kind = %e.kind, plan = ?e.trade_plan_id, "{}", e.message),
-            Severity::Info => tracing::info!(event = "audit", kind = %e.kind, plan = ?e.trade_plan_id, "{}", e.message),
+            Severity::Warn => {
+                tracing::warn!(event = "audit", kind = %e.kind, plan = e.trade_plan_id.as_deref(), "{}", e.message)
+            }
+            Severity::Info => {
+                tracing::info!(event = "audit", kind = %e.kind, plan = e.trade_plan_id.as_deref(), "{}", e.message)
+            }
         }
         self.atomically(|tx| {
             let (last, prev) = head(tx)?;

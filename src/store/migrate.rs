@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_paper.sql")),
     (3, include_str!("migrations/0003_paper_clock.sql")),
     (5, include_str!("migrations/0005_position_owner_plan.sql")),
+    (8, include_str!("migrations/0008_state_identity.sql")),
 ];
 
 pub fn latest_version() -> i64 {

@@ -3,6 +3,8 @@
 //! Opening refuses files that are not mcbot DBs or were written by a newer schema; the journal
 //! tables are append-only by trigger.
 
+/// The config a state DB belongs to (CONTRACT §14).
+pub mod identity;
 /// order_event / audit_event: the hash-chained, append-only journal.
 pub mod journal;
 /// Schema migrations.
