@@ -584,6 +584,26 @@ fn f005_outage_during_close_retries_new_attempts_then_halts_exit_10() {
     s.finish();
 }
 
+/// Issue 10 item 1 / AC2 / AC5: a CLOSE the exchange applied but answered with an unknown code
+/// (-1199) is looked up by client id and found FILLED: exactly one CLOSE, flat, exit reason
+/// `manual`, no second CLOSE sent, and the journal replays.
+#[test]
+fn unknown_code_on_an_applied_close_is_looked_up_not_resent() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
+    s.mock.on("POST", ORDER, Some("CLOSE"), Action::ExecuteThen { status: 400, body }, 1);
+    let out = s.run(&["exit"]);
+    out.code(0);
+    assert_eq!(out.json()["exit_reason"], "manual");
+    assert_eq!(s.count_role("POST", ORDER, "CLOSE"), 1, "found, so never re-sent");
+    s.before(s.at("POST", ORDER, &cid("CLOSE", 1)), s.at("GET", ORDER, &cid("CLOSE", 1)));
+    assert_eq!(s.events(&cid("CLOSE", 1)), ["SUBMITTING", "UNKNOWN", "FILLED"]);
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    assert!(s.mock.open_algos().is_empty());
+    s.finish();
+}
+
 /// CONTRACT §7.6 / seed 000 §4.1: HALTED refuses `enter` with exit 3 and not one order request
 /// (nor a margin or leverage change) reaches the exchange.
 #[test]
