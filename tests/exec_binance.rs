@@ -348,6 +348,60 @@ fn f001_unknown_outcome_answers_are_resolved_by_lookup() {
     }
 }
 
+/// Issue 10 item 1 / F-001 / F-002: an ENTRY the exchange applied but answered with a code mcbot
+/// does not know (HTTP 400 -1199) is an unknown outcome: looked up by client id before anything
+/// else is sent, found FILLED, protected — never taken as "not accepted" and left naked.
+#[test]
+fn unknown_code_on_an_applied_entry_is_looked_up_and_protected() {
+    let s = Scenario::new();
+    let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThen { status: 400, body }, 1);
+    s.run(&["enter"]).code(0);
+    let (sent, lookup) = (s.at("POST", ORDER, &cid("ENTRY", 1)), s.at("GET", ORDER, &cid("ENTRY", 1)));
+    s.before(sent, lookup);
+    assert!(s.mock.requests()[sent + 1..lookup].iter().all(|r| !r.is_write()), "nothing sent before the look-up");
+    s.before(lookup, s.at("POST", ALGO, &cid("STOP", 1)));
+    s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+    assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "UNKNOWN", "FILLED"]);
+    s.finish();
+}
+
+/// Issue 10 item 1 / AC2: the same unknown code on an ENTRY that was NOT applied: two look-ups
+/// apart in time prove it absent before attempt 2 goes out; exactly one ENTRY fills.
+#[test]
+fn unknown_code_on_a_refused_entry_is_proven_absent_before_attempt_2() {
+    let s = Scenario::new();
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::api_error(400, -1199, "An unexpected new error occurred."), 1);
+    s.run(&["enter"]).code(0);
+    assert_eq!(s.mock.count("GET", ORDER, &cid("ENTRY", 1)), 2, "two agreeing look-ups");
+    let second_lookup =
+        s.mock.requests().iter().rposition(|r| r.method == "GET" && r.client_id() == Some(&cid("ENTRY", 1)));
+    s.before(second_lookup.unwrap(), s.at("POST", ORDER, &cid("ENTRY", 2)));
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 2);
+    assert_eq!(s.mock.position(), dec!(0.010), "exactly one ENTRY filled");
+    assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "UNKNOWN", "NOT_FOUND"]);
+    s.assert_protected(&cid("STOP", 1), &cid("TP", 1));
+    s.finish();
+}
+
+/// Issue 10 item 1 / AC1: a STOP applied but answered with an unknown code is looked up and found
+/// working — never journaled REJECTED (which made `replay --all` fail with invalid_transition
+/// after the forced close); the position stays protected by it, exit 0, no HALT.
+#[test]
+fn unknown_code_on_an_applied_stop_is_found_not_journaled_rejected() {
+    let s = Scenario::new();
+    let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
+    s.mock.on("POST", ALGO, Some("STOP"), Action::ExecuteThen { status: 400, body }, 1);
+    s.run(&["enter"]).code(0);
+    assert_eq!(s.count_role("POST", ALGO, "STOP"), 1, "found, so never re-sent");
+    s.before(s.at("POST", ALGO, &cid("STOP", 1)), s.at("GET", ALGO, &cid("STOP", 1)));
+    s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+    let events = s.events(&cid("STOP", 1));
+    assert!(!events.iter().any(|x| x == "REJECTED"), "{events:?}");
+    assert_eq!(events[..2], ["SUBMITTING", "UNKNOWN"]);
+    s.finish();
+}
+
 /// AC2 / seed 000 §8.2: a definite 503 "Service Unavailable." (nothing executed) allows one more
 /// attempt, with the attempt number incremented, after the position is seen still flat.
 #[test]
@@ -527,6 +581,26 @@ fn f005_outage_during_close_retries_new_attempts_then_halts_exit_10() {
     assert_eq!(s.mock.position(), Decimal::ZERO);
     assert!(s.mock.open_algos().is_empty());
     assert_eq!(s.position().2.as_deref(), Some("manual"));
+    s.finish();
+}
+
+/// Issue 10 item 1 / AC2 / AC5: a CLOSE the exchange applied but answered with an unknown code
+/// (-1199) is looked up by client id and found FILLED: exactly one CLOSE, flat, exit reason
+/// `manual`, no second CLOSE sent, and the journal replays.
+#[test]
+fn unknown_code_on_an_applied_close_is_looked_up_not_resent() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
+    s.mock.on("POST", ORDER, Some("CLOSE"), Action::ExecuteThen { status: 400, body }, 1);
+    let out = s.run(&["exit"]);
+    out.code(0);
+    assert_eq!(out.json()["exit_reason"], "manual");
+    assert_eq!(s.count_role("POST", ORDER, "CLOSE"), 1, "found, so never re-sent");
+    s.before(s.at("POST", ORDER, &cid("CLOSE", 1)), s.at("GET", ORDER, &cid("CLOSE", 1)));
+    assert_eq!(s.events(&cid("CLOSE", 1)), ["SUBMITTING", "UNKNOWN", "FILLED"]);
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    assert!(s.mock.open_algos().is_empty());
     s.finish();
 }
 

@@ -66,16 +66,24 @@ pub struct ExchangeError {
     pub retry_after_ms: Option<u64>,
     /// Sanitised transcript of the request/response, when there was one.
     pub raw: Option<String>,
+    /// The exchange answered with a code absent from the adapter's table: whatever its class,
+    /// it is not a *known* refusal, so an order write answered with it has an unknown outcome.
+    pub unknown_code: bool,
 }
 
 pub type ExResult<T> = Result<T, ExchangeError>;
 
 impl ExchangeError {
     pub fn new(kind: ExchangeErrorKind, class: ErrorClass, message: impl Into<String>) -> Self {
-        ExchangeError { kind, class, message: message.into(), retry_after_ms: None, raw: None }
+        ExchangeError { kind, class, message: message.into(), retry_after_ms: None, raw: None, unknown_code: false }
     }
     pub fn with_raw(mut self, raw: impl Into<String>) -> Self {
         self.raw = Some(raw.into());
+        self
+    }
+    /// Marks the code as one the adapter's table does not list (see [`Self::is_known_refusal`]).
+    pub fn with_unknown_code(mut self) -> Self {
+        self.unknown_code = true;
         self
     }
     pub fn with_retry_after(mut self, ms: Option<u64>) -> Self {
@@ -92,9 +100,12 @@ impl ExchangeError {
     pub fn is_ambiguous(&self) -> bool {
         self.class == ErrorClass::Ambiguous
     }
-    /// The request was definitely not executed.
-    pub fn is_definite_failure(&self) -> bool {
-        matches!(self.class, ErrorClass::Retryable | ErrorClass::RetryableWithModification | ErrorClass::Fatal)
+    /// The request was definitely not executed: a known, definite refusal. Everything else —
+    /// an unknown code, an unreadable answer, a timeout, a 5xx, even "no need to change" — leaves
+    /// an order write's outcome unknown (issue 10 item 1; `exec::ambiguity` acts on it).
+    pub fn is_known_refusal(&self) -> bool {
+        !self.unknown_code
+            && matches!(self.class, ErrorClass::Retryable | ErrorClass::RetryableWithModification | ErrorClass::Fatal)
     }
     /// A stop or take-profit that would trigger immediately (-2021 / -4142).
     pub fn is_would_trigger(&self) -> bool {

@@ -12,6 +12,7 @@ use crate::core::types::PositionSide;
 use crate::error::Result;
 use crate::exchange::retry::{Retrier, RetryPolicy};
 use crate::exchange::{CancelOutcome, ExConditional, ExPosition, ExResult, MarketOrderRequest};
+use crate::exec::ambiguity;
 use crate::exec::record::OrderRef;
 use crate::exec::{snapshot, Engine};
 use crate::outcome::{ExitCode, Report};
@@ -220,7 +221,7 @@ impl Engine<'_> {
                 }
                 Err(e) => {
                     self.record_error(&o, OrderEvent::CancelFailed, &e)?;
-                    if !e.is_ambiguous() && e.class != crate::exchange::ErrorClass::Retryable {
+                    if !ambiguity::is_unknown_outcome(&e) && e.class != crate::exchange::ErrorClass::Retryable {
                         return Ok(false);
                     }
                 }
@@ -313,10 +314,15 @@ impl Engine<'_> {
                         filled_qty += order.executed_qty;
                         filled_notional += order.executed_qty * order.avg_price;
                     }
-                    Err(e) if e.is_ambiguous() => {
+                    Err(e) if ambiguity::is_unknown_outcome(&e) => {
                         self.record_error(&o, OrderEvent::Unknown, &e)?;
-                        match self.read("query_order", |_| self.ex.query_order(&symbol, &o.client_id)) {
-                            Ok(Some(order)) => {
+                        let budget = ambiguity::Budget {
+                            max_elapsed_ms: i64::try_from(self.cfg.execution.entry_ack_timeout_ms).unwrap_or(i64::MAX),
+                            pause_ms: 300,
+                        };
+                        let ex = self.ex;
+                        match ambiguity::resolve(self.clock, budget, || ex.query_order(&symbol, &o.client_id)) {
+                            ambiguity::Resolved::Found(order) => {
                                 self.record_order(
                                     &o,
                                     &order,
@@ -325,8 +331,9 @@ impl Engine<'_> {
                                 filled_qty += order.executed_qty;
                                 filled_notional += order.executed_qty * order.avg_price;
                             }
-                            Ok(None) => self.record_not_found(&o, "not accepted")?,
-                            Err(e2) => {
+                            ambiguity::Resolved::Absent => self.record_not_found(&o, "not accepted")?,
+                            ambiguity::Resolved::Unknown(e2) => {
+                                let e2 = e2.map_or_else(|| "look-up timed out".into(), |x| x.to_string());
                                 tracing::warn!(event = "close.lookup_failed", error = %e2, "CLOSE outcome unknown")
                             }
                         }

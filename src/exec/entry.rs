@@ -12,6 +12,7 @@ use crate::core::position::{ExitReason, PositionState};
 use crate::core::preflight::{self, PreflightInput};
 use crate::error::{Error, Result};
 use crate::exchange::{AccountSettings, ErrorClass, ExOrder, ExOrderStatus, MarkInfo, MarketOrderRequest};
+use crate::exec::ambiguity::{self, Resolved};
 use crate::exec::protect::protect_new_fill;
 use crate::exec::record::OrderRef;
 use crate::exec::snapshot::{self, Snapshot};
@@ -229,7 +230,7 @@ fn send_once(e: &mut Engine<'_>, o: &OrderRef, plan: &TradePlan) -> Result<Sent>
             e.record_order(o, &order, None)?;
             Ok(Sent::Accepted(order))
         }
-        Err(err) if err.is_ambiguous() => {
+        Err(err) if ambiguity::is_unknown_outcome(&err) => {
             e.record_error(o, OrderEvent::Unknown, &err)?;
             lookup(e, o)
         }
@@ -240,35 +241,26 @@ fn send_once(e: &mut Engine<'_>, o: &OrderRef, plan: &TradePlan) -> Result<Sent>
     }
 }
 
-/// Resolves an ambiguous ENTRY by client id. "Not found" counts only when two look-ups apart in
-/// time agree, because the matching engine may still be working on the order.
+/// Resolves an unknown ENTRY outcome by client id (the one rule: `exec::ambiguity`).
 fn lookup(e: &mut Engine<'_>, o: &OrderRef) -> Result<Sent> {
     let symbol = e.cfg.symbol.clone();
-    let deadline = e.now() + i64::try_from(e.cfg.execution.entry_ack_timeout_ms).unwrap_or(i64::MAX);
-    let mut not_found = 0;
-    let mut last_err = String::new();
-    loop {
-        match e.ex.query_order(&symbol, &o.client_id) {
-            Ok(Some(order)) => {
-                e.record_order(o, &order, Some("found by client id after an ambiguous send".into()))?;
-                return Ok(Sent::Accepted(order));
-            }
-            Ok(None) => {
-                not_found += 1;
-                if not_found >= 2 {
-                    e.record_not_found(o, "look-ups found no such order: not accepted")?;
-                    return Ok(Sent::NotAccepted {
-                        retry: true,
-                        why: "lost acknowledgement; order proven absent".into(),
-                    });
-                }
-            }
-            Err(err) => last_err = err.to_string(),
+    let budget = ambiguity::Budget {
+        max_elapsed_ms: i64::try_from(e.cfg.execution.entry_ack_timeout_ms).unwrap_or(i64::MAX),
+        pause_ms: 300,
+    };
+    let ex = e.ex;
+    match ambiguity::resolve(e.clock, budget, || ex.query_order(&symbol, &o.client_id)) {
+        Resolved::Found(order) => {
+            e.record_order(o, &order, Some("found by client id after an ambiguous send".into()))?;
+            Ok(Sent::Accepted(order))
         }
-        if e.now() >= deadline {
-            return Ok(Sent::Unresolved(if last_err.is_empty() { "look-up timed out".into() } else { last_err }));
+        Resolved::Absent => {
+            e.record_not_found(o, "look-ups found no such order: not accepted")?;
+            Ok(Sent::NotAccepted { retry: true, why: "lost acknowledgement; order proven absent".into() })
         }
-        e.clock.sleep_ms(300);
+        Resolved::Unknown(err) => {
+            Ok(Sent::Unresolved(err.map_or_else(|| "look-up timed out".into(), |x| x.to_string())))
+        }
     }
 }
 

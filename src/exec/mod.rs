@@ -2,6 +2,8 @@
 //! protect, exit and reconcile. Decisions come from `core`; this layer carries them out and
 //! writes every exchange interaction to the journal before and after it happens.
 
+/// The one rule for an order write's unknown outcome: look it up by client id.
+pub mod ambiguity;
 /// Cancel STOP/TP, CLOSE at market until flat, finalise the position.
 pub mod close;
 /// The ENTRY sequence: pre-flight, two-phase submit, fill window, protection.

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::exchange::{
     ConditionalKind, ConditionalOrderRequest, ErrorClass, ExConditional, Exchange, ExchangeError, WorkingType,
 };
+use crate::exec::ambiguity;
 use crate::exec::close::journal_plan_id;
 use crate::exec::record::OrderRef;
 use crate::exec::{snapshot, Engine};
@@ -54,13 +55,22 @@ fn kind_of(role: OrderRole) -> ConditionalKind {
     }
 }
 
-fn place_once(ex: &dyn Exchange, clock: &dyn crate::clock::Clock, req: &ConditionalOrderRequest) -> Leg {
+fn place_once(
+    ex: &dyn Exchange,
+    clock: &dyn crate::clock::Clock,
+    budget: ambiguity::Budget,
+    req: &ConditionalOrderRequest,
+) -> Leg {
     let t0 = clock.now_ms();
     match ex.place_conditional(req) {
         Ok(c) => Leg::Acked(c, clock.now_ms() - t0),
-        Err(e) if e.is_ambiguous() => {
-            // Look it up by client id before anything else is sent (CONTRACT §5).
-            let found = ex.query_conditional(&req.symbol, &req.client_id);
+        Err(e) if ambiguity::is_unknown_outcome(&e) => {
+            // Look it up by client id before anything else is sent (CONTRACT §5, the one rule).
+            let found = match ambiguity::resolve(clock, budget, || ex.query_conditional(&req.symbol, &req.client_id)) {
+                ambiguity::Resolved::Found(c) => Ok(Some(c)),
+                ambiguity::Resolved::Absent => Ok(None),
+                ambiguity::Resolved::Unknown(last) => Err(last.unwrap_or_else(|| e.clone())),
+            };
             Leg::Ambiguous(e, found, clock.now_ms() - t0)
         }
         Err(e) => Leg::Failed(e),
@@ -120,12 +130,13 @@ impl Engine<'_> {
             // Persist before you act: every intent (and whatever the batch holds) is committed now.
             self.store.flush_batch()?;
             let (ex, clock) = (self.ex, self.clock);
+            let budget = ambiguity::Budget { max_elapsed_ms: self.ack_timeout(OrderRole::Stop), pause_ms: 300 };
             let results: Vec<Leg> = if !ex.concurrent_calls() {
-                reqs.iter().map(|(_, req)| place_once(ex, clock, req)).collect()
+                reqs.iter().map(|(_, req)| place_once(ex, clock, budget, req)).collect()
             } else {
                 std::thread::scope(|s| {
                     let handles: Vec<_> =
-                        reqs.iter().map(|(_, req)| s.spawn(move || place_once(ex, clock, req))).collect();
+                        reqs.iter().map(|(_, req)| s.spawn(move || place_once(ex, clock, budget, req))).collect();
                     handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
                 })
             };

@@ -158,6 +158,12 @@ pub const SENT_NO_ANSWER: ErrorClass = Ambiguous;
 pub const UNREADABLE_WRITE: ErrorClass = Ambiguous;
 pub const UNREADABLE_READ: ErrorClass = Fatal;
 
+/// Is `code` in [`CODES`]? Only a listed code can be a known, definite refusal of an order write;
+/// any other code leaves the write's outcome unknown (issue 10 item 1).
+pub fn is_known_code(code: i64) -> bool {
+    CODES.iter().any(|r| r.code == code)
+}
+
 /// The class of a Binance `code` answered with HTTP `status`.
 pub fn class_of_code(code: i64, status: u16) -> ErrorClass {
     match status {
@@ -235,7 +241,14 @@ pub fn check_answer(
         };
     }
     let err = match code {
-        Some(code) => ExchangeError::new(ExchangeErrorKind::Api { code }, class_of_code(code, status), msg),
+        Some(code) => {
+            let e = ExchangeError::new(ExchangeErrorKind::Api { code }, class_of_code(code, status), msg);
+            if is_known_code(code) {
+                e
+            } else {
+                e.with_unknown_code()
+            }
+        }
         None => {
             let text = if msg.is_empty() { excerpt(body) } else { msg };
             ExchangeError::new(ExchangeErrorKind::Http { status }, class_of_status(status, &text), text)
@@ -267,7 +280,7 @@ pub fn markdown() -> String {
     for r in CODES {
         s.push_str(&format!("| {} | {} | {} | {} |\n", r.code, r.name, r.class, r.why));
     }
-    s.push_str("| any other code | | fatal (ambiguous with a 5xx status) | seed 001: unknown means stop |\n");
+    s.push_str("| any other code | | fatal (ambiguous with a 5xx status) | seed 001: unknown means stop; on an order write it is never a refusal: look the order up |\n");
     s.push_str("\n| HTTP status | Body message starts with | Class | Why |\n|---|---|---|---|\n");
     for r in HTTP_RULES {
         let st = match r.status {
@@ -295,6 +308,25 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), CODES.len());
+    }
+
+    /// Issue 10 item 1: the table is the list of known refusals; a code it does not list (an
+    /// HTTP 400 -1199 "An unexpected new error occurred.") is never one, so an order write
+    /// answered with it is looked up, not taken as "not accepted".
+    #[test]
+    fn only_listed_codes_are_known_refusals() {
+        let unknown = check_answer(400, r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#, None, 0);
+        let unknown = unknown.err().unwrap();
+        assert_eq!(unknown.class, Fatal, "reads still stop on it (seed 001)");
+        assert!(!unknown.is_known_refusal());
+        let refused = check_answer(400, r#"{"code":-2010,"msg":"Order would immediately match."}"#, None, 0);
+        assert!(refused.err().unwrap().is_known_refusal());
+        let busy = check_answer(400, r#"{"code":-1004,"msg":"Server is busy."}"#, None, 0);
+        assert!(busy.err().unwrap().is_known_refusal());
+        for r in CODES {
+            let e = check_answer(400, &format!(r#"{{"code":{},"msg":"x"}}"#, r.code), None, 0).err().unwrap();
+            assert_eq!(e.is_known_refusal(), e.class != Ambiguous && e.class != IdempotentSafe, "{}", r.code);
+        }
     }
 
     #[test]
