@@ -9,6 +9,7 @@ mod cli_foundation;
 mod exec_binance;
 pub mod execution;
 mod paper;
+mod posture;
 mod reconcile;
 mod replay;
 mod sim;

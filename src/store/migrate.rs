@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_paper.sql")),
     (3, include_str!("migrations/0003_paper_clock.sql")),
+    (9, include_str!("migrations/0009_posture.sql")),
 ];
 
 pub fn latest_version() -> i64 {
