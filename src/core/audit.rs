@@ -37,3 +37,8 @@ pub const POSITION_ADOPTED: &str = "position_adopted";
 pub const FOREIGN_EXPOSURE: &str = "foreign_exposure";
 /// A reconcile finished. data: {clean, mismatches, streak}
 pub const RECONCILE_DONE: &str = "reconcile_done";
+/// The posture changed mode (its row in posture_transition has the evidence).
+/// data: {from, to, score, growth, reason}
+pub const POSTURE_CHANGED: &str = "posture_changed";
+/// `evaluate` had an entry signal and the posture refused to plan it. data: {mode, debt_score}
+pub const POSTURE_REFUSED: &str = "posture_refused";

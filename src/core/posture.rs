@@ -8,6 +8,7 @@
 //! The knobs limit entries only: nothing here is ever consulted for exits, protection, reconcile
 //! repairs or CLOSE. Thresholds and why: docs/posture.md.
 
+use crate::core::reconcile::Repair;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::Serialize;
@@ -150,6 +151,75 @@ impl Knobs {
             && other.notional_cap_fraction <= self.notional_cap_fraction
             && other.extra_cooldown_candles >= self.extra_cooldown_candles
             && other.halt_request >= self.halt_request
+    }
+}
+
+/// What one reconcile's repairs say: each kind of mismatch it had to repair, and the repairs that
+/// failed (left unresolved: they weigh like failed reads). Ages are 0: found this run; a mismatch
+/// that keeps coming back is weighed by the streak.
+pub fn from_repairs(repairs: &[Repair], failed_repairs: u32) -> Evidence {
+    let mut e = Evidence::default();
+    for r in repairs {
+        match r {
+            Repair::ForeignOrders { .. } | Repair::ForeignPosition { .. } => e.foreign_exposure = true,
+            Repair::FinaliseFlat | Repair::Adopt { .. } | Repair::CorrectRecord { .. } => {
+                e.position_mismatch_age_ms = Some(0)
+            }
+            Repair::EnsureProtection { .. } => e.protection_missing_age_ms = Some(0),
+            Repair::CancelOpenOrder { .. } | Repair::CancelOrphan { .. } => {
+                e.orphan_orders = e.orphan_orders.saturating_add(1)
+            }
+        }
+    }
+    e.failed_reads = failed_repairs;
+    e
+}
+
+/// Two pieces of evidence about the same run, joined (counts add, flags or, ages the oldest).
+pub fn join(a: &Evidence, b: &Evidence) -> Evidence {
+    let older = |x: Option<i64>, y: Option<i64>| match (x, y) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    Evidence {
+        position_mismatch_age_ms: older(a.position_mismatch_age_ms, b.position_mismatch_age_ms),
+        protection_missing_age_ms: older(a.protection_missing_age_ms, b.protection_missing_age_ms),
+        orphan_orders: a.orphan_orders.saturating_add(b.orphan_orders),
+        foreign_exposure: a.foreign_exposure || b.foreign_exposure,
+        mismatch_streak: a.mismatch_streak.max(b.mismatch_streak),
+        ambiguous_orders: a.ambiguous_orders.max(b.ambiguous_orders),
+        failed_runs: a.failed_runs.max(b.failed_runs),
+        failed_reads: a.failed_reads.saturating_add(b.failed_reads),
+        clock_offset_ms: a.clock_offset_ms.saturating_abs().max(b.clock_offset_ms.saturating_abs()),
+        recv_window_ms: a.recv_window_ms.max(b.recv_window_ms),
+        rate_limit_used_pct: a.rate_limit_used_pct.max(b.rate_limit_used_pct),
+    }
+}
+
+/// The posture as `status --json` shows it (CONTRACT §13) and as metrics read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PostureView {
+    pub mode: PostureMode,
+    pub debt_score: String,
+    pub since_ms: i64,
+    pub allow_entries: bool,
+    pub max_notional_usdt: Decimal,
+    pub cooldown_candles: u32,
+    pub halt_request: bool,
+}
+
+/// The knobs of a stored state against the configured `risk.max_notional_usdt`. This is the one
+/// function metrics and alerts call to read the posture.
+pub fn view(state: &PostureState, configured_max_notional: Decimal) -> PostureView {
+    let k = Knobs::for_mode(state.mode);
+    PostureView {
+        mode: state.mode,
+        debt_score: state.score.to_string(),
+        since_ms: state.since_ms,
+        allow_entries: k.allow_entries,
+        max_notional_usdt: k.max_notional(configured_max_notional),
+        cooldown_candles: k.extra_cooldown_candles,
+        halt_request: k.halt_request,
     }
 }
 
@@ -465,6 +535,21 @@ mod tests {
         assert_eq!(score(&Evidence { rate_limit_used_pct: 96, ..Evidence::default() }), 20);
         let old = Evidence { protection_missing_age_ms: Some(10 * HOUR_MS), ..Evidence::default() };
         assert_eq!(score(&old), 40);
+    }
+
+    /// A hand-cancelled STOP is YELLOW on first sight; a foreign position is ORANGE at once.
+    #[test]
+    fn repairs_map_to_evidence() {
+        let t = Thresholds::default();
+        let stop = from_repairs(&[Repair::EnsureProtection { missing: vec!["STOP".into()] }], 0);
+        let streak1 = Evidence { mismatch_streak: 1, ..Evidence::default() };
+        let s = step(&PostureState::initial(T0), &join(&stop, &streak1), T0, &t);
+        assert_eq!((s.state.score, s.state.mode), (40, PostureMode::Yellow));
+        let foreign = from_repairs(&[Repair::ForeignPosition { qty: dec!(0.01) }], 0);
+        let s = step(&PostureState::initial(T0), &foreign, T0, &t);
+        assert_eq!(s.state.mode, PostureMode::Orange);
+        assert!(!s.knobs.allow_entries);
+        assert_eq!(from_repairs(&[], 2).failed_reads, 2);
     }
 
     #[test]

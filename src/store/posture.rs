@@ -82,6 +82,27 @@ impl Store {
         Ok(step)
     }
 
+    /// Consecutive runs whose reconcile failed to read the exchange.
+    pub fn posture_failed_runs(&self) -> StoreResult<u32> {
+        let n: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT failed_runs FROM posture_state WHERE id = 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        count_col("posture_state.failed_runs", n.unwrap_or(0))
+    }
+
+    /// Sets the failed-run streak (the row is created GREEN since `now_ms` if it does not exist).
+    pub fn set_posture_failed_runs(&self, n: u32, now_ms: i64) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO posture_state (id, mode, since_ms, score, failed_runs, updated_ms)
+                 VALUES (1, 'GREEN', ?2, 0, ?1, ?2) ON CONFLICT (id) DO UPDATE SET failed_runs = ?1",
+            )?
+            .execute(params![n, now_ms])?;
+        Ok(())
+    }
+
     /// Mode changes, oldest first.
     pub fn posture_transitions(&self) -> StoreResult<Vec<TransitionRecord>> {
         let mut stmt = self.conn.prepare_cached(
@@ -136,6 +157,7 @@ impl Store {
             mismatch_streak: sys.mismatch_streak,
             foreign_exposure: sys.entry_block_reason.is_some(),
             ambiguous_orders: self.ambiguous_order_count()?,
+            failed_runs: self.posture_failed_runs()?,
             ..Evidence::default()
         })
     }

@@ -6,6 +6,8 @@ CREATE TABLE posture_state (
     since_ms       INTEGER NOT NULL,
     score          INTEGER NOT NULL CHECK (score >= 0),
     calm_since_ms  INTEGER,
+    -- Consecutive runs whose reconcile could not read the exchange (evidence, kept by the shell).
+    failed_runs    INTEGER NOT NULL DEFAULT 0 CHECK (failed_runs >= 0),
     updated_ms     INTEGER NOT NULL
 );
 
