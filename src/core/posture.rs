@@ -162,9 +162,11 @@ pub fn from_repairs(repairs: &[Repair], failed_repairs: u32) -> Evidence {
     for r in repairs {
         match r {
             Repair::ForeignOrders { .. } | Repair::ForeignPosition { .. } => e.foreign_exposure = true,
-            Repair::FinaliseFlat | Repair::Adopt { .. } | Repair::CorrectRecord { .. } => {
-                e.position_mismatch_age_ms = Some(0)
-            }
+            // The normal way mcbot learns that its STOP or TP filled while it was not running:
+            // the position is finalised with the reason the fills support. Not doubt by itself
+            // (the mismatch streak still counts it once).
+            Repair::FinaliseFlat => {}
+            Repair::Adopt { .. } | Repair::CorrectRecord { .. } => e.position_mismatch_age_ms = Some(0),
             Repair::EnsureProtection { .. } => e.protection_missing_age_ms = Some(0),
             Repair::CancelOpenOrder { .. } | Repair::CancelOrphan { .. } => {
                 e.orphan_orders = e.orphan_orders.saturating_add(1)
