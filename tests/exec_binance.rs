@@ -1160,5 +1160,83 @@ fn resize_leftover_stop_is_cancelled_once_coverage_is_confirmed() {
     assert_eq!(s.mock.writes_since(mark), [format!("DELETE {ALGO} {}", cid("STOP", 2))]);
     s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
     assert_eq!(s.run(&["reconcile"]).json()["clean"], true);
+/// Issue 15 / CONTRACT §13: STOPs cancelled by hand, again and again, raise the posture
+/// (GREEN → YELLOW → ORANGE) while reconcile keeps re-protecting the position (protection is
+/// never limited by the posture); every transition is an audit row with its inputs; clean runs
+/// held for the recovery window bring it back to GREEN one mode at a time.
+#[test]
+fn posture_rises_on_hand_cancelled_stops_and_relaxes_after_clean_runs() {
+    let s = Scenario::with(&[("mismatch_halt_streak", "5")]);
+    s.run(&["enter"]).code(0);
+    let posture = |s: &Scenario| s.run(&["status"]).json()["posture"].clone();
+    assert_eq!(posture(&s)["mode"], "GREEN");
+    let mut modes = Vec::new();
+    for attempt in [2, 3] {
+        s.mock.cancel_all_algos();
+        let j = s.run(&["reconcile"]).json();
+        assert_eq!(j["clean"], false, "{j}");
+        // Re-protected whatever the posture: STOP_n and TP_n are on the exchange.
+        s.assert_entered_and_protected(&cid("STOP", attempt), &cid("TP", attempt));
+        modes.push(posture(&s)["mode"].as_str().unwrap().to_string());
+    }
+    assert_eq!(modes, ["YELLOW", "ORANGE"]);
+    let p = posture(&s);
+    assert_eq!(p["knobs"]["allow_entries"], false, "{p}");
+    assert_eq!(p["knobs"]["max_notional_usdt"], "0", "{p}");
+    assert!(p["debt_score"].as_str().unwrap().parse::<u32>().unwrap() >= 50, "{p}");
+    let audit = s.audit();
+    assert_eq!(audit.iter().filter(|a| a.ends_with(":posture_changed")).count(), 2, "{audit:?}");
+    let inputs: String = s
+        .env
+        .db()
+        .query_row("SELECT evidence FROM posture_transition WHERE to_mode = 'ORANGE'", [], |r| r.get(0))
+        .unwrap();
+    let inputs: Value = serde_json::from_str(&inputs).unwrap();
+    assert_eq!(inputs["mismatch_streak"], 2, "{inputs}");
+    assert!(inputs["protection_missing_age_ms"].is_number(), "{inputs}");
+
+    // Clean runs: the calm clock starts, and a recovery window later each mode steps down.
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let j = s.run(&["reconcile"]).json();
+        assert_eq!(j["clean"], true, "{j}");
+        seen.push(posture(&s)["mode"].as_str().unwrap().to_string());
+        // The next cron run is 9 h later: shift the calm clock back instead of sleeping.
+        s.env.db().execute("UPDATE posture_state SET calm_since_ms = calm_since_ms - 32400000", []).unwrap();
+    }
+    assert_eq!(seen, ["ORANGE", "YELLOW", "YELLOW", "GREEN"]);
+    assert_eq!(s.mode(), "RUNNING");
+    s.finish();
+}
+
+/// Issue 15: RED asks for a halt, and the halt never limits exits: `close` still flattens the
+/// position and `protect` still re-places a cancelled STOP. (RED is reached through the stored state a previous run left.)
+#[test]
+fn posture_red_halts_but_close_still_works() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    // A previous run ended RED; this run's reconcile is clean but RED holds (hysteresis) and halts.
+    s.env
+        .db()
+        .execute(
+            "INSERT OR REPLACE INTO posture_state (id, mode, since_ms, score, calm_since_ms, failed_runs, updated_ms)
+             VALUES (1, 'RED', 0, 100, NULL, 0, 0)",
+            [],
+        )
+        .unwrap();
+    let j = s.run(&["reconcile"]).json();
+    assert_eq!(j["clean"], true, "{j}");
+    assert_eq!(s.run(&["status"]).json()["posture"]["mode"], "RED");
+    assert_eq!(s.mode(), "HALTED");
+    assert!(s.audit().contains(&"CRITICAL:halt".to_string()), "{:?}", s.audit());
+    // Protection is not limited in RED: a cancelled STOP is re-placed.
+    s.mock.cancel_all_algos();
+    s.run(&["protect"]).code(0);
+    s.assert_entered_and_protected(&cid("STOP", 2), &cid("TP", 2));
+    // Nor are exits: the CLOSE goes out and the position is flat.
+    s.run(&["exit", "--reason", "manual"]).code(0);
+    s.at("POST", ORDER, &cid("CLOSE", 1));
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    assert_eq!(s.run(&["status"]).json()["posture"]["mode"], "RED");
     s.finish();
 }

@@ -11,6 +11,7 @@ mod exec_binance;
 pub mod execution;
 mod first_hour;
 mod paper;
+mod posture;
 mod reconcile;
 mod replay;
 mod sim;

@@ -45,6 +45,11 @@ fn sim_without_faults_trades_and_holds_every_invariant() {
     for k in ["win_rate", "pnl", "max_drawdown_pct", "fees"] {
         assert!(v[k].is_string(), "{k} is a decimal string");
     }
+    // Issue 15: with all well the posture costs nothing: GREEN on every candle, nothing refused.
+    let p = &v["posture"];
+    assert_eq!(p["candles_in_mode"]["GREEN"], v["candles"], "{p}");
+    assert_eq!((p["transitions"].as_u64(), p["entries_refused"].as_u64()), (Some(0), Some(0)), "{p}");
+    assert_eq!(p["entries_downsized"], 0, "{p}");
 }
 
 /// Seed 000 §10 F-001..F-005 injected at 5 % per call (plus crashes): several seeds, zero

@@ -5,6 +5,7 @@ use crate::clock::rfc3339;
 use crate::cmd::Ctx;
 use crate::core::order::{OrderRole, OrderState};
 use crate::core::plan::{PlanStatus, TradePlan};
+use crate::core::posture;
 use crate::error::Result;
 use crate::outcome::Report;
 use crate::store::positions::PositionRecord;
@@ -66,6 +67,17 @@ pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
     r.set("mismatch_halt_streak", ctx.config.execution.mismatch_halt_streak);
     r.set("cooldown_until", sys.cooldown_until_ms.filter(|t| *t > now).map(rfc3339));
     r.set("entry_block_reason", sys.entry_block_reason.clone());
+    let posture = posture::view(&store.posture(now)?, ctx.config.risk.max_notional_usdt);
+    r.set(
+        "posture",
+        json!({
+            "mode": posture.mode.as_str(), "debt_score": posture.debt_score, "since": rfc3339(posture.since_ms),
+            "knobs": {
+                "allow_entries": posture.allow_entries, "max_notional_usdt": posture.max_notional_usdt.to_string(),
+                "cooldown_candles": posture.cooldown_candles,
+            },
+        }),
+    );
 
     r.push_line(match &sys.halt_reason {
         Some(why) if sys.is_halted() => format!("mode: HALTED since {} ({why})", rfc3339(sys.mode_since_ms)),
@@ -125,5 +137,14 @@ pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
     if let Some(b) = &sys.entry_block_reason {
         r.push_line(format!("entries blocked: {b}"));
     }
+    r.push_line(format!(
+        "posture: {} since {} (debt {}; entries {}, max notional {} USDT, extra cooldown {} candles)",
+        posture.mode.as_str(),
+        rfc3339(posture.since_ms),
+        posture.debt_score,
+        if posture.allow_entries { "allowed" } else { "refused" },
+        posture.max_notional_usdt,
+        posture.cooldown_candles
+    ));
     Ok(r)
 }

@@ -39,3 +39,8 @@ pub const FOREIGN_EXPOSURE: &str = "foreign_exposure";
 pub const RECONCILE_DONE: &str = "reconcile_done";
 /// Own-prefix orders an established journal never wrote: another instance or an older state DB.
 pub const ANOTHER_INSTANCE: &str = "another_instance";
+/// The posture changed mode (its row in posture_transition has the evidence).
+/// data: {from, to, score, growth, reason}
+pub const POSTURE_CHANGED: &str = "posture_changed";
+/// `evaluate` had an entry signal and the posture refused to plan it. data: {mode, debt_score}
+pub const POSTURE_REFUSED: &str = "posture_refused";

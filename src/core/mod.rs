@@ -21,6 +21,8 @@ pub mod order;
 pub mod plan;
 /// Positions: lifecycle state machine and exit reasons.
 pub mod position;
+/// Belief-debt posture: evidence of doubtful belief → mode and entry knobs (CONTRACT §13).
+pub mod posture;
 /// Pre-flight checks before an ENTRY.
 pub mod preflight;
 /// Reconcile decisions: DB belief vs exchange truth → repairs.

@@ -10,7 +10,10 @@ use crate::core::candle::Candle;
 use crate::core::money::SymbolFilters;
 use crate::core::plan::{PlanStatus, TradePlan};
 use crate::core::position::PositionState;
-use crate::core::strategy::{self, Decision, EvalContext, Evaluation, OpenPositionView, StrategyParams};
+use crate::core::posture::{Knobs, PostureMode};
+use crate::core::strategy::{
+    self, Check, Decision, EvalContext, Evaluation, OpenPositionView, SizeCap, StrategyParams,
+};
 use crate::error::{Error, Result};
 use crate::exchange::{Exchange, MarkInfo};
 use crate::store::journal::{NewAuditEvent, Severity};
@@ -136,6 +139,20 @@ pub struct EvaluateOutcome {
     pub expired_plans: Vec<String>,
     /// Why a decision was not (or not again) recorded.
     pub note: Option<String>,
+    /// The posture this evaluation ran under and what it did to an entry plan.
+    pub posture: PostureEffect,
+}
+
+/// How the posture (CONTRACT §13) bore on one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PostureEffect {
+    pub mode: PostureMode,
+    /// The entry notional cap in force (configured cap × the mode's fraction).
+    pub max_notional_usdt: Decimal,
+    /// `refused` (a signal, no plan recorded), `sized_down` (the posture cap bound the size), or
+    /// None when it changed nothing.
+    pub action: Option<&'static str>,
+    pub reason: Option<String>,
 }
 
 /// Reads the exchange, decides, records. See [`apply`].
@@ -179,7 +196,14 @@ pub fn apply_with(
 ) -> Result<EvaluateOutcome> {
     let now_ms = snapshot.server_time_ms;
     let expired_plans = expire_stale_plans(store, now_ms, clock)?;
-    let params = strategy_params(config);
+    let mut params = strategy_params(config);
+    let stance = store.posture(now_ms)?;
+    let knobs = Knobs::for_mode(stance.mode);
+    // Only a mode that still allows entries scales the cap; one that refuses them is applied to
+    // the decision below, so the verdicts still show what the strategy saw.
+    if knobs.allow_entries {
+        params.max_notional_usdt = knobs.max_notional(params.max_notional_usdt);
+    }
     let candles = &snapshot.candles;
     let position = match store.active_position(&config.symbol)? {
         Some(pos) => {
@@ -239,9 +263,38 @@ pub fn apply_with(
         exit_recorded: false,
         expired_plans,
         note: None,
+        posture: PostureEffect {
+            mode: stance.mode,
+            max_notional_usdt: knobs.max_notional(config.risk.max_notional_usdt),
+            action: None,
+            reason: None,
+        },
     };
     match &out.evaluation.decision {
+        Decision::Plan(plan) if !knobs.allow_entries => {
+            let why = format!("posture {} (debt {}) refuses new entries", stance.mode.as_str(), stance.score);
+            store.append_audit(&NewAuditEvent {
+                ts_ms: clock.now_ms(),
+                severity: Severity::Warn,
+                kind: audit::POSTURE_REFUSED.to_string(),
+                trade_plan_id: None,
+                message: format!("signal {} not planned: {why}", plan.id),
+                data: Some(json!({"mode": stance.mode.as_str(), "debt_score": stance.score}).to_string()),
+            })?;
+            out.note = Some(why.clone());
+            out.posture.action = Some("refused");
+            out.posture.reason = Some(why);
+        }
         Decision::Plan(plan) => {
+            if knobs.notional_cap_fraction < Decimal::ONE && capped_by_max_notional(&out.evaluation) {
+                out.posture.action = Some("sized_down");
+                out.posture.reason = Some(format!(
+                    "posture {} caps notional at {} of risk.max_notional_usdt ({} USDT)",
+                    stance.mode.as_str(),
+                    knobs.notional_cap_fraction,
+                    out.posture.max_notional_usdt
+                ));
+            }
             let decision_json = decision_json(&out).to_string();
             let (stored, created) = store.insert_plan(plan, Some(&decision_json), clock.now_ms())?;
             if !created {
@@ -280,6 +333,11 @@ pub fn apply_with(
         Decision::Nothing(_) => {}
     }
     Ok(out)
+}
+
+/// True when the entry was sized by `risk.max_notional_usdt` (here: the posture-scaled cap).
+fn capped_by_max_notional(e: &Evaluation) -> bool {
+    e.verdicts.iter().any(|v| matches!(&v.check, Check::Sizing(Ok(s)) if s.cap == Some(SizeCap::MaxNotional)))
 }
 
 /// Moves every PLANNED plan whose window has closed to EXPIRED, with a `plan_expired` audit

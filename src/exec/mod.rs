@@ -11,6 +11,8 @@ pub mod entry;
 /// `evaluate`: fetch closed candles and market inputs, decide, record plan or regime exit.
 pub mod evaluate;
 /// Place, verify and resize STOP and TP; the protection guarantee's failure path.
+/// The posture hook: evidence → controller → stored mode; RED halts.
+pub mod posture;
 pub mod protect;
 /// Restart recovery: exchange truth → repairs → re-protection.
 pub mod reconcile;

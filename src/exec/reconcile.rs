@@ -406,6 +406,10 @@ pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
         )?;
         lines.push(format!("HALTED: {streak} consecutive reconciles needed repairs"));
     }
+    let posture = crate::exec::posture::after_reconcile(e, &repairs, u32::try_from(failures).unwrap_or(u32::MAX))?;
+    if let Some(tr) = &posture.transition {
+        lines.push(format!("posture {} -> {}: {}", tr.from.as_str(), tr.to.as_str(), tr.reason));
+    }
     if let Some(mut r) = critical {
         r.command = "reconcile".into();
         r.lines = lines;

@@ -56,6 +56,12 @@ pub fn tick_with(e: &mut Engine<'_>, evaluator: &mut Evaluator<'_>) -> Result<Re
         return Ok(finish(steps, lines, exit));
     }
     if rec.outcome == "error" {
+        // A reconcile that could not read the exchange is evidence of doubtful belief.
+        match crate::exec::posture::after_failed_read(e) {
+            Ok(p) if p.transition.is_some() => lines.push(format!("posture: {}", p.state.mode.as_str())),
+            Ok(_) => {}
+            Err(x) => lines.push(format!("posture: not recorded ({x})")),
+        }
         // Reconcile did not complete: no entry this time, but a position must still be protected.
         lines.push("evaluate, exit|enter: skipped (reconcile did not complete)".to_string());
         run_protect(e, &mut steps, &mut lines, &mut exit, true)?;

@@ -221,7 +221,16 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
                     ledger.resumes += 1;
                 }
                 let mut engine = Engine::new(cfg, st, &ex, &clock);
-                tick::tick_with(&mut engine, &mut |e: &mut Engine<'_>| sim_evaluate(e, &candles, i, &ind))
+                let posture = &mut ledger.posture;
+                tick::tick_with(&mut engine, &mut |e: &mut Engine<'_>| {
+                    let out = sim_evaluate(e, &candles, i, &ind);
+                    match out.as_ref().map(|o| o.posture.action) {
+                        Ok(Some("refused")) => posture.entries_refused += 1,
+                        Ok(Some("sized_down")) => posture.entries_downsized += 1,
+                        _ => {}
+                    }
+                    out
+                })
             }));
             match cycle {
                 Ok(Ok(rep)) => {
@@ -240,6 +249,8 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
                 Err(payload) => std::panic::resume_unwind(payload),
             }
         }
+        let mode = store.posture(clock.now_ms())?.mode;
+        *ledger.posture.candles_in_mode.entry(mode.as_str().to_string()).or_insert(0) += 1;
         let (qty, ok) = protected(&ex, &cfg.symbol)?;
         if !ok {
             ledger.unprotected.push(candles[i].close_time_ms);

@@ -26,6 +26,8 @@ pub struct Ledger {
     pub resumes: u64,
     /// Ticks by exit code.
     pub tick_exits: BTreeMap<u8, u64>,
+    /// Candles closed in each posture mode, and entry signals the posture refused or sized down.
+    pub posture: SimPosture,
 }
 
 impl Ledger {
@@ -39,6 +41,7 @@ impl Ledger {
             crashes: 0,
             resumes: 0,
             tick_exits: BTreeMap::new(),
+            posture: SimPosture::default(),
         }
     }
     pub fn sample(&mut self, t: i64, equity: Decimal) {
@@ -56,6 +59,16 @@ impl Ledger {
     pub fn note_exit(&mut self, code: ExitCode) {
         *self.tick_exits.entry(code.code()).or_default() += 1;
     }
+}
+
+/// The posture over a sim run (issue 15): with faults off it must stay GREEN throughout.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SimPosture {
+    /// Candles that closed with the posture in each mode (every mode listed, 0 when never).
+    pub candles_in_mode: BTreeMap<String, u64>,
+    pub entries_refused: u64,
+    pub entries_downsized: u64,
+    pub transitions: u64,
 }
 
 /// The invariants of CONTRACT §9; all must be zero.
@@ -100,6 +113,7 @@ pub struct SimReport {
     /// Plans with replay violations (first few), to start an investigation.
     pub violation_samples: Vec<String>,
     pub assumptions: Vec<String>,
+    pub posture: SimPosture,
 }
 
 fn dp(d: Decimal, n: u32) -> String {
@@ -132,6 +146,11 @@ pub fn build(
         Ok(u64::try_from(n).unwrap_or(0))
     };
     let halts = count("SELECT count(*) FROM audit_event WHERE kind = 'halt'")?;
+    let mut posture = ledger.posture.clone();
+    posture.transitions = count("SELECT count(*) FROM posture_transition")?;
+    for m in crate::core::posture::PostureMode::ALL {
+        posture.candles_in_mode.entry(m.as_str().to_string()).or_insert(0);
+    }
     let mut duplicate_entries = 0u64;
     for plan in store.all_plans()? {
         if let Ok(l) = store.ledger_for_plan(&plan.id) {
@@ -202,5 +221,6 @@ pub fn build(
             "when STOP and TP both lie inside one candle, the STOP is assumed hit first (the conservative choice)".into(),
             "indicators are streamed over the whole file (live evaluate uses the last strategy.history candles; EMA differs ~1e-6 relative)".into(),
         ],
+        posture,
     })
 }

@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_paper_clock.sql")),
     (5, include_str!("migrations/0005_position_owner_plan.sql")),
     (8, include_str!("migrations/0008_state_identity.sql")),
+    (9, include_str!("migrations/0009_posture.sql")),
 ];
 
 pub fn latest_version() -> i64 {

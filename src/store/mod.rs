@@ -13,6 +13,8 @@ pub mod migrate;
 pub mod plans;
 /// Positions and their exit reasons.
 pub mod positions;
+/// Belief-debt posture state and its transition audit rows.
+pub mod posture;
 /// System mode (RUNNING/HALTED), reconcile bookkeeping, cooldown.
 pub mod system;
 

@@ -70,6 +70,10 @@ impl EvaluateOutcome {
                 "pending_exit_reason": p.pending_exit_reason,
             })),
             "expired_plans": self.expired_plans, "note": self.note,
+            "posture": {
+                "mode": self.posture.mode.as_str(), "max_notional_usdt": self.posture.max_notional_usdt.to_string(),
+                "action": self.posture.action, "reason": self.posture.reason,
+            },
         });
         if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {
             m.extend(x);

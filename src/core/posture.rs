@@ -1,0 +1,564 @@
+//! Belief-debt posture: evidence that mcbot's picture of the exchange is doubtful → a risk mode and
+//! the knobs that limit new entries (CONTRACT §13, seeds 001 and 004).
+//!
+//! One pure function, [`step`]: `(previous state, evidence, now) → (state, knobs, transition)`.
+//! It tightens at once (a higher mode is taken the run its score is reached; a burst of new debt
+//! trips RED before the absolute score is high) and relaxes one mode at a time, only after the
+//! score has stayed under a lower exit threshold for a whole recovery window (hysteresis).
+//! The knobs limit entries only: nothing here is ever consulted for exits, protection, reconcile
+//! repairs or CLOSE. Thresholds and why: docs/posture.md.
+
+use crate::core::reconcile::Repair;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::Serialize;
+
+/// The four modes, ordered from loosest to tightest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum PostureMode {
+    Green,
+    Yellow,
+    Orange,
+    Red,
+}
+
+impl PostureMode {
+    pub const ALL: [PostureMode; 4] = [PostureMode::Green, PostureMode::Yellow, PostureMode::Orange, PostureMode::Red];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostureMode::Green => "GREEN",
+            PostureMode::Yellow => "YELLOW",
+            PostureMode::Orange => "ORANGE",
+            PostureMode::Red => "RED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PostureMode> {
+        PostureMode::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// One mode looser; GREEN stays GREEN.
+    fn looser(self) -> PostureMode {
+        match self {
+            PostureMode::Green | PostureMode::Yellow => PostureMode::Green,
+            PostureMode::Orange => PostureMode::Yellow,
+            PostureMode::Red => PostureMode::Orange,
+        }
+    }
+}
+
+/// Everything mcbot records that says its belief may be wrong. Gathered by the shell (store,
+/// last reconcile, adapter counters); all zero/false/None means "all is well".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// Age in ms of an unresolved position-size mismatch (DB vs exchange), if one is open.
+    pub position_mismatch_age_ms: Option<i64>,
+    /// Age in ms of an open position found without (or with an undersized) protective STOP.
+    pub protection_missing_age_ms: Option<i64>,
+    /// Orphan or untracked own orders found on the exchange and not yet resolved.
+    pub orphan_orders: u32,
+    /// Something outside mcbot holds exposure on the symbol (foreign position or orders).
+    pub foreign_exposure: bool,
+    /// Consecutive reconciles that had to repair a mismatch.
+    pub mismatch_streak: u32,
+    /// Orders whose acceptance is still unknown (ambiguous send not yet resolved).
+    pub ambiguous_orders: u32,
+    /// Consecutive runs that ended in a failure exit.
+    pub failed_runs: u32,
+    /// Evidence reads (account, orders, position) that failed this run: a failed read raises the
+    /// debt, it is never read as "nothing there".
+    pub failed_reads: u32,
+    /// |local clock − exchange clock| in ms at the last check.
+    pub clock_offset_ms: i64,
+    /// The signed-request `recvWindow` in ms the offset is compared with.
+    pub recv_window_ms: i64,
+    /// Highest used share of a rate limit seen this run, in percent (0–100+).
+    pub rate_limit_used_pct: u32,
+}
+
+/// Where the debt thresholds sit. `Default` is the shipped policy (docs/posture.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Thresholds {
+    /// Score at or above which a mode is entered: YELLOW, ORANGE, RED.
+    pub enter: [u32; 3],
+    /// Score below which a mode may be left (each below its enter threshold: hysteresis).
+    pub exit: [u32; 3],
+    /// How long the score must stay under the exit threshold before relaxing one mode.
+    pub recovery_ms: i64,
+    /// Score growth in one run that trips RED at once (seed 004 §3: a burst).
+    pub burst: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { enter: [20, 50, 100], exit: [10, 30, 60], recovery_ms: 8 * HOUR_MS, burst: 60 }
+    }
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The persisted controller state (one row in `posture_state`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PostureState {
+    pub mode: PostureMode,
+    pub since_ms: i64,
+    /// The score at the last evaluation (the base for burst detection).
+    pub score: u32,
+    /// Since when the score has been under the current mode's exit threshold, if it is.
+    pub calm_since_ms: Option<i64>,
+}
+
+impl PostureState {
+    /// A fresh DB: GREEN, no debt.
+    pub fn initial(now_ms: i64) -> Self {
+        PostureState { mode: PostureMode::Green, since_ms: now_ms, score: 0, calm_since_ms: None }
+    }
+}
+
+/// What the rest of the program reads. Limits entries only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Knobs {
+    pub allow_entries: bool,
+    /// Share of `risk.max_notional_usdt` a new entry may use (1 = no limit).
+    pub notional_cap_fraction: Decimal,
+    /// Candles added to the post-trade cooldown.
+    pub extra_cooldown_candles: u32,
+    /// RED: the shell should halt (exits and protection keep working while halted).
+    pub halt_request: bool,
+}
+
+impl Knobs {
+    pub fn for_mode(mode: PostureMode) -> Knobs {
+        let (allow_entries, notional_cap_fraction, extra_cooldown_candles, halt_request) = match mode {
+            PostureMode::Green => (true, dec!(1), 0, false),
+            PostureMode::Yellow => (true, dec!(0.5), 1, false),
+            PostureMode::Orange => (false, dec!(0), 2, false),
+            PostureMode::Red => (false, dec!(0), 3, true),
+        };
+        Knobs { allow_entries, notional_cap_fraction, extra_cooldown_candles, halt_request }
+    }
+
+    /// The notional cap in USDT for a configured `risk.max_notional_usdt`.
+    pub fn max_notional(&self, configured: Decimal) -> Decimal {
+        configured * self.notional_cap_fraction
+    }
+
+    /// True when `other` is at least as tight as `self` on every knob.
+    pub fn no_looser_than(&self, other: &Knobs) -> bool {
+        other.allow_entries <= self.allow_entries
+            && other.notional_cap_fraction <= self.notional_cap_fraction
+            && other.extra_cooldown_candles >= self.extra_cooldown_candles
+            && other.halt_request >= self.halt_request
+    }
+}
+
+/// What one reconcile's repairs say: each kind of mismatch it had to repair, and the repairs that
+/// failed (left unresolved: they weigh like failed reads). Ages are 0: found this run; a mismatch
+/// that keeps coming back is weighed by the streak.
+pub fn from_repairs(repairs: &[Repair], failed_repairs: u32) -> Evidence {
+    let mut e = Evidence::default();
+    for r in repairs {
+        match r {
+            Repair::ForeignOrders { .. } | Repair::ForeignPosition { .. } => e.foreign_exposure = true,
+            // The normal way mcbot learns that its STOP or TP filled while it was not running:
+            // the position is finalised with the reason the fills support. Not doubt by itself
+            // (the mismatch streak still counts it once).
+            Repair::FinaliseFlat => {}
+            Repair::Adopt { .. } | Repair::CorrectRecord { .. } => e.position_mismatch_age_ms = Some(0),
+            Repair::EnsureProtection { .. } => e.protection_missing_age_ms = Some(0),
+            Repair::CancelOpenOrder { .. } | Repair::CancelOrphan { .. } => {
+                e.orphan_orders = e.orphan_orders.saturating_add(1)
+            }
+        }
+    }
+    e.failed_reads = failed_repairs;
+    e
+}
+
+/// Two pieces of evidence about the same run, joined (counts add, flags or, ages the oldest).
+pub fn join(a: &Evidence, b: &Evidence) -> Evidence {
+    let older = |x: Option<i64>, y: Option<i64>| match (x, y) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    Evidence {
+        position_mismatch_age_ms: older(a.position_mismatch_age_ms, b.position_mismatch_age_ms),
+        protection_missing_age_ms: older(a.protection_missing_age_ms, b.protection_missing_age_ms),
+        orphan_orders: a.orphan_orders.saturating_add(b.orphan_orders),
+        foreign_exposure: a.foreign_exposure || b.foreign_exposure,
+        mismatch_streak: a.mismatch_streak.max(b.mismatch_streak),
+        ambiguous_orders: a.ambiguous_orders.max(b.ambiguous_orders),
+        failed_runs: a.failed_runs.max(b.failed_runs),
+        failed_reads: a.failed_reads.saturating_add(b.failed_reads),
+        clock_offset_ms: a.clock_offset_ms.saturating_abs().max(b.clock_offset_ms.saturating_abs()),
+        recv_window_ms: a.recv_window_ms.max(b.recv_window_ms),
+        rate_limit_used_pct: a.rate_limit_used_pct.max(b.rate_limit_used_pct),
+    }
+}
+
+/// The posture as `status --json` shows it (CONTRACT §13) and as metrics read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PostureView {
+    pub mode: PostureMode,
+    pub debt_score: String,
+    pub since_ms: i64,
+    pub allow_entries: bool,
+    pub max_notional_usdt: Decimal,
+    pub cooldown_candles: u32,
+    pub halt_request: bool,
+}
+
+/// The knobs of a stored state against the configured `risk.max_notional_usdt`. This is the one
+/// function metrics and alerts call to read the posture.
+pub fn view(state: &PostureState, configured_max_notional: Decimal) -> PostureView {
+    let k = Knobs::for_mode(state.mode);
+    PostureView {
+        mode: state.mode,
+        debt_score: state.score.to_string(),
+        since_ms: state.since_ms,
+        allow_entries: k.allow_entries,
+        max_notional_usdt: k.max_notional(configured_max_notional),
+        cooldown_candles: k.extra_cooldown_candles,
+        halt_request: k.halt_request,
+    }
+}
+
+/// A mode change, for the audit row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    pub from: PostureMode,
+    pub to: PostureMode,
+    pub score: u32,
+    pub growth: u32,
+    /// Why, in words: "score 55 >= 50", "burst +70 >= 60", "score 5 < 10 for 8h".
+    pub reason: String,
+}
+
+/// The outcome of one evaluation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub state: PostureState,
+    pub knobs: Knobs,
+    pub transition: Option<Transition>,
+}
+
+/// Debt points of an open mismatch: a base plus one point per hour open, capped, so an old
+/// mismatch weighs more than a fresh one.
+fn aged(base: u32, age_ms: Option<i64>) -> u32 {
+    match age_ms {
+        None => 0,
+        Some(age) => base + u32::try_from(age.max(0) / HOUR_MS).unwrap_or(u32::MAX).min(24),
+    }
+}
+
+/// The debt score of a piece of evidence. Saturating, and monotone in every field.
+pub fn score(e: &Evidence) -> u32 {
+    let clock = if e.recv_window_ms > 0 {
+        let off = e.clock_offset_ms.saturating_abs();
+        if off.saturating_mul(10) >= e.recv_window_ms.saturating_mul(8) {
+            30
+        } else if off.saturating_mul(2) >= e.recv_window_ms {
+            10
+        } else {
+            0
+        }
+    } else {
+        0
+    };
+    let rate = match e.rate_limit_used_pct {
+        0..=79 => 0,
+        80..=94 => 10,
+        _ => 20,
+    };
+    [
+        aged(20, e.position_mismatch_age_ms),
+        aged(30, e.protection_missing_age_ms),
+        e.orphan_orders.saturating_mul(10).min(30),
+        if e.foreign_exposure { 50 } else { 0 },
+        e.mismatch_streak.saturating_mul(10),
+        e.ambiguous_orders.saturating_mul(15),
+        e.failed_runs.saturating_mul(10),
+        e.failed_reads.saturating_mul(15),
+        clock,
+        rate,
+    ]
+    .into_iter()
+    .fold(0u32, u32::saturating_add)
+}
+
+fn idx(mode: PostureMode) -> Option<usize> {
+    match mode {
+        PostureMode::Green => None,
+        PostureMode::Yellow => Some(0),
+        PostureMode::Orange => Some(1),
+        PostureMode::Red => Some(2),
+    }
+}
+
+/// The mode a score (and its growth) calls for on its own.
+fn target(t: &Thresholds, score: u32, growth: u32) -> PostureMode {
+    if growth >= t.burst || score >= t.enter[2] {
+        PostureMode::Red
+    } else if score >= t.enter[1] {
+        PostureMode::Orange
+    } else if score >= t.enter[0] {
+        PostureMode::Yellow
+    } else {
+        PostureMode::Green
+    }
+}
+
+/// The controller. Pure: same inputs, same output.
+pub fn step(prev: &PostureState, evidence: &Evidence, now_ms: i64, t: &Thresholds) -> Step {
+    let s = score(evidence);
+    let growth = s.saturating_sub(prev.score);
+    let want = target(t, s, growth);
+    let (mode, calm_since_ms, reason) = if want > prev.mode {
+        let reason = if growth >= t.burst && s < t.enter[2] {
+            format!("burst +{growth} >= {}", t.burst)
+        } else {
+            let i = idx(want).unwrap_or(0);
+            format!("score {s} >= {}", t.enter[i])
+        };
+        (want, None, Some(reason))
+    } else {
+        match idx(prev.mode) {
+            Some(i) if s < t.exit[i] => {
+                let calm = prev.calm_since_ms.unwrap_or(now_ms);
+                if now_ms.saturating_sub(calm) >= t.recovery_ms {
+                    let reason = format!("score {s} < {} for {}h", t.exit[i], t.recovery_ms / HOUR_MS);
+                    // The next step down needs a full window of its own.
+                    (prev.mode.looser(), None, Some(reason))
+                } else {
+                    (prev.mode, Some(calm), None)
+                }
+            }
+            _ => (prev.mode, None, None),
+        }
+    };
+    let transition = reason.map(|reason| Transition { from: prev.mode, to: mode, score: s, growth, reason });
+    let since_ms = if transition.is_some() { now_ms } else { prev.since_ms };
+    Step { state: PostureState { mode, since_ms, score: s, calm_since_ms }, knobs: Knobs::for_mode(mode), transition }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const T0: i64 = 1_700_000_000_000;
+    const CANDLE: i64 = 4 * HOUR_MS;
+
+    fn evidence() -> impl Strategy<Value = Evidence> {
+        (
+            proptest::option::of(0i64..100 * HOUR_MS),
+            proptest::option::of(0i64..100 * HOUR_MS),
+            0u32..5,
+            any::<bool>(),
+            0u32..6,
+            0u32..4,
+            0u32..6,
+            0u32..4,
+            0i64..10_000,
+            0u32..101,
+        )
+            .prop_map(|(pm, pr, orphan, foreign, streak, amb, runs, reads, clock, rate)| Evidence {
+                position_mismatch_age_ms: pm,
+                protection_missing_age_ms: pr,
+                orphan_orders: orphan,
+                foreign_exposure: foreign,
+                mismatch_streak: streak,
+                ambiguous_orders: amb,
+                failed_runs: runs,
+                failed_reads: reads,
+                clock_offset_ms: clock,
+                recv_window_ms: 5_000,
+                rate_limit_used_pct: rate,
+            })
+    }
+
+    fn state() -> impl Strategy<Value = PostureState> {
+        (0usize..4, 0u32..200, proptest::option::of(0i64..3 * CANDLE)).prop_map(|(m, score, calm)| PostureState {
+            mode: PostureMode::ALL[m],
+            since_ms: T0 - 10 * CANDLE,
+            score,
+            calm_since_ms: calm.map(|c| T0 - c),
+        })
+    }
+
+    /// `b` carries at least as much debt as `a` in every field.
+    fn more(a: &Evidence, extra: &Evidence) -> Evidence {
+        let add_age = |x: Option<i64>, y: Option<i64>| match (x, y) {
+            (None, y) => y,
+            (Some(x), None) => Some(x),
+            (Some(x), Some(y)) => Some(x + y),
+        };
+        Evidence {
+            position_mismatch_age_ms: add_age(a.position_mismatch_age_ms, extra.position_mismatch_age_ms),
+            protection_missing_age_ms: add_age(a.protection_missing_age_ms, extra.protection_missing_age_ms),
+            orphan_orders: a.orphan_orders + extra.orphan_orders,
+            foreign_exposure: a.foreign_exposure || extra.foreign_exposure,
+            mismatch_streak: a.mismatch_streak + extra.mismatch_streak,
+            ambiguous_orders: a.ambiguous_orders + extra.ambiguous_orders,
+            failed_runs: a.failed_runs + extra.failed_runs,
+            failed_reads: a.failed_reads + extra.failed_reads,
+            clock_offset_ms: a.clock_offset_ms + extra.clock_offset_ms,
+            recv_window_ms: a.recv_window_ms,
+            rate_limit_used_pct: a.rate_limit_used_pct.max(extra.rate_limit_used_pct),
+        }
+    }
+
+    fn run(t: &Thresholds, scores: &[Evidence]) -> Vec<PostureMode> {
+        let mut st = PostureState::initial(T0);
+        let mut modes = Vec::new();
+        for (i, e) in scores.iter().enumerate() {
+            st = step(&st, e, T0 + i as i64 * CANDLE, t).state;
+            modes.push(st.mode);
+        }
+        modes
+    }
+
+    fn failed_reads(n: u32) -> Evidence {
+        Evidence { failed_reads: n, ..Evidence::default() }
+    }
+
+    proptest! {
+        /// Monotone: from the same previous state, more debt never loosens a knob.
+        #[test]
+        fn more_debt_never_loosens_a_knob(prev in state(), a in evidence(), extra in evidence()) {
+            let t = Thresholds::default();
+            let b = more(&a, &extra);
+            prop_assert!(score(&b) >= score(&a));
+            let ka = step(&prev, &a, T0, &t);
+            let kb = step(&prev, &b, T0, &t);
+            prop_assert!(kb.state.mode >= ka.state.mode, "{:?} vs {:?}", ka.state.mode, kb.state.mode);
+            prop_assert!(ka.knobs.no_looser_than(&kb.knobs));
+        }
+
+        /// Hysteresis: a score oscillating around any enter threshold changes mode at most once
+        /// (the first crossing up) and never flaps back down while it keeps returning.
+        #[test]
+        fn no_flapping_around_a_threshold(level in 0usize..3, width in 0u32..3, n in 4usize..30) {
+            let t = Thresholds::default();
+            // Failed runs weigh 10 points each: exact scores just above and just below the line.
+            let runs = |s: u32| Evidence { failed_runs: s / 10, ..Evidence::default() };
+            let hi = runs(t.enter[level] + width * 10);
+            let lo = runs(t.enter[level] - 10);
+            let seq: Vec<Evidence> = (0..n).map(|i| if i % 2 == 0 { hi.clone() } else { lo.clone() }).collect();
+            let modes = run(&t, &seq);
+            let changes = modes.windows(2).filter(|w| w[0] != w[1]).count();
+            prop_assert!(changes == 0, "{modes:?}");
+            prop_assert!(modes[0] > PostureMode::Green, "{modes:?}");
+        }
+
+        /// Never a panic, and the state and knobs always agree.
+        #[test]
+        fn knobs_follow_the_mode(prev in state(), e in evidence(), dt in 0i64..10 * CANDLE) {
+            let s = step(&prev, &e, T0 + dt, &Thresholds::default());
+            prop_assert_eq!(s.knobs, Knobs::for_mode(s.state.mode));
+            prop_assert_eq!(s.transition.is_some(), s.state.mode != prev.mode);
+            // Relaxing is one mode at a time.
+            prop_assert!(s.state.mode >= prev.mode.looser());
+        }
+    }
+
+    /// Bounded: every mode is reached from GREEN and left again back to GREEN.
+    #[test]
+    fn every_mode_is_reachable_and_left() {
+        let t = Thresholds::default();
+        for (target_mode, climb) in [
+            (PostureMode::Yellow, vec![failed_reads(2)]),
+            (PostureMode::Orange, vec![failed_reads(2), failed_reads(4)]),
+            (PostureMode::Red, vec![failed_reads(7)]),
+        ] {
+            let mut seq = vec![Evidence::default()];
+            seq.extend(climb);
+            seq.extend(std::iter::repeat_n(Evidence::default(), 12));
+            let modes = run(&t, &seq);
+            assert!(modes.contains(&target_mode), "{modes:?}");
+            assert_eq!(modes.last(), Some(&PostureMode::Green), "{modes:?}");
+            // Down one mode at a time.
+            assert!(modes.windows(2).all(|w| w[1] >= w[0].looser()), "{modes:?}");
+        }
+    }
+
+    /// All is well → GREEN and no limits (the controller costs nothing; `sim` without faults).
+    #[test]
+    fn no_debt_stays_green_with_open_knobs() {
+        let modes = run(&Thresholds::default(), &vec![Evidence::default(); 50]);
+        assert!(modes.iter().all(|m| *m == PostureMode::Green));
+        let k = Knobs::for_mode(PostureMode::Green);
+        assert!(k.allow_entries && !k.halt_request && k.extra_cooldown_candles == 0);
+        assert_eq!(k.max_notional(dec!(250)), dec!(250));
+    }
+
+    /// Seed 004 §3: a burst of new debt trips RED before the absolute score is high.
+    #[test]
+    fn burst_trips_red_at_once() {
+        let t = Thresholds::default();
+        let e = Evidence { failed_reads: 2, ambiguous_orders: 2, ..Evidence::default() }; // 60
+        assert!(score(&e) < t.enter[2]);
+        let s = step(&PostureState::initial(T0), &e, T0, &t);
+        assert_eq!(s.state.mode, PostureMode::Red);
+        assert!(s.knobs.halt_request && !s.knobs.allow_entries);
+        assert!(s.transition.as_ref().is_some_and(|tr| tr.reason.starts_with("burst")));
+        // The same debt reached slowly is only ORANGE.
+        let slow = PostureState { score: 45, ..PostureState::initial(T0) };
+        assert_eq!(step(&slow, &e, T0, &t).state.mode, PostureMode::Orange);
+    }
+
+    /// Recovery needs the whole window under the exit threshold; a relapse restarts it.
+    #[test]
+    fn recovery_window_restarts_on_relapse() {
+        let t = Thresholds::default();
+        let yellow = PostureState { mode: PostureMode::Yellow, since_ms: T0, score: 20, calm_since_ms: None };
+        let calm = step(&yellow, &Evidence::default(), T0, &t).state;
+        assert_eq!(calm.calm_since_ms, Some(T0));
+        // Score 10 is not under YELLOW's exit threshold (10): the calm clock resets.
+        let relapse = step(&calm, &Evidence { failed_runs: 1, ..Evidence::default() }, T0 + CANDLE, &t).state;
+        assert_eq!((relapse.mode, relapse.calm_since_ms), (PostureMode::Yellow, None));
+        let s1 = step(&relapse, &Evidence::default(), T0 + 2 * CANDLE, &t).state;
+        let s2 = step(&s1, &Evidence::default(), T0 + 3 * CANDLE, &t).state;
+        assert_eq!(s2.mode, PostureMode::Yellow);
+        let s3 = step(&s2, &Evidence::default(), T0 + 4 * CANDLE, &t);
+        assert_eq!(s3.state.mode, PostureMode::Green);
+        assert_eq!(s3.transition.map(|tr| tr.from), Some(PostureMode::Yellow));
+    }
+
+    /// A failed read is never "nothing there": it raises the score.
+    #[test]
+    fn failed_reads_and_clock_offset_raise_the_debt() {
+        assert!(score(&failed_reads(1)) > 0);
+        let near = Evidence { clock_offset_ms: 4_500, recv_window_ms: 5_000, ..Evidence::default() };
+        let half = Evidence { clock_offset_ms: -2_600, recv_window_ms: 5_000, ..Evidence::default() };
+        assert_eq!((score(&near), score(&half)), (30, 10));
+        assert_eq!(score(&Evidence { rate_limit_used_pct: 96, ..Evidence::default() }), 20);
+        let old = Evidence { protection_missing_age_ms: Some(10 * HOUR_MS), ..Evidence::default() };
+        assert_eq!(score(&old), 40);
+    }
+
+    /// A hand-cancelled STOP is YELLOW on first sight; a foreign position is ORANGE at once.
+    #[test]
+    fn repairs_map_to_evidence() {
+        let t = Thresholds::default();
+        let stop = from_repairs(&[Repair::EnsureProtection { missing: vec!["STOP".into()] }], 0);
+        let streak1 = Evidence { mismatch_streak: 1, ..Evidence::default() };
+        let s = step(&PostureState::initial(T0), &join(&stop, &streak1), T0, &t);
+        assert_eq!((s.state.score, s.state.mode), (40, PostureMode::Yellow));
+        let foreign = from_repairs(&[Repair::ForeignPosition { qty: dec!(0.01) }], 0);
+        let s = step(&PostureState::initial(T0), &foreign, T0, &t);
+        assert_eq!(s.state.mode, PostureMode::Orange);
+        assert!(!s.knobs.allow_entries);
+        assert_eq!(from_repairs(&[], 2).failed_reads, 2);
+    }
+
+    #[test]
+    fn mode_names_round_trip() {
+        for m in PostureMode::ALL {
+            assert_eq!(PostureMode::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(PostureMode::parse("green"), None);
+    }
+}
