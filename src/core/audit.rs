@@ -9,6 +9,8 @@ pub const ENTRY_SUBMITTED: &str = "entry_submitted";
 pub const ENTRY_FILLED: &str = "entry_filled";
 /// ENTRY ended with nothing filled (rejected, proven absent). data: {client_id, why}
 pub const ENTRY_NOT_FILLED: &str = "entry_not_filled";
+/// A halt landed while the ENTRY rested in its fill window; the remainder is cancelled. data: {client_id}
+pub const ENTRY_HALTED_IN_WINDOW: &str = "entry_halted_in_window";
 /// Pre-flight refused the plan; no order was sent. data: {check, message}
 pub const PREFLIGHT_FAILED: &str = "preflight_failed";
 /// A plan was not entered before its candle window closed. data: {valid_until}

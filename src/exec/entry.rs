@@ -376,8 +376,18 @@ fn fill_window(
 ) -> Result<Report> {
     let symbol = e.cfg.symbol.clone();
     let deadline = e.now() + i64::try_from(e.cfg.execution.entry_fill_window_ms).unwrap_or(i64::MAX);
+    let mut halted_during_window = false;
     while e.now() < deadline {
+        // No write transaction across a sleep or an exchange call: `halt` and `status` must never
+        // wait for a resting ENTRY (the ACK's batch is committed here at the latest).
+        e.store.flush_batch()?;
         e.clock.sleep_ms(250);
+        // A halt that landed during the window stops the remainder at once; what filled is
+        // protected (already) and then closed below like any partial fill.
+        if e.store.system()?.is_halted() {
+            halted_during_window = true;
+            break;
+        }
         let Ok(Some(q)) = e.ex.query_order(&symbol, &o.client_id) else { continue };
         if q.executed_qty != order.executed_qty || q.status != order.status {
             e.record_order(o, &q, None)?;
@@ -394,7 +404,17 @@ fn fill_window(
             break;
         }
     }
-    // Window over: cancel the remainder, then look at what filled.
+    // Window over (or HALTED meanwhile): cancel the remainder, then look at what filled.
+    e.store.flush_batch()?;
+    if halted_during_window {
+        e.audit(
+            Severity::Warn,
+            audit::ENTRY_HALTED_IN_WINDOW,
+            Some(&plan.id),
+            "HALTED during the ENTRY fill window: the remainder is cancelled",
+            json!({"client_id": o.client_id}),
+        )?;
+    }
     if order.status.is_open() {
         match e.ex.cancel_order(&symbol, &o.client_id) {
             Ok(_) => {}
