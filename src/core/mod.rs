@@ -3,6 +3,8 @@
 //! Everything here takes plain values and returns plain values, so it is tested without mocks
 //! and shared by live commands, `replay` and `sim`. `tests/architecture.rs` enforces the rule.
 
+/// Which audit events become operator alerts; outbox retry timing.
+pub mod alert;
 /// The audit vocabulary (audit_event.kind names).
 pub mod audit;
 /// Candles: the closed-candle series the strategy reads.

@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_paper.sql")),
     (3, include_str!("migrations/0003_paper_clock.sql")),
+    (7, include_str!("migrations/0007_alert_outbox.sql")),
 ];
 
 pub fn latest_version() -> i64 {
