@@ -2,6 +2,8 @@
 //! rest of mcbot sees. Errors name the dotted key (CONTRACT §4).
 
 /// serde mirror of the TOML file.
+/// `[[alerts.sink]]`, `[heartbeat]`, `[metrics]`.
+pub mod notify;
 pub mod raw;
 /// API credentials from the environment.
 pub mod secrets;
@@ -130,6 +132,8 @@ pub struct Config {
     pub strategy: StrategyConfig,
     pub risk: RiskConfig,
     pub paper: PaperConfig,
+    /// Alert sinks, heartbeat, metrics textfile.
+    pub notify: notify::NotifyConfig,
 }
 
 impl Config {

@@ -27,6 +27,10 @@ pub struct RawConfig {
     pub risk: RawRisk,
     #[serde(default)]
     pub paper: RawPaper,
+    #[serde(default)]
+    pub alerts: crate::config::notify::RawAlerts,
+    pub heartbeat: Option<crate::config::notify::RawHeartbeat>,
+    pub metrics: Option<crate::config::notify::RawMetrics>,
 }
 
 #[derive(Debug, Deserialize)]
