@@ -4,6 +4,7 @@
 
 mod support;
 
+mod alerts;
 mod binance;
 mod cli_foundation;
 mod exec_binance;

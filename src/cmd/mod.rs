@@ -154,7 +154,7 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
     if let Some(now) = paper_clock(&ctx, advance, may_start)? {
         ctx.clock = Arc::new(ManualClock::new(now));
     }
-    match &cli.command {
+    let result = match &cli.command {
         Command::Evaluate(a) => evaluate::run(a, &mut ctx),
         Command::Enter(a) => enter::run(a, &mut ctx),
         Command::Protect(a) => protect::run(a, &mut ctx),
@@ -165,5 +165,22 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Tick(a) => tick::run(a, &mut ctx),
         Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
+    };
+    after_command(&mut ctx, matches!(cli.command, Command::Tick(_)), &result);
+    result
+}
+
+/// After the command's safety work: release the lock (a slow sink must not hold up the next
+/// run), then deliver due alerts and, after a tick, send the heartbeat.
+fn after_command(ctx: &mut Ctx, was_tick: bool, result: &Result<Report>) {
+    drop(ctx.lock.take());
+    let origin = crate::alerts::Origin { bot_id: &ctx.config.bot_id, symbol: &ctx.config.symbol };
+    crate::alerts::deliver_due(&mut ctx.store, &ctx.config.notify, &origin, ctx.clock.now_ms());
+    if was_tick {
+        let code = match result {
+            Ok(r) => r.exit as i32,
+            Err(e) => e.exit_code() as i32,
+        };
+        crate::alerts::heartbeat(&ctx.config.notify, code);
     }
 }

@@ -95,8 +95,9 @@ pub fn validate(
         let key = |k: &str| format!("alerts.sink[{i}].{k}");
         let min_level = match s.min_level.as_deref() {
             None => AlertLevel::Warn,
-            Some(l) => AlertLevel::parse(l)
-                .ok_or_else(|| ConfigError::invalid(&key("min_level"), format!("{l:?} is not info, warn or critical")))?,
+            Some(l) => AlertLevel::parse(l).ok_or_else(|| {
+                ConfigError::invalid(&key("min_level"), format!("{l:?} is not info, warn or critical"))
+            })?,
         };
         let kind = match s.kind.as_deref() {
             Some("webhook") => SinkKind::Webhook { url_env: env_name(&key("url_env"), s.url_env)? },
@@ -112,10 +113,7 @@ pub fn validate(
                 SinkKind::Telegram { token_env: env_name(&key("token_env"), s.token_env)?, chat_id, api_base }
             }
             Some(other) => {
-                return Err(ConfigError::invalid(
-                    &key("kind"),
-                    format!("{other:?} is not webhook, telegram or ntfy"),
-                ))
+                return Err(ConfigError::invalid(&key("kind"), format!("{other:?} is not webhook, telegram or ntfy")))
             }
             None => return Err(ConfigError::invalid(&key("kind"), "missing (webhook, telegram or ntfy)")),
         };
@@ -125,9 +123,10 @@ pub fn validate(
     let metrics_textfile = match metrics {
         None => None,
         Some(m) => {
-            let t = m.textfile.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-                ConfigError::invalid("metrics.textfile", "missing (path of the .prom file to write)")
-            })?;
+            let t = m
+                .textfile
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| ConfigError::invalid("metrics.textfile", "missing (path of the .prom file to write)"))?;
             let p = Path::new(&t);
             Some(if p.is_absolute() { p.to_path_buf() } else { base.join(p) })
         }

@@ -63,6 +63,12 @@ fn to_alert(r: Row) -> StoreResult<OutboxAlert> {
 impl Store {
     /// Marks alerts past their expiry as given up, then returns those due at `now_ms`, oldest first.
     pub fn due_alerts(&mut self, now_ms: i64, limit: u32) -> StoreResult<Vec<OutboxAlert>> {
+        self.claim_due_alerts(now_ms, 0, limit)
+    }
+
+    /// Like `due_alerts`, but also pushes the returned rows' next attempt `lease_ms` ahead in the
+    /// same transaction, so two runs delivering at once do not both send the same alert.
+    pub fn claim_due_alerts(&mut self, now_ms: i64, lease_ms: i64, limit: u32) -> StoreResult<Vec<OutboxAlert>> {
         self.atomically(|tx| {
             tx.prepare_cached(
                 "UPDATE alert_outbox SET expired = 1
@@ -79,6 +85,12 @@ impl Store {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
                 })?
                 .collect::<Result<Vec<Row>, _>>()?;
+            if lease_ms > 0 {
+                let mut lease = tx.prepare_cached("UPDATE alert_outbox SET next_attempt_ms = ?2 WHERE id = ?1")?;
+                for r in &rows {
+                    lease.execute(params![r.0, now_ms.saturating_add(lease_ms)])?;
+                }
+            }
             rows.into_iter().map(to_alert).collect()
         })
     }
