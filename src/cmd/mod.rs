@@ -146,6 +146,20 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
     }
     let path = config_path(cli);
     let config = config::load(&path)?;
+    let notify = config.notify.clone();
+    let result = run_loaded(cli, config);
+    if matches!(cli.command, Command::Tick(_)) {
+        // Every tick that got as far as its config reports, failures included (`<url>/fail`).
+        let code = match &result {
+            Ok(r) => r.exit as i32,
+            Err(e) => e.exit_code() as i32,
+        };
+        crate::alerts::heartbeat(&notify, code);
+    }
+    result
+}
+
+fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut ctx = Ctx::build(config, takes_lock(&cli.command), cli.json, clock)?;
     let advance = matches!(cli.command, Command::Tick(_));
@@ -166,21 +180,14 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
         Command::Tick(a) => tick::run(a, &mut ctx),
         Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
     };
-    after_command(&mut ctx, matches!(cli.command, Command::Tick(_)), &result);
+    after_command(&mut ctx);
     result
 }
 
 /// After the command's safety work: release the lock (a slow sink must not hold up the next
-/// run), then deliver due alerts and, after a tick, send the heartbeat.
-fn after_command(ctx: &mut Ctx, was_tick: bool, result: &Result<Report>) {
+/// run), then deliver due alerts.
+fn after_command(ctx: &mut Ctx) {
     drop(ctx.lock.take());
     let origin = crate::alerts::Origin { bot_id: &ctx.config.bot_id, symbol: &ctx.config.symbol };
     crate::alerts::deliver_due(&mut ctx.store, &ctx.config.notify, &origin, ctx.clock.now_ms());
-    if was_tick {
-        let code = match result {
-            Ok(r) => r.exit as i32,
-            Err(e) => e.exit_code() as i32,
-        };
-        crate::alerts::heartbeat(&ctx.config.notify, code);
-    }
 }
