@@ -202,3 +202,38 @@ fn heartbeat_after_tick_pings_url_on_0_and_url_fail_otherwise() {
     let paths: Vec<String> = rx.seen().iter().map(|s| format!("{} {}", s.method, s.path)).collect();
     assert_eq!(paths, ["GET /ping/abc/fail", "GET /ping/abc", third], "halt/status send none");
 }
+
+#[test]
+fn notify_test_says_which_sink_worked_and_message_raises_a_critical_alert() {
+    let good = Receiver::start(200);
+    let bad = Receiver::start(403);
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{BASE_CONFIG}\n[[alerts.sink]]\nkind = \"webhook\"\nurl_env = \"T_WEBHOOK\"\n\
+         [[alerts.sink]]\nkind = \"ntfy\"\nurl_env = \"T_NTFY\"\n\
+         [[alerts.sink]]\nkind = \"telegram\"\ntoken_env = \"T_TG_UNSET\"\nchat_id = \"1\"\n"
+    ));
+    let (hook, ntfy) = (good.url("/hook"), bad.url("/ntfy"));
+    let vars = [("T_WEBHOOK", hook.as_str()), ("T_NTFY", ntfy.as_str())];
+    let out = env.run_env(&["--json", "notify", "--test"], &vars);
+    out.code(1);
+    let v = out.json();
+    let sinks = v["sinks"].as_array().unwrap();
+    assert_eq!(sinks[0]["ok"], true);
+    assert_eq!(sinks[1]["detail"], "HTTP 403");
+    assert_eq!(sinks[2]["detail"], "T_TG_UNSET is not set");
+    assert_eq!(good.seen().len(), 1);
+    assert_eq!(env.count("SELECT count(*) FROM alert_outbox"), 0, "a test alert is not journaled");
+
+    // systemd's OnFailure= unit: a CRITICAL alert through the outbox, to every sink.
+    env.run_env(&["notify", "--message", "mcbot-tick.service failed"], &vars).code(0);
+    let last = good.seen().pop().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&last.body).unwrap();
+    assert_eq!(body["level"], "critical");
+    assert_eq!(body["kind"], "external_failure");
+    assert_eq!(
+        env.count("SELECT count(*) FROM audit_event WHERE kind = 'external_failure' AND severity = 'CRITICAL'"),
+        1
+    );
+    env.run(&["notify"]).code(2);
+}

@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod exit;
 pub mod halt;
 pub mod init;
+pub mod notify;
 pub mod protect;
 pub mod reconcile;
 pub mod replay;
@@ -34,9 +35,10 @@ pub struct Ctx {
     pub json: bool,
 }
 
-/// Does this command take the state lock? Every command except `halt` and `status` (CONTRACT §7.10).
+/// Does this command take the state lock? Every command except `halt`, `status` and `notify`
+/// (CONTRACT §7.10; notify only appends to the journal and talks to sinks).
 fn takes_lock(c: &Command) -> bool {
-    !matches!(c, Command::Halt(_) | Command::Status(_))
+    !matches!(c, Command::Halt(_) | Command::Status(_) | Command::Notify(_))
 }
 
 /// The config file: `--config`, then `$MCBOT_CONFIG` (clap reads it), then `./mcbot.toml`.
@@ -164,7 +166,8 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
     let mut ctx = Ctx::build(config, takes_lock(&cli.command), cli.json, clock)?;
     let advance = matches!(cli.command, Command::Tick(_));
     // Commands that never trade only read the paper clock; they need no candle file.
-    let may_start = !matches!(cli.command, Command::Status(_) | Command::Replay(_) | Command::Halt(_));
+    let may_start =
+        !matches!(cli.command, Command::Status(_) | Command::Replay(_) | Command::Halt(_) | Command::Notify(_));
     if let Some(now) = paper_clock(&ctx, advance, may_start)? {
         ctx.clock = Arc::new(ManualClock::new(now));
     }
@@ -178,6 +181,7 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
         Command::Replay(a) => replay::run(a, &mut ctx),
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Tick(a) => tick::run(a, &mut ctx),
+        Command::Notify(a) => notify::run(a, &mut ctx),
         Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
     };
     after_command(&mut ctx);
