@@ -14,3 +14,4 @@ mod reconcile;
 mod replay;
 mod sim;
 mod strategy;
+mod systemd;
