@@ -237,3 +237,45 @@ fn notify_test_says_which_sink_worked_and_message_raises_a_critical_alert() {
     );
     env.run(&["notify"]).code(2);
 }
+
+/// `[metrics] textfile`: Prometheus text (HELP/TYPE per metric, labels), written after every
+/// command, in agreement with `status --json`.
+#[test]
+fn metrics_textfile_parses_and_matches_status() {
+    let env = TestEnv::new();
+    env.write_config(&format!("{BASE_CONFIG}\n[metrics]\ntextfile = \"state/mcbot.prom\"\n"));
+    let read = || std::fs::read_to_string(env.path().join("state/mcbot.prom")).unwrap();
+    let sample = |text: &str, name: &str| -> String {
+        let prefix = format!("{name}{{bot_id=\"mc\",symbol=\"BTCUSDT\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("{name} missing: {text}")).into()
+    };
+    let status = env.run(&["--json", "status"]).json();
+    let text = read();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let kind = rest.split_whitespace().nth(1).unwrap();
+            assert!(kind == "gauge" || kind == "counter", "{line}");
+        } else if !line.starts_with("# HELP ") {
+            let (name, value) = line.split_once(' ').unwrap();
+            assert!(name.ends_with("{bot_id=\"mc\",symbol=\"BTCUSDT\"}"), "{line}");
+            value.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {line}"));
+            let bare = name.split('{').next().unwrap();
+            assert!(text.contains(&format!("# HELP {bare} ")) && text.contains(&format!("# TYPE {bare} ")));
+        }
+    }
+    assert_eq!(status["mode"], "RUNNING");
+    assert_eq!(sample(&text, "mcbot_halted"), "0");
+    assert_eq!(sample(&text, "mcbot_position_qty"), "0");
+    env.run(&["halt", "--reason", "x"]).code(0);
+    assert_eq!(env.run(&["--json", "status"]).json()["mode"], "HALTED");
+    let text = read();
+    assert_eq!(sample(&text, "mcbot_halted"), "1");
+    assert_eq!(sample(&text, "mcbot_alert_outbox_backlog"), "1", "no sink configured: the halt alert waits");
+    assert!(!env
+        .path()
+        .join("state")
+        .read_dir()
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".tmp")));
+}

@@ -4,6 +4,8 @@
 //!
 //! Errors name the sink kind and an HTTP status or failure class, never a URL or token.
 
+pub mod metrics;
+
 use crate::config::notify::{NotifyConfig, SinkConfig, SinkKind};
 use crate::config::secrets::{sink_secret, SinkSecret};
 use crate::store::outbox::OutboxAlert;
@@ -125,6 +127,10 @@ fn send_to_all(
 pub fn deliver_due(store: &mut Store, cfg: &NotifyConfig, o: &Origin<'_>, now_ms: i64) -> DeliverySummary {
     let mut sum = DeliverySummary::default();
     if cfg.sinks.is_empty() {
+        // Nothing to send to: alerts wait (for a sink to be configured) until they expire.
+        if let Err(e) = store.due_alerts(now_ms, 0) {
+            tracing::warn!(event = "alerts.outbox", error = %e, "cannot expire old alerts");
+        }
         return sum;
     }
     let Some(http) = client() else {

@@ -189,9 +189,10 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
 }
 
 /// After the command's safety work: release the lock (a slow sink must not hold up the next
-/// run), then deliver due alerts.
+/// run), then deliver due alerts and rewrite the metrics textfile.
 fn after_command(ctx: &mut Ctx) {
     drop(ctx.lock.take());
     let origin = crate::alerts::Origin { bot_id: &ctx.config.bot_id, symbol: &ctx.config.symbol };
     crate::alerts::deliver_due(&mut ctx.store, &ctx.config.notify, &origin, ctx.clock.now_ms());
+    crate::alerts::metrics::write_textfile(&ctx.store, &ctx.config);
 }

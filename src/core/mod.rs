@@ -15,6 +15,8 @@ pub mod client_id;
 pub mod indicators;
 /// The order ledger: journal facts folded through the state machine.
 pub mod ledger;
+/// The Prometheus textfile text (pure formatter).
+pub mod metrics;
 /// Exchange filters and Decimal quantisation of prices and quantities.
 pub mod money;
 /// Order roles and the order lifecycle state machine.
