@@ -65,6 +65,8 @@ pub enum Command {
     Tick(cmd::tick::TickArgs),
     /// The whole cycle over historical candles on the paper exchange
     Sim(cmd::sim::SimArgs),
+    /// Send a test alert to every sink (--test), or raise a CRITICAL alert (--message)
+    Notify(cmd::notify::NotifyArgs),
 }
 
 impl Command {
@@ -81,6 +83,7 @@ impl Command {
             Command::Status(_) => "status",
             Command::Tick(_) => "tick",
             Command::Sim(_) => "sim",
+            Command::Notify(_) => "notify",
         }
     }
 }

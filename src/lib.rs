@@ -4,6 +4,8 @@
 //! use cases over the ports (`exchange`, `store`, `clock`, `lock`), and `cmd` is the CLI glue.
 //! `main` only calls [`run`] and turns its report into the process exit code.
 
+/// Alert delivery from the outbox, and the heartbeat.
+pub mod alerts;
 /// Command-line shape.
 pub mod cli;
 /// Time as a port.

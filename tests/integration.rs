@@ -4,6 +4,7 @@
 
 mod support;
 
+mod alerts;
 mod binance;
 mod cli_foundation;
 mod config_fuzz;
@@ -16,3 +17,4 @@ mod reconcile;
 mod replay;
 mod sim;
 mod strategy;
+mod systemd;

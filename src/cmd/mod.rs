@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod exit;
 pub mod halt;
 pub mod init;
+pub mod notify;
 pub mod protect;
 pub mod reconcile;
 pub mod replay;
@@ -34,9 +35,10 @@ pub struct Ctx {
     pub json: bool,
 }
 
-/// Does this command take the state lock? Every command except `halt` and `status` (CONTRACT §7.10).
+/// Does this command take the state lock? Every command except `halt`, `status` and `notify`
+/// (CONTRACT §7.10; notify only appends to the journal and talks to sinks).
 fn takes_lock(c: &Command) -> bool {
-    !matches!(c, Command::Halt(_) | Command::Status(_))
+    !matches!(c, Command::Halt(_) | Command::Status(_) | Command::Notify(_))
 }
 
 /// The config file: `--config`, then `$MCBOT_CONFIG` (clap reads it), then `./mcbot.toml`.
@@ -187,19 +189,36 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
     let path = config_path(cli);
     let mut config = config::load(&path)?;
     config.env_file = cli.env_file.clone();
+    let notify = config.notify.clone();
+    let result = run_loaded(cli, config);
+    if matches!(cli.command, Command::Tick(_)) {
+        // Every tick that got as far as its config reports, failures included (`<url>/fail`).
+        let code = match &result {
+            Ok(r) => r.exit as i32,
+            Err(e) => e.exit_code() as i32,
+        };
+        crate::alerts::heartbeat(&notify, code);
+    }
+    result
+}
+
+fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut ctx = Ctx::build(config, takes_lock(&cli.command), cli.json, clock)?;
     let advance = matches!(cli.command, Command::Tick(_));
     // One clock per state: whichever command touches a file-driven paper state first starts its
     // paper clock. A `halt` stamped with the wall clock (2026) before the first paper `tick`
     // (2020) would otherwise refuse `halt --resume` forever: no reconcile is ever "after" it.
-    // `replay` only reads the journal: it never starts a clock (its DB may be a kept `sim` run).
-    let clock_now =
-        if matches!(cli.command, Command::Replay(_)) { ctx.store.paper_clock()? } else { paper_clock(&ctx, advance)? };
+    // `replay` and `notify` only read: they never start a clock (a replayed DB may be a kept `sim` run).
+    let clock_now = if matches!(cli.command, Command::Replay(_) | Command::Notify(_)) {
+        ctx.store.paper_clock()?
+    } else {
+        paper_clock(&ctx, advance)?
+    };
     if let Some(now) = clock_now {
         ctx.clock = Arc::new(ManualClock::new(now));
     }
-    match &cli.command {
+    let result = match &cli.command {
         Command::Evaluate(a) => evaluate::run(a, &mut ctx),
         Command::Enter(a) => enter::run(a, &mut ctx),
         Command::Protect(a) => protect::run(a, &mut ctx),
@@ -209,6 +228,18 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
         Command::Replay(a) => replay::run(a, &mut ctx),
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Tick(a) => tick::run(a, &mut ctx),
+        Command::Notify(a) => notify::run(a, &mut ctx),
         Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
-    }
+    };
+    after_command(&mut ctx);
+    result
+}
+
+/// After the command's safety work: release the lock (a slow sink must not hold up the next
+/// run), then deliver due alerts and rewrite the metrics textfile.
+fn after_command(ctx: &mut Ctx) {
+    drop(ctx.lock.take());
+    let origin = crate::alerts::Origin { bot_id: &ctx.config.bot_id, symbol: &ctx.config.symbol };
+    crate::alerts::deliver_due(&mut ctx.store, &ctx.config.notify, &origin, ctx.clock.now_ms());
+    crate::alerts::metrics::write_textfile(&ctx.store, &ctx.config);
 }

@@ -4,6 +4,8 @@
 /// The paths the config names: checked at load, before anything is created.
 pub mod paths;
 /// serde mirror of the TOML file.
+/// `[[alerts.sink]]`, `[heartbeat]`, `[metrics]`.
+pub mod notify;
 pub mod raw;
 /// API credentials from the environment.
 pub mod secrets;
@@ -135,6 +137,8 @@ pub struct Config {
     /// `--env-file`: a `KEY=value` file the API credentials are read from before the environment
     /// (so an operator can run `reconcile` with the service's secrets file). Not a TOML key.
     pub env_file: Option<PathBuf>,
+    /// Alert sinks, heartbeat, metrics textfile.
+    pub notify: notify::NotifyConfig,
 }
 
 impl Config {

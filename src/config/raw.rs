@@ -107,6 +107,10 @@ pub struct RawConfig {
     pub strategy: RawStrategy,
     pub risk: RawRisk,
     pub paper: RawPaper,
+    #[serde(default)]
+    pub alerts: crate::config::notify::RawAlerts,
+    pub heartbeat: Option<crate::config::notify::RawHeartbeat>,
+    pub metrics: Option<crate::config::notify::RawMetrics>,
 }
 
 #[derive(Debug)]

@@ -103,6 +103,31 @@ pub fn from_env_or_file(key_var: &str, secret_var: &str, file: Option<&Path>) ->
     })
 }
 
+/// A sink URL or bot token read from the environment. Like `ApiSecret`: no `Display`, no
+/// `Serialize`, `Debug` prints `***`; only the HTTP call reads it.
+#[derive(Clone)]
+pub struct SinkSecret(String);
+
+impl SinkSecret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SinkSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SinkSecret(***)")
+    }
+}
+
+/// Reads an alert sink's / heartbeat's variable at send time; None when unset or empty.
+pub fn sink_secret(var: &str) -> Option<SinkSecret> {
+    #[allow(clippy::disallowed_methods)] // the one sanctioned environment read
+    let v = std::env::var(var).unwrap_or_default();
+    let v = v.trim();
+    (!v.is_empty()).then(|| SinkSecret(v.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

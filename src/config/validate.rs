@@ -300,7 +300,20 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
         slippage_pct: dec_range("paper.slippage_pct", p.slippage_pct, "0.02", Decimal::ZERO, Decimal::from(5))?,
     };
 
-    Ok(Config { bot_id, symbol, state_db, lock_timeout_ms, exchange, execution, strategy, risk, paper, env_file: None })
+    let notify = crate::config::notify::validate(raw.alerts, raw.heartbeat, raw.metrics, base)?;
+    Ok(Config {
+        bot_id,
+        symbol,
+        state_db,
+        lock_timeout_ms,
+        exchange,
+        execution,
+        strategy,
+        risk,
+        paper,
+        env_file: None,
+        notify,
+    })
 }
 
 #[cfg(test)]

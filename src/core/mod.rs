@@ -3,6 +3,8 @@
 //! Everything here takes plain values and returns plain values, so it is tested without mocks
 //! and shared by live commands, `replay` and `sim`. `tests/architecture.rs` enforces the rule.
 
+/// Which audit events become operator alerts; outbox retry timing.
+pub mod alert;
 /// The audit vocabulary (audit_event.kind names).
 pub mod audit;
 /// Candles: the closed-candle series the strategy reads.
@@ -13,6 +15,8 @@ pub mod client_id;
 pub mod indicators;
 /// The order ledger: journal facts folded through the state machine.
 pub mod ledger;
+/// The Prometheus textfile text (pure formatter).
+pub mod metrics;
 /// Exchange filters and Decimal quantisation of prices and quantities.
 pub mod money;
 /// Order roles and the order lifecycle state machine.

@@ -310,6 +310,7 @@ impl Store {
                     prev,
                     hash
                 ])?;
+            crate::store::outbox::raise(tx, seq, &hash, e)?;
             Ok(seq)
         })
     }

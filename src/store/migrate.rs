@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_position_owner_plan.sql")),
     (8, include_str!("migrations/0008_state_identity.sql")),
     (9, include_str!("migrations/0009_posture.sql")),
+    (7, include_str!("migrations/0007_alert_outbox.sql")),
 ];
 
 pub fn latest_version() -> i64 {

@@ -9,6 +9,8 @@ pub mod identity;
 pub mod journal;
 /// Schema migrations.
 pub mod migrate;
+/// The durable alert outbox, filled in the same transaction as the audit event.
+pub mod outbox;
 /// Trade plans, insert-once by deterministic id.
 pub mod plans;
 /// Positions and their exit reasons.

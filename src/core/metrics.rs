@@ -1,0 +1,110 @@
+//! The Prometheus textfile-collector text for `[metrics] textfile` (issue 13 §2): a pure
+//! formatter over a snapshot the shell reads from the store. Labels `bot_id`, `symbol`.
+
+use rust_decimal::Decimal;
+
+/// What the metrics file reports; `None` values are left out (unknown is not zero).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsSnapshot {
+    pub halted: bool,
+    /// Signed: positive long, negative short, 0 flat.
+    pub position_qty: Decimal,
+    pub entry_price: Option<Decimal>,
+    pub stop_present: bool,
+    pub tp_present: bool,
+    pub last_reconcile_ms: Option<i64>,
+    pub mismatch_streak: u32,
+    pub last_unprotected_window_ms: Option<i64>,
+    pub trades_closed: u64,
+    pub realized_pnl: Decimal,
+    pub outbox_backlog: i64,
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The file's text, `# HELP` and `# TYPE` before each metric.
+pub fn render(bot_id: &str, symbol: &str, m: &MetricsSnapshot) -> String {
+    let labels = format!("{{bot_id=\"{}\",symbol=\"{}\"}}", escape(bot_id), escape(symbol));
+    let b = |v: bool| if v { "1".to_string() } else { "0".to_string() };
+    let rows: Vec<(&str, &str, &str, Option<String>)> = vec![
+        ("mcbot_halted", "gauge", "1 when the bot is HALTED (entries refused).", Some(b(m.halted))),
+        (
+            "mcbot_position_qty",
+            "gauge",
+            "Open position size, signed (+long, -short, 0 flat).",
+            Some(m.position_qty.to_string()),
+        ),
+        (
+            "mcbot_position_entry_price",
+            "gauge",
+            "Average entry price of the open position.",
+            m.entry_price.map(|p| p.to_string()),
+        ),
+        ("mcbot_stop_present", "gauge", "1 when the open position has a STOP recorded.", Some(b(m.stop_present))),
+        ("mcbot_tp_present", "gauge", "1 when the open position has a TP recorded.", Some(b(m.tp_present))),
+        (
+            "mcbot_last_reconcile_timestamp_seconds",
+            "gauge",
+            "Unix time of the last reconcile.",
+            m.last_reconcile_ms.map(|t| (Decimal::from(t) / Decimal::from(1000)).normalize().to_string()),
+        ),
+        (
+            "mcbot_mismatch_streak",
+            "gauge",
+            "Consecutive reconciles that had to repair a mismatch.",
+            Some(m.mismatch_streak.to_string()),
+        ),
+        (
+            "mcbot_last_unprotected_window_ms",
+            "gauge",
+            "ENTRY fill known to STOP acknowledged, last entry, in ms.",
+            m.last_unprotected_window_ms.map(|w| w.to_string()),
+        ),
+        (
+            "mcbot_trades_closed_total",
+            "counter",
+            "Closed trades (positions) in the state DB.",
+            Some(m.trades_closed.to_string()),
+        ),
+        (
+            "mcbot_realized_pnl_usdt_total",
+            "gauge",
+            "Realised PnL of all closed positions, USDT.",
+            Some(m.realized_pnl.to_string()),
+        ),
+        (
+            "mcbot_alert_outbox_backlog",
+            "gauge",
+            "Alerts neither delivered nor expired.",
+            Some(m.outbox_backlog.to_string()),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in rows {
+        if let Some(v) = value {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {v}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn every_sample_has_help_type_and_labels_and_unknowns_are_left_out() {
+        let m = MetricsSnapshot { position_qty: dec!(-0.5), last_reconcile_ms: Some(1_500), ..Default::default() };
+        let text = render("mc", "BTC\"USDT", &m);
+        assert!(text.contains("mcbot_position_qty{bot_id=\"mc\",symbol=\"BTC\\\"USDT\"} -0.5\n"));
+        assert!(text.contains("mcbot_last_reconcile_timestamp_seconds{bot_id=\"mc\",symbol=\"BTC\\\"USDT\"} 1.5\n"));
+        assert!(!text.contains("mcbot_position_entry_price"), "unknown entry price is not written as 0");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split('{').next().unwrap();
+            assert!(text.contains(&format!("# HELP {name} ")) && text.contains(&format!("# TYPE {name} ")), "{name}");
+        }
+    }
+}
