@@ -184,8 +184,11 @@ fn heartbeat_after_tick_pings_url_on_0_and_url_fail_otherwise() {
     let rx = Receiver::start(200);
     let env = TestEnv::new();
     let hb = rx.url("/ping/abc");
-    // No candle file: the tick fails (exit 2) after loading its config, and says so.
-    env.write_config(&format!("{BASE_CONFIG}\n[heartbeat]\nurl_env = \"T_HB\"\n"));
+    // A state DB made for bot_id "mc" opened by a config for "mx": the tick fails (exit 2)
+    // after loading its config, and says so to the monitor.
+    env.write_config(BASE_CONFIG);
+    env.run(&["status"]).code(0);
+    env.write_config(&format!("{}\n[heartbeat]\nurl_env = \"T_HB\"\n", BASE_CONFIG.replace("\"mc\"", "\"mx\"")));
     env.run_env(&["tick"], &[("T_HB", &hb)]).code(2);
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
     env.write_config(&format!(

@@ -1160,6 +1160,9 @@ fn resize_leftover_stop_is_cancelled_once_coverage_is_confirmed() {
     assert_eq!(s.mock.writes_since(mark), [format!("DELETE {ALGO} {}", cid("STOP", 2))]);
     s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
     assert_eq!(s.run(&["reconcile"]).json()["clean"], true);
+    s.finish();
+}
+
 /// Issue 15 / CONTRACT §13: STOPs cancelled by hand, again and again, raise the posture
 /// (GREEN → YELLOW → ORANGE) while reconcile keeps re-protecting the position (protection is
 /// never limited by the posture); every transition is an audit row with its inputs; clean runs

@@ -227,14 +227,13 @@ fn json_clap_output_is_one_object_with_the_whole_message() {
 
 /// Issue 14 item 12: the user's docs cite only what is in this repository (no seed files, no
 /// outside contract sections, no failure-mode ids or branch names from the development notes).
-/// `docs/binance.md` is left to its own rework (its first lines cite the API notes).
 #[test]
 fn user_docs_cite_only_what_the_repository_holds() {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut files = vec![format!("{root}/README.md")];
     for e in std::fs::read_dir(format!("{root}/docs")).unwrap().flatten() {
         let p = e.path();
-        if p.extension().is_some_and(|x| x == "md") && !p.ends_with("binance.md") {
+        if p.extension().is_some_and(|x| x == "md") {
             files.push(p.display().to_string());
         }
     }

@@ -1,11 +1,11 @@
 //! Configuration: TOML parsed into `raw` structs, then validated into the typed `Config` that the
 //! rest of mcbot sees. Errors name the dotted key (CONTRACT §4).
 
-/// The paths the config names: checked at load, before anything is created.
-pub mod paths;
 /// serde mirror of the TOML file.
 /// `[[alerts.sink]]`, `[heartbeat]`, `[metrics]`.
 pub mod notify;
+/// The paths the config names: checked at load, before anything is created.
+pub mod paths;
 pub mod raw;
 /// API credentials from the environment.
 pub mod secrets;

@@ -3,18 +3,14 @@
 
 use crate::config::{ConfigError, ConfigResult};
 use crate::core::alert::AlertLevel;
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawAlerts {
-    #[serde(default)]
     pub sink: Vec<RawSink>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawSink {
     pub kind: Option<String>,
     pub url_env: Option<String>,
@@ -24,14 +20,12 @@ pub struct RawSink {
     pub min_level: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawHeartbeat {
     pub url_env: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawMetrics {
     pub textfile: Option<String>,
 }

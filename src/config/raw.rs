@@ -15,7 +15,7 @@ pub enum Num {
 
 /// One table of the file and the dotted prefix of its keys (`""` for the top level).
 struct Section<'a> {
-    prefix: &'static str,
+    prefix: String,
     table: Option<&'a Table>,
 }
 
@@ -33,14 +33,14 @@ fn type_name(v: &Value) -> &'static str {
 
 impl<'a> Section<'a> {
     fn top(table: &'a Table) -> Self {
-        Section { prefix: "", table: Some(table) }
+        Section { prefix: String::new(), table: Some(table) }
     }
 
     /// The sub-table `name`, absent if the file has none; a non-table value there is an error.
     fn sub(table: &'a Table, name: &'static str) -> ConfigResult<Self> {
         match table.get(name) {
-            None => Ok(Section { prefix: name, table: None }),
-            Some(Value::Table(t)) => Ok(Section { prefix: name, table: Some(t) }),
+            None => Ok(Section { prefix: name.to_string(), table: None }),
+            Some(Value::Table(t)) => Ok(Section { prefix: name.to_string(), table: Some(t) }),
             Some(v) => Err(ConfigError::invalid(name, format!("must be a table [{name}], not {}", type_name(v)))),
         }
     }
@@ -107,7 +107,6 @@ pub struct RawConfig {
     pub strategy: RawStrategy,
     pub risk: RawRisk,
     pub paper: RawPaper,
-    #[serde(default)]
     pub alerts: crate::config::notify::RawAlerts,
     pub heartbeat: Option<crate::config::notify::RawHeartbeat>,
     pub metrics: Option<crate::config::notify::RawMetrics>,
@@ -191,6 +190,9 @@ impl RawConfig {
             "strategy",
             "risk",
             "paper",
+            "alerts",
+            "heartbeat",
+            "metrics",
         ])?;
         let x = Section::sub(t, "exchange")?;
         x.only(&["kind", "base_url", "api_key_env", "api_secret_env", "recv_window_ms", "http_timeout_ms"])?;
@@ -300,6 +302,52 @@ impl RawConfig {
             strategy,
             risk,
             paper,
+            alerts: alerts_of(t)?,
+            heartbeat: {
+                let h = Section::sub(t, "heartbeat")?;
+                h.only(&["url_env"])?;
+                match h.table {
+                    None => None,
+                    Some(_) => Some(crate::config::notify::RawHeartbeat { url_env: h.string("url_env")? }),
+                }
+            },
+            metrics: {
+                let m = Section::sub(t, "metrics")?;
+                m.only(&["textfile"])?;
+                match m.table {
+                    None => None,
+                    Some(_) => Some(crate::config::notify::RawMetrics { textfile: m.string("textfile")? }),
+                }
+            },
         })
     }
+}
+
+/// `[[alerts.sink]]`: an array of tables, each read key by key under `alerts.sink[i]`.
+fn alerts_of(t: &Table) -> ConfigResult<crate::config::notify::RawAlerts> {
+    let a = Section::sub(t, "alerts")?;
+    a.only(&["sink"])?;
+    let mut sink = Vec::new();
+    if let Some(v) = a.get("sink") {
+        let Value::Array(items) = v else {
+            return Err(a.wrong("sink", "an array of tables ([[alerts.sink]])", v));
+        };
+        for (i, item) in items.iter().enumerate() {
+            let prefix = format!("alerts.sink[{i}]");
+            let Value::Table(tbl) = item else {
+                return Err(ConfigError::invalid(&prefix, format!("must be a table, not {}", type_name(item))));
+            };
+            let s = Section { prefix, table: Some(tbl) };
+            s.only(&["kind", "url_env", "token_env", "chat_id", "api_base", "min_level"])?;
+            sink.push(crate::config::notify::RawSink {
+                kind: s.string("kind")?,
+                url_env: s.string("url_env")?,
+                token_env: s.string("token_env")?,
+                chat_id: s.string("chat_id")?,
+                api_base: s.string("api_base")?,
+                min_level: s.string("min_level")?,
+            });
+        }
+    }
+    Ok(crate::config::notify::RawAlerts { sink })
 }

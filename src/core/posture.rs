@@ -162,6 +162,12 @@ pub fn from_repairs(repairs: &[Repair], failed_repairs: u32) -> Evidence {
     for r in repairs {
         match r {
             Repair::ForeignOrders { .. } | Repair::ForeignPosition { .. } => e.foreign_exposure = true,
+            // Own-prefix orders this journal never wrote: untracked orders and a belief that is
+            // plainly wrong (another instance, or an older DB).
+            Repair::AnotherInstance { client_ids } => {
+                e.orphan_orders = e.orphan_orders.saturating_add(u32::try_from(client_ids.len()).unwrap_or(u32::MAX));
+                e.position_mismatch_age_ms = Some(0);
+            }
             // The normal way mcbot learns that its STOP or TP filled while it was not running:
             // the position is finalised with the reason the fills support. Not doubt by itself
             // (the mismatch streak still counts it once).

@@ -12,10 +12,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_paper.sql")),
     (3, include_str!("migrations/0003_paper_clock.sql")),
-    (5, include_str!("migrations/0005_position_owner_plan.sql")),
-    (8, include_str!("migrations/0008_state_identity.sql")),
-    (9, include_str!("migrations/0009_posture.sql")),
-    (7, include_str!("migrations/0007_alert_outbox.sql")),
+    (4, include_str!("migrations/0004_position_owner_plan.sql")),
+    (5, include_str!("migrations/0005_alert_outbox.sql")),
+    (6, include_str!("migrations/0006_state_identity.sql")),
+    (7, include_str!("migrations/0007_posture.sql")),
 ];
 
 pub fn latest_version() -> i64 {
@@ -45,4 +45,18 @@ pub fn migrate(conn: &mut Connection, path: &str) -> StoreResult<()> {
         tracing::info!(event = "store.migrated", version = v, "schema migrated");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `migrate` applies every listed version above the DB's and stamps each in turn, so the list
+    /// must count up by one: a version out of order (e.g. after a merge) would be re-run or skipped.
+    #[test]
+    fn migration_versions_count_up_by_one_from_1() {
+        for (i, (v, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*v, i64::try_from(i).unwrap_or(-1) + 1, "migration list out of order at {i}");
+        }
+    }
 }
