@@ -1243,3 +1243,58 @@ fn posture_red_halts_but_close_still_works() {
     assert_eq!(s.run(&["status"]).json()["posture"]["mode"], "RED");
     s.finish();
 }
+
+/// Issue 11 item 1 / invariant 10 (`halt` and `status` never wait; AC3): an ENTRY acknowledged
+/// with nothing filled rests in its fill window (the default 10 s) without holding a DB write
+/// transaction. `status` and `halt` answer while `enter` waits in the window, and `enter` sees
+/// the halt before anything else: it cancels the resting ENTRY and sends nothing that opens
+/// exposure. (How long `halt` took is printed for the note, never asserted.)
+#[test]
+fn halt_during_a_resting_entry_answers_at_once_and_cancels_the_remainder() {
+    let s = Scenario::with(&[("entry_fill_window_ms", "10000")]);
+    s.mock.on(
+        "POST",
+        ORDER,
+        Some("ENTRY"),
+        Action::PartialFill { qty: Decimal::ZERO, complete_after_ms: None, rest_price: None },
+        1,
+    );
+    let child = s
+        .env
+        .std_command()
+        .args(["--json", "enter"])
+        .env("MCBOT_API_KEY", API_KEY)
+        .env("MCBOT_API_SECRET", API_SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while s.mock.count("POST", ORDER, &cid("ENTRY", 1)) == 0 {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(30), "the ENTRY never reached the exchange");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    let status = s.run(&["status"]);
+    let status_ms = t.elapsed().as_millis();
+    status.code(0);
+    assert_eq!(status.json()["mode"], "RUNNING", "{}", status.stdout);
+    let t = std::time::Instant::now();
+    let halt = s.run(&["halt", "--reason", "operator"]);
+    let halt_ms = t.elapsed().as_millis();
+    halt.code(0);
+    eprintln!("measured while enter rests in its fill window: status {status_ms} ms, halt {halt_ms} ms");
+    let mark = s.mock.request_count();
+    let out = Outcome::of(&child.wait_with_output().unwrap());
+    out.code(1);
+    assert_eq!(out.json()["outcome"], "not_filled", "{}", out.stdout);
+    // After the halt: only the cancel of the resting ENTRY; no second ENTRY, no STOP/TP.
+    let writes = s.mock.writes_since(mark);
+    assert_eq!(writes, [format!("DELETE {ORDER} {}", cid("ENTRY", 1))], "{writes:?}");
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    assert!(s.audit().contains(&"WARN:entry_halted_in_window".to_string()), "{:?}", s.audit());
+    assert_eq!(s.mode(), "HALTED");
+    s.finish();
+}

@@ -837,7 +837,10 @@ impl State {
         let idx = self.orders.len() - 1;
         match partial {
             Some((part, complete_after, rest_price)) => {
-                self.fill(idx, part.min(exec));
+                // Zero now: the order rests (NEW), acknowledged with nothing filled.
+                if !part.is_zero() {
+                    self.fill(idx, part.min(exec));
+                }
                 self.orders[idx].complete_at = complete_after.map(|ms| Instant::now() + Duration::from_millis(ms));
                 self.orders[idx].rest_price = rest_price;
             }
