@@ -1298,3 +1298,41 @@ fn halt_during_a_resting_entry_answers_at_once_and_cancels_the_remainder() {
     assert_eq!(s.mode(), "HALTED");
     s.finish();
 }
+
+/// Issue 10 item 6 (AC1, AC5; never touch what mcbot cannot prove is its own): a person sells
+/// twice the long into it, so the exchange holds a SHORT. The bot's SELL STOP does not protect a
+/// short. Reconcile ends the bot's position as `external`, HALTs with a CRITICAL audit, exits 10
+/// and sends nothing: the short and the orders on it are left to the person. Later runs keep
+/// refusing entries and still send nothing.
+#[test]
+fn hand_flip_ends_the_position_as_external_and_halts_touching_nothing() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let long = s.mock.position();
+    assert!(long > Decimal::ZERO);
+    s.mock.fill_market_order("web_hand_sell", false, long * dec!(2));
+    assert_eq!(s.mock.position(), -long);
+    let mark = s.mock.request_count();
+    let out = s.run(&["reconcile"]);
+    out.code(10);
+    let j = out.json();
+    assert_eq!(j["outcome"], "side_flipped", "{j}");
+    assert!(j["entry_block_reason"].as_str().unwrap().contains("not mcbot's"), "{j}");
+    assert!(s.mock.writes_since(mark).is_empty(), "{:?}", s.mock.writes_since(mark));
+    // The bot's position ended with an explicit reason; the person's short is untouched.
+    let (_, _, reason) = s.position();
+    assert_eq!(reason.as_deref(), Some("external"));
+    assert_eq!(s.mock.position(), -long);
+    assert_eq!(s.mock.open_algos().len(), 2, "the orders on the position are left to the person");
+    assert!(s.audit().contains(&"CRITICAL:side_flipped".to_string()), "{:?}", s.audit());
+    assert_eq!(s.mode(), "HALTED");
+    let status = s.run(&["status"]).json();
+    assert_eq!(status["position"], Value::Null, "{status}");
+    assert!(status["halt_reason"].as_str().unwrap().contains("changed by hand"), "{status}");
+    // The next runs neither protect, adopt nor cancel around the short.
+    s.run(&["reconcile"]);
+    s.run(&["tick"]);
+    assert!(s.mock.writes_since(mark).is_empty(), "{:?}", s.mock.writes_since(mark));
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
+    s.finish();
+}

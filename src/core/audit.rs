@@ -41,6 +41,8 @@ pub const FOREIGN_EXPOSURE: &str = "foreign_exposure";
 pub const RECONCILE_DONE: &str = "reconcile_done";
 /// Own-prefix orders an established journal never wrote: another instance or an older state DB.
 pub const ANOTHER_INSTANCE: &str = "another_instance";
+/// The exchange holds the opposite side of the bot's position (a hand trade). data: {side, qty}
+pub const SIDE_FLIPPED: &str = "side_flipped";
 /// The posture changed mode (its row in posture_transition has the evidence).
 /// data: {from, to, score, growth, reason}
 pub const POSTURE_CHANGED: &str = "posture_changed";

@@ -162,6 +162,10 @@ pub fn from_repairs(repairs: &[Repair], failed_repairs: u32) -> Evidence {
     for r in repairs {
         match r {
             Repair::ForeignOrders { .. } | Repair::ForeignPosition { .. } => e.foreign_exposure = true,
+            Repair::SideFlipped { .. } => {
+                e.foreign_exposure = true;
+                e.position_mismatch_age_ms = Some(0);
+            }
             // Own-prefix orders this journal never wrote: untracked orders and a belief that is
             // plainly wrong (another instance, or an older DB).
             Repair::AnotherInstance { client_ids } => {

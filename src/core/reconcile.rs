@@ -70,6 +70,10 @@ pub enum Repair {
     /// Own-prefix orders this established journal never wrote: HALT with a CRITICAL audit and
     /// touch nothing (every protective order is kept); the operator decides (`reconcile --adopt`).
     AnotherInstance { client_ids: Vec<String> },
+    /// The exchange holds the opposite side of the bot's position (a hand trade sold through it,
+    /// issue 10 item 6): the bot's position ended (`external`); the new one is not the bot's.
+    /// Finalise, HALT with a CRITICAL audit, block entries, and touch nothing on the exchange.
+    SideFlipped { side: PositionSide, qty: Decimal },
 }
 
 impl Repair {
@@ -154,6 +158,11 @@ pub fn decide(i: &ReconcileInput) -> Vec<Repair> {
         },
         (Some(l), false) => {
             let side = side_of(i.exchange_qty);
+            if l.side != side {
+                // Never protect, resize or cancel around a position mcbot cannot prove is its own.
+                out.push(Repair::SideFlipped { side, qty: i.exchange_qty.abs() });
+                return out;
+            }
             if l.side != side || l.qty != i.exchange_qty.abs() || l.entry_price != i.exchange_entry_price {
                 out.push(Repair::CorrectRecord {
                     side,
@@ -390,5 +399,15 @@ mod tests {
         let r = decide(&i);
         assert_eq!(r, vec![Repair::ForeignOrders { count: 2 }]);
         assert!(!r[0].is_mismatch());
+    }
+
+    /// Issue 10 item 6: a hand trade flips the long into a short. The bot's SELL STOP does not
+    /// protect a short; the decision ends the bot's position and touches nothing else.
+    #[test]
+    fn a_side_flip_ends_the_position_and_touches_nothing() {
+        let mut i = input();
+        i.exchange_qty = dec!(-0.5);
+        i.exchange_entry_price = dec!(99);
+        assert_eq!(decide(&i), vec![Repair::SideFlipped { side: PositionSide::Short, qty: dec!(0.5) }]);
     }
 }

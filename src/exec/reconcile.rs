@@ -7,6 +7,7 @@ use crate::core::audit;
 use crate::core::client_id::ClientOrderId;
 use crate::core::order::{OrderRole, OrderState};
 use crate::core::plan::PlanStatus;
+use crate::core::position::ExitReason;
 use crate::core::reconcile::{decide, LocalPosition, OpenProtective, ReconcileInput, Repair};
 use crate::error::Result;
 use crate::exec::close::{adopt_covered, finalise_flat, journal_plan_id};
@@ -153,10 +154,20 @@ pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     // in-flight entries were resolved.
     let synced = if strangers.is_empty() { e.sync_protective_beliefs(&snap, &active_plans(e)?)? } else { 0 };
     let db_pos = e.store.active_position(&e.cfg.symbol)?;
+    // Protection counts only on the side that closes the position the exchange holds: after a
+    // hand flip the bot's old SELL STOP neither protects the short nor proves it is the bot's.
+    let exit_side = if snap.position.qty > Decimal::ZERO {
+        Some(crate::core::types::PositionSide::Long.exit_side())
+    } else if snap.position.qty < Decimal::ZERO {
+        Some(crate::core::types::PositionSide::Short.exit_side())
+    } else {
+        None
+    };
     let protective: Vec<OpenProtective> = snap
         .our_conditionals
         .iter()
         .filter(|c| c.status.is_open())
+        .filter(|c| exit_side.is_none_or(|s| c.side == s))
         .filter_map(|c| {
             ClientOrderId::parse(&c.client_id).ok().map(|id| OpenProtective {
                 client_id: c.client_id.clone(),
@@ -206,6 +217,7 @@ pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     let mut lines = Vec::new();
     let mut critical: Option<Report> = None;
     let mut another_instance = false;
+    let mut flipped = false;
     let mut pos = db_pos;
     for r in &repairs {
         let data = serde_json::to_value(r).unwrap_or_default();
@@ -364,6 +376,21 @@ pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                 lines.push("after checking, `mcbot reconcile --adopt` takes them over (docs/recovery.md)".into());
                 another_instance = true;
             }
+            Repair::SideFlipped { side, qty } => {
+                if let Some(p) = pos.take() {
+                    e.finalise_position(&p, &ExitReason::External, None, None)?;
+                    let msg = format!(
+                        "the exchange holds {side} {qty} {} where mcbot's {} {} was: changed by hand; \
+                         mcbot's position ended (external); the {side} is not mcbot's and is left to you with its orders",
+                        e.cfg.symbol, p.side, p.qty
+                    );
+                    e.audit(Severity::Critical, audit::SIDE_FLIPPED, Some(&journal_plan_id(&p)), msg.clone(), data)?;
+                    e.halt(&msg, Some(&journal_plan_id(&p)))?;
+                    block = Some(msg.clone());
+                    lines.push(format!("HALTED: {msg}"));
+                    flipped = true;
+                }
+            }
             Repair::EnsureProtection { missing } => {
                 let Some(p) = &pos else { continue };
                 let fresh = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
@@ -420,6 +447,8 @@ pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     }
     let (outcome, exit) = if another_instance {
         ("another_instance", ExitCode::Critical)
+    } else if flipped {
+        ("side_flipped", ExitCode::Critical)
     } else if failures > 0 {
         ("repairs_failed", ExitCode::Failed)
     } else {
