@@ -155,11 +155,39 @@ impl Scenario {
 
     /// Index of the first request matching `method path client_id` (panics if absent).
     #[track_caller]
+    /// The first such request. For the look-up of an order (GET /fapi/v1/order) that means the
+    /// first look-up after the order was sent: the pre-send check that its client id is unused
+    /// (issue 10 item 3) comes before every ENTRY and is asserted on its own.
     fn at(&self, method: &str, path: &str, client_id: &str) -> usize {
         let reqs = self.mock.requests();
+        let from = self.sent_at(method, path, client_id).unwrap_or(0);
         reqs.iter()
+            .skip(from)
             .position(|r| r.method == method && r.path == path && r.client_id() == Some(client_id))
+            .map(|i| i + from)
             .unwrap_or_else(|| panic!("no {method} {path} {client_id} in\n{}", lines(&reqs)))
+    }
+
+    /// For a look-up of an order: the index of that order's first POST.
+    fn sent_at(&self, method: &str, path: &str, client_id: &str) -> Option<usize> {
+        if method != "GET" || path != ORDER {
+            return None;
+        }
+        self.mock
+            .requests()
+            .iter()
+            .position(|r| r.method == "POST" && r.path == ORDER && r.client_id() == Some(client_id))
+    }
+
+    /// Look-ups of an order after it was sent (the ambiguity rule's look-ups).
+    fn lookups_after_send(&self, client_id: &str) -> usize {
+        let from = self.sent_at("GET", ORDER, client_id).unwrap_or(usize::MAX);
+        self.mock
+            .requests()
+            .iter()
+            .skip(from)
+            .filter(|r| r.method == "GET" && r.path == ORDER && r.client_id() == Some(client_id))
+            .count()
     }
 
     fn request(&self, method: &str, path: &str, client_id: &str) -> Request {
@@ -341,7 +369,7 @@ fn f001_unknown_outcome_answers_are_resolved_by_lookup() {
         let s = Scenario::new();
         s.mock.on("POST", ORDER, Some("ENTRY"), action.clone(), 1);
         s.run(&["enter"]).code(0);
-        assert_eq!(s.mock.count("GET", ORDER, &cid("ENTRY", 1)), 1, "{action:?}");
+        assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 1, "{action:?}");
         s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
         assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "UNKNOWN", "FILLED"], "{action:?}");
         s.finish();
@@ -373,7 +401,7 @@ fn unknown_code_on_a_refused_entry_is_proven_absent_before_attempt_2() {
     let s = Scenario::new();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::api_error(400, -1199, "An unexpected new error occurred."), 1);
     s.run(&["enter"]).code(0);
-    assert_eq!(s.mock.count("GET", ORDER, &cid("ENTRY", 1)), 2, "two agreeing look-ups");
+    assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 2, "two agreeing look-ups");
     let second_lookup =
         s.mock.requests().iter().rposition(|r| r.method == "GET" && r.client_id() == Some(&cid("ENTRY", 1)));
     s.before(second_lookup.unwrap(), s.at("POST", ORDER, &cid("ENTRY", 2)));
@@ -413,7 +441,7 @@ fn entry_503_service_unavailable_is_retried_once_as_entry_2() {
     s.before(first, second);
     let flat_check = s.mock.requests()[first..second].iter().any(|r| r.path == "/fapi/v3/positionRisk");
     assert!(flat_check, "the position is read before attempt 2:\n{}", lines(&s.mock.requests()));
-    assert_eq!(s.mock.count("GET", ORDER, &cid("ENTRY", 1)), 0, "a definite failure needs no look-up");
+    assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 0, "a definite failure needs no look-up");
     assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 2);
     assert_eq!(s.mock.position(), dec!(0.010), "exactly one ENTRY filled");
     assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "REJECTED"]);
@@ -807,7 +835,7 @@ fn ambiguous_entry_that_never_landed_is_proven_absent_then_entry_2() {
     let s = Scenario::new();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::Drop, 1);
     s.run(&["enter"]).code(0);
-    assert_eq!(s.mock.count("GET", ORDER, &cid("ENTRY", 1)), 2, "two look-ups before attempt 2");
+    assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 2, "two look-ups before attempt 2");
     s.before(s.at("GET", ORDER, &cid("ENTRY", 1)), s.at("POST", ORDER, &cid("ENTRY", 2)));
     assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 2);
     assert_eq!(s.mock.position(), dec!(0.010), "exactly one ENTRY filled");
@@ -1335,4 +1363,38 @@ fn hand_flip_ends_the_position_as_external_and_halts_touching_nothing() {
     assert!(s.mock.writes_since(mark).is_empty(), "{:?}", s.mock.writes_since(mark));
     assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
     s.finish();
+}
+
+/// Issue 10 item 3 (AC2, F-001): with a protected position open the state DB is lost (deleted,
+/// or replaced by a copy from before the trade); the STOP then fills, so the exchange is flat and
+/// no *open* order carries `…_ENTRY_1` (Binance would accept it again). `evaluate` on the same
+/// candle makes the same plan again. Right before sending, the ENTRY's client id is looked up in
+/// any status: the exchange knows it, so nothing is sent (pre-flight `client_id_unused`, exit 5).
+#[test]
+fn lost_state_after_a_stop_out_never_sends_the_same_entry_again() {
+    for how in [StateLoss::Deleted, StateLoss::ZeroBytes, StateLoss::OlderCopy] {
+        let s = Scenario::new();
+        let copy = s.save_copy();
+        s.run(&["enter"]).code(0);
+        s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
+        s.lose_state(how, &copy);
+        s.mock.set_mark(dec!(38000));
+        assert_eq!(s.mock.position(), Decimal::ZERO, "{how:?}: the STOP filled");
+        if !matches!(how, StateLoss::OlderCopy) {
+            // A new DB: evaluate on the same candle makes the same plan id again.
+            let _ = std::fs::remove_file(s.env.db_path());
+            s.seed();
+        }
+        let mark = s.mock.request_count();
+        let out = s.run(&["enter"]);
+        assert_eq!(out.code, 5, "{how:?}: {}", out.stdout);
+        assert!(out.json()["error"].as_str().unwrap().contains("client_id_unused"), "{how:?}: {}", out.stdout);
+        let writes = s.mock.writes_since(mark);
+        assert!(!writes.iter().any(|w| w.starts_with("POST") && w.contains("ENTRY")), "{how:?}: {writes:?}");
+        assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1, "{how:?}: one ENTRY ever");
+        // The look-up went out before anything that opens exposure could.
+        assert_eq!(s.mock.count("GET", ORDER, &cid("ENTRY", 1)), 1 + 1, "{how:?}: the first enter's and this one's");
+        assert!(s.audit().contains(&"WARN:preflight_failed".to_string()), "{how:?}");
+        s.finish();
+    }
 }

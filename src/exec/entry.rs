@@ -39,9 +39,13 @@ struct PreRead {
     settings: AccountSettings,
     filters: SymbolFilters,
     mark: MarkInfo,
+    /// What the exchange knows of the client id about to be sent, in any status (issue 10 item
+    /// 3): Binance accepts a client id again once no *open* order carries it, so after a lost or
+    /// older state DB the same plan would otherwise be entered a second time (F-001).
+    known_entry: Option<ExOrder>,
 }
 
-fn pre_read(e: &Engine<'_>) -> Result<PreRead> {
+fn pre_read(e: &Engine<'_>, entry_cid: &str) -> Result<PreRead> {
     let (ex, symbol, bot) = (e.ex, e.cfg.symbol.as_str(), e.cfg.bot_id.as_str());
     if !ex.concurrent_calls() {
         return Ok(PreRead {
@@ -49,16 +53,37 @@ fn pre_read(e: &Engine<'_>) -> Result<PreRead> {
             settings: ex.account_settings(symbol)?,
             filters: ex.filters(symbol)?,
             mark: ex.mark_info(symbol)?,
+            known_entry: ex.query_order(symbol, entry_cid)?,
         });
     }
-    let (snap, settings, filters, mark) = std::thread::scope(|s| {
+    let (snap, settings, filters, mark, known) = std::thread::scope(|s| {
         let a = s.spawn(|| snapshot::read(ex, symbol, bot));
         let b = s.spawn(|| ex.account_settings(symbol));
         let c = s.spawn(|| ex.filters(symbol));
+        let k = s.spawn(|| ex.query_order(symbol, entry_cid));
         let d = ex.mark_info(symbol);
-        (snapshot::join(a), snapshot::join(b), snapshot::join(c), d)
+        (snapshot::join(a), snapshot::join(b), snapshot::join(c), d, snapshot::join(k))
     });
-    Ok(PreRead { snap: snap?, settings: settings?, filters: filters?, mark: mark? })
+    Ok(PreRead { snap: snap?, settings: settings?, filters: filters?, mark: mark?, known_entry: known? })
+}
+
+/// Pre-flight `client_id_unused`: the exchange already knows the ENTRY's client id, so this plan
+/// was entered before (the journal that would say so was lost or is older): nothing is sent.
+fn refuse_if_known(e: &mut Engine<'_>, plan: &TradePlan, cid: &str, known: Option<&ExOrder>) -> Result<()> {
+    let Some(o) = known else { return Ok(()) };
+    let message = format!(
+        "the exchange already knows ENTRY {cid} ({:?}, filled {}): plan {} was entered before; nothing sent \
+         (was the state DB lost or replaced?)",
+        o.status, o.executed_qty, plan.id
+    );
+    e.audit(
+        Severity::Warn,
+        audit::PREFLIGHT_FAILED,
+        Some(&plan.id),
+        format!("pre-flight `client_id_unused` failed: {message}"),
+        json!({"check": "client_id_unused", "message": message, "client_id": cid}),
+    )?;
+    Err(Error::Preflight { check: "client_id_unused".into(), message })
 }
 
 /// `enter`: the whole sequence for the current PLANNED plan.
@@ -82,7 +107,12 @@ pub fn enter(e: &mut Engine<'_>) -> Result<Report> {
             .line(format!("plan {} expired; never entered late", plan.id)));
     }
     refuse_if_halted(e, &plan)?;
-    let mut pre = pre_read(e)?;
+    let attempt = e.ledger(&plan.id)?.next_attempt(&plan.id, OrderRole::Entry);
+    let entry_cid = ClientOrderId::new(&e.cfg.bot_id, &plan.id, OrderRole::Entry, attempt)
+        .map_err(|x| Error::Failed(x.to_string()))?
+        .to_string();
+    let mut pre = pre_read(e, &entry_cid)?;
+    refuse_if_known(e, &plan, &entry_cid, pre.known_entry.as_ref())?;
     fix_margin_settings(e, &mut pre)?;
     let sys = e.store.system()?;
     let db_pos = e.store.active_position(&e.cfg.symbol)?;

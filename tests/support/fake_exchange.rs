@@ -313,6 +313,11 @@ impl Exchange for FakeExchange {
         Ok(c)
     }
     fn query_order(&self, _symbol: &str, client_id: &str) -> ExResult<Option<ExOrder>> {
+        // The pre-send check that an ENTRY's client id is unused finds nothing; a scripted fault
+        // on a look-up is meant for the look-up after the order was sent.
+        if !self.state.lock().unwrap().orders.iter().any(|o| o.client_id == client_id) {
+            return Ok(None);
+        }
         let fault = self.begin(&format!("query_order:{}", role_of(client_id)));
         if let Some(Fault::Fail(e)) = fault {
             return Err(e);

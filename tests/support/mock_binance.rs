@@ -1259,12 +1259,26 @@ fn handle(shared: &Shared, raw: &Raw) -> usize {
         .iter()
         .find_map(|k| params.iter().find(|(n, _)| n == k))
         .and_then(|(_, v)| role_of(v).map(str::to_string));
+    // A fault scripted for the look-up of an order is meant for the look-up after the order was
+    // sent, not for the pre-send check that the client id is unused (which finds nothing).
+    let lookup_before_send = raw.method == "GET" && path == "/fapi/v1/order" && {
+        let cid = params.iter().find(|(n, _)| n == "origClientOrderId").map(|(_, v)| v.clone());
+        cid.is_some_and(|cid| {
+            !lock(&shared.log)
+                .iter()
+                .any(|r| r.method == "POST" && r.path == "/fapi/v1/order" && r.client_id() == Some(cid.as_str()))
+        })
+    };
     let fault = {
         let mut faults = lock(&shared.faults);
         faults
             .iter_mut()
             .find(|f| {
-                f.remaining > 0 && f.method == raw.method && f.path == path && (f.role.is_none() || f.role == role)
+                f.remaining > 0
+                    && !lookup_before_send
+                    && f.method == raw.method
+                    && f.path == path
+                    && (f.role.is_none() || f.role == role)
             })
             .map(|f| {
                 f.remaining -= 1;
