@@ -198,10 +198,12 @@ fn heartbeat_after_tick_pings_url_on_0_and_url_fail_otherwise() {
     env.run_env(&["tick"], &[("T_HB", &hb)]).code(0);
     env.run_env(&["halt", "--reason", "x"], &[("T_HB", &hb)]).code(0);
     env.run_env(&["status"], &[("T_HB", &hb)]).code(0);
-    // Halted: whatever the tick exits with reaches the monitor; exit 3 is `/fail`, not success.
-    // (Today a halted tick with no plan exits 0 — issue 13's first finding, left to tick's owner.)
+    // Halted: a tick that did its safety work while HALTED exits 3, and the monitor hears `/fail`
+    // (issue 13's first finding: every halted tick used to exit 0 until a plan appeared).
     let halted = env.run_env(&["tick"], &[("T_HB", &hb)]);
-    let third = if halted.code == 0 { "GET /ping/abc" } else { "GET /ping/abc/fail" };
+    halted.code(3);
+    assert!(halted.stdout.contains("HALTED (x)"), "{}", halted.stdout);
+    let third = "GET /ping/abc/fail";
     let paths: Vec<String> = rx.seen().iter().map(|s| format!("{} {}", s.method, s.path)).collect();
     assert_eq!(paths, ["GET /ping/abc/fail", "GET /ping/abc", third], "halt/status send none");
 }

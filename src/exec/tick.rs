@@ -105,6 +105,18 @@ pub fn tick_with(e: &mut Engine<'_>, evaluator: &mut Evaluator<'_>) -> Result<Re
     if exit != ExitCode::Critical {
         run_protect(e, &mut steps, &mut lines, &mut exit, false)?;
     }
+    // A halted bot says so on every run: a tick that did its safety work while HALTED exits 3
+    // (refused) rather than 0, so cron, the systemd unit and the heartbeat see the halt.
+    if exit == ExitCode::Ok {
+        let sys = e.store.system()?;
+        if sys.is_halted() {
+            let why = sys.halt_reason.unwrap_or_default();
+            lines.push(format!(
+                "HALTED ({why}): entries refused; after fixing the cause run `mcbot reconcile`, then `mcbot halt --resume`"
+            ));
+            exit = ExitCode::Halted;
+        }
+    }
     Ok(finish(steps, lines, exit))
 }
 
