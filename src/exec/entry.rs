@@ -256,7 +256,10 @@ fn send_once(e: &mut Engine<'_>, o: &OrderRef, plan: &TradePlan) -> Result<Sent>
         Ok(order) => {
             // From the fill to the STOP request every write shares one commit (flushed right
             // before the STOP/TP go out): the unprotected window is one round trip, not N fsyncs.
-            e.store.begin_batch()?;
+            // Nothing filled, nothing to protect: no batch, so none rests through the fill window.
+            if order.executed_qty > Decimal::ZERO {
+                e.store.begin_batch()?;
+            }
             e.record_order(o, &order, None)?;
             Ok(Sent::Accepted(order))
         }
@@ -407,10 +410,10 @@ fn fill_window(
     let symbol = e.cfg.symbol.clone();
     let deadline = e.now() + i64::try_from(e.cfg.execution.entry_fill_window_ms).unwrap_or(i64::MAX);
     let mut halted_during_window = false;
+    // No write transaction across a sleep or an exchange call: `halt` and `status` must never
+    // wait for a resting ENTRY.
+    e.store.flush_batch()?;
     while e.now() < deadline {
-        // No write transaction across a sleep or an exchange call: `halt` and `status` must never
-        // wait for a resting ENTRY (the ACK's batch is committed here at the latest).
-        e.store.flush_batch()?;
         e.clock.sleep_ms(250);
         // A halt that landed during the window stops the remainder at once; what filled is
         // protected (already) and then closed below like any partial fill.
@@ -435,7 +438,6 @@ fn fill_window(
         }
     }
     // Window over (or HALTED meanwhile): cancel the remainder, then look at what filled.
-    e.store.flush_batch()?;
     if halted_during_window {
         e.audit(
             Severity::Warn,

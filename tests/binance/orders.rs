@@ -10,7 +10,7 @@ use mcbot::exchange::{
 };
 use rust_decimal_macros::dec;
 
-fn close_request() -> MarketOrderRequest {
+pub(super) fn close_request() -> MarketOrderRequest {
     // The fixture's own client id, so the answer matches the request.
     MarketOrderRequest {
         symbol: "BTCUSDT".into(),

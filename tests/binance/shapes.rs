@@ -4,25 +4,12 @@
 //! resolved from its child order, never recorded as expired.
 
 use super::harness::{fixture, Env};
+use super::orders::close_request;
 use httpmock::prelude::*;
-use mcbot::core::types::OrderSide;
-use mcbot::exchange::{
-    CancelOutcome, ConditionalStatus, ErrorClass, ExOrderStatus, Exchange, ExchangeErrorKind, MarketOrderRequest,
-};
+use mcbot::exchange::{CancelOutcome, ConditionalStatus, ErrorClass, ExOrderStatus, Exchange, ExchangeErrorKind};
 use rust_decimal_macros::dec;
 
-const CLOSE_ID: &str = "x-xcKtGhcuabe007933d67c8e9553afd";
 const STOP_ID: &str = "x-yHjDKm8h7cd1bf4f-9ce3-4d55-b9f";
-
-fn close_request() -> MarketOrderRequest {
-    MarketOrderRequest {
-        symbol: "BTCUSDT".into(),
-        side: OrderSide::Sell,
-        qty: dec!(0.003),
-        reduce_only: true,
-        client_id: CLOSE_ID.into(),
-    }
-}
 
 /// The FILLED MARKET answer as `new_order_response.rs` models it, then its `GET /fapi/v1/order`.
 #[test]
@@ -33,7 +20,7 @@ fn filled_market_without_a_price_takes_it_from_the_order_query() {
         when.method(GET)
             .path("/fapi/v1/order")
             .query_param("symbol", "BTCUSDT")
-            .query_param("origClientOrderId", CLOSE_ID);
+            .query_param("origClientOrderId", close_request().client_id);
         then.status(200).body(fixture("rest_order_filled_market_reduceonly_sell_btcusdt.json"));
     });
     let o = env.ex.place_market(&close_request()).unwrap();
