@@ -48,3 +48,7 @@ pub const SIDE_FLIPPED: &str = "side_flipped";
 pub const POSTURE_CHANGED: &str = "posture_changed";
 /// `evaluate` had an entry signal and the posture refused to plan it. data: {mode, debt_score}
 pub const POSTURE_REFUSED: &str = "posture_refused";
+/// The state DB could not be written while exposure existed: the position was protected or
+/// closed from what the exchange and the plan say, then HALT was attempted (CRITICAL).
+/// data: {cause, done, halted}
+pub const STATE_UNWRITABLE: &str = "state_unwritable";

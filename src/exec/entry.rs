@@ -6,7 +6,7 @@
 use crate::core::audit;
 use crate::core::client_id::ClientOrderId;
 use crate::core::money::SymbolFilters;
-use crate::core::order::{OrderEvent, OrderRole};
+use crate::core::order::{OrderEvent, OrderRole, OrderState};
 use crate::core::plan::{PlanStatus, TradePlan};
 use crate::core::position::{ExitReason, PositionState};
 use crate::core::preflight::{self, PreflightInput};
@@ -145,9 +145,58 @@ pub fn enter(e: &mut Engine<'_>) -> Result<Report> {
     }
     // The mode is re-read right before the ENTRY is sent (CONTRACT §7.10).
     refuse_if_halted(e, &plan)?;
-    let result = submit(e, &plan);
+    let result = submit(e, &plan, &pre.filters);
     e.store.flush_batch()?;
+    if e.store.plan(&plan.id)?.is_some_and(|p| p.status == PlanStatus::NotFilled) {
+        close_unused_protection_intents(e, &plan.id)?;
+    }
     result
+}
+
+/// Protection before bookkeeping (issue 11 item 2): the STOP and TP intents are committed in the
+/// same transaction as the ENTRY intent, so a journal that cannot be written after the fill cannot
+/// keep the STOP from going out under an id the journal already holds. The STOP's trigger is the
+/// plan's; the TP's follows from the fill and is recorded when it is placed.
+fn record_protection_intents(e: &mut Engine<'_>, plan: &TradePlan, filters: &SymbolFilters) -> Result<()> {
+    let t = crate::exec::protect::Targets::compute(
+        filters,
+        plan.side,
+        plan.entry_ref,
+        Some(plan.stop_price),
+        e.cfg.execution.adopted_stop_pct,
+        e.cfg.strategy.tp_r_multiple,
+        plan.qty,
+    )?;
+    let ledger = e.ledger(&plan.id)?;
+    for (role, trigger) in [(OrderRole::Stop, t.stop), (OrderRole::Tp, t.tp)] {
+        if ledger.of(&plan.id, role).last().is_some_and(|v| v.state == OrderState::Intended) {
+            continue;
+        }
+        let attempt = ledger.next_attempt(&plan.id, role);
+        let cid = ClientOrderId::new(&e.cfg.bot_id, &plan.id, role, attempt)
+            .map_err(|x| Error::Failed(x.to_string()))?
+            .to_string();
+        let o = OrderRef { plan_id: Some(plan.id.clone()), role, attempt, client_id: cid };
+        e.record_submitting(&o, Some(trigger), plan.qty)?;
+    }
+    Ok(())
+}
+
+/// The ENTRY never filled: the protection intents prepared with it are closed as never sent.
+fn close_unused_protection_intents(e: &mut Engine<'_>, plan_id: &str) -> Result<()> {
+    let ledger = e.ledger(plan_id)?;
+    let unused: Vec<_> = [OrderRole::Stop, OrderRole::Tp]
+        .into_iter()
+        .flat_map(|r| ledger.of(plan_id, r))
+        .filter(|v| v.state == OrderState::Intended)
+        .cloned()
+        .collect();
+    for v in unused {
+        let o =
+            OrderRef { plan_id: Some(plan_id.to_string()), role: v.role, attempt: v.attempt, client_id: v.client_id };
+        e.record_not_found(&o, "never sent: the ENTRY did not fill")?;
+    }
+    Ok(())
 }
 
 fn refuse_if_halted(e: &mut Engine<'_>, plan: &TradePlan) -> Result<()> {
@@ -185,7 +234,7 @@ fn fix_margin_settings(e: &mut Engine<'_>, pre: &mut PreRead) -> Result<()> {
 }
 
 /// Sends the ENTRY (at most two attempts, the second only after a definite "not accepted").
-fn submit(e: &mut Engine<'_>, plan: &TradePlan) -> Result<Report> {
+fn submit(e: &mut Engine<'_>, plan: &TradePlan, filters: &SymbolFilters) -> Result<Report> {
     e.store.set_plan_status(&plan.id, PlanStatus::Entering, e.now())?;
     let first_attempt = e.ledger(&plan.id)?.next_attempt(&plan.id, OrderRole::Entry);
     let mut attempt = first_attempt;
@@ -202,6 +251,7 @@ fn submit(e: &mut Engine<'_>, plan: &TradePlan) -> Result<Report> {
             return Err(x);
         }
         e.record_submitting(&o, Some(plan.entry_ref), plan.qty)?;
+        record_protection_intents(e, plan, filters)?;
         e.audit(
             Severity::Info,
             audit::ENTRY_SUBMITTED,

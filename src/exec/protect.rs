@@ -6,7 +6,7 @@
 use crate::core::audit;
 use crate::core::client_id::ClientOrderId;
 use crate::core::money::PriceRounding;
-use crate::core::order::{OrderEvent, OrderRole};
+use crate::core::order::{OrderEvent, OrderRole, OrderState};
 use crate::core::plan::take_profit_price;
 use crate::core::position::ExitReason;
 use crate::core::types::PositionSide;
@@ -98,6 +98,14 @@ impl Engine<'_> {
             if self.cfg.execution.working_type_mark { WorkingType::MarkPrice } else { WorkingType::ContractPrice };
         let ledger = self.ledger(plan_id)?;
         let mut pending: Vec<(OrderRole, u32)> = roles.iter().map(|r| (*r, ledger.next_attempt(plan_id, *r))).collect();
+        // Intents committed with the ENTRY intent, never sent yet: this placement is theirs.
+        let mut prepared: Vec<String> = Vec::new();
+        for (role, attempt) in pending.iter_mut() {
+            if let Some(v) = ledger.of(plan_id, *role).last().filter(|v| v.state == OrderState::Intended) {
+                *attempt = v.attempt;
+                prepared.push(v.client_id.clone());
+            }
+        }
         let mut verdicts = Vec::new();
         for round in 0..2 {
             if pending.is_empty() {
@@ -115,7 +123,9 @@ impl Engine<'_> {
                     client_id: cid.to_string(),
                 };
                 let trigger = if *role == OrderRole::Stop { t.stop } else { t.tp };
-                self.record_submitting(&o, Some(trigger), t.qty)?;
+                if !prepared.contains(&o.client_id) {
+                    self.record_submitting(&o, Some(trigger), t.qty)?;
+                }
                 let req = ConditionalOrderRequest {
                     symbol: self.cfg.symbol.clone(),
                     side: t.side.exit_side(),
@@ -374,23 +384,41 @@ impl Engine<'_> {
             Some(id) => self.store.plan(id)?.map(|p| p.stop_price),
             None => None,
         };
-        let stop = match pos.stop_price.or(plan_stop) {
+        let fallback_pct = self.cfg.execution.adopted_stop_pct;
+        let tp_r = self.cfg.strategy.tp_r_multiple;
+        Targets::compute(&filters, pos.side, pos.entry_price, pos.stop_price.or(plan_stop), fallback_pct, tp_r, qty)
+    }
+}
+
+impl Targets {
+    /// STOP at `stop` (or `adopted_stop_pct` from the entry when no stop is known), TP at
+    /// `tp_r` R from `entry_price`; both quantised to the tick grid, the STOP away from the market.
+    pub fn compute(
+        filters: &crate::core::money::SymbolFilters,
+        side: PositionSide,
+        entry_price: Decimal,
+        stop: Option<Decimal>,
+        adopted_stop_pct: Decimal,
+        tp_r: Decimal,
+        qty: Decimal,
+    ) -> Result<Targets> {
+        let stop = match stop {
             Some(s) => s,
             None => {
-                let d = pos.entry_price * self.cfg.execution.adopted_stop_pct / Decimal::from(100);
-                pos.entry_price - pos.side.sign() * d
+                let d = entry_price * adopted_stop_pct / Decimal::from(100);
+                entry_price - side.sign() * d
             }
         };
-        let stop_rounding = if pos.side == PositionSide::Long { PriceRounding::Down } else { PriceRounding::Up };
+        let stop_rounding = if side == PositionSide::Long { PriceRounding::Down } else { PriceRounding::Up };
         let stop =
             filters.quantize_price(stop, stop_rounding).map_err(|e| Error::Failed(format!("stop price: {e}")))?;
-        let tp_raw = take_profit_price(pos.side, pos.entry_price, stop, self.cfg.strategy.tp_r_multiple);
+        let tp_raw = take_profit_price(side, entry_price, stop, tp_r);
         // Always from the position's current average fill: after a partial fill completes, the
         // TP moves with the average (exactly 2R from the actual fill, seed 000 §4).
         let tp = filters
             .quantize_price(tp_raw, PriceRounding::Nearest)
             .map_err(|e| Error::Failed(format!("tp price: {e}")))?;
-        Ok(Targets { side: pos.side, qty, stop, tp })
+        Ok(Targets { side, qty, stop, tp })
     }
 }
 

@@ -17,6 +17,8 @@ pub mod plans;
 pub mod positions;
 /// Belief-debt posture state and its transition audit rows.
 pub mod posture;
+/// The space reserve released when a write fails for lack of space.
+pub mod reserve;
 /// System mode (RUNNING/HALTED), reconcile bookkeeping, cooldown.
 pub mod system;
 
@@ -46,6 +48,17 @@ pub enum StoreError {
 
 impl StoreError {
     /// True for errors found while opening: the file itself is unusable (exit 2).
+    /// True when the state could not be written (disk full, file-size limit, I/O error, read-only
+    /// file): protection comes before bookkeeping, so exposure is protected or closed anyway.
+    pub fn is_write_failure(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, C::DiskFull | C::SystemIoFailure | C::ReadOnly | C::CannotOpen)
+        )
+    }
+
     pub fn is_open_error(&self) -> bool {
         matches!(
             self,
@@ -116,6 +129,7 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(128);
         let store = Store { conn, path: path.to_path_buf() };
         store.ensure_system_row(now_ms)?;
+        reserve::ensure(path);
         Ok(store)
     }
 
@@ -156,6 +170,19 @@ impl Store {
             self.conn.execute_batch("COMMIT")?;
         }
         Ok(())
+    }
+
+    /// Gives up an open batch after a failed write (its rows are lost, the committed ones stay),
+    /// so what follows runs in autocommit again.
+    pub fn abandon_batch(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// Frees the space reserve beside the DB (see `reserve`); returns the bytes freed.
+    pub fn release_reserve(&self) -> u64 {
+        reserve::release(&self.path)
     }
 
     /// Drops the store the way a dead process would: an open batch is rolled back, not committed.
