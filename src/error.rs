@@ -25,6 +25,9 @@ pub enum Error {
     Banned(String),
     #[error("CRITICAL: {0}")]
     Critical(String),
+    /// The state DB cannot be written and nothing was exposed: fix the disk, nothing to retry.
+    #[error("{0}")]
+    Unwritable(String),
     #[error(transparent)]
     Exchange(#[from] ExchangeError),
     #[error("`{0}` is not available yet in this build of mcbot")]
@@ -38,7 +41,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Config(_) | Error::Banned(_) => ExitCode::Usage,
+            Error::Usage(_) | Error::Config(_) | Error::Banned(_) | Error::Unwritable(_) => ExitCode::Usage,
             Error::Store(e) if e.is_open_error() => ExitCode::Usage,
             Error::Lock(LockError::Busy { .. }) => ExitCode::LockBusy,
             Error::Lock(LockError::Io { .. }) => ExitCode::Usage,

@@ -1398,3 +1398,6 @@ fn lost_state_after_a_stop_out_never_sends_the_same_entry_again() {
         s.finish();
     }
 }
+
+/// Issue 11 item 2: the state DB stops taking writes mid-command.
+mod disk_full;

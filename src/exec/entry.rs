@@ -86,8 +86,13 @@ fn refuse_if_known(e: &mut Engine<'_>, plan: &TradePlan, cid: &str, known: Optio
     Err(Error::Preflight { check: "client_id_unused".into(), message })
 }
 
-/// `enter`: the whole sequence for the current PLANNED plan.
+/// `enter`: the whole sequence for the current PLANNED plan. A state DB that cannot be written
+/// once the ENTRY may have filled ends in the failsafe (protect or close, then exit 10).
 pub fn enter(e: &mut Engine<'_>) -> Result<Report> {
+    crate::exec::failsafe::guarded(e, "enter", enter_unguarded)
+}
+
+fn enter_unguarded(e: &mut Engine<'_>) -> Result<Report> {
     let now = e.now();
     let Some(plan) = e.store.latest_plan_with_status(PlanStatus::Planned)? else {
         return Ok(Report::ok("enter").field("entered", false).line("no planned trade; nothing to do"));

@@ -10,9 +10,11 @@ pub mod close;
 pub mod entry;
 /// `evaluate`: fetch closed candles and market inputs, decide, record plan or regime exit.
 pub mod evaluate;
-/// Place, verify and resize STOP and TP; the protection guarantee's failure path.
+/// Protect or close from exchange truth when the state DB cannot be written.
+pub mod failsafe;
 /// The posture hook: evidence → controller → stored mode; RED halts.
 pub mod posture;
+/// Place, verify and resize STOP and TP; the protection guarantee's failure path.
 pub mod protect;
 /// Restart recovery: exchange truth → repairs → re-protection.
 pub mod reconcile;

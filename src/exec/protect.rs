@@ -34,7 +34,7 @@ pub struct Targets {
 }
 
 /// Result of one placement attempt, measured on the engine's clock.
-enum Leg {
+pub(crate) enum Leg {
     Acked(ExConditional, i64),
     Ambiguous(ExchangeError, Result<Option<ExConditional>, ExchangeError>, i64),
     Failed(ExchangeError),
@@ -47,7 +47,7 @@ pub enum LegVerdict {
     Failed { client_id: String, why: String },
 }
 
-fn kind_of(role: OrderRole) -> ConditionalKind {
+pub(crate) fn kind_of(role: OrderRole) -> ConditionalKind {
     if role == OrderRole::Stop {
         ConditionalKind::StopMarket
     } else {
@@ -55,7 +55,7 @@ fn kind_of(role: OrderRole) -> ConditionalKind {
     }
 }
 
-fn place_once(
+pub(crate) fn place_once(
     ex: &dyn Exchange,
     clock: &dyn crate::clock::Clock,
     budget: ambiguity::Budget,
@@ -537,6 +537,10 @@ pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapsh
 
 /// `protect` as a command: read the exchange, adopt or finalise as needed, then ensure protection.
 pub fn protect_command(e: &mut Engine<'_>) -> Result<Report> {
+    crate::exec::failsafe::guarded(e, "protect", protect_unguarded)
+}
+
+fn protect_unguarded(e: &mut Engine<'_>) -> Result<Report> {
     let snap = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
     let db_pos = e.store.active_position(&e.cfg.symbol)?;
     if snap.position.is_flat() {

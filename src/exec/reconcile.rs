@@ -143,6 +143,11 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
 /// `reconcile`; `adopt` (`mcbot reconcile --adopt`) is the operator's word that own-prefix orders
 /// this journal never wrote are its own to take over (issue 10 item 7, docs/recovery.md).
 pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
+    // A naked position is protected even when no journal row can be written (issue 11 item 2).
+    crate::exec::failsafe::guarded(e, "reconcile", |e| reconcile_unguarded(e, adopt))
+}
+
+fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     // Asked before anything below writes: has this journal ever written an order?
     let established = !adopt && e.store.has_order_events()?;
     let active = active_plans(e)?;

@@ -69,6 +69,18 @@ pub enum Action {
     PartialFill { qty: Decimal, complete_after_ms: Option<u64>, rest_price: Option<Decimal> },
     /// Execute normally, then move the mark (a fast market between two requests).
     MoveMarkAfter(Decimal),
+    /// Execute normally, then run the hook before answering (e.g. fill the caller's disk).
+    Hook(Hook),
+}
+
+/// Something a test does to the world at the moment a request is executed.
+#[derive(Clone)]
+pub struct Hook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 impl Action {
@@ -1317,6 +1329,7 @@ fn handle(shared: &Shared, raw: &Raw) -> usize {
                 Some(Action::ExecuteThen { status: s, body: b }) => (st_code, st_body) = (*s, b.clone()),
                 Some(Action::Delay(ms)) => delay = *ms,
                 Some(Action::MoveMarkAfter(m)) => st.move_mark(*m),
+                Some(Action::Hook(h)) => (h.0)(),
                 _ => {}
             }
             (status, body) = (st_code, st_body);
