@@ -1401,3 +1401,6 @@ fn lost_state_after_a_stop_out_never_sends_the_same_entry_again() {
 
 /// Issue 11 item 2: the state DB stops taking writes mid-command.
 mod disk_full;
+
+/// Issue 11 item 1: halt hammered against enter on one state DB.
+mod hammer;
