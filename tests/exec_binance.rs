@@ -1404,3 +1404,6 @@ mod disk_full;
 
 /// Issue 11 item 1: halt hammered against enter on one state DB.
 mod hammer;
+
+/// Issue 10 item 1: a non-answer at every request position of enter, reconcile, protect, exit.
+mod sweep;

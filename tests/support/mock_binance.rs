@@ -936,6 +936,8 @@ struct Shared {
     state: Mutex<State>,
     log: Mutex<Vec<Request>>,
     faults: Mutex<Vec<FaultRule>>,
+    /// Faults for the request with this index in the log, whatever it is (sweeps).
+    nth_faults: Mutex<Vec<(usize, Action)>>,
     latency_ms: AtomicU64,
     start: Instant,
     stop: AtomicBool,
@@ -961,6 +963,7 @@ impl MockBinance {
             state: Mutex::new(State::new(mark)),
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            nth_faults: Mutex::new(Vec::new()),
             latency_ms: AtomicU64::new(0),
             start: Instant::now(),
             stop: AtomicBool::new(false),
@@ -1009,6 +1012,12 @@ impl MockBinance {
 
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+        lock(&self.shared.nth_faults).clear();
+    }
+
+    /// `action` for the request that will have index `seq` in the log, whatever it is.
+    pub fn on_nth(&self, seq: usize, action: Action) {
+        lock(&self.shared.nth_faults).push((seq, action));
     }
 
     /// Direct access to the exchange state (set positions, inspect orders).
@@ -1281,7 +1290,11 @@ fn handle(shared: &Shared, raw: &Raw) -> usize {
                 .any(|r| r.method == "POST" && r.path == "/fapi/v1/order" && r.client_id() == Some(cid.as_str()))
         })
     };
-    let fault = {
+    let nth = {
+        let mut nth = lock(&shared.nth_faults);
+        nth.iter().position(|(n, _)| *n == seq).map(|i| nth.remove(i).1)
+    };
+    let fault = nth.or_else(|| {
         let mut faults = lock(&shared.faults);
         faults
             .iter_mut()
@@ -1296,7 +1309,7 @@ fn handle(shared: &Shared, raw: &Raw) -> usize {
                 f.remaining -= 1;
                 f.action.clone()
             })
-    };
+    });
     let auth = if signed_endpoint(&path) {
         check_auth(shared, query, &raw.body, &params, api_key.as_deref(), signature.is_some() && sig_last)
     } else {
