@@ -5,6 +5,7 @@
 mod support;
 
 mod alerts;
+mod architecture;
 mod binance;
 mod cli_foundation;
 mod config_fuzz;

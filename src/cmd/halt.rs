@@ -60,7 +60,7 @@ pub fn run(args: &HaltArgs, ctx: &mut Ctx) -> Result<Report> {
         if ctx.lock.is_none() {
             ctx.lock = Some(crate::lock::StateLock::acquire(&ctx.config.lock_path(), ctx.config.lock_timeout_ms)?);
         }
-        let flat = crate::exec::flatten_after_halt(ctx)?;
+        let flat = flatten_after_halt(ctx)?;
         r.set("flatten", flat.fields.get("outcome").cloned().unwrap_or(serde_json::Value::Null));
         r.lines.extend(flat.lines);
         r.exit = flat.exit;
@@ -94,4 +94,11 @@ fn resume(ctx: &mut Ctx, now: i64) -> Result<Report> {
         data: None,
     })?;
     Ok(Report::ok("halt").field("mode", "RUNNING").field("resumed", true).line("RESUMED: entries allowed again"))
+}
+
+/// `halt --flatten`: close the position after halting.
+fn flatten_after_halt(ctx: &mut Ctx) -> Result<Report> {
+    let ex = ctx.connect()?;
+    let mut engine = crate::exec::Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
+    crate::exec::close::exit_position(&mut engine, &crate::core::position::ExitReason::Manual)
 }

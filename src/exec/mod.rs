@@ -26,11 +26,8 @@ pub mod snapshot;
 pub mod tick;
 
 use crate::clock::Clock;
-use crate::cmd::Ctx;
 use crate::config::Config;
-use crate::error::Result;
 use crate::exchange::Exchange;
-use crate::outcome::Report;
 use crate::store::Store;
 
 /// The ports a use case works over.
@@ -51,11 +48,4 @@ impl<'a> Engine<'a> {
     pub fn symbol(&self) -> &str {
         &self.cfg.symbol
     }
-}
-
-/// `halt --flatten`: close the position after halting.
-pub fn flatten_after_halt(ctx: &mut Ctx) -> Result<Report> {
-    let ex = ctx.connect()?;
-    let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    close::exit_position(&mut engine, &crate::core::position::ExitReason::Manual)
 }

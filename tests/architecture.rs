@@ -1,0 +1,72 @@
+//! The boundaries that keep the functional core pure hold themselves (issue 16 item 3): a test
+//! fails when `src/core` reaches for I/O, the clock, the environment, the DB, HTTP, threads or any
+//! other layer of the crate, or when `src/exec` (the use cases) reaches up into `src/cmd`.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(rust_files(&p));
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every line of the files under `dir` that names one of `forbidden`, outside comments.
+fn offenders(dir: &str, forbidden: &[&str]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut hits = Vec::new();
+    for file in rust_files(&root) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for f in forbidden {
+                if code.contains(f) {
+                    hits.push(format!("{}:{}: {f}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn core_is_pure() {
+    let forbidden = [
+        "std::fs",
+        "std::net",
+        "std::env",
+        "std::process",
+        "std::thread",
+        "std::io",
+        "SystemTime",
+        "Instant",
+        "rusqlite",
+        "reqwest",
+        "tracing::",
+        "crate::store",
+        "crate::exchange",
+        "crate::exec",
+        "crate::cmd",
+        "crate::config",
+        "crate::alerts",
+        "crate::sim",
+        "crate::clock",
+        "crate::lock",
+        "crate::marketdata",
+    ];
+    let hits = offenders("src/core", &forbidden);
+    assert!(hits.is_empty(), "src/core must stay pure:\n{}", hits.join("\n"));
+}
+
+#[test]
+fn use_cases_do_not_reach_up_into_the_commands() {
+    let hits = offenders("src/exec", &["crate::cmd"]);
+    assert!(hits.is_empty(), "src/exec must not import src/cmd:\n{}", hits.join("\n"));
+}
