@@ -1407,3 +1407,6 @@ mod hammer;
 
 /// Issue 10 item 1: a non-answer at every request position of enter, reconcile, protect, exit.
 mod sweep;
+
+/// Issue 10 item 2: a bare position attributed from the order history.
+mod history;

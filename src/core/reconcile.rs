@@ -2,6 +2,7 @@
 //! belief): compare what the DB believes with what the exchange shows and list the repairs.
 //! Pure: the shell gathers the input (including client-id look-ups) and carries the repairs out.
 
+use crate::core::client_id::ClientOrderId;
 use crate::core::order::OrderRole;
 use crate::core::types::PositionSide;
 use rust_decimal::Decimal;
@@ -43,6 +44,9 @@ pub struct ReconcileInput {
     /// Own-prefix orders an established journal never wrote (issue 10 item 7): another mcbot with
     /// this bot_id, or a state DB older than the exchange. Empty for a new journal or `--adopt`.
     pub strangers: Vec<String>,
+    /// For a position nothing else explains: the plan the order history proves built it
+    /// (`plan_from_history`). It is adopted under that id and protected.
+    pub history_plan: Option<String>,
 }
 
 /// One repair, in the order the shell carries them out.
@@ -107,6 +111,47 @@ pub fn covering_plan(protective: &[OpenProtective], exchange_qty: Decimal) -> Op
     pick(Some(OrderRole::Stop), true).or_else(|| pick(Some(OrderRole::Tp), true)).or_else(|| pick(None, false))
 }
 
+/// One order of the exchange's history, as attribution needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastOrder {
+    pub client_id: String,
+    pub side: crate::core::types::OrderSide,
+    pub executed_qty: Decimal,
+    pub reduce_only: bool,
+    pub time_ms: i64,
+}
+
+/// Issue 10 item 2, client ids are proof of ownership: the plan whose own ENTRY built a position
+/// the journal does not know, read from the exchange's order history. The newest plan of ours
+/// whose ENTRY orders filled on the position's side, exactly the position's size, with no own
+/// fill of that plan on the closing side after them. Anything less exact is no proof: `None`.
+pub fn plan_from_history(history: &[PastOrder], bot_id: &str, exchange_qty: Decimal) -> Option<String> {
+    let side = if exchange_qty > Decimal::ZERO { PositionSide::Long } else { PositionSide::Short };
+    let ours = |o: &&PastOrder| ClientOrderId::parse(&o.client_id).ok().filter(|id| id.bot_id == bot_id);
+    let newest_entry = history
+        .iter()
+        .filter(|o| {
+            o.executed_qty > Decimal::ZERO
+                && o.side == side.entry_side()
+                && !o.reduce_only
+                && ours(o).is_some_and(|id| id.role == OrderRole::Entry)
+        })
+        .max_by_key(|o| o.time_ms)?;
+    let plan = ClientOrderId::parse(&newest_entry.client_id).ok()?.plan_id;
+    let of_plan = |o: &&PastOrder| ours(o).is_some_and(|id| id.plan_id == plan);
+    let filled: Decimal = history
+        .iter()
+        .filter(of_plan)
+        .filter(|o| !o.reduce_only && o.side == side.entry_side())
+        .map(|o| o.executed_qty)
+        .sum();
+    let reduced_after = history
+        .iter()
+        .filter(of_plan)
+        .any(|o| o.side == side.exit_side() && o.executed_qty > Decimal::ZERO && o.time_ms >= newest_entry.time_ms);
+    (filled == exchange_qty.abs() && !reduced_after).then_some(plan)
+}
+
 /// At most one STOP and one TP per position (issue 10 item 5): once an order of the position's
 /// plan covers its full size (the largest, newest attempt on a tie), every other order of that role
 /// and plan is an extra — a leftover of a resize a kill interrupted. Without a covering order
@@ -147,7 +192,11 @@ pub fn decide(i: &ReconcileInput) -> Vec<Repair> {
         (Some(_), true) => out.push(Repair::FinaliseFlat),
         (None, false) => match &i.phantom_owner {
             Some(plan) => {
-                let covered_by = if plan.is_none() { covering_plan(&i.protective, i.exchange_qty) } else { None };
+                let covered_by = if plan.is_none() {
+                    covering_plan(&i.protective, i.exchange_qty).or_else(|| i.history_plan.clone())
+                } else {
+                    None
+                };
                 out.push(Repair::Adopt { plan_id: plan.clone(), covered_by: covered_by.clone() });
                 owner = plan.clone().or(covered_by);
             }
@@ -228,6 +277,7 @@ mod tests {
             open_regular: vec![],
             foreign_orders: 0,
             phantom_owner: None,
+            history_plan: None,
             strangers: vec![],
         }
     }
@@ -409,5 +459,32 @@ mod tests {
         i.exchange_qty = dec!(-0.5);
         i.exchange_entry_price = dec!(99);
         assert_eq!(decide(&i), vec![Repair::SideFlipped { side: PositionSide::Short, qty: dec!(0.5) }]);
+    }
+
+    fn past(cid: &str, side: crate::core::types::OrderSide, qty: Decimal, reduce: bool, t: i64) -> PastOrder {
+        PastOrder { client_id: cid.into(), side, executed_qty: qty, reduce_only: reduce, time_ms: t }
+    }
+
+    /// Issue 10 item 2: the history proves the position only when the plan's ENTRY fills are
+    /// exactly its size on its side, nothing of that plan reduced it since, and the ids are ours.
+    #[test]
+    fn the_order_history_attributes_only_an_exact_own_entry() {
+        use crate::core::types::OrderSide::{Buy, Sell};
+        let h = vec![
+            past("mc_old000000001_ENTRY_1", Buy, dec!(0.02), false, 1),
+            past("mc_old000000001_CLOSE_1", Sell, dec!(0.02), true, 2),
+            past("mc_a1b2c3d4e5f6_ENTRY_1", Buy, dec!(0.004), false, 3),
+            past("mc_a1b2c3d4e5f6_ENTRY_2", Buy, dec!(0.006), false, 4),
+        ];
+        assert_eq!(plan_from_history(&h, "mc", dec!(0.010)).as_deref(), Some("a1b2c3d4e5f6"));
+        assert_eq!(plan_from_history(&h, "mc", dec!(0.011)), None, "a size it does not explain");
+        assert_eq!(plan_from_history(&h, "mc", dec!(-0.010)), None, "the other side");
+        assert_eq!(plan_from_history(&h, "mx", dec!(0.010)), None, "another bot's ids");
+        let mut closed = h.clone();
+        closed.push(past("mc_a1b2c3d4e5f6_CLOSE_1", Sell, dec!(0.010), true, 5));
+        assert_eq!(plan_from_history(&closed, "mc", dec!(0.010)), None, "closed since: the position is someone else's");
+        let foreign = vec![past("web_123", Buy, dec!(0.010), false, 9)];
+        assert_eq!(plan_from_history(&foreign, "mc", dec!(0.010)), None);
+        assert_eq!(plan_from_history(&[], "mc", dec!(0.010)), None);
     }
 }

@@ -239,6 +239,17 @@ pub trait Exchange: Send + Sync {
     fn wallet_balance(&self, asset: &str) -> ExResult<Decimal>;
     /// Fills of one order (by exchange order id).
     fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>>;
+    /// Regular orders of the symbol created since `since_ms` (any status), oldest first: the
+    /// history that proves which order built a position after the journal was lost (issue 10
+    /// item 2). Exchanges that cannot answer say so; the caller treats that as no evidence.
+    fn order_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExOrder>> {
+        let _ = (symbol, since_ms);
+        Err(ExchangeError::new(
+            ExchangeErrorKind::Local,
+            ErrorClass::Fatal,
+            format!("{}: no order history", self.name()),
+        ))
+    }
 }
 
 /// The Binance USDⓈ-M adapter.

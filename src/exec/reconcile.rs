@@ -8,7 +8,9 @@ use crate::core::client_id::ClientOrderId;
 use crate::core::order::{OrderRole, OrderState};
 use crate::core::plan::PlanStatus;
 use crate::core::position::ExitReason;
-use crate::core::reconcile::{decide, LocalPosition, OpenProtective, ReconcileInput, Repair};
+use crate::core::reconcile::{
+    decide, plan_from_history, LocalPosition, OpenProtective, PastOrder, ReconcileInput, Repair,
+};
 use crate::error::Result;
 use crate::exec::close::{adopt_covered, finalise_flat, journal_plan_id};
 use crate::exec::record::OrderRef;
@@ -118,6 +120,35 @@ fn resolve_entries_of(e: &mut Engine<'_>, plans: Vec<String>) -> Result<Option<S
     Ok(owner)
 }
 
+/// How far back the order history is read: Binance answers at most 7 days.
+const HISTORY_WINDOW_MS: i64 = 7 * 24 * 3_600_000 - 60_000;
+
+/// The plan whose own ENTRY the exchange's order history shows built this position. A history
+/// that cannot be read is no evidence (the position then stays foreign, as before).
+fn plan_in_history(e: &Engine<'_>, p: &crate::exchange::ExPosition) -> Option<String> {
+    let since = e.now() - HISTORY_WINDOW_MS;
+    let symbol = e.symbol().to_string();
+    match e.read("order_history", |_| e.ex.order_history(&symbol, since)) {
+        Ok(orders) => {
+            let past: Vec<PastOrder> = orders
+                .iter()
+                .map(|o| PastOrder {
+                    client_id: o.client_id.clone(),
+                    side: o.side,
+                    executed_qty: o.executed_qty,
+                    reduce_only: o.reduce_only,
+                    time_ms: o.update_time_ms,
+                })
+                .collect();
+            plan_from_history(&past, &e.cfg.bot_id, p.qty)
+        }
+        Err(err) => {
+            tracing::warn!(event = "reconcile.history_unreadable", error = %err, "order history not read: the position stays unexplained");
+            None
+        }
+    }
+}
+
 /// Our open orders (regular and conditional) that this journal has no row for.
 fn strangers(e: &Engine<'_>, snap: &snapshot::Snapshot) -> Result<Vec<String>> {
     let open = snap
@@ -191,11 +222,18 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
         }
         o => o,
     };
+    // Nothing else explains the position: the exchange's order history may (issue 10 item 2).
+    let history_plan = if db_pos.is_none() && !snap.position.is_flat() && owner.is_none() && protective.is_empty() {
+        plan_in_history(e, &snap.position)
+    } else {
+        None
+    };
     let phantom_owner = if db_pos.is_none() && !snap.position.is_flat() {
         match owner {
             Some(p) => Some(Some(p)),
-            // Our own protective orders on the symbol are evidence the position is ours.
-            None if !protective.is_empty() => Some(None),
+            // Our own protective orders on the symbol are evidence the position is ours, and so
+            // is our own ENTRY in the order history that built exactly this position.
+            None if !protective.is_empty() || history_plan.is_some() => Some(None),
             None => None,
         }
     } else {
@@ -215,6 +253,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
         foreign_orders: snap.foreign_orders.len() + snap.foreign_conditionals.len(),
         phantom_owner,
         strangers,
+        history_plan,
     };
     let repairs = decide(&input);
     let mut block: Option<String> = None;

@@ -664,6 +664,15 @@ impl State {
                 }
                 ok(&Value::Array(self.algos.iter().map(algo_json).collect()))
             }
+            ("GET", "/fapi/v1/allOrders") => {
+                if let Err(e) = p.symbol() {
+                    return e;
+                }
+                // Binance filters by order time; this mock keeps the last update's time.
+                let since = p.get("startTime").and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+                let rows = self.orders.iter().filter(|o| o.update_time >= since).map(|o| order_json(o, true));
+                ok(&Value::Array(rows.collect()))
+            }
             ("POST", "/fapi/v1/order") => self.new_order(p, partial),
             ("GET", "/fapi/v1/order") => {
                 if let Err(e) = p.symbol() {

@@ -91,6 +91,8 @@ pub const QUERY_ORDER: Endpoint = ep(
 pub const QUERY_ALGO_ORDER: Endpoint = ep(Get, "/fapi/v1/algoOrder", true, 1, "`query_conditional` by clientAlgoId");
 pub const ALL_ALGO_ORDERS: Endpoint =
     ep(Get, "/fapi/v1/allAlgoOrders", true, 5, "`query_conditional` fallback when /algoOrder forgot it");
+pub const ALL_ORDERS: Endpoint =
+    ep(Get, "/fapi/v1/allOrders", true, 5, "`order_history`: which own ENTRY built a position the journal lost");
 pub const CANCEL_ORDER: Endpoint = ep(Delete, "/fapi/v1/order", true, 1, "`cancel_order`");
 pub const CANCEL_ALGO_ORDER: Endpoint = ep(Delete, "/fapi/v1/algoOrder", true, 1, "`cancel_conditional`");
 pub const SYMBOL_CONFIG: Endpoint =
@@ -116,6 +118,7 @@ pub const ALL: &[Endpoint] = &[
     QUERY_ORDER,
     QUERY_ALGO_ORDER,
     ALL_ALGO_ORDERS,
+    ALL_ORDERS,
     CANCEL_ORDER,
     CANCEL_ALGO_ORDER,
     SYMBOL_CONFIG,

@@ -232,6 +232,9 @@ impl Exchange for BinanceFutures {
     fn open_conditional_orders(&self, symbol: &str) -> ExResult<Vec<ExConditional>> {
         self.get_open_conditionals(symbol)
     }
+    fn order_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExOrder>> {
+        self.get_order_history(symbol, since_ms)
+    }
     fn place_market(&self, req: &MarketOrderRequest) -> ExResult<ExOrder> {
         self.new_market_order(req)
     }

@@ -78,6 +78,23 @@ impl BinanceFutures {
         })
     }
 
+    /// `/fapi/v1/allOrders?startTime=`: one page (1000 rows) of the symbol's orders created since
+    /// `since_ms` — Binance answers at most 7 days, so callers stay within that.
+    pub(super) fn get_order_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExOrder>> {
+        check_symbol_input(symbol)?;
+        let mut q = Query::new();
+        q.push("symbol", symbol).push("startTime", &since_ms.to_string()).push("limit", "1000");
+        self.read("binance.order_history", symbol, || {
+            let reply = self.rest.call(&endpoints::ALL_ORDERS, &q, 0)?;
+            let mut out = Vec::new();
+            for (v, raw) in rows(&reply)? {
+                same_row_symbol(symbol, &v, &raw)?;
+                out.push(converted(convert::order(row(v, &raw)?, raw.clone()), false, &raw)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Open algo orders of the types mcbot places. Other conditional types (a human's trailing
     /// stop, a STOP limit) cannot be represented in the domain; they are skipped with a warning
     /// rather than blocking the reconcile and close paths.

@@ -210,6 +210,18 @@ impl Exchange for PaperExchange {
         })
     }
 
+    fn order_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExOrder>> {
+        let endpoint = "GET /fapi/v1/allOrders";
+        let req = Req::symbol(symbol);
+        self.read("order_history", endpoint, &req, |b, _| {
+            Ok(b.orders
+                .iter()
+                .filter(|o| o.created_ms >= since_ms)
+                .map(|o| wire::ex_order(symbol, o, endpoint, &req))
+                .collect())
+        })
+    }
+
     fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
         self.read("order_fills", "GET /fapi/v1/userTrades", &Req::symbol(symbol), |b, _| {
             let i = order_id.parse::<i64>().ok().and_then(|id| b.order_by_id(id));
