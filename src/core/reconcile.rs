@@ -152,6 +152,19 @@ pub fn plan_from_history(history: &[PastOrder], bot_id: &str, exchange_qty: Deci
     (filled == exchange_qty.abs() && !reduced_after).then_some(plan)
 }
 
+/// Issue 10 item 3: the cooldown a lost journal would have held. `exits` are the exchange's
+/// exit-side orders that filled (client id, time); the newest STOP, TP or CLOSE of this bot ended
+/// a position then, and the cooldown (`cooldown_ms`, as `finalise_position` starts it) runs from
+/// it. `None` when no exit of ours is in the history.
+pub fn cooldown_from_history(exits: &[(String, i64)], bot_id: &str, cooldown_ms: i64) -> Option<i64> {
+    exits
+        .iter()
+        .filter(|(cid, _)| ClientOrderId::parse(cid).is_ok_and(|id| id.bot_id == bot_id && id.role != OrderRole::Entry))
+        .map(|(_, t)| *t)
+        .max()
+        .map(|t| t.saturating_add(cooldown_ms))
+}
+
 /// At most one STOP and one TP per position (issue 10 item 5): once an order of the position's
 /// plan covers its full size (the largest, newest attempt on a tie), every other order of that role
 /// and plan is an extra — a leftover of a resize a kill interrupted. Without a covering order
@@ -486,5 +499,19 @@ mod tests {
         let foreign = vec![past("web_123", Buy, dec!(0.010), false, 9)];
         assert_eq!(plan_from_history(&foreign, "mc", dec!(0.010)), None);
         assert_eq!(plan_from_history(&[], "mc", dec!(0.010)), None);
+    }
+
+    /// Issue 10 item 3: the newest own exit starts the cooldown; entries and other bots' ids do not.
+    #[test]
+    fn the_cooldown_runs_from_the_newest_own_exit() {
+        let exits = vec![
+            ("mc_a1b2c3d4e5f6_STOP_1".to_string(), 1_000),
+            ("mc_b1b2c3d4e5f6_CLOSE_1".to_string(), 5_000),
+            ("mc_c1b2c3d4e5f6_ENTRY_1".to_string(), 9_000),
+            ("mx_d1b2c3d4e5f6_TP_1".to_string(), 9_500),
+            ("web_123".to_string(), 9_900),
+        ];
+        assert_eq!(cooldown_from_history(&exits, "mc", 100), Some(5_100));
+        assert_eq!(cooldown_from_history(&exits[2..], "mc", 100), None);
     }
 }

@@ -250,6 +250,16 @@ pub trait Exchange: Send + Sync {
             format!("{}: no order history", self.name()),
         ))
     }
+    /// Conditional (algo) orders of the symbol created since `since_ms`, any status: which STOP
+    /// or TP of ours ended a position the journal lost (the cooldown it started, issue 10 item 3).
+    fn conditional_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExConditional>> {
+        let _ = (symbol, since_ms);
+        Err(ExchangeError::new(
+            ExchangeErrorKind::Local,
+            ErrorClass::Fatal,
+            format!("{}: no algo order history", self.name()),
+        ))
+    }
 }
 
 /// The Binance USDⓈ-M adapter.

@@ -9,9 +9,10 @@ use crate::core::order::{OrderRole, OrderState};
 use crate::core::plan::PlanStatus;
 use crate::core::position::ExitReason;
 use crate::core::reconcile::{
-    decide, plan_from_history, LocalPosition, OpenProtective, PastOrder, ReconcileInput, Repair,
+    cooldown_from_history, decide, plan_from_history, LocalPosition, OpenProtective, PastOrder, ReconcileInput, Repair,
 };
 use crate::error::Result;
+use crate::exchange::ConditionalStatus;
 use crate::exec::close::{adopt_covered, finalise_flat, journal_plan_id};
 use crate::exec::record::OrderRef;
 use crate::exec::{protect, snapshot, Engine};
@@ -149,6 +150,51 @@ fn plan_in_history(e: &Engine<'_>, p: &crate::exchange::ExPosition) -> Option<St
     }
 }
 
+/// A journal without a single order row may be a lost one (issue 10 item 3): the cooldown the old
+/// journal held is read back from the exchange's history of our STOP/TP/CLOSE fills, so a lost
+/// DB never lets a re-entry follow a stop-out at once. A history that cannot be read is logged
+/// and no cooldown is invented.
+fn recover_cooldown(e: &mut Engine<'_>) -> Result<Option<String>> {
+    let cooldown =
+        i64::try_from(e.cfg.strategy.cooldown_candles).unwrap_or(0).saturating_mul(e.cfg.strategy.interval_ms);
+    if cooldown <= 0 {
+        return Ok(None);
+    }
+    let now = e.now();
+    let since = now - cooldown.min(HISTORY_WINDOW_MS);
+    let symbol = e.symbol().to_string();
+    let mut exits: Vec<(String, i64)> = Vec::new();
+    match e.read("order_history", |_| e.ex.order_history(&symbol, since)) {
+        Ok(orders) => exits.extend(
+            orders.into_iter().filter(|o| o.executed_qty > Decimal::ZERO).map(|o| (o.client_id, o.update_time_ms)),
+        ),
+        Err(err) => tracing::warn!(event = "reconcile.history_unreadable", error = %err, "order history not read"),
+    }
+    match e.read("conditional_history", |_| e.ex.conditional_history(&symbol, since)) {
+        Ok(conds) => exits.extend(
+            conds
+                .into_iter()
+                .filter(|c| c.status == ConditionalStatus::Finished || c.actual_qty.is_some_and(|q| q > Decimal::ZERO))
+                .map(|c| (c.client_id, c.update_time_ms)),
+        ),
+        Err(err) => tracing::warn!(event = "reconcile.history_unreadable", error = %err, "algo order history not read"),
+    }
+    let Some(until) = cooldown_from_history(&exits, &e.cfg.bot_id, cooldown) else { return Ok(None) };
+    if until <= now || e.store.system()?.cooldown_until_ms.is_some_and(|c| c >= until) {
+        return Ok(None);
+    }
+    e.store.set_cooldown_until(until)?;
+    let line = format!("cooldown recovered from the exchange's history: entries wait until {until}");
+    e.audit(
+        Severity::Warn,
+        audit::RECONCILE_REPAIR,
+        None,
+        line.clone(),
+        json!({"mismatch": "cooldown_lost", "repair": "cooldown_recovered", "until_ms": until}),
+    )?;
+    Ok(Some(line))
+}
+
 /// Our open orders (regular and conditional) that this journal has no row for.
 fn strangers(e: &Engine<'_>, snap: &snapshot::Snapshot) -> Result<Vec<String>> {
     let open = snap
@@ -180,11 +226,13 @@ pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
 
 fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     // Asked before anything below writes: has this journal ever written an order?
-    let established = !adopt && e.store.has_order_events()?;
+    let fresh_journal = !e.store.has_order_events()?;
+    let established = !adopt && !fresh_journal;
     let active = active_plans(e)?;
     let owner = resolve_inflight_entries(e, &active)?;
     let snap = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
     let strangers = if established { strangers(e, &snap)? } else { Vec::new() };
+    let cooldown_line = if fresh_journal { recover_cooldown(e)? } else { None };
     // The journal learns what the exchange holds before anything is decided or repaired (but
     // never takes another instance's orders for its own). Plans may have changed status while
     // in-flight entries were resolved.
@@ -258,7 +306,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     let repairs = decide(&input);
     let mut block: Option<String> = None;
     let mut failures = 0usize;
-    let mut lines = Vec::new();
+    let mut lines: Vec<String> = cooldown_line.into_iter().collect();
     let mut critical: Option<Report> = None;
     let mut another_instance = false;
     let mut flipped = false;

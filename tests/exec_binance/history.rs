@@ -49,3 +49,37 @@ fn a_hand_position_after_our_plan_closed_is_not_ours_by_history() {
     );
     assert!(s.audit().contains(&"WARN:foreign_exposure".to_string()), "{:?}", s.audit());
 }
+
+/// Issue 10 item 3: the STOP filled, then the state DB was lost. The cooldown the old journal
+/// held comes back from the exchange's history of our exits, so the next candle's plan is
+/// refused by pre-flight `cooldown` instead of re-entering right after the stop-out.
+#[test]
+fn a_lost_db_after_a_stop_out_keeps_the_cooldown() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.set_mark(dec!(38900));
+    assert_eq!(s.mock.position(), Decimal::ZERO, "the STOP filled");
+    s.lose_state(StateLoss::Deleted, &[]);
+    let now = now_ms();
+    let next = TradePlan {
+        id: "b1b2c3d4e5f6".into(),
+        symbol: "BTCUSDT".into(),
+        interval: "4h".into(),
+        candle_close_ms: now - 500,
+        side: PositionSide::Long,
+        entry_ref: dec!(38900),
+        stop_price: dec!(37900),
+        qty: dec!(0.010),
+        risk_usdt: dec!(10),
+        valid_until_ms: now + 14_400_000,
+        status: PlanStatus::Planned,
+    };
+    s.store().insert_plan(&next, None, now).unwrap();
+    let out = s.run(&["enter"]);
+    out.code(5);
+    assert!(out.stdout.contains("cooldown"), "{}", out.stdout);
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1, "no re-entry after the stop-out");
+    let until: Option<i64> = s.env.db().query_row("SELECT cooldown_until_ms FROM system_state", [], |r| r.get(0)).unwrap();
+    assert!(until.is_some_and(|u| u > now), "{until:?}");
+    assert!(s.audit().contains(&"WARN:reconcile_repair".to_string()), "{:?}", s.audit());
+}

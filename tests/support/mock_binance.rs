@@ -662,7 +662,8 @@ impl State {
                 if let Err(e) = p.symbol() {
                     return e;
                 }
-                ok(&Value::Array(self.algos.iter().map(algo_json).collect()))
+                let since = p.get("startTime").and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+                ok(&Value::Array(self.algos.iter().filter(|a| a.create_time >= since).map(algo_json).collect()))
             }
             ("GET", "/fapi/v1/allOrders") => {
                 if let Err(e) = p.symbol() {

@@ -235,6 +235,9 @@ impl Exchange for BinanceFutures {
     fn order_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExOrder>> {
         self.get_order_history(symbol, since_ms)
     }
+    fn conditional_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExConditional>> {
+        self.get_conditional_history(symbol, since_ms)
+    }
     fn place_market(&self, req: &MarketOrderRequest) -> ExResult<ExOrder> {
         self.new_market_order(req)
     }

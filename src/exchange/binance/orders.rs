@@ -95,6 +95,29 @@ impl BinanceFutures {
         })
     }
 
+    /// `/fapi/v1/allAlgoOrders?startTime=`: one page (1000 rows) of the symbol's algo orders
+    /// created since `since_ms` (at most 7 days back), as they are — a FINISHED row is not
+    /// resolved to its child order here.
+    pub(super) fn get_conditional_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExConditional>> {
+        check_symbol_input(symbol)?;
+        let mut q = Query::new();
+        q.push("symbol", symbol)
+            .push("startTime", &since_ms.to_string())
+            .push("limit", &ALGO_HISTORY_LIMIT.to_string());
+        self.read("binance.conditional_history", symbol, || {
+            let reply = self.rest.call(&endpoints::ALL_ALGO_ORDERS, &q, 0)?;
+            let mut out = Vec::new();
+            for (v, raw) in rows(&reply)? {
+                same_row_symbol(symbol, &v, &raw)?;
+                let Some(cid) = v.get("clientAlgoId").and_then(serde_json::Value::as_str).map(str::to_string) else {
+                    continue;
+                };
+                out.push(algo_answer(row(v, &raw)?, symbol, &cid, raw, false)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Open algo orders of the types mcbot places. Other conditional types (a human's trailing
     /// stop, a STOP limit) cannot be represented in the domain; they are skipped with a warning
     /// rather than blocking the reconcile and close paths.

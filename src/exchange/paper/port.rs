@@ -222,6 +222,18 @@ impl Exchange for PaperExchange {
         })
     }
 
+    fn conditional_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExConditional>> {
+        let endpoint = "GET /fapi/v1/allAlgoOrders";
+        let req = Req::symbol(symbol);
+        self.read("conditional_history", endpoint, &req, |b, _| {
+            Ok(b.conds
+                .iter()
+                .filter(|c| c.created_ms >= since_ms)
+                .map(|c| wire::ex_conditional(symbol, c, endpoint, &req))
+                .collect())
+        })
+    }
+
     fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
         self.read("order_fills", "GET /fapi/v1/userTrades", &Req::symbol(symbol), |b, _| {
             let i = order_id.parse::<i64>().ok().and_then(|id| b.order_by_id(id));
