@@ -8,6 +8,7 @@ mod alerts;
 mod binance;
 mod cli_foundation;
 mod config_fuzz;
+mod doctor;
 mod exec_binance;
 pub mod execution;
 mod first_hour;

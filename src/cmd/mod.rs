@@ -1,6 +1,7 @@
 //! CLI glue: builds the context (config → lock → store → clock), dispatches to one file per
 //! subcommand, and holds no business logic of its own.
 
+pub mod doctor;
 pub mod enter;
 pub mod evaluate;
 pub mod exit;
@@ -38,7 +39,10 @@ pub struct Ctx {
 /// Does this command take the state lock? Every command except `halt`, `status` and `notify`
 /// (CONTRACT §7.10; notify only appends to the journal and talks to sinks).
 fn takes_lock(c: &Command) -> bool {
-    !matches!(c, Command::Halt(_) | Command::Status(_) | Command::Notify(_))
+    match c {
+        Command::Doctor(a) => doctor::takes_lock(a),
+        _ => !matches!(c, Command::Halt(_) | Command::Status(_) | Command::Notify(_)),
+    }
 }
 
 /// The config file: `--config`, then `$MCBOT_CONFIG` (clap reads it), then `./mcbot.toml`.
@@ -229,6 +233,7 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Tick(a) => tick::run(a, &mut ctx),
         Command::Notify(a) => notify::run(a, &mut ctx),
+        Command::Doctor(a) => doctor::run(a, &mut ctx),
         Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
     };
     after_command(&mut ctx);

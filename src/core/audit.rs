@@ -48,3 +48,5 @@ pub const SIDE_FLIPPED: &str = "side_flipped";
 pub const POSTURE_CHANGED: &str = "posture_changed";
 /// `evaluate` had an entry signal and the posture refused to plan it. data: {mode, debt_score}
 pub const POSTURE_REFUSED: &str = "posture_refused";
+/// `doctor --round-trip` planned its smallest protected position. data: {qty, stop, mark, exit_reason}
+pub const DOCTOR_ROUND_TRIP: &str = "doctor_round_trip";
