@@ -5,7 +5,7 @@
 //! Seed 000: AC1 (no position without a STOP: the round trip shows it on the venue), AC5 (every
 //! exit has an auditable reason: the round trip's CLOSE records `manual`).
 
-use crate::support::mock_binance::{MockBinance, API_KEY, API_SECRET};
+use crate::support::mock_binance::{Action, MockBinance, API_KEY, API_SECRET};
 use crate::support::{Outcome, TestEnv, BASE_CONFIG};
 use rust_decimal_macros::dec;
 use serde_json::Value;
@@ -305,4 +305,66 @@ fn round_trip_not_started_when_a_check_fails() {
     out.code(5);
     assert_eq!(out.json()["round_trip"]["started"], false);
     assert!(mock.writes().is_empty());
+}
+
+#[test]
+fn round_trip_stop_rejected_ends_in_the_real_forced_close_and_halt_exit_10() {
+    // Seed 000 §5 / F-002 through the round trip: the same failsafe as a real trade.
+    let mock = MockBinance::start();
+    mock.on(
+        "POST",
+        "/fapi/v1/algoOrder",
+        Some("STOP"),
+        Action::api_error(400, -4045, "Reach max stop order limit."),
+        1,
+    );
+    let env = env_at(&mock.url());
+    let out = doctor(&env, &["--round-trip"]);
+    out.code(10);
+    let j = out.json();
+    assert_eq!(j["outcome"], "fail", "{j}");
+    let rt = &j["round_trip"];
+    assert_eq!(rt["step"], "enter", "{rt}");
+    assert_eq!(rt["last_step"]["outcome"], "forced_close", "{rt}");
+    let plan = rt["plan_id"].as_str().unwrap().to_string();
+    let w = writes(&mock, &plan);
+    assert_eq!(w[0], "POST /fapi/v1/order mc_P_ENTRY_1", "{w:?}");
+    assert!(w.contains(&"POST /fapi/v1/order mc_P_CLOSE_1".to_string()), "{w:?}");
+    assert_eq!(mock.position(), dec!(0));
+    assert!(mock.open_algos().is_empty(), "the TP that landed was cancelled");
+    let mode: String = env.db().query_row("SELECT mode FROM system_state", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "HALTED");
+    let reason: String = env.db().query_row("SELECT exit_reason FROM position", [], |r| r.get(0)).unwrap();
+    assert_eq!(reason, "forced_close:stop_rejected");
+    env.run_env(&["--json", "replay", "--all"], &CREDS).code(0);
+}
+
+#[test]
+fn round_trip_refused_with_an_open_plan_exit_5_nothing_sent() {
+    let mock = MockBinance::start();
+    let env = env_at(&mock.url());
+    let now = crate::support::mock_binance::now_ms();
+    let store = mcbot::store::Store::open(&env.db_path(), now).unwrap();
+    let plan = mcbot::core::plan::TradePlan {
+        id: "a1b2c3d4e5f6".into(),
+        symbol: "BTCUSDT".into(),
+        interval: "4h".into(),
+        candle_close_ms: now - 1_000,
+        side: mcbot::core::types::PositionSide::Long,
+        entry_ref: dec!(40000),
+        stop_price: dec!(39000),
+        qty: dec!(0.010),
+        risk_usdt: dec!(10),
+        valid_until_ms: now + 14_400_000,
+        status: mcbot::core::plan::PlanStatus::Planned,
+    };
+    store.insert_plan(&plan, None, now).unwrap();
+    drop(store);
+    let out = doctor(&env, &["--round-trip"]);
+    out.code(5);
+    assert!(out.json()["error"].as_str().unwrap().contains("a1b2c3d4e5f6"), "{}", out.stdout);
+    let audits =
+        env.count("SELECT COUNT(*) FROM audit_event WHERE kind = 'preflight_failed' AND data LIKE '%round_trip_idle%'");
+    assert_eq!(audits, 1, "exit 5 comes with the audit event that says why");
+    assert!(mock.writes().is_empty(), "{:?}", mock.writes());
 }

@@ -519,5 +519,30 @@ pub fn round_trip_stop(filters: &SymbolFilters, mark: Decimal, pct: Decimal) -> 
     filters.quantize_price(raw, PriceRounding::Down).ok().filter(|s| *s < mark)
 }
 
+/// An open conditional order as the round trip reads it back (client id, still open, quantity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenConditional {
+    pub client_id: String,
+    pub open: bool,
+    pub qty: Decimal,
+}
+
+/// The plan's STOP and TP client ids found open on the exchange for the whole position, each
+/// None when absent (another plan's, a closed one or one for another size does not count).
+pub fn protection_seen(
+    bot_id: &str,
+    plan_id: &str,
+    position_qty: Decimal,
+    open: &[SeenConditional],
+) -> (Option<String>, Option<String>) {
+    let find = |role: &str| {
+        let prefix = format!("{bot_id}_{plan_id}_{role}_");
+        open.iter()
+            .find(|c| c.client_id.starts_with(&prefix) && c.open && c.qty == position_qty && !position_qty.is_zero())
+            .map(|c| c.client_id.clone())
+    };
+    (find("STOP"), find("TP"))
+}
+
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,9 @@
 
 use crate::cmd::Ctx;
 use crate::config::{Config, ExchangeKind};
-use crate::core::doctor::{classify_venue, round_trip_allowed, round_trip_stop, smallest_order_qty};
+use crate::core::doctor::{
+    classify_venue, protection_seen, round_trip_allowed, round_trip_stop, smallest_order_qty, SeenConditional,
+};
 use crate::core::plan::{plan_id, PlanStatus, TradePlan};
 use crate::core::position::ExitReason;
 use crate::core::types::PositionSide;
@@ -45,36 +47,49 @@ pub fn refuse_unless_test_venue(cfg: &Config, live_ok: bool) -> Result<()> {
 }
 
 /// The bot must be idle: not HALTED, no position, no plan in flight.
-fn refuse_unless_idle(ctx: &Ctx) -> Result<()> {
-    let sys = ctx.store.system()?;
+fn refuse_unless_idle(e: &mut Engine<'_>) -> Result<()> {
+    let sys = e.store.system()?;
     if sys.is_halted() {
         return Err(Error::Halted(sys.halt_reason.unwrap_or_default()));
     }
-    if let Some(p) = ctx.store.active_position(&ctx.config.symbol)? {
-        return Err(refused(format!("a position is open ({} {}); the round trip needs a flat bot", p.side, p.qty)));
+    if let Some(p) = e.store.active_position(&e.cfg.symbol)? {
+        return Err(refused(e, format!("a position is open ({} {}); the round trip needs a flat bot", p.side, p.qty)));
     }
-    let busy = ctx.store.plans_with_statuses(&[PlanStatus::Planned, PlanStatus::Entering, PlanStatus::Partial])?;
+    let busy = e.store.plans_with_statuses(&[PlanStatus::Planned, PlanStatus::Entering, PlanStatus::Partial])?;
     if let Some(p) = busy.first() {
-        return Err(refused(format!("plan {} is {}; the round trip needs no open plan", p.id, p.status.as_str())));
+        return Err(refused(e, format!("plan {} is {}; the round trip needs no open plan", p.id, p.status.as_str())));
     }
     Ok(())
 }
 
-fn refused(message: String) -> Error {
-    Error::Preflight { check: "round_trip_idle".into(), message }
+/// Exit 5 with the audit event that says why (CONTRACT §2); nothing was sent.
+fn refused(e: &mut Engine<'_>, message: String) -> Error {
+    const CHECK: &str = "round_trip_idle";
+    let audited = e.audit(
+        Severity::Warn,
+        crate::core::audit::PREFLIGHT_FAILED,
+        None,
+        format!("doctor round trip refused: {message}"),
+        json!({"check": CHECK, "message": message}),
+    );
+    match audited {
+        Ok(()) => Error::Preflight { check: CHECK.into(), message },
+        Err(x) => x.into(),
+    }
 }
 
 /// Runs the round trip over `ex` (timed). Returns a report whose exit is the trade's own.
 pub fn run(ctx: &mut Ctx, ex: &dyn Exchange) -> Result<Report> {
-    refuse_unless_idle(ctx)?;
     let timed = Timed::new(ex);
     let mut e = Engine::new(&ctx.config, &mut ctx.store, &timed, ctx.clock.as_ref());
+    refuse_unless_idle(&mut e)?;
     let rec = reconcile::reconcile(&mut e)?;
     if rec.exit != ExitCode::Ok {
         return Ok(finish(rec, "reconcile", &timed, None));
     }
     if !e.ex.position(e.symbol())?.is_flat() {
-        return Err(refused(format!("the exchange holds a {} position; the round trip needs it flat", e.symbol())));
+        let why = format!("the exchange holds a {} position; the round trip needs it flat", e.symbol());
+        return Err(refused(&mut e, why));
     }
     let plan = make_plan(&mut e)?;
     let entered = entry::enter(&mut e)?;
@@ -106,9 +121,9 @@ fn make_plan(e: &mut Engine<'_>) -> Result<TradePlan> {
     let filters = e.ex.filters(&sym)?;
     let mark = e.ex.mark_info(&sym)?.mark_price;
     let qty = smallest_order_qty(&filters, mark)
-        .ok_or_else(|| refused(format!("no quantity meets {sym}'s filters at mark {mark}")))?;
+        .ok_or_else(|| Error::Failed(format!("no quantity meets {sym}'s filters at mark {mark}")))?;
     let stop = round_trip_stop(&filters, mark, STOP_PCT)
-        .ok_or_else(|| refused(format!("no stop 1 % under mark {mark} fits {sym}'s price filter")))?;
+        .ok_or_else(|| Error::Failed(format!("no stop 1 % under mark {mark} fits {sym}'s price filter")))?;
     let now = e.now();
     let plan = TradePlan {
         id: plan_id(&e.cfg.bot_id, &sym, &e.cfg.strategy.interval, now),
@@ -139,14 +154,13 @@ fn make_plan(e: &mut Engine<'_>) -> Result<TradePlan> {
 fn verify_protection(e: &Engine<'_>, plan: &TradePlan) -> Result<Value> {
     let sym = e.symbol();
     let qty = e.ex.position(sym)?.qty.abs();
-    let open = e.ex.open_conditional_orders(sym)?;
-    let find = |role: &str| {
-        let prefix = format!("{}_{}_{role}_", e.cfg.bot_id, plan.id);
-        open.iter()
-            .find(|c| c.client_id.starts_with(&prefix) && c.status.is_open() && c.qty == qty)
-            .map_or(Value::Null, |c| Value::String(c.client_id.clone()))
-    };
-    Ok(json!({"stop": find("STOP"), "tp": find("TP"), "position_qty": qty.to_string()}))
+    let open: Vec<SeenConditional> =
+        e.ex.open_conditional_orders(sym)?
+            .into_iter()
+            .map(|c| SeenConditional { open: c.status.is_open(), qty: c.qty, client_id: c.client_id })
+            .collect();
+    let (stop, tp) = protection_seen(&e.cfg.bot_id, &plan.id, qty, &open);
+    Ok(json!({"stop": stop, "tp": tp, "position_qty": qty.to_string()}))
 }
 
 fn ms(d: std::time::Duration) -> u64 {

@@ -300,3 +300,25 @@ fn round_trip_stop_is_below_the_mark_on_the_tick_grid() {
     assert_eq!(round_trip_stop(&x, dec!(50000.05), dec!(1)), Some(dec!(49500)));
     assert_eq!(round_trip_stop(&x, dec!(1), dec!(1)), None, "under min price");
 }
+
+#[test]
+fn protection_seen_needs_the_plans_open_orders_for_the_whole_position() {
+    let c = |id: &str, open: bool, qty: Decimal| SeenConditional { client_id: id.into(), open, qty };
+    let both = [c("mc_p1_STOP_1", true, dec!(0.003)), c("mc_p1_TP_1", true, dec!(0.003))];
+    assert_eq!(
+        protection_seen("mc", "p1", dec!(0.003), &both),
+        (Some("mc_p1_STOP_1".into()), Some("mc_p1_TP_1".into()))
+    );
+    // Another plan's, a finished one, a wrong size, another bot's: none of them protects.
+    let wrong = [
+        c("mc_p2_STOP_1", true, dec!(0.003)),
+        c("mc_p1_STOP_1", false, dec!(0.003)),
+        c("mc_p1_TP_1", true, dec!(0.002)),
+        c("xx_p1_STOP_1", true, dec!(0.003)),
+    ];
+    assert_eq!(protection_seen("mc", "p1", dec!(0.003), &wrong), (None, None));
+    // A plan id that only starts like ours is not ours.
+    assert_eq!(protection_seen("mc", "p", dec!(0.003), &both), (None, None));
+    assert_eq!(protection_seen("mc", "p1", Decimal::ZERO, &both), (None, None), "flat: nothing to protect");
+    assert_eq!(protection_seen("mc", "p1", dec!(0.003), &both[1..]), (None, Some("mc_p1_TP_1".into())));
+}
