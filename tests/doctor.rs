@@ -368,3 +368,25 @@ fn round_trip_refused_with_an_open_plan_exit_5_nothing_sent() {
     assert_eq!(audits, 1, "exit 5 comes with the audit event that says why");
     assert!(mock.writes().is_empty(), "{:?}", mock.writes());
 }
+
+#[test]
+fn paper_round_trip_runs_the_same_paths_and_replays_clean() {
+    let env = TestEnv::new();
+    env.write_config(BASE_CONFIG);
+    let out = env.run(&["--json", "doctor", "--round-trip"]);
+    out.code(0);
+    let j = out.json();
+    assert_eq!(j["round_trip"]["flat_after"], true, "{j}");
+    let plan = j["round_trip"]["plan_id"].as_str().unwrap().to_string();
+    let events: Vec<String> = {
+        let db = env.db();
+        let mut st = db.prepare("SELECT client_id || ' ' || event FROM order_event ORDER BY seq").unwrap();
+        st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let first = |role: &str| events.iter().position(|e| e.starts_with(&format!("mc_{plan}_{role}_1 "))).unwrap();
+    assert!(
+        first("ENTRY") < first("STOP") && first("STOP") < first("CLOSE") && first("TP") < first("CLOSE"),
+        "{events:?}"
+    );
+    env.run(&["--json", "replay", "--all"]).code(0);
+}
