@@ -390,3 +390,35 @@ fn paper_round_trip_runs_the_same_paths_and_replays_clean() {
     );
     env.run(&["--json", "replay", "--all"]).code(0);
 }
+
+#[test]
+fn plain_doctor_answers_while_the_lock_is_held_the_round_trip_and_paper_wait_for_it() {
+    use fs2::FileExt;
+    let mock = MockBinance::start();
+    let env = env_at(&mock.url());
+    env.run(&["status"]).code(0); // creates the DB
+    let holder = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env.path().join("state/mcbot.db.lock"))
+        .unwrap();
+    holder.lock_exclusive().unwrap();
+    doctor(&env, &[]).code(0);
+    doctor(&env, &["--round-trip"]).code(4);
+    assert!(mock.writes().is_empty(), "{:?}", mock.writes());
+    FileExt::unlock(&holder).unwrap();
+    // The paper book lives in the state DB: paper doctor takes the lock.
+    let paper = TestEnv::new();
+    paper.write_config(BASE_CONFIG);
+    paper.run(&["status"]).code(0);
+    let holder = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paper.path().join("state/mcbot.db.lock"))
+        .unwrap();
+    holder.lock_exclusive().unwrap();
+    paper.run(&["--json", "doctor"]).code(4);
+    FileExt::unlock(&holder).unwrap();
+}

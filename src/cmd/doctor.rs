@@ -26,9 +26,11 @@ pub struct DoctorArgs {
     pub i_know_this_is_live: bool,
 }
 
-/// Does this run take the state lock? Only `--round-trip`, which trades (like `enter`).
-pub fn takes_lock(args: &DoctorArgs) -> bool {
-    args.round_trip
+/// Does this run take the state lock? `--round-trip` trades (like `enter`); the paper exchange
+/// keeps its book in the state DB and moves it on with every call. Plain doctor on Binance only
+/// reads the exchange, so it answers even while a tick holds the lock.
+pub fn takes_lock(args: &DoctorArgs, config: &crate::config::Config) -> bool {
+    args.round_trip || config.exchange.kind == ExchangeKind::Paper
 }
 
 pub fn run(args: &DoctorArgs, ctx: &mut Ctx) -> Result<Report> {
