@@ -326,6 +326,7 @@ fn round_trip_stop_rejected_ends_in_the_real_forced_close_and_halt_exit_10() {
     let rt = &j["round_trip"];
     assert_eq!(rt["step"], "enter", "{rt}");
     assert_eq!(rt["last_step"]["outcome"], "forced_close", "{rt}");
+    assert!(j["error"].is_string(), "{j}");
     let plan = rt["plan_id"].as_str().unwrap().to_string();
     let w = writes(&mock, &plan);
     assert_eq!(w[0], "POST /fapi/v1/order mc_P_ENTRY_1", "{w:?}");
@@ -421,4 +422,22 @@ fn plain_doctor_answers_while_the_lock_is_held_the_round_trip_and_paper_wait_for
     holder.lock_exclusive().unwrap();
     paper.run(&["--json", "doctor"]).code(4);
     FileExt::unlock(&holder).unwrap();
+}
+
+#[test]
+fn round_trip_whose_tp_fills_before_the_read_back_is_a_failed_check_not_a_halt() {
+    // The mark jumps past the TP (40000 + 2R = 40800) right after the TP is placed: the TP closes
+    // the position before doctor reads the protection back.
+    let mock = MockBinance::start();
+    mock.on("POST", "/fapi/v1/algoOrder", Some("TP"), Action::MoveMarkAfter(dec!(41000)), 1);
+    let env = env_at(&mock.url());
+    let out = doctor(&env, &["--round-trip"]);
+    let j = out.json();
+    assert_eq!(mock.position(), dec!(0), "{j}");
+    out.code(1);
+    assert_eq!(j["outcome"], "fail", "{j}");
+    assert!(j["error"].as_str().unwrap_or_default().contains("already closed by its STOP or TP"), "{j}");
+    let mode: String = env.db().query_row("SELECT mode FROM system_state", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "RUNNING", "protection worked: no halt");
+    env.run_env(&["--json", "replay", "--all"], &CREDS).code(0);
 }

@@ -53,6 +53,10 @@ pub fn run(args: &DoctorArgs, ctx: &mut Ctx) -> Result<Report> {
         if rt.exit != ExitCode::Ok {
             r.exit = rt.exit;
             r.outcome = "fail".into();
+            let why = rt.fields.get("error").cloned().unwrap_or_else(|| {
+                json!(format!("round trip ended at {}", rt.fields.get("step").and_then(|s| s.as_str()).unwrap_or("?")))
+            });
+            r.set("error", why);
         }
     }
     Ok(r)

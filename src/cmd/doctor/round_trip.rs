@@ -92,27 +92,68 @@ pub fn run(ctx: &mut Ctx, ex: &dyn Exchange) -> Result<Report> {
         return Err(refused(&mut e, why));
     }
     let plan = make_plan(&mut e)?;
-    let entered = entry::enter(&mut e)?;
+    let entered = match entry::enter(&mut e) {
+        Ok(r) => r,
+        Err(x) => {
+            // A plan enter refused stays refused: a later `tick` must never enter the doctor's plan.
+            retire_if_planned(&mut e, &plan)?;
+            return Err(x);
+        }
+    };
     if entered.exit != ExitCode::Ok || entered.fields.get("entered") != Some(&Value::Bool(true)) {
         // enter already ended in its safe close / halt; report what it said.
+        retire_if_planned(&mut e, &plan)?;
         return Ok(finish(entered, "enter", &timed, Some(&plan)));
     }
-    let seen = verify_protection(&e, &plan)?;
+    // A read-back that fails leaves the position protected; it is closed all the same.
+    let seen = verify_protection(&e, &plan);
     let closed = close::exit_position(&mut e, &EXIT_REASON)?;
-    let flat = e.ex.position(e.symbol())?.is_flat();
+    let flat = e.ex.position(e.symbol()).map(|p| p.is_flat());
     let mut r = finish(closed, "close", &timed, Some(&plan));
     r.set("entry", entered.to_json());
-    r.set("protection_seen", seen.clone());
-    r.set("flat_after", flat);
-    let ok = seen["stop"].is_string() && seen["tp"].is_string() && flat;
-    if !ok && r.exit == ExitCode::Ok {
-        let why = "doctor round trip: STOP/TP not both seen on the exchange, or not flat after the close";
-        e.halt(why, Some(&plan.id))?;
-        r.exit = ExitCode::Critical;
+    r.set("flat_after", flat.as_ref().ok().copied());
+    if r.exit != ExitCode::Ok {
+        return Ok(r); // the close's own failure path (close_failed, HALT) has spoken
+    }
+    let failure = match (&seen, &flat) {
+        (Ok((Some(_), Some(_), _)), Ok(true)) => None,
+        (Ok((Some(_), Some(_), _)), Ok(false)) => {
+            Some((ExitCode::Failed, "the position is not flat after the close; run `mcbot reconcile`".to_string()))
+        }
+        (Ok((Some(_), Some(_), _)), Err(x)) => {
+            Some((ExitCode::Failed, format!("the position could not be read after the close ({x})")))
+        }
+        (Ok((_, _, qty)), _) if qty.is_zero() => Some((
+            ExitCode::Failed,
+            "the position was already closed by its STOP or TP before the read-back (the mark moved): \
+             protection worked but was not seen open; run the round trip again"
+                .to_string(),
+        )),
+        (Ok(_), _) => {
+            let why = "doctor round trip: the STOP or TP was acknowledged but not found open on the exchange";
+            e.halt(why, Some(&plan.id))?;
+            Some((ExitCode::Critical, format!("{why}; HALTED")))
+        }
+        (Err(x), _) => Some((ExitCode::Failed, format!("the STOP/TP read-back failed ({x}); the position was closed"))),
+    };
+    if let Ok((stop, tp, qty)) = &seen {
+        r.set("protection_seen", json!({"stop": stop, "tp": tp, "position_qty": qty.to_string()}));
+    }
+    if let Some((code, why)) = failure {
+        r.exit = code;
         r.outcome = "fail".into();
-        r.push_line(format!("round trip FAILED: {why}; HALTED"));
+        r.set("error", why.clone());
+        r.push_line(format!("round trip FAILED: {why}"));
     }
     Ok(r)
+}
+
+/// Marks the round trip's plan REFUSED when enter left it PLANNED (refused by a pre-flight check).
+fn retire_if_planned(e: &mut Engine<'_>, plan: &TradePlan) -> Result<()> {
+    if e.store.plan(&plan.id)?.is_some_and(|p| p.status == PlanStatus::Planned) {
+        e.store.set_plan_status(&plan.id, PlanStatus::Refused, e.now())?;
+    }
+    Ok(())
 }
 
 /// The smallest LONG the filters allow at the mark, stop 1 % under it, journaled like any plan.
@@ -150,8 +191,12 @@ fn make_plan(e: &mut Engine<'_>) -> Result<TradePlan> {
     Ok(plan)
 }
 
-/// Reads the open algo orders back: the plan's STOP and TP must be there, open, for the position.
-fn verify_protection(e: &Engine<'_>, plan: &TradePlan) -> Result<Value> {
+/// Reads the open algo orders back: the plan's STOP and TP found open for the whole position,
+/// and that position's size.
+fn verify_protection(
+    e: &Engine<'_>,
+    plan: &TradePlan,
+) -> crate::exchange::ExResult<(Option<String>, Option<String>, Decimal)> {
     let sym = e.symbol();
     let qty = e.ex.position(sym)?.qty.abs();
     let open: Vec<SeenConditional> =
@@ -160,7 +205,7 @@ fn verify_protection(e: &Engine<'_>, plan: &TradePlan) -> Result<Value> {
             .map(|c| SeenConditional { open: c.status.is_open(), qty: c.qty, client_id: c.client_id })
             .collect();
     let (stop, tp) = protection_seen(&e.cfg.bot_id, &plan.id, qty, &open);
-    Ok(json!({"stop": stop, "tp": tp, "position_qty": qty.to_string()}))
+    Ok((stop, tp, qty))
 }
 
 fn ms(d: std::time::Duration) -> u64 {
