@@ -441,3 +441,37 @@ fn round_trip_whose_tp_fills_before_the_read_back_is_a_failed_check_not_a_halt()
     assert_eq!(mode, "RUNNING", "protection worked: no halt");
     env.run_env(&["--json", "replay", "--all"], &CREDS).code(0);
 }
+
+#[test]
+fn a_second_round_trip_inside_the_cooldown_is_refused_before_any_order() {
+    let mock = MockBinance::start();
+    let env = env_at(&mock.url());
+    doctor(&env, &["--round-trip"]).code(0);
+    let sent = mock.writes().len();
+    let out = doctor(&env, &["--round-trip"]);
+    out.code(5);
+    assert!(out.json()["error"].as_str().unwrap().contains("cooldown"), "{}", out.stdout);
+    assert_eq!(mock.writes().len(), sent, "nothing sent: {:?}", mock.writes());
+    assert_eq!(env.count("SELECT COUNT(*) FROM trade_plan"), 1, "no second plan");
+    env.run_env(&["--json", "replay", "--all"], &CREDS).code(0);
+}
+
+#[test]
+fn round_trip_refused_by_enters_preflight_retires_its_plan_so_no_tick_enters_it() {
+    // The mark jumps 2.5 % between the plan (made at 40000) and enter's pre-flight: slippage.
+    let mock = MockBinance::start();
+    mock.on("GET", "/fapi/v1/premiumIndex", None, Action::MoveMarkAfter(dec!(40000)), 1); // doctor's checks
+    mock.on("GET", "/fapi/v1/premiumIndex", None, Action::MoveMarkAfter(dec!(41000)), 1); // the plan's read
+    let env = env_at(&mock.url());
+    let out = doctor(&env, &["--round-trip"]);
+    out.code(5);
+    assert!(out.json()["error"].as_str().unwrap().contains("slippage"), "{}", out.stdout);
+    assert!(mock.writes().is_empty(), "{:?}", mock.writes());
+    let status: String = env.db().query_row("SELECT status FROM trade_plan", [], |r| r.get(0)).unwrap();
+    assert_eq!(status, "REFUSED");
+    // A tick right after finds no plan to enter.
+    let enter = env.run_env(&["--json", "enter"], &CREDS);
+    enter.code(0);
+    assert_eq!(enter.json()["entered"], false, "{}", enter.stdout);
+    assert!(mock.writes().is_empty(), "{:?}", mock.writes());
+}

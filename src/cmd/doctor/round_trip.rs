@@ -46,11 +46,19 @@ pub fn refuse_unless_test_venue(cfg: &Config, live_ok: bool) -> Result<()> {
     )))
 }
 
-/// The bot must be idle: not HALTED, no position, no plan in flight.
+/// The bot must be idle: not HALTED, no cooldown, no position, no plan in flight.
 fn refuse_unless_idle(e: &mut Engine<'_>) -> Result<()> {
     let sys = e.store.system()?;
     if sys.is_halted() {
         return Err(Error::Halted(sys.halt_reason.unwrap_or_default()));
+    }
+    if let Some(until) = sys.cooldown_until_ms.filter(|t| e.now() < *t) {
+        let why = format!(
+            "the cooldown after the last closed trade runs until {} (strategy.cooldown_candles); \
+             `enter` would refuse the round trip's plan until then",
+            crate::clock::rfc3339(until)
+        );
+        return Err(refused(e, why));
     }
     if let Some(p) = e.store.active_position(&e.cfg.symbol)? {
         return Err(refused(e, format!("a position is open ({} {}); the round trip needs a flat bot", p.side, p.qty)));
