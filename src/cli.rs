@@ -67,6 +67,9 @@ pub enum Command {
     Sim(cmd::sim::SimArgs),
     /// Send a test alert to every sink (--test), or raise a CRITICAL alert (--message)
     Notify(cmd::notify::NotifyArgs),
+    /// Check keys, account, symbol, clock and settings against the exchange (read-only);
+    /// --round-trip opens and closes the smallest protected position on a demo endpoint
+    Doctor(cmd::doctor::DoctorArgs),
 }
 
 impl Command {
@@ -84,6 +87,7 @@ impl Command {
             Command::Tick(_) => "tick",
             Command::Sim(_) => "sim",
             Command::Notify(_) => "notify",
+            Command::Doctor(_) => "doctor",
         }
     }
 }

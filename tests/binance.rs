@@ -6,6 +6,7 @@ mod harness;
 
 mod bad_input;
 mod bans;
+mod doctor_reads;
 mod errors;
 mod orders;
 mod reads;

@@ -9,6 +9,7 @@ mod architecture;
 mod binance;
 mod cli_foundation;
 mod config_fuzz;
+mod doctor;
 mod exec_binance;
 pub mod execution;
 mod first_hour;

@@ -1,6 +1,7 @@
 //! CLI glue: builds the context (config → lock → store → clock), dispatches to one file per
 //! subcommand, and holds no business logic of its own.
 
+pub mod doctor;
 pub mod enter;
 pub mod evaluate;
 pub mod exit;
@@ -37,8 +38,11 @@ pub struct Ctx {
 
 /// Does this command take the state lock? Every command except `halt`, `status` and `notify`
 /// (CONTRACT §7.10; notify only appends to the journal and talks to sinks).
-fn takes_lock(c: &Command) -> bool {
-    !matches!(c, Command::Halt(_) | Command::Status(_) | Command::Notify(_))
+fn takes_lock(c: &Command, config: &Config) -> bool {
+    match c {
+        Command::Doctor(a) => doctor::takes_lock(a, config),
+        _ => !matches!(c, Command::Halt(_) | Command::Status(_) | Command::Notify(_)),
+    }
 }
 
 /// The config file: `--config`, then `$MCBOT_CONFIG` (clap reads it), then `./mcbot.toml`.
@@ -204,7 +208,8 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
 
 fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut ctx = Ctx::build(config, takes_lock(&cli.command), cli.json, clock)?;
+    let lock = takes_lock(&cli.command, &config);
+    let mut ctx = Ctx::build(config, lock, cli.json, clock)?;
     let advance = matches!(cli.command, Command::Tick(_));
     // One clock per state: whichever command touches a file-driven paper state first starts its
     // paper clock. A `halt` stamped with the wall clock (2026) before the first paper `tick`
@@ -229,6 +234,7 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Tick(a) => tick::run(a, &mut ctx),
         Command::Notify(a) => notify::run(a, &mut ctx),
+        Command::Doctor(a) => doctor::run(a, &mut ctx),
         Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
     };
     after_command(&mut ctx);

@@ -52,3 +52,5 @@ pub const POSTURE_REFUSED: &str = "posture_refused";
 /// closed from what the exchange and the plan say, then HALT was attempted (CRITICAL).
 /// data: {cause, done, halted}
 pub const STATE_UNWRITABLE: &str = "state_unwritable";
+/// `doctor --round-trip` planned its smallest protected position. data: {qty, stop, mark, exit_reason}
+pub const DOCTOR_ROUND_TRIP: &str = "doctor_round_trip";

@@ -11,6 +11,8 @@ pub mod audit;
 pub mod candle;
 /// `<bot_id>_<plan>_<ROLE>_<attempt>` client ids: build and parse.
 pub mod client_id;
+/// `doctor`'s verdicts over the facts it read; round-trip sizing.
+pub mod doctor;
 /// EMA, Wilder ATR, SMA, prior highs/lows: batch and streaming.
 pub mod indicators;
 /// The order ledger: journal facts folded through the state machine.

@@ -164,6 +164,34 @@ pub struct Fill {
     pub time_ms: i64,
 }
 
+/// The symbol as `exchangeInfo` lists it now, with the account's rate limits (doctor).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VenueInfo {
+    /// `TRADING`, `BREAK`, `SETTLING`, ... as the exchange words it.
+    pub status: String,
+    pub filters: SymbolFilters,
+    /// Per-minute request weight and order limits; None when the exchange lists none.
+    pub weight_limit_1m: Option<u64>,
+    pub order_limit_1m: Option<u64>,
+    pub order_limit_10s: Option<u64>,
+}
+
+/// What the exchange says the API key may do (`apiRestrictions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyPermissions {
+    pub enable_withdrawals: bool,
+    pub ip_restrict: bool,
+    pub enable_futures: bool,
+}
+
+/// The request weight the last answer reported, and the limits in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RateUsage {
+    pub used_weight_1m: Option<u64>,
+    pub weight_limit_1m: u64,
+    pub order_limit_1m: u64,
+}
+
 /// A MARKET order (ENTRY or CLOSE).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MarketOrderRequest {
@@ -243,26 +271,48 @@ pub trait Exchange: Send + Sync {
     /// history that proves which order built a position after the journal was lost (issue 10
     /// item 2). Exchanges that cannot answer say so; the caller treats that as no evidence.
     fn order_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExOrder>> {
-        let _ = (symbol, since_ms);
-        Err(ExchangeError::new(
-            ExchangeErrorKind::Local,
-            ErrorClass::Fatal,
-            format!("{}: no order history", self.name()),
-        ))
+        let _ = since_ms;
+        Err(not_answered(self.name(), "order_history", symbol))
     }
     /// Conditional (algo) orders of the symbol created since `since_ms`, any status: which STOP
     /// or TP of ours ended a position the journal lost (the cooldown it started, issue 10 item 3).
     fn conditional_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExConditional>> {
-        let _ = (symbol, since_ms);
-        Err(ExchangeError::new(
-            ExchangeErrorKind::Local,
-            ErrorClass::Fatal,
-            format!("{}: no algo order history", self.name()),
-        ))
+        let _ = since_ms;
+        Err(not_answered(self.name(), "conditional_history", symbol))
     }
+
+    // Reads for `doctor` only. The defaults refuse (an exchange that cannot answer them says so;
+    // nothing here ever reports success it did not read).
+
+    /// The symbol's trading status and filters read fresh, with the rate limits.
+    fn venue_info(&self, symbol: &str) -> ExResult<VenueInfo> {
+        Err(not_answered(self.name(), "venue_info", symbol))
+    }
+    /// Multi-Assets margin mode (true rules out ISOLATED).
+    fn multi_assets_margin(&self) -> ExResult<bool> {
+        Err(not_answered(self.name(), "multi_assets_margin", ""))
+    }
+    /// The API key's permissions; `Ok(None)` when this setup cannot read them.
+    fn key_permissions(&self) -> ExResult<Option<KeyPermissions>> {
+        Err(not_answered(self.name(), "key_permissions", ""))
+    }
+    /// Usage the answers so far reported; None when nothing has answered (or no limits apply).
+    fn rate_usage(&self) -> Option<RateUsage> {
+        None
+    }
+}
+
+fn not_answered(exchange: &str, what: &str, id: &str) -> ExchangeError {
+    ExchangeError::new(
+        ExchangeErrorKind::Local,
+        ErrorClass::Fatal,
+        format!("the {exchange} exchange does not answer {what}({id})"),
+    )
 }
 
 /// The Binance USDⓈ-M adapter.
 pub mod binance;
 /// The in-process paper exchange.
 pub mod paper;
+/// A decorator timing each call (doctor --round-trip).
+pub mod timed;

@@ -79,7 +79,8 @@ fn a_lost_db_after_a_stop_out_keeps_the_cooldown() {
     out.code(5);
     assert!(out.stdout.contains("cooldown"), "{}", out.stdout);
     assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1, "no re-entry after the stop-out");
-    let until: Option<i64> = s.env.db().query_row("SELECT cooldown_until_ms FROM system_state", [], |r| r.get(0)).unwrap();
+    let until: Option<i64> =
+        s.env.db().query_row("SELECT cooldown_until_ms FROM system_state", [], |r| r.get(0)).unwrap();
     assert!(until.is_some_and(|u| u > now), "{until:?}");
     assert!(s.audit().contains(&"WARN:reconcile_repair".to_string()), "{:?}", s.audit());
 }

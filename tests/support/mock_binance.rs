@@ -289,6 +289,14 @@ pub struct State {
     pub leverage: u32,
     pub dual_side: bool,
     pub balance: Decimal,
+    /// `GET /fapi/v1/multiAssetsMargin` (doctor).
+    pub multi_assets: bool,
+    /// BTCUSDT's `status` in exchangeInfo (doctor).
+    pub symbol_status: &'static str,
+    /// `enableWithdrawals` of the key in `/sapi/v1/account/apiRestrictions` (doctor).
+    pub withdrawals_enabled: bool,
+    /// The mock's clock minus the real one, ms: `/fapi/v1/time` and the recvWindow check use it.
+    pub server_offset_ms: i64,
     next_order_id: u64,
     next_algo_id: u64,
     next_trade_id: u64,
@@ -310,6 +318,10 @@ impl State {
             leverage: 1,
             dual_side: false,
             balance: dec!(10000),
+            multi_assets: false,
+            symbol_status: "TRADING",
+            withdrawals_enabled: false,
+            server_offset_ms: 0,
             next_order_id: 8_389_765_000,
             next_algo_id: 1_000_000_000,
             next_trade_id: 600_000,
@@ -602,8 +614,23 @@ impl State {
     /// Executes one request; `partial` comes from the fault script.
     fn execute(&mut self, method: &str, path: &str, p: &Params<'_>, partial: Option<Partial>) -> (u16, String) {
         match (method, path) {
-            ("GET", "/fapi/v1/time") => ok(&json!({"serverTime": now_ms()})),
-            ("GET", "/fapi/v1/exchangeInfo") => ok(&exchange_info()),
+            ("GET", "/fapi/v1/time") => ok(&json!({"serverTime": now_ms() + self.server_offset_ms})),
+            ("GET", "/fapi/v1/exchangeInfo") => {
+                let mut info = exchange_info();
+                info["symbols"][1]["status"] = json!(self.symbol_status);
+                ok(&info)
+            }
+            ("GET", "/fapi/v1/multiAssetsMargin") => ok(&json!({"multiAssetsMargin": self.multi_assets})),
+            // The spot host's key-permission read; this mock stands in for both hosts. Shape:
+            // the official AccountApiRestrictionsResponse (binance-sdk wallet), all fields.
+            ("GET", "/sapi/v1/account/apiRestrictions") => ok(&json!({
+                "ipRestrict": true, "createTime": 1_698_645_219_000_i64, "enableReading": true,
+                "enableWithdrawals": self.withdrawals_enabled, "enableInternalTransfer": false,
+                "enableMargin": false, "enableFutures": true, "permitsUniversalTransfer": false,
+                "enableVanillaOptions": false, "enableFixApiTrade": false, "enableFixReadOnly": false,
+                "enableSpotAndMarginTrading": false, "enablePortfolioMarginTrading": false,
+                "tradingAuthorityExpirationTime": 1_730_332_800_000_i64,
+            })),
             ("GET", "/fapi/v1/premiumIndex") => {
                 if let Err(e) = p.symbol() {
                     return e;
@@ -1403,7 +1430,7 @@ fn check_auth(
     let p = Params(params);
     let Some(ts) = p.get("timestamp").and_then(|t| t.parse::<i64>().ok()) else { return Err(mandatory("timestamp")) };
     let window = p.get("recvWindow").and_then(|w| w.parse::<i64>().ok()).unwrap_or(5000);
-    let server = now_ms();
+    let server = now_ms() + lock(&shared.state).server_offset_ms;
     if ts >= server + 1000 {
         return Err(err(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."));
     }

@@ -103,6 +103,10 @@ pub const MARGIN_TYPE: Endpoint = ep(Post, "/fapi/v1/marginType", true, 1, "`set
 pub const LEVERAGE: Endpoint = ep(Post, "/fapi/v1/leverage", true, 1, "`set_leverage`");
 pub const BALANCE: Endpoint = ep(Get, "/fapi/v3/balance", true, 5, "`wallet_balance` (availableBalance)");
 pub const USER_TRADES: Endpoint = ep(Get, "/fapi/v1/userTrades", true, 5, "`order_fills`");
+pub const MULTI_ASSETS_MARGIN: Endpoint =
+    ep(Get, "/fapi/v1/multiAssetsMargin", true, 30, "`multi_assets_margin` (doctor: must be false)");
+pub const API_RESTRICTIONS: Endpoint =
+    ep(Get, "/sapi/v1/account/apiRestrictions", true, 1, "`key_permissions` (doctor; on the spot host, see below)");
 
 /// All of them, in the order the docs list them.
 pub const ALL: &[Endpoint] = &[
@@ -127,6 +131,8 @@ pub const ALL: &[Endpoint] = &[
     LEVERAGE,
     BALANCE,
     USER_TRADES,
+    MULTI_ASSETS_MARGIN,
+    API_RESTRICTIONS,
 ];
 
 /// The endpoint table as Markdown, embedded verbatim in `docs/binance.md`.

@@ -8,7 +8,7 @@ use crate::exchange::binance::endpoints;
 use crate::exchange::binance::sign::Query;
 use crate::exchange::binance::{codes, convert, wire};
 use crate::exchange::error::ExResult;
-use crate::exchange::MarkInfo;
+use crate::exchange::{MarkInfo, VenueInfo};
 
 /// Binance's maximum klines per request.
 pub const MAX_KLINES: usize = 1500;
@@ -19,17 +19,25 @@ impl BinanceFutures {
         if let Some(f) = self.filters.lock().ok().and_then(|c| c.get(symbol).cloned()) {
             return Ok(f);
         }
+        self.get_venue_info(symbol).map(|v| v.filters)
+    }
+
+    /// One fresh `exchangeInfo` read: the symbol's status and filters and the rate limits. Sets
+    /// the rate gate's limits and fills the filter and margin-asset caches on the way.
+    pub(super) fn get_venue_info(&self, symbol: &str) -> ExResult<VenueInfo> {
+        check_symbol_input(symbol)?;
         let reply =
             self.read("binance.exchange_info", symbol, || self.rest.call(&endpoints::EXCHANGE_INFO, &Query::new(), 0))?;
         let raw = reply.transcript();
         let info: wire::ExchangeInfo = parse(&reply, false)?;
-        let per_minute = |kind: &str| {
+        let limit = |kind: &str, interval: &str, n: i64| {
             info.rate_limits
                 .iter()
-                .find(|r| r.rate_limit_type == kind && r.interval == "MINUTE" && r.interval_num.0 == 1)
+                .find(|r| r.rate_limit_type == kind && r.interval == interval && r.interval_num.0 == n)
                 .and_then(|r| u64::try_from(r.limit.0).ok())
         };
-        self.rest.gate.set_limits(per_minute("REQUEST_WEIGHT"), per_minute("ORDERS"));
+        let (weight_1m, orders_1m) = (limit("REQUEST_WEIGHT", "MINUTE", 1), limit("ORDERS", "MINUTE", 1));
+        self.rest.gate.set_limits(weight_1m, orders_1m);
         let entry = info
             .symbols
             .into_iter()
@@ -47,7 +55,14 @@ impl BinanceFutures {
         if let Ok(mut cache) = self.filters.lock() {
             cache.insert(symbol.to_string(), filters.clone());
         }
-        Ok(filters)
+        Ok(VenueInfo {
+            // An entry without a status is not known to trade.
+            status: sym.status.unwrap_or_else(|| "(no status)".into()),
+            filters,
+            weight_limit_1m: weight_1m,
+            order_limit_1m: orders_1m,
+            order_limit_10s: limit("ORDERS", "SECOND", 10),
+        })
     }
 
     /// The asset `symbol`'s fees settle in (exchangeInfo `marginAsset`, else `quoteAsset`).

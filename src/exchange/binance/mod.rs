@@ -12,6 +12,8 @@ mod account;
 pub mod codes;
 /// Wire DTOs → domain types.
 pub mod convert;
+/// The reads only `doctor` makes (Multi-Assets mode, key permissions, rate usage).
+pub mod doctor;
 /// The endpoints used, with weights.
 pub mod endpoints;
 /// The only HTTP client.
@@ -42,7 +44,7 @@ use crate::exchange::error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorK
 use crate::exchange::retry::{Retrier, RetryPolicy};
 use crate::exchange::{
     AccountSettings, CancelOutcome, ConditionalOrderRequest, ExConditional, ExOrder, ExPosition, Exchange, Fill,
-    MarkInfo, MarketOrderRequest,
+    KeyPermissions, MarkInfo, MarketOrderRequest, RateUsage, VenueInfo,
 };
 use rest::{Reply, Rest};
 use rust_decimal::Decimal;
@@ -270,5 +272,17 @@ impl Exchange for BinanceFutures {
     }
     fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
         self.get_user_trades(symbol, order_id)
+    }
+    fn venue_info(&self, symbol: &str) -> ExResult<VenueInfo> {
+        self.get_venue_info(symbol)
+    }
+    fn multi_assets_margin(&self) -> ExResult<bool> {
+        self.get_multi_assets_margin()
+    }
+    fn key_permissions(&self) -> ExResult<Option<KeyPermissions>> {
+        self.get_key_permissions()
+    }
+    fn rate_usage(&self) -> Option<RateUsage> {
+        Some(self.current_rate_usage())
     }
 }

@@ -108,6 +108,14 @@ impl RateGate {
         });
     }
 
+    /// (used weight this minute if an answer reported it, weight limit, order limit) for doctor.
+    pub fn usage(&self) -> (Option<u64>, u64, u64) {
+        self.with(|s| {
+            let used = (s.weight_minute != i64::MIN).then_some(s.used_weight);
+            (used, s.weight_limit, s.order_limit)
+        })
+    }
+
     /// Before sending a request costing `weight` (and one order if `is_order`) at server time `now`.
     pub fn check(&self, now_ms: i64, weight: u32, is_order: bool) -> Gate {
         self.with(|s| {

@@ -227,6 +227,28 @@ impl Rest {
 
     /// Sends once, records usage, classifies.
     fn send(&self, ep: &Endpoint, url: &str, query: &str, key: Option<&ApiKey>) -> ExResult<Reply> {
+        self.send_to(ep, url, query, key, true)
+    }
+
+    /// Calls a signed endpoint on another Binance host (the spot host that serves
+    /// `/sapi/v1/account/apiRestrictions`) with this client's key and clock offset. Its usage
+    /// headers are another host's, so they are not recorded against this host's limits.
+    ///
+    /// # Errors
+    /// As [`Rest::call`]; no -1021 resend (the only caller is a read).
+    pub fn call_signed_at(&self, base_url: &str, ep: &Endpoint, params: &Query) -> ExResult<Reply> {
+        let Some((key, signer)) = self.creds.as_ref() else {
+            return Err(local(format!("{} {} needs API credentials (public-only client)", ep.method, ep.path)));
+        };
+        if !self.synced.load(Ordering::SeqCst) {
+            self.sync_time().map_err(|e| not_sent(e, ep))?;
+        }
+        let base = base_url.trim_end_matches('/');
+        let req = sign::sign_request(base, ep.path, params, self.recv_window_ms, self.server_now_ms(), signer);
+        self.send_to(ep, &req.url, &req.loggable_query, Some(key), false)
+    }
+
+    fn send_to(&self, ep: &Endpoint, url: &str, query: &str, key: Option<&ApiKey>, record: bool) -> ExResult<Reply> {
         let request = self.redactor.scrub(&transcript::request(ep.method.as_str(), ep.path, query));
         let answer = match self.http.send(ep.method, url, key) {
             Ok(a) => a,
@@ -237,8 +259,10 @@ impl Rest {
             }
         };
         let now = self.server_now_ms();
-        self.gate.record(now, answer.used_weight_1m, answer.order_count_1m);
-        self.gate.record_orders_10s(now, answer.order_count_10s);
+        if record {
+            self.gate.record(now, answer.used_weight_1m, answer.order_count_1m);
+            self.gate.record_orders_10s(now, answer.order_count_10s);
+        }
         let reply = Reply { status: answer.status, body: self.redactor.scrub(&answer.body), request };
         tracing::debug!(
             event = "binance.request",
@@ -250,11 +274,11 @@ impl Rest {
             Ok(()) => Ok(reply),
             Err(mut e) => {
                 match reply.status {
-                    429 => self.gate.back_off(now, e.retry_after_ms.unwrap_or(1000)),
-                    418 => self.gate.ban(now, e.retry_after_ms),
+                    429 if record => self.gate.back_off(now, e.retry_after_ms.unwrap_or(1000)),
+                    418 if record => self.gate.ban(now, e.retry_after_ms),
                     _ => {}
                 }
-                if matches!(reply.status, 418 | 429) {
+                if record && matches!(reply.status, 418 | 429) {
                     if let Some(f) = &self.limits_file {
                         let (banned_until_ms, backoff_until_ms) = self.gate.restrictions();
                         f.save(Limits { banned_until_ms, backoff_until_ms });

@@ -329,6 +329,23 @@ pub struct PositionSideDual {
     pub dual_side_position: Flag,
 }
 
+/// `GET /fapi/v1/multiAssetsMargin`
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiAssetsMargin {
+    pub multi_assets_margin: Flag,
+}
+
+/// `GET /sapi/v1/account/apiRestrictions` (spot host). Only the fields doctor reads; a missing
+/// one is unreadable rather than assumed false.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiRestrictions {
+    pub enable_withdrawals: Flag,
+    pub ip_restrict: Flag,
+    pub enable_futures: Flag,
+}
+
 /// `POST /fapi/v1/marginType` success: `{"code":200,"msg":"success"}`.
 #[derive(Debug, Deserialize)]
 pub struct CodeMsg {

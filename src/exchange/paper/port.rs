@@ -9,7 +9,7 @@ use crate::core::money::SymbolFilters;
 use crate::exchange::error::ExResult;
 use crate::exchange::{
     AccountSettings, CancelOutcome, ConditionalKind, ConditionalOrderRequest, ErrorClass, ExConditional, ExOrder,
-    ExPosition, Exchange, Fill, MarkInfo, MarketOrderRequest,
+    ExPosition, Exchange, Fill, KeyPermissions, MarkInfo, MarketOrderRequest, VenueInfo,
 };
 use rust_decimal::Decimal;
 
@@ -232,6 +232,31 @@ impl Exchange for PaperExchange {
                 .map(|c| wire::ex_conditional(symbol, c, endpoint, &req))
                 .collect())
         })
+    }
+
+    /// The paper symbol always trades, under the configured filters; it has no rate limits.
+    fn venue_info(&self, symbol: &str) -> ExResult<VenueInfo> {
+        self.read("venue_info", "GET /fapi/v1/exchangeInfo", &Req::symbol(symbol), |_, _| {
+            Ok(VenueInfo {
+                status: "TRADING".into(),
+                filters: self.opts.filters.clone(),
+                weight_limit_1m: None,
+                order_limit_1m: None,
+                order_limit_10s: None,
+            })
+        })
+    }
+
+    /// The paper account is single-asset (USDT) by construction.
+    fn multi_assets_margin(&self) -> ExResult<bool> {
+        self.read("multi_assets_margin", "GET /fapi/v1/multiAssetsMargin", &Req::symbol(&self.opts.symbol), |_, _| {
+            Ok(false)
+        })
+    }
+
+    /// No key: there are no permissions to read.
+    fn key_permissions(&self) -> ExResult<Option<KeyPermissions>> {
+        Ok(None)
     }
 
     fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
