@@ -1410,3 +1410,6 @@ mod sweep;
 
 /// Issue 10 item 2: a bare position attributed from the order history.
 mod history;
+
+/// Issue 10 item 5: status lists every working protective order; reconcile cancels extras.
+mod leftovers;

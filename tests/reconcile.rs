@@ -3,7 +3,7 @@
 //! reconciled, deterministic state.
 
 use crate::execution::{Rig, T0};
-use crate::support::fake_exchange::{api_err, CrashingExchange, FakeExchange};
+use crate::support::fake_exchange::{api_err, CrashingExchange, FakeExchange, Fault};
 use mcbot::clock::Clock;
 use mcbot::core::order::OrderRole;
 use mcbot::core::plan::PlanStatus;
@@ -233,6 +233,11 @@ fn invariants_after_restart(r: &mut Rig, label: &str) {
         let stop = r.ex.open_conds().into_iter().find(|c| c.kind == ConditionalKind::StopMarket && c.qty >= pos.abs());
         assert!(stop.is_some(), "{label}: naked position {pos} after reconcile ({:?})", rep.lines);
         assert!(r.store.active_position("BTCUSDT").unwrap().is_some(), "{label}: DB knows the position");
+        // Issue 10 item 5: at most one STOP and one TP per position once reconcile returned.
+        for kind in [ConditionalKind::StopMarket, ConditionalKind::TakeProfitMarket] {
+            let n = r.ex.open_conds().into_iter().filter(|c| c.kind == kind).count();
+            assert!(n <= 1, "{label}: {n} open {kind:?} orders after reconcile: {:?}", r.ex.open_conds());
+        }
     }
     assert!(r.sent_count("place_market:ENTRY") <= 1, "{label}: two ENTRY orders: {:?}", r.ex.sent());
     assert!(r.store.verify_chain().unwrap().is_ok(), "{label}: journal chain");
@@ -247,8 +252,27 @@ fn invariants_after_restart(r: &mut Rig, label: &str) {
 /// orders, and the journal still folds through the state machine.
 #[test]
 fn crash_between_every_pair_of_exchange_calls_of_enter_recovers() {
+    crash_sweep(&|_| {});
+}
+
+/// Issue 10 item 5: the same kill at every call of an `enter` whose ENTRY fills partly and then
+/// completes inside the window, so protection is resized (place the full-size legs, then cancel
+/// the small ones). After the restart's reconcile: never naked, never a leftover STOP/TP beside
+/// the full-size ones, one ENTRY.
+#[test]
+fn crash_at_every_call_of_a_partial_fill_resize_recovers() {
+    crash_sweep(&|r| {
+        r.ex.on("place_market:ENTRY", Fault::PartialFill(dec!(0.004)), 1);
+        r.ex.on("query_order:ENTRY", Fault::CompletePartial, 1);
+    });
+}
+
+/// Kills `enter` (after a reconcile) at every exchange call, before and after executing it, with
+/// the faults `script` sets on a fresh rig.
+fn crash_sweep(script: &dyn Fn(&mut Rig)) {
     // Count the calls of a clean run.
     let mut clean = Rig::new("");
+    script(&mut clean);
     mcbot::exec::reconcile::reconcile(&mut clean.engine()).unwrap();
     clean.enter().unwrap();
     let total = clean.ex.calls().len();
@@ -262,6 +286,7 @@ fn crash_between_every_pair_of_exchange_calls_of_enter_recovers() {
     for n in 1..=total + 1 {
         for after in [false, true] {
             let mut r = Rig::new("");
+            script(&mut r);
             let crashed = {
                 let crashing = CrashingExchange::new(&r.ex, n, after);
                 let mut e = Engine::new(&r.cfg, &mut r.store, &crashing, &r.clock);

@@ -33,6 +33,27 @@ fn position_json(p: &PositionRecord) -> Value {
     })
 }
 
+/// Every STOP/TP of this bot the journal believes working (as the last command that read the
+/// exchange left it), whichever plan it belongs to: leftovers of an interrupted resize or of an
+/// old plan show here too, not only the open position's own legs (issue 10 item 5).
+fn working_protection(store: &crate::store::Store) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for plan_id in store.plans_with_live_protection()? {
+        let ledger = store.ledger_for_plan(&plan_id)?;
+        for role in [OrderRole::Stop, OrderRole::Tp] {
+            for o in ledger.of(&plan_id, role) {
+                if matches!(o.state, OrderState::Acked | OrderState::Triggered) {
+                    out.push(json!({
+                        "plan_id": plan_id, "role": role.as_str(), "client_id": o.client_id, "state": o.state.as_str(),
+                        "trigger_price": o.order_price.map(|d| d.to_string()), "qty": o.order_qty.map(|d| d.to_string()),
+                    }));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
     let store = &ctx.store;
     let sys = store.system()?;
@@ -52,6 +73,7 @@ pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
             }
         }
     }
+    let protective_orders = working_protection(store)?;
     let open_plan = store.latest_plan_with_status(PlanStatus::Planned)?;
     let now = ctx.clock.now_ms();
     let mut r = Report::ok("status");
@@ -60,6 +82,7 @@ pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
     r.set("mode_since", rfc3339(sys.mode_since_ms));
     r.set("position", position.as_ref().map_or(Value::Null, position_json));
     r.set("protection", protection.clone());
+    r.set("protective_orders", Value::Array(protective_orders.clone()));
     r.set("open_plan", open_plan.as_ref().map_or(Value::Null, plan_json));
     r.set("last_reconcile_at", sys.last_reconcile_ms.map(rfc3339));
     r.set("last_reconcile_clean", sys.last_reconcile_clean);
@@ -112,6 +135,17 @@ pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
             }
         }
         None => r.push_line("position: flat"),
+    }
+    let listed: Vec<&str> = ["stop", "tp"].iter().filter_map(|k| protection[*k]["client_id"].as_str()).collect();
+    for o in protective_orders.iter().filter(|o| !o["client_id"].as_str().is_some_and(|c| listed.contains(&c))) {
+        r.push_line(format!(
+            "also working: {} {} trigger {} qty {} (plan {})",
+            o["role"].as_str().unwrap_or("?"),
+            o["client_id"].as_str().unwrap_or("?"),
+            o["trigger_price"].as_str().unwrap_or("?"),
+            o["qty"].as_str().unwrap_or("?"),
+            o["plan_id"].as_str().unwrap_or("?")
+        ));
     }
     r.push_line(match &open_plan {
         Some(p) => format!(

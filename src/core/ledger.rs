@@ -97,9 +97,15 @@ impl Ledger {
                     view.filled_qty = f.qty;
                 }
             }
-            OrderEvent::Acked if view.order_price.is_none() => {
-                view.order_price = f.price;
-                view.order_qty = f.qty;
+            // The acknowledgement says what the exchange holds: it wins over the intent (an intent
+            // committed with the ENTRY carries the plan's size; the STOP covers what filled).
+            OrderEvent::Acked => {
+                if f.price.is_some() {
+                    view.order_price = f.price;
+                }
+                if f.qty.is_some() {
+                    view.order_qty = f.qty;
+                }
             }
             _ => {}
         }

@@ -343,12 +343,23 @@ impl Store {
     /// Plans with an ENTRY whose last journal row leaves it possibly working on the exchange
     /// (whatever the plan's status): reconcile looks each of them up.
     pub fn plans_with_live_entries(&self) -> StoreResult<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.plans_with_live_orders("e.role = 'ENTRY'")
+    }
+
+    /// Plans with a STOP or TP the journal believes may still be working (for `status`, which
+    /// lists every protective order, not only the open position's: issue 10 item 5).
+    pub fn plans_with_live_protection(&self) -> StoreResult<Vec<String>> {
+        self.plans_with_live_orders("e.role IN ('STOP', 'TP')")
+    }
+
+    /// Plans with an order of the roles `role_clause` selects whose latest event is not final.
+    fn plans_with_live_orders(&self, role_clause: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT DISTINCT e.trade_plan_id FROM order_event e
-             WHERE e.role = 'ENTRY' AND e.trade_plan_id IS NOT NULL
+             WHERE {role_clause} AND e.trade_plan_id IS NOT NULL
                AND e.seq = (SELECT max(x.seq) FROM order_event x WHERE x.client_id = e.client_id AND x.event != 'OBSERVED')
-               AND e.event IN ('SUBMITTING', 'UNKNOWN', 'ACKED', 'PARTIALLY_FILLED', 'TRIGGERED', 'CANCEL_FAILED')",
-        )?;
+               AND e.event IN ('SUBMITTING', 'UNKNOWN', 'ACKED', 'PARTIALLY_FILLED', 'TRIGGERED', 'CANCEL_FAILED')"
+        ))?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
