@@ -65,6 +65,8 @@ pub enum Command {
     Tick(cmd::tick::TickArgs),
     /// The whole cycle over historical candles on the paper exchange
     Sim(cmd::sim::SimArgs),
+    /// Closed trades from the journal: entry, exit, reason, PnL, fees, R (--csv, --since)
+    Trades(cmd::trades::TradesArgs),
     /// Send a test alert to every sink (--test), or raise a CRITICAL alert (--message)
     Notify(cmd::notify::NotifyArgs),
 }
@@ -84,6 +86,7 @@ impl Command {
             Command::Tick(_) => "tick",
             Command::Sim(_) => "sim",
             Command::Notify(_) => "notify",
+            Command::Trades(_) => "trades",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod replay;
 pub mod sim;
 pub mod status;
 pub mod tick;
+pub mod trades;
 
 use crate::cli::{Cli, Command};
 use crate::clock::{Clock, ManualClock, SystemClock};
@@ -35,10 +36,10 @@ pub struct Ctx {
     pub json: bool,
 }
 
-/// Does this command take the state lock? Every command except `halt`, `status` and `notify`
-/// (CONTRACT §7.10; notify only appends to the journal and talks to sinks).
+/// Does this command take the state lock? Every command except `halt`, `status`, `trades` and
+/// `notify` (CONTRACT §7.10; trades only reads, notify only appends to the journal and talks to sinks).
 fn takes_lock(c: &Command) -> bool {
-    !matches!(c, Command::Halt(_) | Command::Status(_) | Command::Notify(_))
+    !matches!(c, Command::Halt(_) | Command::Status(_) | Command::Trades(_) | Command::Notify(_))
 }
 
 /// The config file: `--config`, then `$MCBOT_CONFIG` (clap reads it), then `./mcbot.toml`.
@@ -209,8 +210,9 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
     // One clock per state: whichever command touches a file-driven paper state first starts its
     // paper clock. A `halt` stamped with the wall clock (2026) before the first paper `tick`
     // (2020) would otherwise refuse `halt --resume` forever: no reconcile is ever "after" it.
-    // `replay` and `notify` only read: they never start a clock (a replayed DB may be a kept `sim` run).
-    let clock_now = if matches!(cli.command, Command::Replay(_) | Command::Notify(_)) {
+    // `replay`, `trades` and `notify` only read: they never start a clock (a replayed DB may be a kept
+    // `sim` run).
+    let clock_now = if matches!(cli.command, Command::Replay(_) | Command::Trades(_) | Command::Notify(_)) {
         ctx.store.paper_clock()?
     } else {
         paper_clock(&ctx, advance)?
@@ -229,6 +231,7 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Tick(a) => tick::run(a, &mut ctx),
         Command::Notify(a) => notify::run(a, &mut ctx),
+        Command::Trades(a) => trades::run(a, &mut ctx),
         Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
     };
     after_command(&mut ctx);

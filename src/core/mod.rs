@@ -37,5 +37,7 @@ pub mod replay;
 pub mod rng;
 /// The momentum-continuation rules: entry plans, regime exits, sizing.
 pub mod strategy;
+/// Trade history from the journal: closed trades, PnL rule, R multiple, totals.
+pub mod trades;
 /// Sides and small shared enums.
 pub mod types;
