@@ -18,3 +18,4 @@ mod replay;
 mod sim;
 mod strategy;
 mod systemd;
+mod trades;

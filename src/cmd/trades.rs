@@ -80,7 +80,7 @@ fn totals_json(t: &Totals) -> Value {
     json!({
         "trades": t.trades, "wins": t.wins, "win_rate": s(t.win_rate), "realized_pnl": s(t.realized_pnl),
         "fees": s(t.fees), "funding": s(t.funding), "net_pnl": s(t.net_pnl), "max_drawdown": s(t.max_drawdown),
-        "pnl_unknown": t.pnl_unknown, "fees_unknown": t.fees_unknown,
+        "pnl_unknown": t.pnl_unknown, "fees_unknown": t.fees_unknown, "funding_unknown": t.funding_unknown,
     })
 }
 
@@ -116,22 +116,27 @@ fn text_line(t: &Trade) -> String {
     )
 }
 
-/// The one-line totals summary (also used by `status`).
+/// A sum for people: `unknown` when no trade's value is known, else the sum with a note.
+fn known_sum(sum: Decimal, unknown: usize, of: usize) -> String {
+    match unknown {
+        0 => sum.normalize().to_string(),
+        n if n == of => "unknown".to_string(),
+        n => format!("{} (+{n} unknown)", sum.normalize()),
+    }
+}
+
+/// The one-line totals summary.
 pub fn totals_line(t: &Totals) -> String {
-    let mut s = format!(
+    format!(
         "totals: {} trades, win rate {}%, net PnL {} (price PnL {}, fees {}, funding {}), max drawdown {}",
         t.trades,
         (t.win_rate * Decimal::ONE_HUNDRED).round_dp(2).normalize(),
-        t.net_pnl.normalize(),
-        t.realized_pnl.normalize(),
-        t.fees.normalize(),
-        t.funding.normalize(),
+        known_sum(t.net_pnl, t.pnl_unknown, t.trades),
+        known_sum(t.realized_pnl, t.pnl_unknown, t.trades),
+        known_sum(t.fees, t.fees_unknown, t.trades),
+        known_sum(t.funding, t.funding_unknown, t.trades),
         t.max_drawdown.normalize()
-    );
-    if t.pnl_unknown + t.fees_unknown > 0 {
-        s.push_str(&format!("; unknown: pnl of {}, fees of {}", t.pnl_unknown, t.fees_unknown));
-    }
-    s
+    )
 }
 
 pub fn run(args: &TradesArgs, ctx: &mut Ctx) -> Result<Report> {

@@ -73,6 +73,8 @@ pub struct Totals {
     pub pnl_unknown: usize,
     /// Trades whose fees the journal does not hold.
     pub fees_unknown: usize,
+    /// Trades whose funding the journal does not hold (today: every trade; see docs/operations.md).
+    pub funding_unknown: usize,
 }
 
 /// Totals over `trades` in the order given (oldest exit first).
@@ -82,9 +84,8 @@ pub fn totals(trades: &[Trade]) -> Totals {
     for tr in trades {
         t.fees += tr.fees.unwrap_or_default();
         t.funding += tr.funding.unwrap_or_default();
-        if tr.fees.is_none() {
-            t.fees_unknown += 1;
-        }
+        t.fees_unknown += usize::from(tr.fees.is_none());
+        t.funding_unknown += usize::from(tr.funding.is_none());
         let (Some(gross), Some(net)) = (tr.realized_pnl, tr.net_pnl) else {
             t.pnl_unknown += 1;
             continue;
@@ -306,7 +307,7 @@ mod tests {
     #[test]
     fn unknown_pnl_and_fees_are_counted_not_zeroed() {
         let s = totals(&[closed(None, None), closed(Some(dec!(4)), None), closed(Some(dec!(-1)), Some(dec!(1)))]);
-        assert_eq!((s.trades, s.pnl_unknown, s.fees_unknown), (3, 1, 2));
+        assert_eq!((s.trades, s.pnl_unknown, s.fees_unknown, s.funding_unknown), (3, 1, 2, 3));
         assert_eq!(s.win_rate, dec!(0.5));
         assert_eq!(s.net_pnl, dec!(2));
     }
@@ -350,13 +351,23 @@ mod tests {
             order(2, OrderRole::Entry, OrderEvent::Submitting, dec!(100), dec!(2)),
             order(3, OrderRole::Entry, OrderEvent::Filled, dec!(101), dec!(2)),
             order(4, OrderRole::Stop, OrderEvent::Submitting, dec!(111), dec!(2)),
-            audit(9, audit::POSITION_CLOSED, r#"{"exit_reason":"tp_hit","exit_price":"83","realized_pnl":"36","fees":"0.5","qty":"2"}"#),
+            audit(
+                9,
+                audit::POSITION_CLOSED,
+                r#"{"exit_reason":"tp_hit","exit_price":"83","realized_pnl":"36","fees":"0.5","qty":"2"}"#,
+            ),
         ];
         let t = closed_trades(&facts, None);
         assert_eq!(t.len(), 1);
         let t = &t[0];
-        assert_eq!((t.side, t.entry_price, t.entry_ms, t.exit_ms), (Some(PositionSide::Short), Some(dec!(101)), Some(3000), 9000));
-        assert_eq!((t.realized_pnl, t.fees, t.net_pnl, t.funding), (Some(dec!(36)), Some(dec!(0.5)), Some(dec!(35.5)), None));
+        assert_eq!(
+            (t.side, t.entry_price, t.entry_ms, t.exit_ms),
+            (Some(PositionSide::Short), Some(dec!(101)), Some(3000), 9000)
+        );
+        assert_eq!(
+            (t.realized_pnl, t.fees, t.net_pnl, t.funding),
+            (Some(dec!(36)), Some(dec!(0.5)), Some(dec!(35.5)), None)
+        );
         // risk = |101 − 110| × 2 = 18; 36 / 18 = 2R.
         assert_eq!(t.r_multiple, Some(dec!(2)));
         assert_eq!(t.exit_reason, "tp_hit");
