@@ -90,7 +90,8 @@ fn trades_match_the_mock_fills_after_a_stop_fill_and_a_take_profit() {
     s.finish();
 }
 
-/// `exit` closes at market: the row is the CLOSE fill, the reason the one given, fees both fills.
+/// `exit` closes at market: the row is the CLOSE fill, the reason the one given, fees both fills;
+/// `exit --json` and `replay --json` carry that same row.
 #[test]
 fn a_manual_exit_is_a_trade_row_with_the_close_fill() {
     let s = Scenario::new();
@@ -106,6 +107,12 @@ fn a_manual_exit_is_a_trade_row_with_the_close_fill() {
     assert_eq!((d(&row["realized_pnl"]), d(&row["fees"])), (pnl, fees), "{row}");
     assert_eq!(pnl, dec!(3), "(40300 − 40000) × 0.010");
     assert_eq!(d(&row["r_multiple"]), dec!(0.3));
+    // `exit` and `replay` tell the same trade (issue 13 §3).
+    assert_eq!(out.json()["trade"], *row, "exit's trade = the trades row");
+    let rep = s.run(&["replay", PLAN]).json();
+    assert_eq!(rep["trade"], *row, "replay's trade = the trades row");
+    let text = s.env.run_env(&["replay", PLAN], &[]);
+    assert!(text.stdout.contains("realised PnL 3 (fees "), "{}", text.stdout);
     s.finish();
 }
 

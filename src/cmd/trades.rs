@@ -69,7 +69,8 @@ fn cells(t: &Trade) -> [Option<String>; 14] {
     ]
 }
 
-fn trade_json(t: &Trade) -> Value {
+/// One trade as JSON: the [`COLUMNS`] as keys, decimals as strings, unknown as null.
+pub fn trade_json(t: &Trade) -> Value {
     let m: serde_json::Map<String, Value> =
         COLUMNS.iter().zip(cells(t)).map(|(k, v)| ((*k).to_string(), v.map_or(Value::Null, Value::String))).collect();
     Value::Object(m)
@@ -113,6 +114,19 @@ fn text_line(t: &Trade) -> String {
         u(fees),
         u(net),
         u(r)
+    )
+}
+
+/// `realised PnL 3 (fees 0.32, funding unknown, net 2.68, R 0.3)`: what `exit` and `replay` tell.
+pub fn pnl_line(t: &Trade) -> String {
+    let u = |v: Option<Decimal>| v.map_or_else(|| "unknown".to_string(), |x| x.normalize().to_string());
+    format!(
+        "realised PnL {} (fees {}, funding {}, net {}, R {})",
+        u(t.realized_pnl),
+        u(t.fees),
+        u(t.funding),
+        u(t.net_pnl),
+        u(t.r_multiple)
     )
 }
 
