@@ -14,6 +14,7 @@ mod first_hour;
 mod paper;
 mod posture;
 mod reconcile;
+mod reminders;
 mod replay;
 mod sim;
 mod strategy;

@@ -234,8 +234,31 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
         Command::Trades(a) => trades::run(a, &mut ctx),
         Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
     };
+    record_run(&mut ctx, &cli.command, &result);
     after_command(&mut ctx);
     result
+}
+
+/// Records how a command that acts ended (not the read-only ones, nor `notify`), while the lock
+/// is still held: the metrics' last tick, and the still-HALTED / repeated-failure alerts.
+fn record_run(ctx: &mut Ctx, command: &Command, result: &Result<Report>) {
+    if matches!(command, Command::Status(_) | Command::Trades(_) | Command::Replay(_) | Command::Notify(_)) {
+        return;
+    }
+    let (exit_code, error) = match result {
+        Ok(r) => {
+            let error = r.fields.get("error").and_then(|v| v.as_str()).map(str::to_string);
+            (r.exit.code(), error.or_else(|| Some(format!("outcome `{}`", r.outcome))))
+        }
+        Err(e) => (e.exit_code().code(), Some(e.to_string())),
+    };
+    let run = crate::alerts::reminders::RunEnd {
+        command: command.name(),
+        exit_code,
+        error: error.as_deref(),
+        now_ms: ctx.clock.now_ms(),
+    };
+    crate::alerts::reminders::after_run(&mut ctx.store, &run);
 }
 
 /// After the command's safety work: release the lock (a slow sink must not hold up the next

@@ -31,6 +31,8 @@ pub mod posture;
 pub mod preflight;
 /// Reconcile decisions: DB belief vs exchange truth → repairs.
 pub mod reconcile;
+/// Run-outcome alerts: still HALTED (rate-limited) and repeated failures.
+pub mod reminders;
 /// Replay: a plan's lifecycle rebuilt from the journal and checked against the invariants.
 pub mod replay;
 /// Deterministic PRNG for jitter and fault injection.

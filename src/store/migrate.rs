@@ -16,6 +16,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_alert_outbox.sql")),
     (6, include_str!("migrations/0006_state_identity.sql")),
     (7, include_str!("migrations/0007_posture.sql")),
+    // File 0009 is the number this branch was given; the version counts up by one (the lead
+    // renumbers at merge).
+    (8, include_str!("migrations/0009_run_record.sql")),
 ];
 
 pub fn latest_version() -> i64 {

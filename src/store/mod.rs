@@ -17,6 +17,8 @@ pub mod plans;
 pub mod positions;
 /// Belief-debt posture state and its transition audit rows.
 pub mod posture;
+/// Each command's last run and failure streak; the last balance and mark price seen.
+pub mod runs;
 /// System mode (RUNNING/HALTED), reconcile bookkeeping, cooldown.
 pub mod system;
 
