@@ -174,3 +174,50 @@ fn empty_journal_is_zero_and_a_bad_since_is_exit_2() {
     env.run(&["trades"]).code(0).stdout_contains("no closed trades");
     env.run(&["--json", "trades", "--csv"]).code(2);
 }
+
+/// Issue 13 §2–§3: `status` shows the balance and mark the last evaluate read, the open position's
+/// unrealised PnL at that mark and the realised PnL to date; the metrics textfile says the same,
+/// with the last tick's exit code.
+#[test]
+fn status_and_metrics_show_balance_unrealised_and_realised_pnl() {
+    let s = Scenario::new();
+    let text = std::fs::read_to_string(s.env.config_path()).unwrap();
+    s.env.write_config(&format!("{text}\n[metrics]\ntextfile = \"state/mcbot.prom\"\n"));
+    let metric = |name: &str| -> Option<String> {
+        let text = std::fs::read_to_string(s.env.path().join("state/mcbot.prom")).unwrap();
+        let prefix = format!("{name}{{bot_id=\"mc\",symbol=\"BTCUSDT\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).map(str::to_string)
+    };
+    let st = s.run(&["status"]).json();
+    assert!(st["balance"].is_null() && st["unrealized_pnl"].is_null(), "nothing read yet: {st}");
+    assert_eq!(st["realized_pnl"]["trades"], 0);
+    assert!(s.env.run(&["status"]).stdout.contains("balance: unknown"));
+
+    s.run(&["enter"]).code(0);
+    s.mock.set_mark(dec!(40200));
+    // `evaluate` reads balance and mark (it may record a regime exit; only `exit`/`tick` act on it).
+    s.run(&["evaluate"]).code(0);
+    let st = s.run(&["status"]).json();
+    let balance = s.mock.state().balance;
+    assert_eq!(d(&st["balance"]["usdt"]), balance, "{st}");
+    assert_eq!(d(&st["unrealized_pnl"]["mark_price"]), dec!(40200));
+    assert_eq!(d(&st["unrealized_pnl"]["usdt"]), dec!(2), "(40200 − 40000) × 0.010");
+    assert_eq!(metric("mcbot_unrealized_pnl_usdt").as_deref(), Some("2"));
+    assert_eq!(metric("mcbot_last_tick_exit_code"), None, "no tick yet");
+    let human = s.env.run_env(&["status"], &[]).stdout;
+    assert!(human.contains("unrealised PnL: 2 USDT at mark 40200"), "{human}");
+
+    s.run(&["exit"]).code(0);
+    let st = s.run(&["status"]).json();
+    let trades = s.run(&["trades"]).json();
+    assert!(st["unrealized_pnl"].is_null(), "flat: {st}");
+    assert_eq!(st["realized_pnl"], trades["totals"], "status tells the trades totals");
+    assert_eq!(st["realized_pnl"]["trades"], 1);
+    assert_eq!(metric("mcbot_unrealized_pnl_usdt"), None, "flat: left out, not 0");
+    assert_eq!(metric("mcbot_trades_closed_total").as_deref(), Some("1"));
+    assert_eq!(metric("mcbot_realized_pnl_usdt_total"), trades["totals"]["realized_pnl"].as_str().map(str::to_string));
+    let tick = s.run(&["tick"]);
+    assert_eq!(metric("mcbot_last_tick_exit_code"), Some(tick.code.to_string()));
+    assert!(metric("mcbot_last_tick_timestamp_seconds").is_some());
+    s.finish();
+}

@@ -12,6 +12,7 @@ pub mod reconcile;
 pub mod replay;
 pub mod sim;
 pub mod status;
+pub mod status_pnl;
 pub mod tick;
 pub mod trades;
 

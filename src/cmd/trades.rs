@@ -76,7 +76,8 @@ pub fn trade_json(t: &Trade) -> Value {
     Value::Object(m)
 }
 
-fn totals_json(t: &Totals) -> Value {
+/// The totals as JSON, decimals as strings.
+pub fn totals_json(t: &Totals) -> Value {
     let s = |x: Decimal| x.normalize().to_string();
     json!({
         "trades": t.trades, "wins": t.wins, "win_rate": s(t.win_rate), "realized_pnl": s(t.realized_pnl),
