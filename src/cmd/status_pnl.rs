@@ -54,11 +54,12 @@ pub fn add_to(r: &mut Report, v: &PnlView, position_open: bool) {
             _ => "unrealised PnL: unknown (no mark price read yet)".to_string(),
         });
     }
+    let m = |d: Decimal| d.round_dp(4).normalize().to_string();
     r.push_line(format!(
-        "realised PnL to date: {} USDT net over {} trades (price PnL {}, fees {})",
-        n(v.realized.net_pnl),
+        "realised PnL to date: {} USDT net over {} trades (price PnL {}, fees {}; `mcbot trades` lists them)",
+        m(v.realized.net_pnl),
         v.realized.trades,
-        n(v.realized.realized_pnl),
-        n(v.realized.fees)
+        m(v.realized.realized_pnl),
+        m(v.realized.fees)
     ));
 }

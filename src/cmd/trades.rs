@@ -98,9 +98,15 @@ pub fn to_csv(trades: &[Trade]) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| Error::Usage(format!("writing CSV: {e}")))
 }
 
+/// Money in the table, to 4 places (the JSON and the CSV keep every digit).
+fn money(v: Option<Decimal>) -> Option<String> {
+    v.map(|x| x.round_dp(4).normalize().to_string())
+}
+
 fn text_line(t: &Trade) -> String {
     let u = |v: Option<String>| v.unwrap_or_else(|| "?".into());
-    let [plan, side, qty, entry_at, entry_px, exit_at, exit_px, reason, pnl, fees, _, net, r, _] = cells(t);
+    let [plan, side, qty, entry_at, entry_px, exit_at, exit_px, reason, _, _, _, _, r, _] = cells(t);
+    let (pnl, fees, net) = (money(t.realized_pnl), money(t.fees), money(t.net_pnl));
     format!(
         "{} {} {} {} @ {} -> {} @ {} {}: pnl {} fees {} net {} R {}",
         u(plan),
@@ -134,9 +140,9 @@ pub fn pnl_line(t: &Trade) -> String {
 /// A sum for people: `unknown` when no trade's value is known, else the sum with a note.
 fn known_sum(sum: Decimal, unknown: usize, of: usize) -> String {
     match unknown {
-        0 => sum.normalize().to_string(),
+        0 => sum.round_dp(4).normalize().to_string(),
         n if n == of => "unknown".to_string(),
-        n => format!("{} (+{n} unknown)", sum.normalize()),
+        n => format!("{} (+{n} unknown)", sum.round_dp(4).normalize()),
     }
 }
 
@@ -150,7 +156,7 @@ pub fn totals_line(t: &Totals) -> String {
         known_sum(t.realized_pnl, t.pnl_unknown, t.trades),
         known_sum(t.fees, t.fees_unknown, t.trades),
         known_sum(t.funding, t.funding_unknown, t.trades),
-        t.max_drawdown.normalize()
+        t.max_drawdown.round_dp(4).normalize()
     )
 }
 
