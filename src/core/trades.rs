@@ -385,4 +385,40 @@ mod tests {
         let t = &closed_trades(&facts, None)[0];
         assert_eq!((t.realized_pnl, t.entry_ms, t.fees, t.r_multiple), (Some(dec!(-5)), Some(1000), None, None));
     }
+
+    /// Hostile journals: rows out of order, an unreadable `data`, a plan closed twice (adopted
+    /// again after its first close), a refused first ENTRY. Nothing panics; unknown stays unknown.
+    #[test]
+    fn hostile_journals_are_read_not_guessed() {
+        let order_n = |seq: i64, attempt: u32, event: OrderEvent, price: Decimal| -> JournalFact {
+            let JournalFact::Order { mut fact, detail } = order(seq, OrderRole::Entry, event, price, dec!(1)) else {
+                unreachable!()
+            };
+            fact.attempt = attempt;
+            fact.client_id = format!("mc_p1_ENTRY_{attempt}");
+            JournalFact::Order { fact, detail }
+        };
+        let mut facts = vec![
+            audit(8, audit::POSITION_CLOSED, r#"{"exit_reason":"manual","exit_price":"120","qty":"1","side":"LONG"}"#),
+            order_n(3, 1, OrderEvent::Rejected, dec!(0)),
+            order_n(2, 1, OrderEvent::Submitting, dec!(100)),
+            order_n(4, 2, OrderEvent::Submitting, dec!(100)),
+            order_n(5, 2, OrderEvent::Filled, dec!(102)),
+            audit(10, audit::POSITION_ADOPTED, r#"{"qty":"1","entry_price":"90","side":"SHORT"}"#),
+            audit(12, audit::POSITION_CLOSED, "not json"),
+        ];
+        facts.rotate_left(3);
+        let t = closed_trades(&facts, None);
+        assert_eq!(t.len(), 2);
+        // The filled attempt 2 is the entry; the PnL comes from the one rule.
+        assert_eq!((t[0].entry_price, t[0].entry_ms, t[0].realized_pnl), (Some(dec!(102)), Some(5000), Some(dec!(18))));
+        // The second position of the plan starts from its adoption, not from the first one's rows.
+        assert_eq!(
+            (t[1].entry_price, t[1].entry_ms, t[1].side),
+            (Some(dec!(90)), Some(10_000), Some(PositionSide::Short))
+        );
+        assert_eq!((t[1].exit_reason.as_str(), t[1].realized_pnl, t[1].qty), ("unknown", None, None));
+        let s = totals(&t);
+        assert_eq!((s.trades, s.pnl_unknown, s.wins), (2, 1, 1));
+    }
 }
