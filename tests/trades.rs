@@ -4,6 +4,7 @@
 //! Seed 000 AC5: every exit has an auditable reason, and here also its PnL.
 
 use crate::exec_binance::{cid, Scenario, PLAN};
+use crate::support::mock_binance::Action;
 use crate::support::TestEnv;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -113,6 +114,29 @@ fn a_manual_exit_is_a_trade_row_with_the_close_fill() {
     assert_eq!(rep["trade"], *row, "replay's trade = the trades row");
     let text = s.env.run_env(&["replay", PLAN], &[]);
     assert!(text.stdout.contains("realised PnL 3 (fees "), "{}", text.stdout);
+    s.finish();
+}
+
+/// F-002: the STOP refused, the position force-closed and HALTED (exit 10). The trade is still a
+/// row with its forced reason, and its fees are the exchange's (the CLOSE's commission is read
+/// after the close and the halt, never before).
+#[test]
+fn a_forced_close_is_a_trade_row_with_its_fees() {
+    let s = Scenario::new();
+    s.mock.on(
+        "POST",
+        "/fapi/v1/algoOrder",
+        Some("STOP"),
+        Action::api_error(400, -4045, "Reach max stop order limit."),
+        1,
+    );
+    s.run(&["enter"]).code(10);
+    let (_, pnl, fees) = fills_of(&s, PLAN);
+    let v = s.run(&["trades"]).json();
+    let row = &v["trades"][0];
+    assert!(row["exit_reason"].as_str().unwrap().starts_with("forced_close:"), "{row}");
+    assert_eq!((d(&row["realized_pnl"]), d(&row["fees"])), (pnl, fees), "{row}");
+    assert_eq!(v["totals"]["fees_unknown"], 0);
     s.finish();
 }
 

@@ -527,7 +527,7 @@ fn restore_protection(e: &mut Engine<'_>, pos: &PositionRecord) -> bool {
 /// Commission of every fill of the trade: the ENTRY, the CLOSE and the child market order of a
 /// filled STOP or TP. `None` when one of them cannot be read or nothing of ours closed the
 /// position: a partial sum would pass for the whole (unknown is not zero).
-fn close_fees(e: &Engine<'_>, plan_id: &str) -> Option<Decimal> {
+pub(crate) fn close_fees(e: &Engine<'_>, plan_id: &str) -> Option<Decimal> {
     let ledger = e.ledger(plan_id).ok()?;
     let filled = |o: &&crate::core::ledger::OrderView| o.filled_qty.is_some_and(|q| q > Decimal::ZERO);
     let mut total = Decimal::ZERO;
