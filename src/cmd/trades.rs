@@ -89,13 +89,13 @@ pub fn totals_json(t: &Totals) -> Value {
 /// RFC 4180: a header row and one row per trade, fields quoted where needed, CRLF line ends.
 pub fn to_csv(trades: &[Trade]) -> Result<String> {
     let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    let io = |e: csv::Error| Error::Usage(format!("writing CSV: {e}"));
+    let io = |e: csv::Error| Error::Failed(format!("writing CSV: {e}"));
     w.write_record(COLUMNS).map_err(io)?;
     for t in trades {
         w.write_record(cells(t).iter().map(|c| c.as_deref().unwrap_or(""))).map_err(io)?;
     }
-    let bytes = w.into_inner().map_err(|e| Error::Usage(format!("writing CSV: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| Error::Usage(format!("writing CSV: {e}")))
+    let bytes = w.into_inner().map_err(|e| Error::Failed(format!("writing CSV: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Failed(format!("writing CSV: {e}")))
 }
 
 /// Money in the table, to 4 places (the JSON and the CSV keep every digit).
