@@ -65,6 +65,8 @@ pub enum Command {
     Tick(cmd::tick::TickArgs),
     /// The whole cycle over historical candles on the paper exchange
     Sim(cmd::sim::SimArgs),
+    /// Closed trades from the journal: entry, exit, reason, PnL, fees, R (--csv, --since)
+    Trades(cmd::trades::TradesArgs),
     /// Send a test alert to every sink (--test), or raise a CRITICAL alert (--message)
     Notify(cmd::notify::NotifyArgs),
     /// Check keys, account, symbol, clock and settings against the exchange (read-only);
@@ -88,6 +90,7 @@ impl Command {
             Command::Sim(_) => "sim",
             Command::Notify(_) => "notify",
             Command::Doctor(_) => "doctor",
+            Command::Trades(_) => "trades",
         }
     }
 }

@@ -13,6 +13,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub body: String,
+    /// When the request line arrived.
+    pub arrived: std::time::Instant,
 }
 
 /// Answers every request with `status`, recording it. Lives until the test process ends.
@@ -23,6 +25,11 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(status: u16) -> Receiver {
+        Receiver::start_slow(status, std::time::Duration::ZERO)
+    }
+
+    /// Like [`start`](Self::start), but each answer waits `delay` first (a sink that hangs).
+    pub fn start_slow(status: u16, delay: std::time::Duration) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -34,6 +41,7 @@ impl Receiver {
                 if r.read_line(&mut first).is_err() {
                     continue;
                 }
+                let arrived = std::time::Instant::now();
                 let mut len = 0usize;
                 loop {
                     let mut h = String::new();
@@ -51,7 +59,9 @@ impl Receiver {
                     method: parts.next().unwrap_or("").into(),
                     path: parts.next().unwrap_or("").into(),
                     body: String::from_utf8_lossy(&body).into(),
+                    arrived,
                 });
+                std::thread::sleep(delay);
                 let mut s = stream;
                 let _ = write!(s, "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
             }

@@ -17,12 +17,12 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::Value;
 
-const PLAN: &str = "a1b2c3d4e5f6";
+pub(crate) const PLAN: &str = "a1b2c3d4e5f6";
 const ORDER: &str = "/fapi/v1/order";
 const ALGO: &str = "/fapi/v1/algoOrder";
 
 /// `mc_a1b2c3d4e5f6_<ROLE>_<n>`
-fn cid(role: &str, n: u32) -> String {
+pub(crate) fn cid(role: &str, n: u32) -> String {
     format!("mc_{PLAN}_{role}_{n}")
 }
 
@@ -37,13 +37,13 @@ const EXECUTION: &[(&str, &str)] = &[
 
 /// A temp mcbot installation pointed at a fresh mock, with a reconciled, flat account and one
 /// PLANNED long: reference 40000 (= the mock's mark), stop 39000, qty 0.010.
-struct Scenario {
-    env: TestEnv,
-    mock: MockBinance,
+pub(crate) struct Scenario {
+    pub(crate) env: TestEnv,
+    pub(crate) mock: MockBinance,
 }
 
 impl Scenario {
-    fn new() -> Scenario {
+    pub(crate) fn new() -> Scenario {
         Scenario::with(&[])
     }
 
@@ -87,12 +87,18 @@ impl Scenario {
     }
 
     /// The state `evaluate` and an earlier `reconcile` would have left: reconciled, one PLANNED plan.
-    fn seed(&self) {
+    pub(crate) fn seed(&self) {
         let now = now_ms();
         let store = Store::open(&self.env.db_path(), now).unwrap();
         store.record_reconcile(now, true, 0, None).unwrap();
+        self.add_plan(PLAN);
+    }
+
+    /// A PLANNED long `id`: reference 40000, stop 39000, qty 0.010, valid for this candle.
+    pub(crate) fn add_plan(&self, id: &str) {
+        let now = now_ms();
         let plan = TradePlan {
-            id: PLAN.into(),
+            id: id.into(),
             symbol: "BTCUSDT".into(),
             interval: "4h".into(),
             candle_close_ms: now - 1_000,
@@ -104,16 +110,16 @@ impl Scenario {
             valid_until_ms: now + 14_400_000,
             status: PlanStatus::Planned,
         };
-        store.insert_plan(&plan, None, now).unwrap();
+        Store::open(&self.env.db_path(), now).unwrap().insert_plan(&plan, None, now).unwrap();
     }
 
-    fn store(&self) -> Store {
+    pub(crate) fn store(&self) -> Store {
         Store::open(&self.env.db_path(), now_ms()).unwrap()
     }
 
     /// `mcbot --json -v <args>` with the credentials in the environment. Neither credential may
     /// appear in what it prints (CONTRACT §4).
-    fn run(&self, args: &[&str]) -> Outcome {
+    pub(crate) fn run(&self, args: &[&str]) -> Outcome {
         let mut all = vec!["--json", "-v"];
         all.extend_from_slice(args);
         let out = self.env.run_env(&all, &[("MCBOT_API_KEY", API_KEY), ("MCBOT_API_SECRET", API_SECRET)]);
@@ -197,7 +203,7 @@ impl Scenario {
     /// The end of every scenario: every signed request carried its key and signature (the mock
     /// verified the HMAC), no credential reached the DB, and the journal replays clean.
     #[track_caller]
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         for r in self.mock.requests() {
             let public = ["/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/premiumIndex", "/fapi/v1/klines"];
             if !public.contains(&r.path.as_str()) {

@@ -13,7 +13,8 @@ fn snapshot(store: &Store, symbol: &str) -> StoreResult<MetricsSnapshot> {
     let sys = store.system()?;
     let active = store.active_position(symbol)?;
     let all = store.all_positions()?;
-    let closed: Vec<_> = all.iter().filter(|p| p.closed_ms.is_some()).collect();
+    // The same figures `status` shows (trades totals from the journal, unrealised at the last mark).
+    let pnl = crate::cmd::status_pnl::read(store, active.as_ref())?;
     let last_window =
         all.iter().filter_map(|p| p.entry_filled_ms.map(|t| (t, p.unprotected_window_ms))).max_by_key(|x| x.0);
     Ok(MetricsSnapshot {
@@ -28,8 +29,10 @@ fn snapshot(store: &Store, symbol: &str) -> StoreResult<MetricsSnapshot> {
         last_reconcile_ms: sys.last_reconcile_ms,
         mismatch_streak: sys.mismatch_streak,
         last_unprotected_window_ms: last_window.and_then(|x| x.1),
-        trades_closed: u64::try_from(closed.len()).unwrap_or(u64::MAX),
-        realized_pnl: closed.iter().filter_map(|p| p.realized_pnl).sum(),
+        trades_closed: u64::try_from(pnl.realized.trades).unwrap_or(u64::MAX),
+        realized_pnl: pnl.realized.realized_pnl.normalize(),
+        unrealized_pnl: pnl.unrealized,
+        last_tick: store.command_run("tick")?.map(|r| (r.last_exit, r.last_at_ms)),
         outbox_backlog: store.outbox_backlog()?,
     })
 }

@@ -5,6 +5,7 @@
 //! Errors name the sink kind and an HTTP status or failure class, never a URL or token.
 
 pub mod metrics;
+pub mod reminders;
 
 use crate::config::notify::{NotifyConfig, SinkConfig, SinkKind};
 use crate::config::secrets::{sink_secret, SinkSecret};

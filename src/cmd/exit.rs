@@ -1,8 +1,10 @@
 //! `mcbot exit`: cancel STOP/TP, CLOSE at market until flat, record the exit reason. Never
 //! blocked by HALTED (CONTRACT §7.6).
 
+use crate::cmd::trades::{pnl_line, trade_json};
 use crate::cmd::Ctx;
 use crate::core::position::ExitReason;
+use crate::core::trades::closed_trades;
 use crate::error::{Error, Result};
 use crate::exec::{close, Engine};
 use crate::outcome::Report;
@@ -17,10 +19,27 @@ pub struct ExitArgs {
 }
 
 pub fn run(args: &ExitArgs, ctx: &mut Ctx) -> Result<Report> {
-    let pending = ctx.store.active_position(&ctx.config.symbol)?.and_then(|p| p.pending_exit_reason);
+    let active = ctx.store.active_position(&ctx.config.symbol)?;
+    let plan = active.as_ref().map(close::journal_plan_id);
+    let pending = active.and_then(|p| p.pending_exit_reason);
     let text = args.reason.clone().or(pending).unwrap_or_else(|| "manual".to_string());
     let reason: ExitReason = text.parse().map_err(Error::Usage)?;
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    close::exit_position(&mut engine, &reason)
+    let mut report = close::exit_position(&mut engine, &reason)?;
+    if let Some(plan) = plan.filter(|_| report.fields.contains_key("exit_reason")) {
+        with_trade_pnl(&mut report, &plan, &ctx.store)?;
+    }
+    Ok(report)
+}
+
+/// Issue 13 §3: the realised PnL of the trade this exit closed, as `trades` tells it (the
+/// journal's `position_closed` row, not a second computation).
+fn with_trade_pnl(report: &mut Report, plan: &str, store: &crate::store::Store) -> Result<()> {
+    let facts = crate::cmd::replay::journal_facts(&store.journal_for_plan(plan)?);
+    if let Some(t) = closed_trades(&facts, None).into_iter().rev().find(|t| t.plan_id == plan) {
+        report.set("trade", trade_json(&t));
+        report.push_line(pnl_line(&t));
+    }
+    Ok(())
 }

@@ -13,7 +13,9 @@ pub mod reconcile;
 pub mod replay;
 pub mod sim;
 pub mod status;
+pub mod status_pnl;
 pub mod tick;
+pub mod trades;
 
 use crate::cli::{Cli, Command};
 use crate::clock::{Clock, ManualClock, SystemClock};
@@ -36,12 +38,13 @@ pub struct Ctx {
     pub json: bool,
 }
 
-/// Does this command take the state lock? Every command except `halt`, `status` and `notify`
-/// (CONTRACT §7.10; notify only appends to the journal and talks to sinks).
+/// Does this command take the state lock? Every command except `halt`, `status`, `trades` and
+/// `notify` (CONTRACT §7.10; trades only reads, notify only appends to the journal and talks to
+/// sinks); `doctor` only for `--round-trip` or on the paper exchange.
 fn takes_lock(c: &Command, config: &Config) -> bool {
     match c {
         Command::Doctor(a) => doctor::takes_lock(a, config),
-        _ => !matches!(c, Command::Halt(_) | Command::Status(_) | Command::Notify(_)),
+        _ => !matches!(c, Command::Halt(_) | Command::Status(_) | Command::Trades(_) | Command::Notify(_)),
     }
 }
 
@@ -214,8 +217,9 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
     // One clock per state: whichever command touches a file-driven paper state first starts its
     // paper clock. A `halt` stamped with the wall clock (2026) before the first paper `tick`
     // (2020) would otherwise refuse `halt --resume` forever: no reconcile is ever "after" it.
-    // `replay` and `notify` only read: they never start a clock (a replayed DB may be a kept `sim` run).
-    let clock_now = if matches!(cli.command, Command::Replay(_) | Command::Notify(_)) {
+    // `replay`, `trades` and `notify` only read: they never start a clock (a replayed DB may be a kept
+    // `sim` run).
+    let clock_now = if matches!(cli.command, Command::Replay(_) | Command::Trades(_) | Command::Notify(_)) {
         ctx.store.paper_clock()?
     } else {
         paper_clock(&ctx, advance)?
@@ -235,10 +239,34 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
         Command::Tick(a) => tick::run(a, &mut ctx),
         Command::Notify(a) => notify::run(a, &mut ctx),
         Command::Doctor(a) => doctor::run(a, &mut ctx),
+        Command::Trades(a) => trades::run(a, &mut ctx),
         Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
     };
+    record_run(&mut ctx, &cli.command, &result);
     after_command(&mut ctx);
     result
+}
+
+/// Records how a command that acts ended (not the read-only ones, nor `notify`), while the lock
+/// is still held: the metrics' last tick, and the still-HALTED / repeated-failure alerts.
+fn record_run(ctx: &mut Ctx, command: &Command, result: &Result<Report>) {
+    if matches!(command, Command::Status(_) | Command::Trades(_) | Command::Replay(_) | Command::Notify(_)) {
+        return;
+    }
+    let (exit_code, error) = match result {
+        Ok(r) => {
+            let error = r.fields.get("error").and_then(|v| v.as_str()).map(str::to_string);
+            (r.exit.code(), error.or_else(|| Some(format!("outcome `{}`", r.outcome))))
+        }
+        Err(e) => (e.exit_code().code(), Some(e.to_string())),
+    };
+    let run = crate::alerts::reminders::RunEnd {
+        command: command.name(),
+        exit_code,
+        error: error.as_deref(),
+        now_ms: ctx.clock.now_ms(),
+    };
+    crate::alerts::reminders::after_run(&mut ctx.store, &run);
 }
 
 /// After the command's safety work: release the lock (a slow sink must not hold up the next

@@ -5,12 +5,14 @@
 //! [`replay_store`] is the whole-DB check `sim` runs after a simulated run.
 
 use crate::clock::rfc3339;
+use crate::cmd::trades::{pnl_line, trade_json};
 use crate::cmd::Ctx;
 use crate::core::ledger::OrderFact;
 use crate::core::plan::is_plan_id;
 use crate::core::replay::{
     replay_journal, replay_plan, rule, AuditFact, JournalFact, PlanReplay, Source, TimelineRow, Violation,
 };
+use crate::core::trades::closed_trades;
 use crate::error::{Error, Result};
 use crate::outcome::{ExitCode, Report};
 use crate::store::journal::{verify_entries, BrokenLink, JournalEntry};
@@ -140,10 +142,16 @@ fn one(id: &str, store: &Store) -> Result<Report> {
     r.set("violations", serde_json::to_value(&violations).unwrap_or(Value::Null));
     r.set("summary", summary_json(&replay));
     r.set("chain", chain.to_json());
+    // Issue 13 §3: the realised PnL of the trade the plan closed, by the rule `trades` uses.
+    let trade = closed_trades(&facts, None).into_iter().rev().find(|t| t.plan_id == id);
+    r.set("trade", trade.as_ref().map_or(Value::Null, trade_json));
 
     r.push_line(format!("replay {id}: {} rows; {}", replay.timeline.len(), chain.to_text()));
     r.lines.extend(replay.timeline.iter().map(row_text));
     r.push_line(summary_text(&replay));
+    if let Some(t) = &trade {
+        r.push_line(pnl_line(t));
+    }
     r.push_line(verdict_text(violations.len()));
     r.lines.extend(violations.iter().map(|v| format!("  {} at seq {}: {}", v.rule, v.seq, v.detail)));
     Ok(r)

@@ -180,5 +180,7 @@ pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
         posture.max_notional_usdt,
         posture.cooldown_candles
     ));
+    let pnl = crate::cmd::status_pnl::read(store, position.as_ref())?;
+    crate::cmd::status_pnl::add_to(&mut r, &pnl, position.is_some());
     Ok(r)
 }

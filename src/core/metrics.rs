@@ -17,11 +17,19 @@ pub struct MetricsSnapshot {
     pub last_unprotected_window_ms: Option<i64>,
     pub trades_closed: u64,
     pub realized_pnl: Decimal,
+    /// The open position's PnL at the last mark price read; `None` when flat or unknown.
+    pub unrealized_pnl: Option<Decimal>,
+    /// Exit code and time of the last `tick`.
+    pub last_tick: Option<(u8, i64)>,
     pub outbox_backlog: i64,
 }
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn seconds(ms: i64) -> String {
+    (Decimal::from(ms) / Decimal::from(1000)).normalize().to_string()
 }
 
 /// The file's text, `# HELP` and `# TYPE` before each metric.
@@ -48,7 +56,7 @@ pub fn render(bot_id: &str, symbol: &str, m: &MetricsSnapshot) -> String {
             "mcbot_last_reconcile_timestamp_seconds",
             "gauge",
             "Unix time of the last reconcile.",
-            m.last_reconcile_ms.map(|t| (Decimal::from(t) / Decimal::from(1000)).normalize().to_string()),
+            m.last_reconcile_ms.map(seconds),
         ),
         (
             "mcbot_mismatch_streak",
@@ -65,14 +73,32 @@ pub fn render(bot_id: &str, symbol: &str, m: &MetricsSnapshot) -> String {
         (
             "mcbot_trades_closed_total",
             "counter",
-            "Closed trades (positions) in the state DB.",
+            "Closed trades in the journal (as `mcbot trades` counts them).",
             Some(m.trades_closed.to_string()),
         ),
         (
             "mcbot_realized_pnl_usdt_total",
             "gauge",
-            "Realised PnL of all closed positions, USDT.",
+            "Realised price PnL of all closed trades (before fees), USDT.",
             Some(m.realized_pnl.to_string()),
+        ),
+        (
+            "mcbot_unrealized_pnl_usdt",
+            "gauge",
+            "PnL of the open position at the last mark price read, USDT.",
+            m.unrealized_pnl.map(|p| p.to_string()),
+        ),
+        (
+            "mcbot_last_tick_exit_code",
+            "gauge",
+            "Exit code of the last tick (0 ok, 1 failed, 3 halted, 5 pre-flight, 10 critical).",
+            m.last_tick.map(|t| t.0.to_string()),
+        ),
+        (
+            "mcbot_last_tick_timestamp_seconds",
+            "gauge",
+            "Unix time the last tick ended.",
+            m.last_tick.map(|t| seconds(t.1)),
         ),
         (
             "mcbot_alert_outbox_backlog",
@@ -102,6 +128,12 @@ mod tests {
         assert!(text.contains("mcbot_position_qty{bot_id=\"mc\",symbol=\"BTC\\\"USDT\"} -0.5\n"));
         assert!(text.contains("mcbot_last_reconcile_timestamp_seconds{bot_id=\"mc\",symbol=\"BTC\\\"USDT\"} 1.5\n"));
         assert!(!text.contains("mcbot_position_entry_price"), "unknown entry price is not written as 0");
+        assert!(!text.contains("mcbot_unrealized_pnl_usdt") && !text.contains("mcbot_last_tick"), "unknown: left out");
+        let m = MetricsSnapshot { unrealized_pnl: Some(dec!(-1.25)), last_tick: Some((3, 2_000)), ..m };
+        let text = render("mc", "X", &m);
+        assert!(text.contains("mcbot_unrealized_pnl_usdt{bot_id=\"mc\",symbol=\"X\"} -1.25\n"));
+        assert!(text.contains("mcbot_last_tick_exit_code{bot_id=\"mc\",symbol=\"X\"} 3\n"));
+        assert!(text.contains("mcbot_last_tick_timestamp_seconds{bot_id=\"mc\",symbol=\"X\"} 2\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split('{').next().unwrap();
             assert!(text.contains(&format!("# HELP {name} ")) && text.contains(&format!("# TYPE {name} ")), "{name}");

@@ -33,11 +33,15 @@ pub mod posture;
 pub mod preflight;
 /// Reconcile decisions: DB belief vs exchange truth → repairs.
 pub mod reconcile;
+/// Run-outcome alerts: still HALTED (rate-limited) and repeated failures.
+pub mod reminders;
 /// Replay: a plan's lifecycle rebuilt from the journal and checked against the invariants.
 pub mod replay;
 /// Deterministic PRNG for jitter and fault injection.
 pub mod rng;
 /// The momentum-continuation rules: entry plans, regime exits, sizing.
 pub mod strategy;
+/// Trade history from the journal: closed trades, PnL rule, R multiple, totals.
+pub mod trades;
 /// Sides and small shared enums.
 pub mod types;

@@ -365,7 +365,9 @@ impl Engine<'_> {
         fees: Option<Decimal>,
     ) -> Result<()> {
         let now = self.now();
-        let pnl = exit_price.filter(|p| *p > Decimal::ZERO).map(|x| (x - pos.entry_price) * pos.qty * pos.side.sign());
+        let pnl = exit_price
+            .filter(|p| *p > Decimal::ZERO)
+            .map(|x| crate::core::trades::price_pnl(pos.side, pos.entry_price, x, pos.qty));
         self.store.close_position(
             pos.id,
             &PositionClose { exit_reason: reason.to_string(), exit_price, realized_pnl: pnl, fees, closed_ms: now },
@@ -386,7 +388,8 @@ impl Engine<'_> {
             Some(&plan),
             format!("position closed: {reason}"),
             json!({"exit_reason": reason.to_string(), "exit_price": exit_price.map(|d| d.to_string()),
-                   "realized_pnl": pnl.map(|d| d.to_string()), "fees": fees.map(|d| d.to_string()), "qty": pos.qty.to_string()}),
+                   "realized_pnl": pnl.map(|d| d.to_string()), "fees": fees.map(|d| d.to_string()), "qty": pos.qty.to_string(),
+                   "side": pos.side.to_string(), "entry_price": pos.entry_price.to_string()}),
         )?;
         Ok(())
     }
@@ -521,18 +524,26 @@ fn restore_protection(e: &mut Engine<'_>, pos: &PositionRecord) -> bool {
     crate::exec::protect::ensure_protection(e, &p, &snap).is_ok_and(|r| r.exit == ExitCode::Ok)
 }
 
-/// Commission of the CLOSE fills, when the exchange can tell.
-fn close_fees(e: &Engine<'_>, plan_id: &str) -> Option<Decimal> {
+/// Commission of every fill of the trade: the ENTRY, the CLOSE and the child market order of a
+/// filled STOP or TP. `None` when one of them cannot be read or nothing of ours closed the
+/// position: a partial sum would pass for the whole (unknown is not zero).
+pub(crate) fn close_fees(e: &Engine<'_>, plan_id: &str) -> Option<Decimal> {
     let ledger = e.ledger(plan_id).ok()?;
+    let filled = |o: &&crate::core::ledger::OrderView| o.filled_qty.is_some_and(|q| q > Decimal::ZERO);
     let mut total = Decimal::ZERO;
-    for o in ledger.of(plan_id, OrderRole::Close).into_iter().chain(ledger.of(plan_id, OrderRole::Entry)) {
-        if let Some(id) = &o.exchange_order_id {
-            if o.filled_qty.is_some_and(|q| q > Decimal::ZERO) {
-                total += e.ex.order_fills(e.symbol(), id).ok()?.iter().map(|f| f.commission).sum::<Decimal>();
+    let mut closing = false;
+    for o in ledger.orders.values().filter(|o| o.plan_id.as_deref() == Some(plan_id)).filter(filled) {
+        let order_id = match o.role {
+            OrderRole::Entry | OrderRole::Close => o.exchange_order_id.clone()?,
+            // The algo id is not an order id: the fills belong to the child the trigger placed.
+            OrderRole::Stop | OrderRole::Tp => {
+                e.ex.query_conditional(e.symbol(), &o.client_id).ok()??.actual_order_id.filter(|s| !s.is_empty())?
             }
-        }
+        };
+        closing |= o.role != OrderRole::Entry;
+        total += e.ex.order_fills(e.symbol(), &order_id).ok()?.iter().map(|f| f.commission).sum::<Decimal>();
     }
-    Some(total)
+    closing.then_some(total)
 }
 
 /// The exit reason the evidence supports when the exchange is flat and we did not close it now:
@@ -626,7 +637,8 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
     if exit_price.is_none() {
         exit_price = filled_exit_price(e, &plan_id)?;
     }
-    e.finalise_position(pos, &reason, exit_price, None)?;
+    let fees = close_fees(e, &plan_id);
+    e.finalise_position(pos, &reason, exit_price, fees)?;
     e.cancel_all_protection(&snap.our_conditionals)?;
     Ok(reason)
 }

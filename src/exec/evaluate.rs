@@ -161,6 +161,8 @@ pub struct PostureEffect {
 /// Exchange reads (before anything is written) and state DB failures.
 pub fn evaluate(ex: &dyn Exchange, store: &mut Store, config: &Config, clock: &dyn Clock) -> Result<EvaluateOutcome> {
     let snapshot = fetch_snapshot(ex, config)?;
+    // What `status` and the metrics show as balance and unrealised PnL between runs.
+    store.record_market_seen(snapshot.balance_usdt, snapshot.mark.mark_price, clock.now_ms())?;
     apply(&snapshot, store, config, clock)
 }
 

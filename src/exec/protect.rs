@@ -302,7 +302,9 @@ impl Engine<'_> {
             Some((qty, avg)) => {
                 let price = if qty > Decimal::ZERO { Some(avg) } else { None };
                 let pos_now = self.store.position(pos.id)?.unwrap_or_else(|| pos.clone());
-                self.finalise_position(&pos_now, &reason, price, None)?;
+                // Flat and HALTED already: reading the fills' commission delays no safety step.
+                let fees = crate::exec::close::close_fees(self, &plan_id);
+                self.finalise_position(&pos_now, &reason, price, fees)?;
                 Ok(Report::new("protect", "forced_close", ExitCode::Critical)
                     .field("error", format!("protection failed: {why}; position force-closed; system HALTED"))
                     .field("exit_reason", reason.to_string())

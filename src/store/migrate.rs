@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_alert_outbox.sql")),
     (6, include_str!("migrations/0006_state_identity.sql")),
     (7, include_str!("migrations/0007_posture.sql")),
+    (8, include_str!("migrations/0008_run_record.sql")),
 ];
 
 pub fn latest_version() -> i64 {

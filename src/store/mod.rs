@@ -19,6 +19,8 @@ pub mod positions;
 pub mod posture;
 /// The space reserve released when a write fails for lack of space.
 pub mod reserve;
+/// Each command's last run and failure streak; the last balance and mark price seen.
+pub mod runs;
 /// System mode (RUNNING/HALTED), reconcile bookkeeping, cooldown.
 pub mod system;
 

@@ -1070,6 +1070,19 @@ impl MockBinance {
         self.state().position_qty
     }
 
+    /// Every fill so far (the `userTrades` rows): client id of its order, price, qty, realised
+    /// PnL, commission. What `trades` is held against.
+    pub fn fills(&self) -> Vec<(String, Decimal, Decimal, Decimal, Decimal)> {
+        let st = self.state();
+        st.trades
+            .iter()
+            .map(|t| {
+                let cid = st.orders.iter().find(|o| o.order_id == t.order_id).map(|o| o.client_id.clone());
+                (cid.unwrap_or_default(), t.price, t.qty, t.realized_pnl, t.commission)
+            })
+            .collect()
+    }
+
     pub fn open_algos(&self) -> Vec<Algo> {
         self.state().algos.iter().filter(|a| a.is_open()).cloned().collect()
     }

@@ -1,0 +1,65 @@
+//! The money part of `status` (issue 13 §3): the balance and mark price the last `evaluate` read
+//! (status itself reads no exchange), the open position's unrealised PnL at that mark, and the
+//! realised PnL to date from the journal (the totals `trades` prints). Kept apart from
+//! `status.rs` so the layout of status can change without touching the figures.
+
+use crate::clock::rfc3339;
+use crate::cmd::trades::totals_json;
+use crate::core::trades::{closed_trades, price_pnl, totals, Totals};
+use crate::outcome::Report;
+use crate::store::positions::PositionRecord;
+use crate::store::runs::MarketSeen;
+use crate::store::{Store, StoreResult};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+/// The figures, as `status` and the metrics textfile show them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PnlView {
+    pub seen: MarketSeen,
+    /// `None` when flat or no mark price has been read yet.
+    pub unrealized: Option<Decimal>,
+    pub realized: Totals,
+}
+
+/// Reads what the figures need from the store.
+pub fn read(store: &Store, position: Option<&PositionRecord>) -> StoreResult<PnlView> {
+    let seen = store.market_seen()?;
+    let unrealized = position
+        .zip(seen.mark_price)
+        .map(|(p, (mark, _))| price_pnl(p.side, p.entry_price, mark, p.qty).round_dp(8).normalize());
+    let facts = crate::cmd::replay::journal_facts(&store.full_journal()?);
+    Ok(PnlView { seen, unrealized, realized: totals(&closed_trades(&facts, None)) })
+}
+
+/// Adds `balance`, `unrealized_pnl` and `realized_pnl` to the report (fields and lines).
+pub fn add_to(r: &mut Report, v: &PnlView, position_open: bool) {
+    let n = |d: Decimal| d.normalize().to_string();
+    r.set("balance", v.seen.balance.map_or(Value::Null, |(b, t)| json!({"usdt": n(b), "as_of": rfc3339(t)})));
+    r.set(
+        "unrealized_pnl",
+        match (v.unrealized, v.seen.mark_price) {
+            (Some(u), Some((m, t))) => json!({"usdt": n(u), "mark_price": n(m), "as_of": rfc3339(t)}),
+            _ => Value::Null,
+        },
+    );
+    r.set("realized_pnl", totals_json(&v.realized));
+    r.push_line(match v.seen.balance {
+        Some((b, t)) => format!("balance: {} USDT (as of {})", n(b), rfc3339(t)),
+        None => "balance: unknown (no evaluate has read it yet)".to_string(),
+    });
+    if position_open {
+        r.push_line(match (v.unrealized, v.seen.mark_price) {
+            (Some(u), Some((m, t))) => format!("unrealised PnL: {} USDT at mark {} (as of {})", n(u), n(m), rfc3339(t)),
+            _ => "unrealised PnL: unknown (no mark price read yet)".to_string(),
+        });
+    }
+    let m = |d: Decimal| d.round_dp(4).normalize().to_string();
+    r.push_line(format!(
+        "realised PnL to date: {} USDT net over {} trades (price PnL {}, fees {}; `mcbot trades` lists them)",
+        m(v.realized.net_pnl),
+        v.realized.trades,
+        m(v.realized.realized_pnl),
+        m(v.realized.fees)
+    ));
+}
