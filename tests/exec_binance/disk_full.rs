@@ -199,3 +199,44 @@ fn a_write_failure_at_every_request_after_the_entry_ends_protected() {
         }
     }
 }
+
+/// Issue 11, bad input the same work must keep right: a state that is unusable before anything
+/// was read — a full disk (file-size limit 0) from the start, a directory where the lock file
+/// should be, a state DB cut in half — is a clear message, exit 2, no panic, and not a single
+/// request to the exchange.
+#[test]
+fn an_unusable_state_at_start_is_exit_2_and_sends_nothing() {
+    type Spoil = fn(&Scenario);
+    let cases: [(&str, Spoil); 3] = [
+        ("no space from the start", |_| {}),
+        ("a directory at the lock path", |s| {
+            std::fs::create_dir(s.env.path().join("state/mcbot.db.lock")).unwrap();
+        }),
+        ("the state DB cut in half", |s| {
+            let db = s.env.db();
+            db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+            drop(db);
+            let path = s.env.db_path();
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        }),
+    ];
+    for (case, spoil) in cases {
+        let s = Scenario::new();
+        spoil(&s);
+        let mark = s.mock.request_count();
+        let out = if case == "no space from the start" {
+            let mut c = std::process::Command::new("sh");
+            c.arg("-c").arg(r#"trap '' XFSZ; ulimit -f 0; exec "$0" "$@""#).arg(assert_cmd::cargo::cargo_bin("mcbot"));
+            c.current_dir(s.env.path()).env_remove("MCBOT_CONFIG").arg("--config").arg(s.env.config_path());
+            c.args(["--json", "enter"]).env("MCBOT_API_KEY", API_KEY).env("MCBOT_API_SECRET", API_SECRET);
+            Outcome::of(&c.output().unwrap())
+        } else {
+            s.run(&["enter"])
+        };
+        assert_eq!(out.code, 2, "{case}: {}{}", out.stdout, out.stderr);
+        let j = out.json();
+        assert!(j["error"].as_str().is_some_and(|e| e.contains("state")), "{case}: {j}");
+        assert_eq!(s.mock.request_count(), mark, "{case}: {:?}", s.mock.writes_since(mark));
+    }
+}
