@@ -56,6 +56,17 @@ fn assert_safe(s: &Scenario, case: &str) {
         let covered = s.mock.open_algos().iter().any(|a| a.order_type == "STOP_MARKET" && a.qty >= pos.abs());
         assert!(covered, "{case}: position {pos} without a covering STOP: {:?}", s.mock.open_algos());
     }
+    // `status` agrees with the exchange: the position it shows, and a working STOP for it.
+    let st = s.run(&["status"]).json();
+    if pos.is_zero() {
+        assert_eq!(st["position"], Value::Null, "{case}: status shows a position on a flat account: {st}");
+    } else {
+        let shown: Decimal = st["position"]["qty"].as_str().unwrap_or("0").parse().unwrap();
+        assert_eq!(shown, pos.abs(), "{case}: {st}");
+        let stops: Vec<&Value> =
+            st["protective_orders"].as_array().unwrap().iter().filter(|o| o["role"] == "STOP").collect();
+        assert!(!stops.is_empty(), "{case}: status lists no STOP for {pos}: {st}");
+    }
     let rep = s.run(&["replay", "--all"]);
     assert_eq!(rep.code, 0, "{case}: replay --all: {}", rep.stdout);
 }
