@@ -4,6 +4,8 @@
 /// serde mirror of the TOML file.
 /// `[[alerts.sink]]`, `[heartbeat]`, `[metrics]`.
 pub mod notify;
+/// `[posture]`: the belief-debt thresholds.
+pub mod posture;
 /// The paths the config names: checked at load, before anything is created.
 pub mod paths;
 pub mod raw;
@@ -139,6 +141,8 @@ pub struct Config {
     pub env_file: Option<PathBuf>,
     /// Alert sinks, heartbeat, metrics textfile.
     pub notify: notify::NotifyConfig,
+    /// `[posture]`: the belief-debt controller's thresholds (defaults: the shipped policy).
+    pub posture: crate::core::posture::Thresholds,
 }
 
 impl Config {

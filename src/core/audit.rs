@@ -46,5 +46,10 @@ pub const SIDE_FLIPPED: &str = "side_flipped";
 /// The posture changed mode (its row in posture_transition has the evidence).
 /// data: {from, to, score, growth, reason}
 pub const POSTURE_CHANGED: &str = "posture_changed";
-/// `evaluate` had an entry signal and the posture refused to plan it. data: {mode, debt_score}
+/// `evaluate` had an entry signal and the posture refused to plan it, or `enter`'s re-check
+/// refused a plan because the posture tightened since. data: {mode, debt_score[, action, reason,
+/// planned_qty]}
 pub const POSTURE_REFUSED: &str = "posture_refused";
+/// `enter`'s re-check sent a smaller ENTRY than planned: the posture's notional cap tightened
+/// since the plan was sized. data: {mode, debt_score, action, reason, planned_qty, qty}
+pub const POSTURE_SIZED_DOWN: &str = "posture_sized_down";

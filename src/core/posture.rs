@@ -8,6 +8,7 @@
 //! The knobs limit entries only: nothing here is ever consulted for exits, protection, reconcile
 //! repairs or CLOSE. Thresholds and why: docs/posture.md.
 
+use crate::core::money::SymbolFilters;
 use crate::core::reconcile::Repair;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -59,8 +60,12 @@ pub struct Evidence {
     pub protection_missing_age_ms: Option<i64>,
     /// Orphan or untracked own orders found on the exchange and not yet resolved.
     pub orphan_orders: u32,
+    /// Age in ms of the orphan/untracked-order mismatch, if one is open.
+    pub orphan_orders_age_ms: Option<i64>,
     /// Something outside mcbot holds exposure on the symbol (foreign position or orders).
     pub foreign_exposure: bool,
+    /// Age in ms of the foreign exposure, if it is open.
+    pub foreign_exposure_age_ms: Option<i64>,
     /// Consecutive reconciles that had to repair a mismatch.
     pub mismatch_streak: u32,
     /// Orders whose acceptance is still unknown (ambiguous send not yet resolved).
@@ -98,6 +103,49 @@ impl Default for Thresholds {
 }
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// The `[posture]` keys of each threshold, in `Thresholds` order (errors name them).
+pub const ENTER_KEYS: [&str; 3] = ["yellow_enter", "orange_enter", "red_enter"];
+pub const EXIT_KEYS: [&str; 3] = ["yellow_exit", "orange_exit", "red_exit"];
+/// Bounds of a valid policy (`[posture]` in the config; the property tests draw from them).
+pub const MAX_SCORE: u32 = 10_000;
+pub const MIN_RECOVERY_MS: i64 = 60_000;
+pub const MAX_RECOVERY_MS: i64 = 30 * 24 * HOUR_MS;
+
+impl Thresholds {
+    /// The rules every policy keeps, so the controller's properties hold for any valid config:
+    /// enter thresholds strictly rising (each mode reachable on its own), every exit threshold at
+    /// least 1 (each mode can be left) and under its enter threshold (a hysteresis band), a burst
+    /// of at least 1 point, and a recovery window between a minute and 30 days.
+    ///
+    /// # Errors
+    /// The `[posture]` key at fault and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        for i in 0..3 {
+            let e = self.enter[i];
+            if !(1..=MAX_SCORE).contains(&e) {
+                return Err((ENTER_KEYS[i], format!("{e} is out of range 1..={MAX_SCORE}")));
+            }
+            if i > 0 && e <= self.enter[i - 1] {
+                return Err((ENTER_KEYS[i], format!("{e} must be above {} ({})", ENTER_KEYS[i - 1], self.enter[i - 1])));
+            }
+            let x = self.exit[i];
+            if x < 1 || x >= e {
+                return Err((EXIT_KEYS[i], format!("{x} must be at least 1 and below {} ({e})", ENTER_KEYS[i])));
+            }
+        }
+        if !(1..=MAX_SCORE).contains(&self.burst) {
+            return Err(("burst", format!("{} is out of range 1..={MAX_SCORE}", self.burst)));
+        }
+        if !(MIN_RECOVERY_MS..=MAX_RECOVERY_MS).contains(&self.recovery_ms) {
+            return Err((
+                "recovery_ms",
+                format!("{} is out of range {MIN_RECOVERY_MS}..={MAX_RECOVERY_MS}", self.recovery_ms),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// The persisted controller state (one row in `posture_state`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -155,8 +203,8 @@ impl Knobs {
 }
 
 /// What one reconcile's repairs say: each kind of mismatch it had to repair, and the repairs that
-/// failed (left unresolved: they weigh like failed reads). Ages are 0: found this run; a mismatch
-/// that keeps coming back is weighed by the streak.
+/// failed (left unresolved: they weigh like failed reads). Ages are 0: found this run; how long
+/// each kind has been open comes from [`track_open`] and [`with_ages`].
 pub fn from_repairs(repairs: &[Repair], failed_repairs: u32) -> Evidence {
     let mut e = Evidence::default();
     for r in repairs {
@@ -183,8 +231,57 @@ pub fn from_repairs(repairs: &[Repair], failed_repairs: u32) -> Evidence {
             }
         }
     }
+    if e.orphan_orders > 0 {
+        e.orphan_orders_age_ms = Some(0);
+    }
+    if e.foreign_exposure {
+        e.foreign_exposure_age_ms = Some(0);
+    }
     e.failed_reads = failed_repairs;
     e
+}
+
+/// When each mismatch kind still open was first seen (stored between runs); `None` = not open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OpenSince {
+    pub position_mismatch_ms: Option<i64>,
+    pub protection_missing_ms: Option<i64>,
+    pub orphan_orders_ms: Option<i64>,
+    pub foreign_exposure_ms: Option<i64>,
+}
+
+/// Carries the first-seen times into this run. A kind this run saw keeps the time it was first
+/// seen (or starts now); a kind a completed reconcile did not see is closed. `seen = None` is a run
+/// that could not read the exchange: every open kind stays open (unknown is not "resolved").
+pub fn track_open(prev: &OpenSince, seen: Option<&Evidence>, now_ms: i64) -> OpenSince {
+    let Some(e) = seen else { return *prev };
+    let keep = |open: bool, since: Option<i64>| open.then(|| since.unwrap_or(now_ms));
+    OpenSince {
+        position_mismatch_ms: keep(e.position_mismatch_age_ms.is_some(), prev.position_mismatch_ms),
+        protection_missing_ms: keep(e.protection_missing_age_ms.is_some(), prev.protection_missing_ms),
+        orphan_orders_ms: keep(e.orphan_orders > 0 || e.orphan_orders_age_ms.is_some(), prev.orphan_orders_ms),
+        foreign_exposure_ms: keep(e.foreign_exposure || e.foreign_exposure_age_ms.is_some(), prev.foreign_exposure_ms),
+    }
+}
+
+/// The evidence with each open kind's age (now − first seen). An open kind the evidence does not
+/// show (a run that could not look) is added as still open: one orphan, the exposure still there.
+pub fn with_ages(e: &Evidence, open: &OpenSince, now_ms: i64) -> Evidence {
+    let age = |since: Option<i64>, have: Option<i64>| match (since.map(|t| now_ms.saturating_sub(t).max(0)), have) {
+        (Some(a), Some(h)) => Some(a.max(h)),
+        (a, h) => a.or(h),
+    };
+    let orphan_age = age(open.orphan_orders_ms, e.orphan_orders_age_ms);
+    let foreign_age = age(open.foreign_exposure_ms, e.foreign_exposure_age_ms);
+    Evidence {
+        position_mismatch_age_ms: age(open.position_mismatch_ms, e.position_mismatch_age_ms),
+        protection_missing_age_ms: age(open.protection_missing_ms, e.protection_missing_age_ms),
+        orphan_orders: if orphan_age.is_some() { e.orphan_orders.max(1) } else { e.orphan_orders },
+        orphan_orders_age_ms: orphan_age,
+        foreign_exposure: e.foreign_exposure || foreign_age.is_some(),
+        foreign_exposure_age_ms: foreign_age,
+        ..e.clone()
+    }
 }
 
 /// Two pieces of evidence about the same run, joined (counts add, flags or, ages the oldest).
@@ -197,7 +294,9 @@ pub fn join(a: &Evidence, b: &Evidence) -> Evidence {
         position_mismatch_age_ms: older(a.position_mismatch_age_ms, b.position_mismatch_age_ms),
         protection_missing_age_ms: older(a.protection_missing_age_ms, b.protection_missing_age_ms),
         orphan_orders: a.orphan_orders.saturating_add(b.orphan_orders),
+        orphan_orders_age_ms: older(a.orphan_orders_age_ms, b.orphan_orders_age_ms),
         foreign_exposure: a.foreign_exposure || b.foreign_exposure,
+        foreign_exposure_age_ms: older(a.foreign_exposure_age_ms, b.foreign_exposure_age_ms),
         mismatch_streak: a.mismatch_streak.max(b.mismatch_streak),
         ambiguous_orders: a.ambiguous_orders.max(b.ambiguous_orders),
         failed_runs: a.failed_runs.max(b.failed_runs),
@@ -285,8 +384,12 @@ pub fn score(e: &Evidence) -> u32 {
     [
         aged(20, e.position_mismatch_age_ms),
         aged(30, e.protection_missing_age_ms),
-        e.orphan_orders.saturating_mul(10).min(30),
-        if e.foreign_exposure { 50 } else { 0 },
+        e.orphan_orders.saturating_mul(10).min(30).saturating_add(aged(0, e.orphan_orders_age_ms)),
+        if e.foreign_exposure || e.foreign_exposure_age_ms.is_some() {
+            aged(50, Some(e.foreign_exposure_age_ms.unwrap_or(0)))
+        } else {
+            0
+        },
         e.mismatch_streak.saturating_mul(10),
         e.ambiguous_orders.saturating_mul(15),
         e.failed_runs.saturating_mul(10),
@@ -322,7 +425,12 @@ fn target(t: &Thresholds, score: u32, growth: u32) -> PostureMode {
 
 /// The controller. Pure: same inputs, same output.
 pub fn step(prev: &PostureState, evidence: &Evidence, now_ms: i64, t: &Thresholds) -> Step {
-    let s = score(evidence);
+    decide(prev, score(evidence), now_ms, t)
+}
+
+/// [`step`] once the evidence is scored: the mode rules alone (the property tests drive them with
+/// exact scores against any valid [`Thresholds`]).
+pub fn decide(prev: &PostureState, s: u32, now_ms: i64, t: &Thresholds) -> Step {
     let growth = s.saturating_sub(prev.score);
     let want = target(t, s, growth);
     let (mode, calm_since_ms, reason) = if want > prev.mode {
@@ -338,7 +446,7 @@ pub fn step(prev: &PostureState, evidence: &Evidence, now_ms: i64, t: &Threshold
             Some(i) if s < t.exit[i] => {
                 let calm = prev.calm_since_ms.unwrap_or(now_ms);
                 if now_ms.saturating_sub(calm) >= t.recovery_ms {
-                    let reason = format!("score {s} < {} for {}h", t.exit[i], t.recovery_ms / HOUR_MS);
+                    let reason = format!("score {s} < {} for {}", t.exit[i], window(t.recovery_ms));
                     // The next step down needs a full window of its own.
                     (prev.mode.looser(), None, Some(reason))
                 } else {
@@ -351,6 +459,92 @@ pub fn step(prev: &PostureState, evidence: &Evidence, now_ms: i64, t: &Threshold
     let transition = reason.map(|reason| Transition { from: prev.mode, to: mode, score: s, growth, reason });
     let since_ms = if transition.is_some() { now_ms } else { prev.since_ms };
     Step { state: PostureState { mode, since_ms, score: s, calm_since_ms }, knobs: Knobs::for_mode(mode), transition }
+}
+
+/// A recovery window in words: whole hours as "8h", anything else in minutes or ms.
+fn window(ms: i64) -> String {
+    if ms % HOUR_MS == 0 {
+        format!("{}h", ms / HOUR_MS)
+    } else if ms % 60_000 == 0 {
+        format!("{}min", ms / 60_000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// The post-trade cooldown with the posture's extra candles added (knob `extra_cooldown_candles`):
+/// entries stay blocked `extra` candles longer than the strategy's own cooldown. No cooldown
+/// running means none is added: the knob lengthens a cooldown, it does not start one.
+pub fn cooldown_until(stored_until_ms: Option<i64>, knobs: &Knobs, interval_ms: i64) -> Option<i64> {
+    stored_until_ms.map(|u| u.saturating_add(i64::from(knobs.extra_cooldown_candles).saturating_mul(interval_ms)))
+}
+
+/// What the posture says about one ENTRY right before its intent is written (`enter`'s re-check:
+/// the plan may have been sized at evaluate time under a looser mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryGate {
+    /// The plan goes out as planned.
+    Proceed,
+    /// The plan's notional is over the posture's cap: send `qty` instead (floored to the step).
+    SizedDown { qty: Decimal, reason: String },
+    /// No ENTRY: `check` names the rule, `reason` says why in evaluate's words.
+    Refused { check: &'static str, reason: String },
+}
+
+/// The inputs of [`gate_entry`].
+#[derive(Debug, Clone)]
+pub struct EntryCheck<'a> {
+    pub state: &'a PostureState,
+    pub plan_qty: Decimal,
+    pub entry_ref: Decimal,
+    /// `risk.max_notional_usdt` as configured.
+    pub configured_max_notional: Decimal,
+    pub filters: &'a SymbolFilters,
+    pub now_ms: i64,
+    /// The stored post-trade cooldown end, before the posture's extra candles.
+    pub cooldown_until_ms: Option<i64>,
+    pub interval_ms: i64,
+}
+
+/// The posture's verdict on an ENTRY. Pure. Refuses when the mode refuses entries or its extra
+/// cooldown is still running; sizes down when the plan's notional is over the mode's cap (and
+/// refuses when the capped size is under the exchange minimum: never an order the filters reject).
+pub fn gate_entry(c: &EntryCheck<'_>) -> EntryGate {
+    let mode = c.state.mode;
+    let knobs = Knobs::for_mode(mode);
+    if !knobs.allow_entries {
+        return EntryGate::Refused {
+            check: "posture_allows_entries",
+            reason: format!("posture {} (debt {}) refuses new entries", mode.as_str(), c.state.score),
+        };
+    }
+    if let Some(until) = cooldown_until(c.cooldown_until_ms, &knobs, c.interval_ms).filter(|u| c.now_ms < *u) {
+        return EntryGate::Refused {
+            check: "posture_cooldown",
+            reason: format!(
+                "posture {} adds {} cooldown candles: cooldown active until {until}",
+                mode.as_str(),
+                knobs.extra_cooldown_candles
+            ),
+        };
+    }
+    let cap = knobs.max_notional(c.configured_max_notional);
+    if knobs.notional_cap_fraction >= Decimal::ONE || c.plan_qty * c.entry_ref <= cap {
+        return EntryGate::Proceed;
+    }
+    let why = format!(
+        "posture {} caps notional at {} of risk.max_notional_usdt ({cap} USDT)",
+        mode.as_str(),
+        knobs.notional_cap_fraction
+    );
+    if c.entry_ref <= Decimal::ZERO {
+        return EntryGate::Refused { check: "posture_notional_cap", reason: format!("{why}; no entry price to size by") };
+    }
+    match c.filters.check_market_qty(cap / c.entry_ref, c.entry_ref, false) {
+        Ok(qty) if qty < c.plan_qty => EntryGate::SizedDown { qty, reason: why },
+        Ok(_) => EntryGate::Proceed,
+        Err(e) => EntryGate::Refused { check: "posture_notional_cap", reason: format!("{why}; the capped size is refused: {e}") },
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_alert_outbox.sql")),
     (6, include_str!("migrations/0006_state_identity.sql")),
     (7, include_str!("migrations/0007_posture.sql")),
+    // File number 0010 is this change's reserved slot; the version follows the list (renumbered at merge).
+    (8, include_str!("migrations/0010_posture_open_since.sql")),
 ];
 
 pub fn latest_version() -> i64 {

@@ -265,4 +265,11 @@ impl Exchange for BinanceFutures {
     fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
         self.get_user_trades(symbol, order_id)
     }
+    fn standing(&self) -> crate::exchange::Standing {
+        crate::exchange::Standing {
+            clock_offset_ms: self.rest.clock_offset_ms(),
+            recv_window_ms: i64::try_from(self.rest.recv_window_ms()).unwrap_or(i64::MAX),
+            rate_limit_used_pct: self.rest.gate.peak_used_pct(),
+        }
+    }
 }
