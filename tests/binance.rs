@@ -11,5 +11,6 @@ mod orders;
 mod reads;
 mod secrets;
 mod shapes;
+mod standing;
 mod throttling;
 mod wiring;

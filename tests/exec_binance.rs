@@ -47,16 +47,22 @@ impl Scenario {
         Scenario::with(&[])
     }
 
-    /// `overrides` replace keys of [execution] (or add `exchange.*` ones, written with the prefix).
+    /// `overrides` replace keys of [execution] (or add `exchange.*` / `risk.*` ones, written with
+    /// the prefix).
     fn with(overrides: &[(&str, &str)]) -> Scenario {
         let mock = MockBinance::start();
         let env = TestEnv::new();
         let mut exchange = vec![("http_timeout_ms", "2000".to_string())];
         let mut lock_timeout = "300".to_string();
+        let mut risk: Vec<(&str, String)> = Vec::new();
         let mut execution: Vec<(&str, String)> = EXECUTION.iter().map(|(k, v)| (*k, v.to_string())).collect();
         for (k, v) in overrides {
             if *k == "lock_timeout_ms" {
                 lock_timeout = v.to_string();
+                continue;
+            }
+            if let Some(k) = k.strip_prefix("risk.") {
+                risk.push((k, v.to_string()));
                 continue;
             }
             let target = if let Some(k) = k.strip_prefix("exchange.") {
@@ -79,6 +85,12 @@ impl Scenario {
         text.push_str("\n[execution]\n");
         for (k, v) in &execution {
             text.push_str(&format!("{k} = {v}\n"));
+        }
+        if !risk.is_empty() {
+            text.push_str("\n[risk]\n");
+            for (k, v) in &risk {
+                text.push_str(&format!("{k} = {v}\n"));
+            }
         }
         env.write_config(&text);
         let s = Scenario { env, mock };
@@ -1269,6 +1281,65 @@ fn posture_red_halts_but_close_still_works() {
     s.at("POST", ORDER, &cid("CLOSE", 1));
     assert_eq!(s.mock.position(), Decimal::ZERO);
     assert_eq!(s.run(&["status"]).json()["posture"]["mode"], "RED");
+    s.finish();
+}
+
+/// The state a previous run's posture left (issue 15): `mode` with `score`, calm clock not running.
+fn set_posture(s: &Scenario, mode: &str, score: u32) {
+    s.env
+        .db()
+        .execute(
+            "INSERT OR REPLACE INTO posture_state (id, mode, since_ms, score, calm_since_ms, failed_runs, updated_ms)
+             VALUES (1, ?1, 0, ?2, NULL, 0, 0)",
+            rusqlite::params![mode, score],
+        )
+        .unwrap();
+}
+
+/// Issue 15 item 3: the plan was sized at evaluate time under GREEN; the posture rose to ORANGE
+/// before `enter` (a previous run left it there). The re-check beside the HALTED check refuses it (pre-flight, exit 5) with
+/// evaluate's reason and an audit row; no ENTRY reaches the exchange and the plan stays PLANNED.
+#[test]
+fn enter_rechecks_the_posture_and_refuses_when_it_rose_to_orange() {
+    let s = Scenario::new();
+    set_posture(&s, "ORANGE", 55);
+    let out = s.run(&["enter"]);
+    out.code(5);
+    // `enter`'s own reconcile is clean (debt 0), but ORANGE holds until its recovery window passed.
+    assert!(out.stdout.contains("posture ORANGE (debt 0) refuses new entries"), "{}", out.stdout);
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 0);
+    assert!(s.mock.writes().is_empty(), "{:?}", s.mock.writes());
+    assert!(s.audit().contains(&"WARN:posture_refused".to_string()), "{:?}", s.audit());
+    let data: String =
+        s.env.db().query_row("SELECT data FROM audit_event WHERE kind = 'posture_refused'", [], |r| r.get(0)).unwrap();
+    let data: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!((data["mode"].as_str(), data["action"].as_str()), (Some("ORANGE"), Some("refused")), "{data}");
+    assert_eq!(s.plan_status(), "PLANNED");
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    s.finish();
+}
+
+/// Issue 15 item 3: under YELLOW the cap is half of `risk.max_notional_usdt` (600 → 300 USDT);
+/// the planned 0.010 at 40000 (400 USDT) goes out as 0.007 (floored to the step), audited with the
+/// reason, and the STOP and TP cover exactly what filled.
+#[test]
+fn enter_rechecks_the_posture_and_sizes_down_under_yellow() {
+    let s = Scenario::with(&[("risk.max_notional_usdt", "600")]);
+    set_posture(&s, "YELLOW", 25);
+    s.run(&["enter"]).code(0);
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
+    assert_eq!(s.request("POST", ORDER, &cid("ENTRY", 1)).param("quantity"), Some("0.007"));
+    assert_eq!(s.mock.position(), dec!(0.007));
+    let stop = s.request("POST", ALGO, &cid("STOP", 1));
+    assert_eq!(stop.param("quantity"), Some("0.007"), "{stop:?}");
+    let audit = s.audit();
+    assert!(audit.contains(&"WARN:posture_sized_down".to_string()), "{audit:?}");
+    let msg: String = s
+        .env
+        .db()
+        .query_row("SELECT message FROM audit_event WHERE kind = 'posture_sized_down'", [], |r| r.get(0))
+        .unwrap();
+    assert!(msg.contains("from 0.010 to 0.007") && msg.contains("caps notional at 0.5"), "{msg}");
     s.finish();
 }
 

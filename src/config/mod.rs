@@ -4,10 +4,10 @@
 /// serde mirror of the TOML file.
 /// `[[alerts.sink]]`, `[heartbeat]`, `[metrics]`.
 pub mod notify;
-/// `[posture]`: the belief-debt thresholds.
-pub mod posture;
 /// The paths the config names: checked at load, before anything is created.
 pub mod paths;
+/// `[posture]`: the belief-debt thresholds.
+pub mod posture;
 pub mod raw;
 /// API credentials from the environment.
 pub mod secrets;

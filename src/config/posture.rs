@@ -38,7 +38,8 @@ pub fn read(t: &Table) -> ConfigResult<RawPosture> {
 fn score(key: &str, v: Option<i64>, default: u32) -> ConfigResult<u32> {
     match v {
         None => Ok(default),
-        Some(v) => u32::try_from(v).map_err(|_| ConfigError::invalid(&format!("posture.{key}"), format!("{v} is negative or too large"))),
+        Some(v) => u32::try_from(v)
+            .map_err(|_| ConfigError::invalid(&format!("posture.{key}"), format!("{v} is negative or too large"))),
     }
 }
 
@@ -88,10 +89,7 @@ mod tests {
              red_exit = 70\nburst = 80\nrecovery_ms = 43200000\n",
         )
         .unwrap();
-        assert_eq!(
-            t,
-            Thresholds { enter: [25, 55, 120], exit: [5, 40, 70], recovery_ms: 43_200_000, burst: 80 }
-        );
+        assert_eq!(t, Thresholds { enter: [25, 55, 120], exit: [5, 40, 70], recovery_ms: 43_200_000, burst: 80 });
     }
 
     /// Every bad value is refused naming its dotted key (exit 2 at the CLI).

@@ -127,7 +127,10 @@ impl Thresholds {
                 return Err((ENTER_KEYS[i], format!("{e} is out of range 1..={MAX_SCORE}")));
             }
             if i > 0 && e <= self.enter[i - 1] {
-                return Err((ENTER_KEYS[i], format!("{e} must be above {} ({})", ENTER_KEYS[i - 1], self.enter[i - 1])));
+                return Err((
+                    ENTER_KEYS[i],
+                    format!("{e} must be above {} ({})", ENTER_KEYS[i - 1], self.enter[i - 1]),
+                ));
             }
             let x = self.exit[i];
             if x < 1 || x >= e {
@@ -538,12 +541,18 @@ pub fn gate_entry(c: &EntryCheck<'_>) -> EntryGate {
         knobs.notional_cap_fraction
     );
     if c.entry_ref <= Decimal::ZERO {
-        return EntryGate::Refused { check: "posture_notional_cap", reason: format!("{why}; no entry price to size by") };
+        return EntryGate::Refused {
+            check: "posture_notional_cap",
+            reason: format!("{why}; no entry price to size by"),
+        };
     }
     match c.filters.check_market_qty(cap / c.entry_ref, c.entry_ref, false) {
         Ok(qty) if qty < c.plan_qty => EntryGate::SizedDown { qty, reason: why },
         Ok(_) => EntryGate::Proceed,
-        Err(e) => EntryGate::Refused { check: "posture_notional_cap", reason: format!("{why}; the capped size is refused: {e}") },
+        Err(e) => EntryGate::Refused {
+            check: "posture_notional_cap",
+            reason: format!("{why}; the capped size is refused: {e}"),
+        },
     }
 }
 
@@ -560,7 +569,9 @@ mod tests {
             proptest::option::of(0i64..100 * HOUR_MS),
             proptest::option::of(0i64..100 * HOUR_MS),
             0u32..5,
+            proptest::option::of(0i64..100 * HOUR_MS),
             any::<bool>(),
+            proptest::option::of(0i64..100 * HOUR_MS),
             0u32..6,
             0u32..4,
             0u32..6,
@@ -568,19 +579,44 @@ mod tests {
             0i64..10_000,
             0u32..101,
         )
-            .prop_map(|(pm, pr, orphan, foreign, streak, amb, runs, reads, clock, rate)| Evidence {
-                position_mismatch_age_ms: pm,
-                protection_missing_age_ms: pr,
-                orphan_orders: orphan,
-                foreign_exposure: foreign,
-                mismatch_streak: streak,
-                ambiguous_orders: amb,
-                failed_runs: runs,
-                failed_reads: reads,
-                clock_offset_ms: clock,
-                recv_window_ms: 5_000,
-                rate_limit_used_pct: rate,
+            .prop_map(
+                |(pm, pr, orphan, orphan_age, foreign, foreign_age, streak, amb, runs, reads, clock, rate)| Evidence {
+                    position_mismatch_age_ms: pm,
+                    protection_missing_age_ms: pr,
+                    orphan_orders: orphan,
+                    orphan_orders_age_ms: orphan_age,
+                    foreign_exposure: foreign,
+                    foreign_exposure_age_ms: foreign_age,
+                    mismatch_streak: streak,
+                    ambiguous_orders: amb,
+                    failed_runs: runs,
+                    failed_reads: reads,
+                    clock_offset_ms: clock,
+                    recv_window_ms: 5_000,
+                    rate_limit_used_pct: rate,
+                },
+            )
+    }
+
+    /// Any policy `[posture]` accepts: rising enter thresholds, each exit threshold in 1..enter,
+    /// any burst and recovery window within bounds (`Thresholds::check` holds by construction).
+    fn thresholds() -> impl Strategy<Value = Thresholds> {
+        (
+            2u32..300,
+            1u32..300,
+            1u32..300,
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            1u32..400,
+            MIN_RECOVERY_MS..5 * CANDLE,
+        )
+            .prop_map(|(y, o, r, xy, xo, xr, burst, recovery_ms)| {
+                let enter = [y, y + o, y + o + r];
+                let exit = [1 + xy % (enter[0] - 1), 1 + xo % (enter[1] - 1), 1 + xr % (enter[2] - 1)];
+                Thresholds { enter, exit, recovery_ms, burst }
             })
+            .prop_filter("valid policy", |t| t.check().is_ok())
     }
 
     fn state() -> impl Strategy<Value = PostureState> {
@@ -603,7 +639,9 @@ mod tests {
             position_mismatch_age_ms: add_age(a.position_mismatch_age_ms, extra.position_mismatch_age_ms),
             protection_missing_age_ms: add_age(a.protection_missing_age_ms, extra.protection_missing_age_ms),
             orphan_orders: a.orphan_orders + extra.orphan_orders,
+            orphan_orders_age_ms: add_age(a.orphan_orders_age_ms, extra.orphan_orders_age_ms),
             foreign_exposure: a.foreign_exposure || extra.foreign_exposure,
+            foreign_exposure_age_ms: add_age(a.foreign_exposure_age_ms, extra.foreign_exposure_age_ms),
             mismatch_streak: a.mismatch_streak + extra.mismatch_streak,
             ambiguous_orders: a.ambiguous_orders + extra.ambiguous_orders,
             failed_runs: a.failed_runs + extra.failed_runs,
@@ -629,10 +667,10 @@ mod tests {
     }
 
     proptest! {
-        /// Monotone: from the same previous state, more debt never loosens a knob.
+        /// Monotone: from the same previous state, more debt never loosens a knob, under any
+        /// valid policy.
         #[test]
-        fn more_debt_never_loosens_a_knob(prev in state(), a in evidence(), extra in evidence()) {
-            let t = Thresholds::default();
+        fn more_debt_never_loosens_a_knob(t in thresholds(), prev in state(), a in evidence(), extra in evidence()) {
             let b = more(&a, &extra);
             prop_assert!(score(&b) >= score(&a));
             let ka = step(&prev, &a, T0, &t);
@@ -641,30 +679,72 @@ mod tests {
             prop_assert!(ka.knobs.no_looser_than(&kb.knobs));
         }
 
-        /// Hysteresis: a score oscillating around any enter threshold changes mode at most once
-        /// (the first crossing up) and never flaps back down while it keeps returning.
+        /// Hysteresis: under any valid policy, a score oscillating around an enter threshold
+        /// (above it, then back into the band between exit and enter) takes the mode on the first
+        /// crossing and never flaps back down while it keeps returning.
         #[test]
-        fn no_flapping_around_a_threshold(level in 0usize..3, width in 0u32..3, n in 4usize..30) {
-            let t = Thresholds::default();
-            // Failed runs weigh 10 points each: exact scores just above and just below the line.
-            let runs = |s: u32| Evidence { failed_runs: s / 10, ..Evidence::default() };
-            let hi = runs(t.enter[level] + width * 10);
-            let lo = runs(t.enter[level] - 10);
-            let seq: Vec<Evidence> = (0..n).map(|i| if i % 2 == 0 { hi.clone() } else { lo.clone() }).collect();
-            let modes = run(&t, &seq);
+        fn no_flapping_around_a_threshold(t in thresholds(), level in 0usize..3, up in 0u32..50, down in 0u32..1000, n in 4usize..30) {
+            let enter = t.enter[level];
+            // hi: at or over this level's enter threshold, under the next one.
+            let ceiling = if level < 2 { t.enter[level + 1] } else { u32::MAX };
+            let hi = (enter + up).min(ceiling - 1);
+            // lo: in the hysteresis band [exit, enter) of this level.
+            let band = enter - t.exit[level];
+            let lo = t.exit[level] + down % band;
+            // A swing that is itself a burst would trip RED: not this property.
+            prop_assume!(hi - lo < t.burst || level == 2);
+            let mut st = PostureState { score: lo, ..PostureState::initial(T0) };
+            let mut modes = Vec::new();
+            for i in 0..n {
+                let s = if i % 2 == 0 { hi } else { lo };
+                st = decide(&st, s, T0 + i as i64 * CANDLE, &t).state;
+                modes.push(st.mode);
+            }
             let changes = modes.windows(2).filter(|w| w[0] != w[1]).count();
             prop_assert!(changes == 0, "{modes:?}");
-            prop_assert!(modes[0] > PostureMode::Green, "{modes:?}");
+            prop_assert_eq!(modes[0], PostureMode::ALL[level + 1], "{:?}", modes);
         }
 
-        /// Never a panic, and the state and knobs always agree.
+        /// Never a panic, and the state and knobs always agree (any valid policy).
         #[test]
-        fn knobs_follow_the_mode(prev in state(), e in evidence(), dt in 0i64..10 * CANDLE) {
-            let s = step(&prev, &e, T0 + dt, &Thresholds::default());
+        fn knobs_follow_the_mode(t in thresholds(), prev in state(), e in evidence(), dt in 0i64..10 * CANDLE) {
+            let s = step(&prev, &e, T0 + dt, &t);
             prop_assert_eq!(s.knobs, Knobs::for_mode(s.state.mode));
             prop_assert_eq!(s.transition.is_some(), s.state.mode != prev.mode);
             // Relaxing is one mode at a time.
             prop_assert!(s.state.mode >= prev.mode.looser());
+        }
+
+        /// Bounded, under any valid policy: every mode is reached from GREEN by a score at its
+        /// enter threshold, and left back to GREEN by clean runs, one mode at a time.
+        #[test]
+        fn every_mode_is_reachable_and_left_under_any_policy(t in thresholds()) {
+            for level in 0..3 {
+                let mut st = PostureState::initial(T0);
+                let mut now = T0;
+                st = decide(&st, t.enter[level], now, &t).state;
+                prop_assert!(st.mode >= PostureMode::ALL[level + 1], "{:?}", st.mode);
+                let mut modes = vec![st.mode];
+                for _ in 0..20 {
+                    now += t.recovery_ms.max(CANDLE);
+                    st = decide(&st, 0, now, &t).state;
+                    modes.push(st.mode);
+                }
+                prop_assert_eq!(modes.last(), Some(&PostureMode::Green), "{:?}", modes);
+                prop_assert!(modes.windows(2).all(|w| w[1] >= w[0].looser()), "{:?}", modes);
+            }
+        }
+
+        /// Ages only add debt: the evidence with first-seen ages scores at least the bare one,
+        /// and a run that could not look keeps every open kind open.
+        #[test]
+        fn ages_never_lower_the_debt(e in evidence(), since in proptest::option::of(0i64..50 * HOUR_MS), dt in 0i64..50 * HOUR_MS) {
+            let prev = OpenSince { position_mismatch_ms: since.map(|s| T0 - s), protection_missing_ms: since.map(|s| T0 - s),
+                orphan_orders_ms: since.map(|s| T0 - s), foreign_exposure_ms: since.map(|s| T0 - s) };
+            let now = T0 + dt;
+            let open = track_open(&prev, Some(&e), now);
+            prop_assert!(score(&with_ages(&e, &open, now)) >= score(&e));
+            prop_assert_eq!(track_open(&prev, None, now), prev);
         }
     }
 
@@ -756,6 +836,117 @@ mod tests {
         assert_eq!(s.state.mode, PostureMode::Orange);
         assert!(!s.knobs.allow_entries);
         assert_eq!(from_repairs(&[], 2).failed_reads, 2);
+    }
+
+    /// The knob `extra_cooldown_candles` lengthens a running cooldown by whole candles; GREEN
+    /// adds nothing and no cooldown running stays none.
+    #[test]
+    fn extra_cooldown_lengthens_a_running_cooldown() {
+        let until = Some(T0);
+        assert_eq!(cooldown_until(until, &Knobs::for_mode(PostureMode::Green), CANDLE), until);
+        assert_eq!(cooldown_until(until, &Knobs::for_mode(PostureMode::Yellow), CANDLE), Some(T0 + CANDLE));
+        assert_eq!(cooldown_until(until, &Knobs::for_mode(PostureMode::Red), CANDLE), Some(T0 + 3 * CANDLE));
+        assert_eq!(cooldown_until(None, &Knobs::for_mode(PostureMode::Red), CANDLE), None);
+        assert_eq!(cooldown_until(Some(i64::MAX - 1), &Knobs::for_mode(PostureMode::Red), CANDLE), Some(i64::MAX));
+    }
+
+    fn gate(mode: PostureMode, qty: Decimal, max_notional: Decimal, cooldown: Option<i64>) -> EntryGate {
+        let state = PostureState { mode, score: 33, ..PostureState::initial(T0) };
+        gate_entry(&EntryCheck {
+            state: &state,
+            plan_qty: qty,
+            entry_ref: dec!(40000),
+            configured_max_notional: max_notional,
+            filters: &SymbolFilters::btcusdt_default(),
+            now_ms: T0,
+            cooldown_until_ms: cooldown,
+            interval_ms: CANDLE,
+        })
+    }
+
+    /// `enter`'s re-check: GREEN sends the plan as sized; YELLOW caps the notional at half of
+    /// `risk.max_notional_usdt` (floored to the step); ORANGE and RED refuse; a capped size under
+    /// the exchange minimum is refused, never sent; YELLOW's extra cooldown candle refuses.
+    #[test]
+    fn entry_gate_refuses_or_sizes_down_when_the_posture_tightened() {
+        assert_eq!(gate(PostureMode::Green, dec!(0.010), dec!(300), None), EntryGate::Proceed);
+        // 0.010 x 40000 = 400 > 50% of 600 = 300 → 300 / 40000 = 0.0075 → 0.007.
+        match gate(PostureMode::Yellow, dec!(0.010), dec!(600), None) {
+            EntryGate::SizedDown { qty, reason } => {
+                assert_eq!(qty, dec!(0.007));
+                assert_eq!(reason, "posture YELLOW caps notional at 0.5 of risk.max_notional_usdt (300.0 USDT)");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(gate(PostureMode::Yellow, dec!(0.010), dec!(800), None), EntryGate::Proceed, "exactly at the cap");
+        for mode in [PostureMode::Orange, PostureMode::Red] {
+            match gate(mode, dec!(0.010), dec!(10000), None) {
+                EntryGate::Refused { check, reason } => {
+                    assert_eq!(check, "posture_allows_entries");
+                    assert_eq!(reason, format!("posture {} (debt 33) refuses new entries", mode.as_str()));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // 50% of 150 = 75 USDT < min notional 100: refused, not sent undersized.
+        assert!(matches!(
+            gate(PostureMode::Yellow, dec!(0.010), dec!(150), None),
+            EntryGate::Refused { check: "posture_notional_cap", .. }
+        ));
+        // The strategy's cooldown ended 1 ms ago; YELLOW adds one candle.
+        assert!(matches!(
+            gate(PostureMode::Yellow, dec!(0.001), dec!(10000), Some(T0 - 1)),
+            EntryGate::Refused { check: "posture_cooldown", .. }
+        ));
+        assert_eq!(gate(PostureMode::Green, dec!(0.001), dec!(10000), Some(T0 - 1)), EntryGate::Proceed);
+    }
+
+    /// Mismatch ages: a kind keeps its first-seen time while every completed reconcile sees it,
+    /// is closed by one that does not, and is kept open by a run that could not look.
+    #[test]
+    fn mismatch_ages_run_from_first_seen() {
+        let stop = from_repairs(&[Repair::EnsureProtection { missing: vec!["STOP".into()] }], 0);
+        let o1 = track_open(&OpenSince::default(), Some(&stop), T0);
+        assert_eq!(o1.protection_missing_ms, Some(T0));
+        let o2 = track_open(&o1, Some(&stop), T0 + 10 * HOUR_MS);
+        assert_eq!(o2.protection_missing_ms, Some(T0), "first seen, not last seen");
+        let aged = with_ages(&stop, &o2, T0 + 10 * HOUR_MS);
+        assert_eq!(aged.protection_missing_age_ms, Some(10 * HOUR_MS));
+        assert_eq!(score(&aged), 40, "30 + 1 per hour open");
+        // The reconcile could not read: still open, still ageing, even with no repair this run.
+        let o3 = track_open(&o2, None, T0 + 12 * HOUR_MS);
+        let blind = with_ages(&failed_reads(1), &o3, T0 + 12 * HOUR_MS);
+        assert_eq!(blind.protection_missing_age_ms, Some(12 * HOUR_MS));
+        // A clean reconcile closes it.
+        assert_eq!(track_open(&o3, Some(&Evidence::default()), T0 + 16 * HOUR_MS), OpenSince::default());
+        // Foreign exposure and orphans age the same way.
+        let foreign = from_repairs(&[Repair::ForeignPosition { qty: dec!(0.01) }], 0);
+        let o = track_open(&track_open(&OpenSince::default(), Some(&foreign), T0), Some(&foreign), T0 + 5 * HOUR_MS);
+        assert_eq!(score(&with_ages(&foreign, &o, T0 + 5 * HOUR_MS)), 55);
+        let orphan = from_repairs(&[Repair::CancelOrphan { client_id: "x".into() }], 0);
+        let o = track_open(
+            &OpenSince { orphan_orders_ms: Some(T0), ..OpenSince::default() },
+            Some(&orphan),
+            T0 + 3 * HOUR_MS,
+        );
+        assert_eq!(score(&with_ages(&orphan, &o, T0 + 3 * HOUR_MS)), 13);
+    }
+
+    /// `Thresholds::check` refuses what would break a property: no band, an unreachable mode,
+    /// a mode that cannot be left.
+    #[test]
+    fn policy_check_names_the_key() {
+        assert!(Thresholds::default().check().is_ok());
+        let bad = |f: fn(&mut Thresholds)| {
+            let mut t = Thresholds::default();
+            f(&mut t);
+            t.check().map_err(|(k, _)| k)
+        };
+        assert_eq!(bad(|t| t.exit[0] = t.enter[0]), Err("yellow_exit"));
+        assert_eq!(bad(|t| t.exit[2] = 0), Err("red_exit"));
+        assert_eq!(bad(|t| t.enter[1] = t.enter[0]), Err("orange_enter"));
+        assert_eq!(bad(|t| t.burst = 0), Err("burst"));
+        assert_eq!(bad(|t| t.recovery_ms = 0), Err("recovery_ms"));
     }
 
     #[test]

@@ -93,7 +93,11 @@ fn record(e: &mut Engine<'_>, run: &Evidence, looked: bool) -> Result<Step> {
 ///
 /// # Errors
 /// `Error::Preflight` when the posture refuses the entry; state DB failures.
-pub fn gate_entry(e: &mut Engine<'_>, plan: &TradePlan, filters: &SymbolFilters) -> Result<Option<rust_decimal::Decimal>> {
+pub fn gate_entry(
+    e: &mut Engine<'_>,
+    plan: &TradePlan,
+    filters: &SymbolFilters,
+) -> Result<Option<rust_decimal::Decimal>> {
     let now = e.now();
     let state = e.store.posture(now)?;
     let sys = e.store.system()?;

@@ -133,7 +133,13 @@ impl Store {
                     position_mismatch_since_ms = ?2, protection_missing_since_ms = ?3, orphan_orders_since_ms = ?4,
                     foreign_exposure_since_ms = ?5",
             )?
-            .execute(params![now_ms, o.position_mismatch_ms, o.protection_missing_ms, o.orphan_orders_ms, o.foreign_exposure_ms])?;
+            .execute(params![
+                now_ms,
+                o.position_mismatch_ms,
+                o.protection_missing_ms,
+                o.orphan_orders_ms,
+                o.foreign_exposure_ms
+            ])?;
         Ok(())
     }
 
