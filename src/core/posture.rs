@@ -556,6 +556,34 @@ pub fn gate_entry(c: &EntryCheck<'_>) -> EntryGate {
     }
 }
 
+/// One mode change as the journal records it (`posture_changed` audit row): where, when, to what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JournalChange {
+    pub seq: i64,
+    pub ts_ms: i64,
+    pub from: PostureMode,
+    pub to: PostureMode,
+    pub reason: String,
+}
+
+/// The change a `posture_changed` audit row's data records (`{from, to, reason}`), if it reads.
+pub fn change_of(seq: i64, ts_ms: i64, data: &serde_json::Value) -> Option<JournalChange> {
+    let mode = |k: &str| data.get(k).and_then(serde_json::Value::as_str).and_then(PostureMode::parse);
+    Some(JournalChange {
+        seq,
+        ts_ms,
+        from: mode("from")?,
+        to: mode("to")?,
+        reason: data.get("reason").and_then(serde_json::Value::as_str).unwrap_or_default().to_string(),
+    })
+}
+
+/// The mode in force at journal position `seq`: the last change written before it (`changes` in
+/// seq order), GREEN before any. `replay` shows it beside each decision.
+pub fn mode_at(changes: &[JournalChange], seq: i64) -> PostureMode {
+    changes.iter().take_while(|c| c.seq < seq).last().map_or(PostureMode::Green, |c| c.to)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -947,6 +975,21 @@ mod tests {
         assert_eq!(bad(|t| t.enter[1] = t.enter[0]), Err("orange_enter"));
         assert_eq!(bad(|t| t.burst = 0), Err("burst"));
         assert_eq!(bad(|t| t.recovery_ms = 0), Err("recovery_ms"));
+    }
+
+    /// `replay`'s posture column: the last change before a row, GREEN before any, unreadable
+    /// rows skipped.
+    #[test]
+    fn mode_at_follows_the_journal_changes() {
+        let up = change_of(10, T0, &serde_json::json!({"from": "GREEN", "to": "YELLOW", "reason": "score 40 >= 20"}));
+        let down = change_of(20, T0 + CANDLE, &serde_json::json!({"from": "YELLOW", "to": "GREEN", "reason": "x"}));
+        assert!(change_of(15, T0, &serde_json::json!({"from": "GREEN"})).is_none());
+        let changes: Vec<JournalChange> = [up, down].into_iter().flatten().collect();
+        assert_eq!(changes.len(), 2);
+        let at: Vec<PostureMode> = [5, 10, 11, 20, 21].iter().map(|s| mode_at(&changes, *s)).collect();
+        use PostureMode::{Green as G, Yellow as Y};
+        assert_eq!(at, [G, G, Y, Y, G]);
+        assert_eq!(mode_at(&[], 99), G);
     }
 
     #[test]
