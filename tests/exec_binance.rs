@@ -47,22 +47,23 @@ impl Scenario {
         Scenario::with(&[])
     }
 
-    /// `overrides` replace keys of [execution] (or add `exchange.*` / `risk.*` ones, written with
-    /// the prefix).
+    /// `overrides` replace keys of [execution] (or add `exchange.*` / `risk.*` / `posture.*` ones,
+    /// written with the prefix).
     fn with(overrides: &[(&str, &str)]) -> Scenario {
         let mock = MockBinance::start();
         let env = TestEnv::new();
         let mut exchange = vec![("http_timeout_ms", "2000".to_string())];
         let mut lock_timeout = "300".to_string();
-        let mut risk: Vec<(&str, String)> = Vec::new();
+        // `risk.*` and `posture.*` keys: their own tables, after [execution].
+        let mut tables: Vec<(&str, &str, String)> = Vec::new();
         let mut execution: Vec<(&str, String)> = EXECUTION.iter().map(|(k, v)| (*k, v.to_string())).collect();
         for (k, v) in overrides {
             if *k == "lock_timeout_ms" {
                 lock_timeout = v.to_string();
                 continue;
             }
-            if let Some(k) = k.strip_prefix("risk.") {
-                risk.push((k, v.to_string()));
+            if let Some((table, k)) = k.split_once('.').filter(|(t, _)| ["risk", "posture"].contains(t)) {
+                tables.push((table, k, v.to_string()));
                 continue;
             }
             let target = if let Some(k) = k.strip_prefix("exchange.") {
@@ -86,9 +87,11 @@ impl Scenario {
         for (k, v) in &execution {
             text.push_str(&format!("{k} = {v}\n"));
         }
-        if !risk.is_empty() {
-            text.push_str("\n[risk]\n");
-            for (k, v) in &risk {
+        for table in ["risk", "posture"] {
+            if tables.iter().any(|(t, _, _)| *t == table) {
+                text.push_str(&format!("\n[{table}]\n"));
+            }
+            for (_, k, v) in tables.iter().filter(|(t, _, _)| *t == table) {
                 text.push_str(&format!("{k} = {v}\n"));
             }
         }
@@ -1249,6 +1252,24 @@ fn posture_rises_on_hand_cancelled_stops_and_relaxes_after_clean_runs() {
     }
     assert_eq!(seen, ["ORANGE", "YELLOW", "YELLOW", "GREEN"]);
     assert_eq!(s.mode(), "RUNNING");
+    s.finish();
+}
+
+/// Issue 15 item 6: the `[posture]` thresholds reach the controller. With YELLOW moved to 45, one
+/// hand-cancelled STOP (protection 30 + streak 10 = 40) leaves the posture GREEN; the second
+/// (50) goes straight to ORANGE. The STOP is re-placed each time, whatever the policy.
+#[test]
+fn posture_thresholds_come_from_the_config() {
+    let s = Scenario::with(&[("mismatch_halt_streak", "5"), ("posture.yellow_enter", "45")]);
+    s.run(&["enter"]).code(0);
+    let mut modes = Vec::new();
+    for attempt in [2, 3] {
+        s.mock.cancel_all_algos();
+        assert_eq!(s.run(&["reconcile"]).json()["clean"], false);
+        s.assert_entered_and_protected(&cid("STOP", attempt), &cid("TP", attempt));
+        modes.push(s.run(&["status"]).json()["posture"]["mode"].as_str().unwrap().to_string());
+    }
+    assert_eq!(modes, ["GREEN", "ORANGE"]);
     s.finish();
 }
 
