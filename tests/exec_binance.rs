@@ -1273,6 +1273,50 @@ fn posture_thresholds_come_from_the_config() {
     s.finish();
 }
 
+/// Issue 15 item 5: a foreign position is ORANGE at once (50), and how long it has been open weighs
+/// in from its first-seen time (+1 per hour, at most 24): 30 h later the debt is 74. It is left
+/// untouched throughout. Once it is gone the kind is closed, and clean runs bring the posture
+/// back to GREEN one mode at a time.
+#[test]
+fn foreign_position_ages_in_the_debt_and_the_posture_relaxes_once_it_is_gone() {
+    let s = Scenario::new();
+    {
+        let mut st = s.mock.state();
+        st.position_qty = dec!(0.020);
+        st.entry_price = dec!(39000);
+    }
+    let posture = |s: &Scenario| s.run(&["status"]).json()["posture"].clone();
+    s.run(&["reconcile"]).code(0);
+    let p = posture(&s);
+    assert_eq!((p["mode"].as_str(), p["debt_score"].as_str()), (Some("ORANGE"), Some("50")), "{p}");
+    let since: Option<i64> =
+        s.env.db().query_row("SELECT foreign_exposure_since_ms FROM posture_state", [], |r| r.get(0)).unwrap();
+    assert!(since.is_some());
+    // First seen 30 h ago (shift the stored time instead of waiting).
+    s.env
+        .db()
+        .execute("UPDATE posture_state SET foreign_exposure_since_ms = foreign_exposure_since_ms - 108000000", [])
+        .unwrap();
+    s.run(&["reconcile"]).code(0);
+    let p = posture(&s);
+    assert_eq!((p["mode"].as_str(), p["debt_score"].as_str()), (Some("ORANGE"), Some("74")), "{p}");
+    assert!(s.mock.writes().is_empty(), "a foreign position is never touched: {:?}", s.mock.writes());
+
+    // The owner closed it: the kind is closed and the calm clock starts.
+    s.mock.state().position_qty = Decimal::ZERO;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        s.run(&["reconcile"]).code(0);
+        seen.push(posture(&s)["mode"].as_str().unwrap().to_string());
+        s.env.db().execute("UPDATE posture_state SET calm_since_ms = calm_since_ms - 32400000", []).unwrap();
+    }
+    assert_eq!(seen, ["ORANGE", "YELLOW", "YELLOW", "GREEN"]);
+    let since: Option<i64> =
+        s.env.db().query_row("SELECT foreign_exposure_since_ms FROM posture_state", [], |r| r.get(0)).unwrap();
+    assert_eq!(since, None);
+    s.finish();
+}
+
 /// Issue 15: RED asks for a halt, and the halt never limits exits: `close` still flattens the
 /// position and `protect` still re-places a cancelled STOP. (RED is reached through the stored state a previous run left.)
 #[test]
