@@ -1317,6 +1317,47 @@ fn foreign_position_ages_in_the_debt_and_the_posture_relaxes_once_it_is_gone() {
     s.finish();
 }
 
+/// Issue 15 item 5, failing reads: a hand-cancelled STOP made the posture YELLOW (30 + streak 10);
+/// then the exchange stops answering position reads. The failed read raises the debt (15, plus one
+/// failed run 10), and the protection mismatch is *not* taken as resolved because nobody could
+/// look: it stays open and weighs 30 more, so the posture goes ORANGE (65). Once reads work again a
+/// clean reconcile closes the kind; ORANGE holds until its recovery window.
+#[test]
+fn failing_reads_keep_an_open_mismatch_open_and_raise_the_posture() {
+    let s = Scenario::with(&[("mismatch_halt_streak", "5")]);
+    s.run(&["enter"]).code(0);
+    let posture = |s: &Scenario| s.run(&["status"]).json()["posture"].clone();
+    let since = |s: &Scenario| -> Option<i64> {
+        s.env.db().query_row("SELECT protection_missing_since_ms FROM posture_state", [], |r| r.get(0)).unwrap()
+    };
+    s.mock.cancel_all_algos();
+    s.run(&["reconcile"]).code(0);
+    assert_eq!(posture(&s)["mode"], "YELLOW");
+    let first_seen = since(&s);
+    assert!(first_seen.is_some());
+
+    s.mock.on("GET", "/fapi/v3/positionRisk", None, Action::api_error(400, -1121, "Invalid symbol."), 100);
+    let out = s.run(&["tick"]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    let p = posture(&s);
+    assert_eq!((p["mode"].as_str(), p["debt_score"].as_str()), (Some("ORANGE"), Some("65")), "{p}");
+    assert_eq!(since(&s), first_seen, "kept open, from the first time it was seen");
+    let inputs: String = s
+        .env
+        .db()
+        .query_row("SELECT evidence FROM posture_transition WHERE to_mode = 'ORANGE'", [], |r| r.get(0))
+        .unwrap();
+    let inputs: Value = serde_json::from_str(&inputs).unwrap();
+    assert_eq!((inputs["failed_reads"].as_u64(), inputs["failed_runs"].as_u64()), (Some(1), Some(1)), "{inputs}");
+    assert!(inputs["protection_missing_age_ms"].is_number(), "{inputs}");
+
+    s.mock.clear_faults();
+    assert_eq!(s.run(&["reconcile"]).json()["clean"], true);
+    assert_eq!(since(&s), None, "a clean reconcile closes it");
+    assert_eq!(posture(&s)["mode"], "ORANGE", "hysteresis: ORANGE holds until its recovery window");
+    s.finish();
+}
+
 /// Issue 15: RED asks for a halt, and the halt never limits exits: `close` still flattens the
 /// position and `protect` still re-places a cancelled STOP. (RED is reached through the stored state a previous run left.)
 #[test]
