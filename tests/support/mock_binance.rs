@@ -925,8 +925,6 @@ struct Shared {
     log: Mutex<Vec<Request>>,
     faults: Mutex<Vec<FaultRule>>,
     latency_ms: AtomicU64,
-    /// Added to the request count in `X-MBX-USED-WEIGHT-1M` (a busy account).
-    extra_weight: AtomicU64,
     start: Instant,
     stop: AtomicBool,
     signer: Signer,
@@ -952,7 +950,6 @@ impl MockBinance {
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             latency_ms: AtomicU64::new(0),
-            extra_weight: AtomicU64::new(0),
             start: Instant::now(),
             stop: AtomicBool::new(false),
             signer: Signer::from_bytes(API_SECRET.as_bytes()).expect("signer"),
@@ -979,12 +976,6 @@ impl MockBinance {
     /// When the mock started (request times are relative to it).
     pub fn started(&self) -> Instant {
         self.shared.start
-    }
-
-    /// Every answer's `X-MBX-USED-WEIGHT-1M` reports this much more than the requests seen (other
-    /// programs on the same account or IP use the weight too).
-    pub fn set_extra_weight(&self, weight: u64) {
-        self.shared.extra_weight.store(weight, Ordering::SeqCst);
     }
 
     /// Every answer waits this long (a network round trip).
@@ -1214,7 +1205,7 @@ fn serve(shared: &Shared, stream: TcpStream) {
                 return;
             }
             Reply::Answer(status, body) => {
-                let used = lock(&shared.log).len() as u64 + shared.extra_weight.load(Ordering::SeqCst);
+                let used = lock(&shared.log).len();
                 let head = format!(
                     "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-MBX-USED-WEIGHT-1M: {used}\r\n\r\n",
                     reason(status),
