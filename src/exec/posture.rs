@@ -54,8 +54,12 @@ fn record(e: &mut Engine<'_>, run: &Evidence, looked: bool) -> Result<Step> {
     let now = e.now();
     let stored = e.store.posture_evidence()?;
     let seen = posture::join(&posture::join(&stored, run), &standing(e));
-    let open = posture::track_open(&e.store.posture_open_since()?, looked.then_some(&seen), now);
-    e.store.set_posture_open_since(&open, now)?;
+    let before = e.store.posture_open_since()?;
+    let open = posture::track_open(&before, looked.then_some(&seen), now);
+    // Written only when a kind opened or closed: a quiet run adds no DB write.
+    if open != before {
+        e.store.set_posture_open_since(&open, now)?;
+    }
     let evidence = posture::with_ages(&seen, &open, now);
     let step = e.store.evaluate_posture(&evidence, now, &e.cfg.posture)?;
     if let Some(tr) = &step.transition {
