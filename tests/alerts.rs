@@ -281,6 +281,8 @@ fn metrics_textfile_parses_and_matches_status() {
     assert_eq!(status["mode"], "RUNNING");
     assert_eq!(sample(&text, "mcbot_halted"), "0");
     assert_eq!(sample(&text, "mcbot_position_qty"), "0");
+    assert_eq!(sample(&text, "mcbot_posture_level"), "0", "issue 15: the posture is in the file (GREEN)");
+    assert_eq!(sample(&text, "mcbot_posture_allow_entries"), "1");
     env.run(&["halt", "--reason", "x"]).code(0);
     assert_eq!(env.run(&["--json", "status"]).json()["mode"], "HALTED");
     let text = read();

@@ -12,5 +12,6 @@ mod orders;
 mod reads;
 mod secrets;
 mod shapes;
+mod standing;
 mod throttling;
 mod wiring;

@@ -37,6 +37,10 @@ fn related(key: &str) -> &'static [&'static str] {
         "strategy.history" | "strategy.atr_period" | "strategy.atr_sma_period" | "strategy.breakout_lookback" => {
             &["strategy.warmup"]
         }
+        // The posture thresholds are ordered (enter rising, each exit below its enter).
+        "posture.yellow_enter" => &["posture.orange_enter", "posture.yellow_exit"],
+        "posture.orange_enter" => &["posture.red_enter", "posture.orange_exit"],
+        "posture.red_enter" => &["posture.red_exit"],
         _ => &[],
     }
 }

@@ -47,16 +47,23 @@ impl Scenario {
         Scenario::with(&[])
     }
 
-    /// `overrides` replace keys of [execution] (or add `exchange.*` ones, written with the prefix).
+    /// `overrides` replace keys of [execution] (or add `exchange.*` / `risk.*` / `posture.*` ones,
+    /// written with the prefix).
     fn with(overrides: &[(&str, &str)]) -> Scenario {
         let mock = MockBinance::start();
         let env = TestEnv::new();
         let mut exchange = vec![("http_timeout_ms", "2000".to_string())];
         let mut lock_timeout = "300".to_string();
+        // `risk.*` and `posture.*` keys: their own tables, after [execution].
+        let mut tables: Vec<(&str, &str, String)> = Vec::new();
         let mut execution: Vec<(&str, String)> = EXECUTION.iter().map(|(k, v)| (*k, v.to_string())).collect();
         for (k, v) in overrides {
             if *k == "lock_timeout_ms" {
                 lock_timeout = v.to_string();
+                continue;
+            }
+            if let Some((table, k)) = k.split_once('.').filter(|(t, _)| ["risk", "posture"].contains(t)) {
+                tables.push((table, k, v.to_string()));
                 continue;
             }
             let target = if let Some(k) = k.strip_prefix("exchange.") {
@@ -79,6 +86,14 @@ impl Scenario {
         text.push_str("\n[execution]\n");
         for (k, v) in &execution {
             text.push_str(&format!("{k} = {v}\n"));
+        }
+        for table in ["risk", "posture"] {
+            if tables.iter().any(|(t, _, _)| *t == table) {
+                text.push_str(&format!("\n[{table}]\n"));
+            }
+            for (_, k, v) in tables.iter().filter(|(t, _, _)| *t == table) {
+                text.push_str(&format!("{k} = {v}\n"));
+            }
         }
         env.write_config(&text);
         let s = Scenario { env, mock };
@@ -1246,6 +1261,109 @@ fn posture_rises_on_hand_cancelled_stops_and_relaxes_after_clean_runs() {
     s.finish();
 }
 
+/// Issue 15 item 6: the `[posture]` thresholds reach the controller. With YELLOW moved to 45, one
+/// hand-cancelled STOP (protection 30 + streak 10 = 40) leaves the posture GREEN; the second
+/// (50) goes straight to ORANGE. The STOP is re-placed each time, whatever the policy.
+#[test]
+fn posture_thresholds_come_from_the_config() {
+    let s = Scenario::with(&[("mismatch_halt_streak", "5"), ("posture.yellow_enter", "45")]);
+    s.run(&["enter"]).code(0);
+    let mut modes = Vec::new();
+    for attempt in [2, 3] {
+        s.mock.cancel_all_algos();
+        assert_eq!(s.run(&["reconcile"]).json()["clean"], false);
+        s.assert_entered_and_protected(&cid("STOP", attempt), &cid("TP", attempt));
+        modes.push(s.run(&["status"]).json()["posture"]["mode"].as_str().unwrap().to_string());
+    }
+    assert_eq!(modes, ["GREEN", "ORANGE"]);
+    s.finish();
+}
+
+/// Issue 15 item 5: a foreign position is ORANGE at once (50), and how long it has been open weighs
+/// in from its first-seen time (+1 per hour, at most 24): 30 h later the debt is 74. It is left
+/// untouched throughout. Once it is gone the kind is closed, and clean runs bring the posture
+/// back to GREEN one mode at a time.
+#[test]
+fn foreign_position_ages_in_the_debt_and_the_posture_relaxes_once_it_is_gone() {
+    let s = Scenario::new();
+    {
+        let mut st = s.mock.state();
+        st.position_qty = dec!(0.020);
+        st.entry_price = dec!(39000);
+    }
+    let posture = |s: &Scenario| s.run(&["status"]).json()["posture"].clone();
+    s.run(&["reconcile"]).code(0);
+    let p = posture(&s);
+    assert_eq!((p["mode"].as_str(), p["debt_score"].as_str()), (Some("ORANGE"), Some("50")), "{p}");
+    let since: Option<i64> =
+        s.env.db().query_row("SELECT foreign_exposure_since_ms FROM posture_state", [], |r| r.get(0)).unwrap();
+    assert!(since.is_some());
+    // First seen 30 h ago (shift the stored time instead of waiting).
+    s.env
+        .db()
+        .execute("UPDATE posture_state SET foreign_exposure_since_ms = foreign_exposure_since_ms - 108000000", [])
+        .unwrap();
+    s.run(&["reconcile"]).code(0);
+    let p = posture(&s);
+    assert_eq!((p["mode"].as_str(), p["debt_score"].as_str()), (Some("ORANGE"), Some("74")), "{p}");
+    assert!(s.mock.writes().is_empty(), "a foreign position is never touched: {:?}", s.mock.writes());
+
+    // The owner closed it: the kind is closed and the calm clock starts.
+    s.mock.state().position_qty = Decimal::ZERO;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        s.run(&["reconcile"]).code(0);
+        seen.push(posture(&s)["mode"].as_str().unwrap().to_string());
+        s.env.db().execute("UPDATE posture_state SET calm_since_ms = calm_since_ms - 32400000", []).unwrap();
+    }
+    assert_eq!(seen, ["ORANGE", "YELLOW", "YELLOW", "GREEN"]);
+    let since: Option<i64> =
+        s.env.db().query_row("SELECT foreign_exposure_since_ms FROM posture_state", [], |r| r.get(0)).unwrap();
+    assert_eq!(since, None);
+    s.finish();
+}
+
+/// Issue 15 item 5, failing reads: a hand-cancelled STOP made the posture YELLOW (30 + streak 10);
+/// then the exchange stops answering position reads. The failed read raises the debt (15, plus one
+/// failed run 10), and the protection mismatch is *not* taken as resolved because nobody could
+/// look: it stays open and weighs 30 more, so the posture goes ORANGE (65). Once reads work again a
+/// clean reconcile closes the kind; ORANGE holds until its recovery window.
+#[test]
+fn failing_reads_keep_an_open_mismatch_open_and_raise_the_posture() {
+    let s = Scenario::with(&[("mismatch_halt_streak", "5")]);
+    s.run(&["enter"]).code(0);
+    let posture = |s: &Scenario| s.run(&["status"]).json()["posture"].clone();
+    let since = |s: &Scenario| -> Option<i64> {
+        s.env.db().query_row("SELECT protection_missing_since_ms FROM posture_state", [], |r| r.get(0)).unwrap()
+    };
+    s.mock.cancel_all_algos();
+    s.run(&["reconcile"]).code(0);
+    assert_eq!(posture(&s)["mode"], "YELLOW");
+    let first_seen = since(&s);
+    assert!(first_seen.is_some());
+
+    s.mock.on("GET", "/fapi/v3/positionRisk", None, Action::api_error(400, -1121, "Invalid symbol."), 100);
+    let out = s.run(&["tick"]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    let p = posture(&s);
+    assert_eq!((p["mode"].as_str(), p["debt_score"].as_str()), (Some("ORANGE"), Some("65")), "{p}");
+    assert_eq!(since(&s), first_seen, "kept open, from the first time it was seen");
+    let inputs: String = s
+        .env
+        .db()
+        .query_row("SELECT evidence FROM posture_transition WHERE to_mode = 'ORANGE'", [], |r| r.get(0))
+        .unwrap();
+    let inputs: Value = serde_json::from_str(&inputs).unwrap();
+    assert_eq!((inputs["failed_reads"].as_u64(), inputs["failed_runs"].as_u64()), (Some(1), Some(1)), "{inputs}");
+    assert!(inputs["protection_missing_age_ms"].is_number(), "{inputs}");
+
+    s.mock.clear_faults();
+    assert_eq!(s.run(&["reconcile"]).json()["clean"], true);
+    assert_eq!(since(&s), None, "a clean reconcile closes it");
+    assert_eq!(posture(&s)["mode"], "ORANGE", "hysteresis: ORANGE holds until its recovery window");
+    s.finish();
+}
+
 /// Issue 15: RED asks for a halt, and the halt never limits exits: `close` still flattens the
 /// position and `protect` still re-places a cancelled STOP. (RED is reached through the stored state a previous run left.)
 #[test]
@@ -1275,6 +1393,65 @@ fn posture_red_halts_but_close_still_works() {
     s.at("POST", ORDER, &cid("CLOSE", 1));
     assert_eq!(s.mock.position(), Decimal::ZERO);
     assert_eq!(s.run(&["status"]).json()["posture"]["mode"], "RED");
+    s.finish();
+}
+
+/// The state a previous run's posture left (issue 15): `mode` with `score`, calm clock not running.
+fn set_posture(s: &Scenario, mode: &str, score: u32) {
+    s.env
+        .db()
+        .execute(
+            "INSERT OR REPLACE INTO posture_state (id, mode, since_ms, score, calm_since_ms, failed_runs, updated_ms)
+             VALUES (1, ?1, 0, ?2, NULL, 0, 0)",
+            rusqlite::params![mode, score],
+        )
+        .unwrap();
+}
+
+/// Issue 15 item 3: the plan was sized at evaluate time under GREEN; the posture rose to ORANGE
+/// before `enter` (a previous run left it there). The re-check beside the HALTED check refuses it (pre-flight, exit 5) with
+/// evaluate's reason and an audit row; no ENTRY reaches the exchange and the plan stays PLANNED.
+#[test]
+fn enter_rechecks_the_posture_and_refuses_when_it_rose_to_orange() {
+    let s = Scenario::new();
+    set_posture(&s, "ORANGE", 55);
+    let out = s.run(&["enter"]);
+    out.code(5);
+    // `enter`'s own reconcile is clean (debt 0), but ORANGE holds until its recovery window passed.
+    assert!(out.stdout.contains("posture ORANGE (debt 0) refuses new entries"), "{}", out.stdout);
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 0);
+    assert!(s.mock.writes().is_empty(), "{:?}", s.mock.writes());
+    assert!(s.audit().contains(&"WARN:posture_refused".to_string()), "{:?}", s.audit());
+    let data: String =
+        s.env.db().query_row("SELECT data FROM audit_event WHERE kind = 'posture_refused'", [], |r| r.get(0)).unwrap();
+    let data: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!((data["mode"].as_str(), data["action"].as_str()), (Some("ORANGE"), Some("refused")), "{data}");
+    assert_eq!(s.plan_status(), "PLANNED");
+    assert_eq!(s.mock.position(), Decimal::ZERO);
+    s.finish();
+}
+
+/// Issue 15 item 3: under YELLOW the cap is half of `risk.max_notional_usdt` (600 → 300 USDT);
+/// the planned 0.010 at 40000 (400 USDT) goes out as 0.007 (floored to the step), audited with the
+/// reason, and the STOP and TP cover exactly what filled.
+#[test]
+fn enter_rechecks_the_posture_and_sizes_down_under_yellow() {
+    let s = Scenario::with(&[("risk.max_notional_usdt", "600")]);
+    set_posture(&s, "YELLOW", 25);
+    s.run(&["enter"]).code(0);
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
+    assert_eq!(s.request("POST", ORDER, &cid("ENTRY", 1)).param("quantity"), Some("0.007"));
+    assert_eq!(s.mock.position(), dec!(0.007));
+    let stop = s.request("POST", ALGO, &cid("STOP", 1));
+    assert_eq!(stop.param("quantity"), Some("0.007"), "{stop:?}");
+    let audit = s.audit();
+    assert!(audit.contains(&"WARN:posture_sized_down".to_string()), "{audit:?}");
+    let msg: String = s
+        .env
+        .db()
+        .query_row("SELECT message FROM audit_event WHERE kind = 'posture_sized_down'", [], |r| r.get(0))
+        .unwrap();
+    assert!(msg.contains("from 0.010 to 0.007") && msg.contains("caps notional at 0.5"), "{msg}");
     s.finish();
 }
 

@@ -74,3 +74,28 @@ fn store_evidence_counts_streak_foreign_exposure_and_ambiguous_orders() {
     let s = store.evaluate_posture(&e, T0, &Thresholds::default()).unwrap();
     assert_eq!((s.state.score, s.state.mode), (15, PostureMode::Green));
 }
+
+/// Issue 15 item 6: a bad `[posture]` value is exit 2 naming the dotted key, before anything is
+/// created; a valid table is taken (status still answers).
+#[test]
+fn bad_posture_config_is_exit_2_naming_the_key() {
+    use crate::support::{TestEnv, BASE_CONFIG};
+    for (table, key) in [
+        ("[posture]\nburst = 0\n", "posture.burst"),
+        ("[posture]\nyellow_exit = 20\n", "posture.yellow_exit"),
+        ("[posture]\norange_enter = 10\n", "posture.orange_enter"),
+        ("[posture]\nrecovery_ms = \"8h\"\n", "posture.recovery_ms"),
+        ("[posture]\nred_enterr = 100\n", "posture.red_enterr"),
+    ] {
+        let env = TestEnv::new();
+        env.write_config(&format!("{BASE_CONFIG}\n{table}"));
+        let out = env.run(&["--json", "status"]);
+        out.code(2);
+        let msg = out.json()["error"].as_str().unwrap().to_string();
+        assert!(msg.contains(key), "{table}: {msg}");
+        assert!(!env.db_path().exists(), "nothing created on bad config");
+    }
+    let env = TestEnv::new();
+    env.write_config(&format!("{BASE_CONFIG}\n[posture]\nyellow_enter = 30\nrecovery_ms = 3600000\n"));
+    env.run(&["--json", "status"]).code(0);
+}

@@ -287,3 +287,34 @@ fn lost_ack_lookup_is_clean_but_an_invalid_transition_is_named() {
         .stdout_contains("(refused)")
         .stdout_contains("ACKED is not allowed from state CANCELLED");
 }
+
+/// Issue 15 item 4: `replay` shows the posture each decision was taken under, from the
+/// `posture_changed` audit rows alone (they carry no plan id), and the changes while the plan
+/// was live.
+#[test]
+fn replay_shows_the_posture_at_each_decision() {
+    let env = TestEnv::new();
+    let mut j = Journal::open(&env);
+    let change = |j: &mut Journal, from: &str, to: &str| {
+        let data = format!(r#"{{"from":"{from}","to":"{to}","score":40,"growth":40,"reason":"score 40 >= 20"}}"#);
+        j.audit(None, Severity::Warn, "posture_changed", Some(&data))
+    };
+    change(&mut j, "GREEN", "YELLOW");
+    j.entered(PLAN);
+    let up = change(&mut j, "YELLOW", "ORANGE");
+    j.protected(PLAN);
+    drop(j);
+
+    let out = env.run(&["replay", PLAN]);
+    out.code(0)
+        .stdout_contains("entry_submitted happened  [posture YELLOW]")
+        .stdout_contains("protection_placed happened  [posture ORANGE]")
+        .stdout_contains(&format!("posture: YELLOW at the first row; 2023-11-14T22:13:20.500Z #{up} YELLOW -> ORANGE"));
+    let v = env.run(&["--json", "replay", PLAN]).json();
+    let tl = v["timeline"].as_array().unwrap();
+    let modes: Vec<&str> = tl.iter().map(|r| r["posture"].as_str().unwrap()).collect();
+    assert_eq!(modes, ["YELLOW", "YELLOW", "YELLOW", "ORANGE", "ORANGE", "ORANGE", "ORANGE", "ORANGE"], "{v}");
+    assert_eq!(v["posture"]["at_first_row"], "YELLOW");
+    assert_eq!(v["posture"]["changes"][0]["to"], "ORANGE");
+    assert_eq!(v["posture"]["changes"][0]["seq"], up);
+}

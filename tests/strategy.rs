@@ -324,3 +324,35 @@ fn evaluate_command_prints_one_json_object() {
     let v = out.json();
     assert_eq!(v["command"], "evaluate");
 }
+
+/// Issue 15 item 2: the posture's extra cooldown candles are applied where the cooldown is
+/// decided. The strategy's own cooldown ended exactly at this candle's end (an entry would be
+/// planned under GREEN); under YELLOW one more candle is blocked, and `evaluate --json` says the
+/// posture refused it, and why. No plan is recorded.
+#[test]
+fn posture_extra_cooldown_candles_block_the_next_entry() {
+    use mcbot::core::posture::{Evidence, PostureMode, Thresholds};
+    let cs = real_candles();
+    let i = first_plan_index(1500);
+    let ex = FakeExchange::new(cs.to_vec());
+    ex.at_close_of(i, 5_000);
+    let mut s = setup();
+    s.store.set_cooldown_until(cs[i].close_time_ms + 1).unwrap();
+    let yellow = Evidence { failed_reads: 2, ..Evidence::default() };
+    let st = s.store.evaluate_posture(&yellow, cs[i].close_time_ms, &Thresholds::default()).unwrap();
+    assert_eq!(st.state.mode, PostureMode::Yellow);
+    let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+    assert_eq!(out.evaluation.decision.kind(), "none", "{}", out.evaluation.reason_text());
+    assert!(out.plan.is_none());
+    let v = out.to_json();
+    assert_eq!(v["posture"]["action"], "refused", "{v}");
+    let why = v["posture"]["reason"].as_str().unwrap();
+    assert!(why.starts_with("posture YELLOW adds 1 cooldown candles"), "{why}");
+
+    // The same candle under GREEN: the strategy's cooldown alone has ended, and the plan is made.
+    let mut g = setup();
+    g.store.set_cooldown_until(cs[i].close_time_ms + 1).unwrap();
+    let out = evaluate(&ex, &mut g.store, &g.config, &g.clock).unwrap();
+    assert_eq!(out.evaluation.decision.kind(), "plan", "{}", out.evaluation.reason_text());
+    assert!(out.to_json()["posture"]["action"].is_null());
+}

@@ -28,6 +28,7 @@ fn snapshot(store: &Store, symbol: &str) -> StoreResult<MetricsSnapshot> {
         tp_present: active.as_ref().is_some_and(|p| p.tp_price.is_some()),
         last_reconcile_ms: sys.last_reconcile_ms,
         mismatch_streak: sys.mismatch_streak,
+        posture: None,
         last_unprotected_window_ms: last_window.and_then(|x| x.1),
         trades_closed: u64::try_from(pnl.realized.trades).unwrap_or(u64::MAX),
         realized_pnl: pnl.realized.realized_pnl.normalize(),
@@ -37,13 +38,22 @@ fn snapshot(store: &Store, symbol: &str) -> StoreResult<MetricsSnapshot> {
     })
 }
 
+/// The stored posture against `risk.max_notional_usdt`; unread (left out of the file) on a DB error.
+fn posture_view(store: &Store, config: &Config) -> Option<crate::core::posture::PostureView> {
+    // The time only dates a never-evaluated GREEN (`since`), which the file does not show.
+    store.posture(0).ok().map(|st| crate::core::posture::view(&st, config.risk.max_notional_usdt))
+}
+
 /// Rewrites the textfile if one is configured. Problems are logged, never fail the command.
 pub fn write_textfile(store: &Store, config: &Config) {
     let Some(path) = config.notify.metrics_textfile.as_deref() else {
         return;
     };
     let text = match snapshot(store, &config.symbol) {
-        Ok(m) => render(&config.bot_id, &config.symbol, &m),
+        Ok(mut m) => {
+            m.posture = posture_view(store, config);
+            render(&config.bot_id, &config.symbol, &m)
+        }
         Err(e) => {
             tracing::warn!(event = "metrics.failed", error = %e, "cannot read state for metrics");
             return;

@@ -7,8 +7,10 @@
 use crate::clock::rfc3339;
 use crate::cmd::trades::{pnl_line, trade_json};
 use crate::cmd::Ctx;
+use crate::core::audit;
 use crate::core::ledger::OrderFact;
 use crate::core::plan::is_plan_id;
+use crate::core::posture;
 use crate::core::replay::{
     replay_journal, replay_plan, rule, AuditFact, JournalFact, PlanReplay, Source, TimelineRow, Violation,
 };
@@ -137,8 +139,9 @@ fn one(id: &str, store: &Store) -> Result<Report> {
     violations.sort_by_key(|v| v.seq);
 
     let mut r = verdict_report(violations.len());
+    let changes = posture_changes(&entries);
     r.set("plan_id", id);
-    r.set("timeline", replay.timeline.iter().map(row_json).collect::<Vec<_>>());
+    r.set("timeline", replay.timeline.iter().map(|t| with_posture(row_json(t), t, &changes)).collect::<Vec<_>>());
     r.set("violations", serde_json::to_value(&violations).unwrap_or(Value::Null));
     r.set("summary", summary_json(&replay));
     r.set("chain", chain.to_json());
@@ -147,7 +150,8 @@ fn one(id: &str, store: &Store) -> Result<Report> {
     r.set("trade", trade.as_ref().map_or(Value::Null, trade_json));
 
     r.push_line(format!("replay {id}: {} rows; {}", replay.timeline.len(), chain.to_text()));
-    r.lines.extend(replay.timeline.iter().map(row_text));
+    r.lines.extend(replay.timeline.iter().map(|t| posture_suffix(row_text(t), t, &changes)));
+    add_posture_span(&mut r, &replay, &changes);
     r.push_line(summary_text(&replay));
     if let Some(t) = &trade {
         r.push_line(pnl_line(t));
@@ -194,6 +198,63 @@ fn all(store: &Store) -> Result<Report> {
         r.push_line(format!("  {} {} at seq {}: {}", plan.unwrap_or("journal"), v.rule, v.seq, v.detail));
     }
     Ok(r)
+}
+
+/// Every `posture_changed` audit row of the journal, in order (issue 15: the posture at each
+/// decision comes from these alone, so replay needs no other table).
+fn posture_changes(entries: &[JournalEntry]) -> Vec<posture::JournalChange> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            JournalEntry::AuditEvent(a) if a.event.kind == audit::POSTURE_CHANGED => {
+                let data: Value = serde_json::from_str(a.event.data.as_deref().unwrap_or("null")).ok()?;
+                posture::change_of(a.seq, a.event.ts_ms, &data)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A timeline row's JSON with the posture mode in force when it was written.
+fn with_posture(mut v: Value, t: &TimelineRow, changes: &[posture::JournalChange]) -> Value {
+    if let Value::Object(m) = &mut v {
+        m.insert("posture".into(), posture::mode_at(changes, t.seq).as_str().into());
+    }
+    v
+}
+
+/// A decision row (an audit row: entry submitted, exit decided, pre-flight or posture refusal...)
+/// in text ends with the posture it was taken under.
+fn posture_suffix(line: String, t: &TimelineRow, changes: &[posture::JournalChange]) -> String {
+    match t.source {
+        Source::Audit => format!("{line}  [posture {}]", posture::mode_at(changes, t.seq).as_str()),
+        Source::Order => line,
+    }
+}
+
+/// The posture at the plan's first row and every change while the plan was live.
+fn add_posture_span(r: &mut Report, replay: &PlanReplay, changes: &[posture::JournalChange]) {
+    let (Some(first), Some(last)) = (replay.timeline.first(), replay.timeline.last()) else { return };
+    let during: Vec<&posture::JournalChange> =
+        changes.iter().filter(|c| c.seq > first.seq && c.seq < last.seq).collect();
+    let start = posture::mode_at(changes, first.seq);
+    r.set(
+        "posture",
+        json!({"at_first_row": start.as_str(), "changes": during.iter().map(|c| json!({"seq": c.seq,
+            "time": rfc3339(c.ts_ms), "from": c.from.as_str(), "to": c.to.as_str(), "reason": c.reason})).collect::<Vec<_>>()}),
+    );
+    let mut line = format!("posture: {} at the first row", start.as_str());
+    for c in &during {
+        line.push_str(&format!(
+            "; {} #{} {} -> {} ({})",
+            rfc3339(c.ts_ms),
+            c.seq,
+            c.from.as_str(),
+            c.to.as_str(),
+            c.reason
+        ));
+    }
+    r.push_line(line);
 }
 
 /// Exit 0 when clean, 1 (outcome `violations`) otherwise.

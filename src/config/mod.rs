@@ -6,6 +6,8 @@
 pub mod notify;
 /// The paths the config names: checked at load, before anything is created.
 pub mod paths;
+/// `[posture]`: the belief-debt thresholds.
+pub mod posture;
 pub mod raw;
 /// API credentials from the environment.
 pub mod secrets;
@@ -139,6 +141,8 @@ pub struct Config {
     pub env_file: Option<PathBuf>,
     /// Alert sinks, heartbeat, metrics textfile.
     pub notify: notify::NotifyConfig,
+    /// `[posture]`: the belief-debt controller's thresholds (defaults: the shipped policy).
+    pub posture: crate::core::posture::Thresholds,
 }
 
 impl Config {

@@ -14,7 +14,7 @@ pub enum Num {
 }
 
 /// One table of the file and the dotted prefix of its keys (`""` for the top level).
-struct Section<'a> {
+pub(super) struct Section<'a> {
     prefix: String,
     table: Option<&'a Table>,
 }
@@ -37,7 +37,7 @@ impl<'a> Section<'a> {
     }
 
     /// The sub-table `name`, absent if the file has none; a non-table value there is an error.
-    fn sub(table: &'a Table, name: &'static str) -> ConfigResult<Self> {
+    pub(super) fn sub(table: &'a Table, name: &'static str) -> ConfigResult<Self> {
         match table.get(name) {
             None => Ok(Section { prefix: name.to_string(), table: None }),
             Some(Value::Table(t)) => Ok(Section { prefix: name.to_string(), table: Some(t) }),
@@ -69,7 +69,7 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn int(&self, k: &str) -> ConfigResult<Option<i64>> {
+    pub(super) fn int(&self, k: &str) -> ConfigResult<Option<i64>> {
         match self.get(k) {
             None => Ok(None),
             Some(Value::Integer(i)) => Ok(Some(*i)),
@@ -87,7 +87,7 @@ impl<'a> Section<'a> {
     }
 
     /// Refuses keys this section does not know (a typo must not silently fall back to a default).
-    fn only(&self, known: &[&str]) -> ConfigResult<()> {
+    pub(super) fn only(&self, known: &[&str]) -> ConfigResult<()> {
         let Some(t) = self.table else { return Ok(()) };
         match t.keys().find(|k| !known.contains(&k.as_str())) {
             Some(k) => Err(ConfigError::invalid(&self.key(k), format!("unknown key (known: {})", known.join(", ")))),
@@ -110,6 +110,7 @@ pub struct RawConfig {
     pub alerts: crate::config::notify::RawAlerts,
     pub heartbeat: Option<crate::config::notify::RawHeartbeat>,
     pub metrics: Option<crate::config::notify::RawMetrics>,
+    pub posture: crate::config::posture::RawPosture,
 }
 
 #[derive(Debug)]
@@ -193,6 +194,7 @@ impl RawConfig {
             "alerts",
             "heartbeat",
             "metrics",
+            "posture",
         ])?;
         let x = Section::sub(t, "exchange")?;
         x.only(&["kind", "base_url", "api_key_env", "api_secret_env", "recv_window_ms", "http_timeout_ms"])?;
@@ -303,6 +305,7 @@ impl RawConfig {
             risk,
             paper,
             alerts: alerts_of(t)?,
+            posture: crate::config::posture::read(t)?,
             heartbeat: {
                 let h = Section::sub(t, "heartbeat")?;
                 h.only(&["url_env"])?;

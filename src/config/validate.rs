@@ -301,6 +301,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
     };
 
     let notify = crate::config::notify::validate(raw.alerts, raw.heartbeat, raw.metrics, base)?;
+    let posture = crate::config::posture::validate(raw.posture)?;
     Ok(Config {
         bot_id,
         symbol,
@@ -313,6 +314,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
         paper,
         env_file: None,
         notify,
+        posture,
     })
 }
 

@@ -47,7 +47,9 @@ pub const SIDE_FLIPPED: &str = "side_flipped";
 /// The posture changed mode (its row in posture_transition has the evidence).
 /// data: {from, to, score, growth, reason}
 pub const POSTURE_CHANGED: &str = "posture_changed";
-/// `evaluate` had an entry signal and the posture refused to plan it. data: {mode, debt_score}
+/// `evaluate` had an entry signal and the posture refused to plan it, or `enter`'s re-check
+/// refused a plan because the posture tightened since. data: {mode, debt_score[, action, reason,
+/// planned_qty]}
 pub const POSTURE_REFUSED: &str = "posture_refused";
 /// The state DB could not be written while exposure existed: the position was protected or
 /// closed from what the exchange and the plan say, then HALT was attempted (CRITICAL).
@@ -55,3 +57,6 @@ pub const POSTURE_REFUSED: &str = "posture_refused";
 pub const STATE_UNWRITABLE: &str = "state_unwritable";
 /// `doctor --round-trip` planned its smallest protected position. data: {qty, stop, mark, exit_reason}
 pub const DOCTOR_ROUND_TRIP: &str = "doctor_round_trip";
+/// `enter`'s re-check sent a smaller ENTRY than planned: the posture's notional cap tightened
+/// since the plan was sized. data: {mode, debt_score, action, reason, planned_qty, qty}
+pub const POSTURE_SIZED_DOWN: &str = "posture_sized_down";

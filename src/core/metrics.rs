@@ -14,6 +14,8 @@ pub struct MetricsSnapshot {
     pub tp_present: bool,
     pub last_reconcile_ms: Option<i64>,
     pub mismatch_streak: u32,
+    /// The belief-debt posture (issue 15); `None` when it could not be read.
+    pub posture: Option<crate::core::posture::PostureView>,
     pub last_unprotected_window_ms: Option<i64>,
     pub trades_closed: u64,
     pub realized_pnl: Decimal,
@@ -108,12 +110,42 @@ pub fn render(bot_id: &str, symbol: &str, m: &MetricsSnapshot) -> String {
         ),
     ];
     let mut out = String::new();
-    for (name, kind, help, value) in rows {
+    for (name, kind, help, value) in rows.into_iter().chain(posture_rows(m.posture.as_ref())) {
         if let Some(v) = value {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {v}\n"));
         }
     }
     out
+}
+
+/// The posture gauges: its level (0 GREEN, 1 YELLOW, 2 ORANGE, 3 RED), debt score and the entry
+/// knobs. Alert on `mcbot_posture_level >= 2` (entries refused).
+fn posture_rows(
+    p: Option<&crate::core::posture::PostureView>,
+) -> Vec<(&'static str, &'static str, &'static str, Option<String>)> {
+    let Some(p) = p else { return Vec::new() };
+    let level = crate::core::posture::PostureMode::ALL.iter().position(|m| *m == p.mode).unwrap_or(0);
+    vec![
+        (
+            "mcbot_posture_level",
+            "gauge",
+            "Belief-debt posture: 0 GREEN, 1 YELLOW, 2 ORANGE, 3 RED.",
+            Some(level.to_string()),
+        ),
+        ("mcbot_posture_debt_score", "gauge", "Belief-debt score at the last evaluation.", Some(p.debt_score.clone())),
+        (
+            "mcbot_posture_allow_entries",
+            "gauge",
+            "1 when the posture allows new entries.",
+            Some(if p.allow_entries { "1" } else { "0" }.to_string()),
+        ),
+        (
+            "mcbot_posture_max_notional_usdt",
+            "gauge",
+            "Notional cap a new entry may use under the posture, USDT.",
+            Some(p.max_notional_usdt.to_string()),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -137,6 +169,25 @@ mod tests {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split('{').next().unwrap();
             assert!(text.contains(&format!("# HELP {name} ")) && text.contains(&format!("# TYPE {name} ")), "{name}");
+        }
+        assert!(!text.contains("mcbot_posture_level"), "an unread posture is left out");
+    }
+
+    /// Issue 15: the posture in the textfile (level, score, knobs).
+    #[test]
+    fn posture_gauges() {
+        use crate::core::posture::{view, PostureMode, PostureState};
+        let st = PostureState { mode: PostureMode::Orange, score: 55, ..PostureState::initial(0) };
+        let m = MetricsSnapshot { posture: Some(view(&st, dec!(1000))), ..Default::default() };
+        let text = render("mc", "BTCUSDT", &m);
+        let l = "{bot_id=\"mc\",symbol=\"BTCUSDT\"}";
+        for want in [
+            format!("mcbot_posture_level{l} 2\n"),
+            format!("mcbot_posture_debt_score{l} 55\n"),
+            format!("mcbot_posture_allow_entries{l} 0\n"),
+            format!("mcbot_posture_max_notional_usdt{l} 0\n"),
+        ] {
+            assert!(text.contains(&want), "{want} in {text}");
         }
     }
 }

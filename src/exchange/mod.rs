@@ -232,6 +232,18 @@ impl CancelOutcome {
     }
 }
 
+/// What an adapter measured of its own standing with the exchange in this process: the posture's
+/// clock and rate-limit evidence (CONTRACT §13). Read after the run's calls, never sent anywhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// Exchange clock minus local clock, ms, from the last time sync; `None` when never measured.
+    pub clock_offset_ms: Option<i64>,
+    /// The `recvWindow` signed requests carry, ms (0: the port signs nothing).
+    pub recv_window_ms: i64,
+    /// Highest used share of a rate limit the exchange reported, percent.
+    pub rate_limit_used_pct: u32,
+}
+
 /// The exchange port. `&self` everywhere so independent reads can run on scoped threads.
 pub trait Exchange: Send + Sync {
     /// A short name for logs and reports ("binance", "paper").
@@ -299,6 +311,12 @@ pub trait Exchange: Send + Sync {
     /// Usage the answers so far reported; None when nothing has answered (or no limits apply).
     fn rate_usage(&self) -> Option<RateUsage> {
         None
+    }
+    /// What this port measured of its clock offset and rate-limit use (posture evidence). The
+    /// default measures nothing (test doubles); the Binance adapter reports its time sync and the
+    /// usage headers, the paper exchange its own truth.
+    fn standing(&self) -> Standing {
+        Standing::default()
     }
 }
 

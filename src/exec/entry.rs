@@ -239,8 +239,10 @@ fn fix_margin_settings(e: &mut Engine<'_>, pre: &mut PreRead) -> Result<()> {
 }
 
 /// Sends the ENTRY (at most two attempts, the second only after a definite "not accepted").
-fn submit(e: &mut Engine<'_>, plan: &TradePlan, filters: &SymbolFilters) -> Result<Report> {
-    e.store.set_plan_status(&plan.id, PlanStatus::Entering, e.now())?;
+fn submit(e: &mut Engine<'_>, planned: &TradePlan, filters: &SymbolFilters) -> Result<Report> {
+    // The posture re-check may size the ENTRY down; everything after sends and records `plan`.
+    let mut sized = planned.clone();
+    let plan = &mut sized;
     let first_attempt = e.ledger(&plan.id)?.next_attempt(&plan.id, OrderRole::Entry);
     let mut attempt = first_attempt;
     loop {
@@ -254,6 +256,19 @@ fn submit(e: &mut Engine<'_>, plan: &TradePlan, filters: &SymbolFilters) -> Resu
         if let Err(x) = refuse_if_halted(e, plan) {
             e.store.flush_batch()?;
             return Err(x);
+        }
+        // The posture is re-read in the same step (issue 15): it may have tightened since the plan
+        // was sized at evaluate time.
+        match crate::exec::posture::gate_entry(e, plan, filters) {
+            Ok(Some(qty)) => plan.qty = qty,
+            Ok(None) => {}
+            Err(x) => {
+                e.store.flush_batch()?;
+                return Err(x);
+            }
+        }
+        if attempt == first_attempt {
+            e.store.set_plan_status(&plan.id, PlanStatus::Entering, e.now())?;
         }
         e.record_submitting(&o, Some(plan.entry_ref), plan.qty)?;
         record_protection_intents(e, plan, filters)?;

@@ -12,7 +12,7 @@ use crate::core::plan::{PlanStatus, TradePlan};
 use crate::core::position::PositionState;
 use crate::core::posture::{Knobs, PostureMode};
 use crate::core::strategy::{
-    self, Check, Decision, EvalContext, Evaluation, OpenPositionView, SizeCap, StrategyParams,
+    self, Check, Decision, EvalContext, Evaluation, NoTrade, OpenPositionView, SizeCap, StrategyParams,
 };
 use crate::error::{Error, Result};
 use crate::exchange::{Exchange, MarkInfo};
@@ -226,6 +226,8 @@ pub fn apply_with(
         None => None,
     };
     let system = store.system()?;
+    // The posture's extra cooldown candles lengthen a running post-trade cooldown (issue 15).
+    let cooldown_until_ms = crate::core::posture::cooldown_until(system.cooldown_until_ms, &knobs, params.interval_ms);
     let ctx = EvalContext {
         bot_id: &config.bot_id,
         symbol: &config.symbol,
@@ -235,7 +237,7 @@ pub fn apply_with(
         funding_rate: snapshot.mark.funding_rate,
         mark_price: snapshot.mark.mark_price,
         balance_usdt: snapshot.balance_usdt,
-        cooldown_until_ms: system.cooldown_until_ms,
+        cooldown_until_ms,
         position: position.as_ref().map(|(_, v)| v),
     };
     let evaluation = evaluate_fn(candles, &ctx);
@@ -330,6 +332,20 @@ pub fn apply_with(
                     out.exit_recorded = true;
                 }
                 None => out.note = Some("no position to exit".into()),
+            }
+        }
+        Decision::Nothing(NoTrade::Cooldown) => {
+            // Blocked only by the candles the posture added: say so, as for a refused plan.
+            let candle_end = out.candles.last_close_time.map(|t| t + 1);
+            let base_blocks = candle_end.is_some_and(|end| system.cooldown_until_ms.is_some_and(|u| end < u));
+            if !base_blocks {
+                out.posture.action = Some("refused");
+                out.posture.reason = Some(format!(
+                    "posture {} adds {} cooldown candles: cooldown active until {}",
+                    stance.mode.as_str(),
+                    knobs.extra_cooldown_candles,
+                    cooldown_until_ms.map(rfc3339).unwrap_or_default()
+                ));
             }
         }
         Decision::Nothing(_) => {}

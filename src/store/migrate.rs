@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_state_identity.sql")),
     (7, include_str!("migrations/0007_posture.sql")),
     (8, include_str!("migrations/0008_run_record.sql")),
+    (9, include_str!("migrations/0009_posture_open_since.sql")),
 ];
 
 pub fn latest_version() -> i64 {

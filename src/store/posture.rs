@@ -1,6 +1,6 @@
 //! Posture persistence: the controller state between runs and one audit row per mode change.
 
-use crate::core::posture::{self, Evidence, PostureMode, PostureState, Step, Thresholds};
+use crate::core::posture::{self, Evidence, OpenSince, PostureMode, PostureState, Step, Thresholds};
 use crate::store::{Store, StoreError, StoreResult};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -100,6 +100,46 @@ impl Store {
                  VALUES (1, 'GREEN', ?2, 0, ?1, ?2) ON CONFLICT (id) DO UPDATE SET failed_runs = ?1",
             )?
             .execute(params![n, now_ms])?;
+        Ok(())
+    }
+
+    /// When each mismatch kind still open was first seen (all `None` for a DB that never saw one).
+    pub fn posture_open_since(&self) -> StoreResult<OpenSince> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT position_mismatch_since_ms, protection_missing_since_ms, orphan_orders_since_ms,
+                        foreign_exposure_since_ms FROM posture_state WHERE id = 1",
+            )?
+            .query_row([], |r| {
+                Ok(OpenSince {
+                    position_mismatch_ms: r.get(0)?,
+                    protection_missing_ms: r.get(1)?,
+                    orphan_orders_ms: r.get(2)?,
+                    foreign_exposure_ms: r.get(3)?,
+                })
+            })
+            .optional()?;
+        Ok(row.unwrap_or_default())
+    }
+
+    /// Stores the first-seen times (the row is created GREEN since `now_ms` if it does not exist).
+    pub fn set_posture_open_since(&self, o: &OpenSince, now_ms: i64) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO posture_state (id, mode, since_ms, score, updated_ms, position_mismatch_since_ms,
+                    protection_missing_since_ms, orphan_orders_since_ms, foreign_exposure_since_ms)
+                 VALUES (1, 'GREEN', ?1, 0, ?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET
+                    position_mismatch_since_ms = ?2, protection_missing_since_ms = ?3, orphan_orders_since_ms = ?4,
+                    foreign_exposure_since_ms = ?5",
+            )?
+            .execute(params![
+                now_ms,
+                o.position_mismatch_ms,
+                o.protection_missing_ms,
+                o.orphan_orders_ms,
+                o.foreign_exposure_ms
+            ])?;
         Ok(())
     }
 

@@ -285,4 +285,11 @@ impl Exchange for BinanceFutures {
     fn rate_usage(&self) -> Option<RateUsage> {
         Some(self.current_rate_usage())
     }
+    fn standing(&self) -> crate::exchange::Standing {
+        crate::exchange::Standing {
+            clock_offset_ms: self.rest.clock_offset_ms(),
+            recv_window_ms: i64::try_from(self.rest.recv_window_ms()).unwrap_or(i64::MAX),
+            rate_limit_used_pct: self.rest.gate.peak_used_pct(),
+        }
+    }
 }

@@ -52,6 +52,12 @@ struct State {
     banned_until_ms: i64,
     order_count_10s: u64,
     order_window_10s: i64,
+    /// Highest used share of any limit an answer reported, percent (posture evidence).
+    peak_pct: u64,
+}
+
+fn pct(used: u64, limit: u64) -> u64 {
+    used.saturating_mul(100).checked_div(limit).unwrap_or(0)
 }
 
 /// The shared limiter (one per adapter).
@@ -151,10 +157,12 @@ impl RateGate {
             if let Some(w) = used_weight {
                 s.used_weight = w;
                 s.weight_minute = minute(now_ms);
+                s.peak_pct = s.peak_pct.max(pct(w, s.weight_limit));
             }
             if let Some(o) = order_count {
                 s.order_count = o;
                 s.order_minute = minute(now_ms);
+                s.peak_pct = s.peak_pct.max(pct(o, s.order_limit));
             }
         });
     }
@@ -165,8 +173,16 @@ impl RateGate {
             self.with(|s| {
                 s.order_count_10s = o;
                 s.order_window_10s = now_ms.div_euclid(TEN_S_MS);
+                s.peak_pct = s.peak_pct.max(pct(o, ORDER_LIMIT_10S));
             });
         }
+    }
+
+    /// The highest used share of a limit (request weight per minute, orders per minute or per
+    /// 10 s) any answer of this process reported, in percent: what `X-MBX-USED-WEIGHT-1M`,
+    /// `X-MBX-ORDER-COUNT-1M` and `X-MBX-ORDER-COUNT-10S` said at their worst.
+    pub fn peak_used_pct(&self) -> u32 {
+        self.with(|s| u32::try_from(s.peak_pct).unwrap_or(u32::MAX))
     }
 
     /// A 429: nothing goes out before `retry_after_ms` has passed.
@@ -201,6 +217,22 @@ mod tests {
     use super::*;
 
     const T0: i64 = 1_700_000_010_000; // 30 s into a minute
+
+    /// Posture evidence: the worst share any header reported, against the limit it belongs to.
+    #[test]
+    fn peak_used_pct_is_the_worst_header_seen() {
+        let g = RateGate::default();
+        assert_eq!(g.peak_used_pct(), 0);
+        g.record(T0, Some(1200), None); // 50% of 2400
+        assert_eq!(g.peak_used_pct(), 50);
+        g.record(T0 + 1, Some(240), Some(600)); // weight 10%, orders 50% of 1200
+        assert_eq!(g.peak_used_pct(), 50, "a lower answer never lowers the peak");
+        g.record_orders_10s(T0 + 2, Some(270)); // 90% of 300
+        assert_eq!(g.peak_used_pct(), 90);
+        g.set_limits(Some(1000), None);
+        g.record(T0 + 3, Some(990), None);
+        assert_eq!(g.peak_used_pct(), 99);
+    }
 
     #[test]
     fn waits_for_the_next_10s_window_near_the_10s_order_limit() {

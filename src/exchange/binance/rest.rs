@@ -138,6 +138,17 @@ impl Rest {
         self.clock.now_ms() + self.offset_ms.load(Ordering::SeqCst)
     }
 
+    /// Exchange clock minus local clock, ms, as the last time sync measured it; `None` before
+    /// the first sync (nothing measured is not "no offset").
+    pub fn clock_offset_ms(&self) -> Option<i64> {
+        self.synced.load(Ordering::SeqCst).then(|| self.offset_ms.load(Ordering::SeqCst))
+    }
+
+    /// The `recvWindow` signed requests carry, ms.
+    pub fn recv_window_ms(&self) -> u64 {
+        self.recv_window_ms
+    }
+
     /// `GET /fapi/v1/time`: measures the offset (midpoint of the round trip) and returns the
     /// server's time.
     ///

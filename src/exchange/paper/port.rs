@@ -265,4 +265,10 @@ impl Exchange for PaperExchange {
             Ok(i.map(|i| b.orders[i].fills.clone()).unwrap_or_default())
         })
     }
+
+    /// Its own truth: it runs on mcbot's clock (offset 0, measured by construction), signs
+    /// nothing and has no rate limits.
+    fn standing(&self) -> crate::exchange::Standing {
+        crate::exchange::Standing { clock_offset_ms: Some(0), recv_window_ms: 0, rate_limit_used_pct: 0 }
+    }
 }
