@@ -13,6 +13,7 @@ pub mod execution;
 mod first_hour;
 mod paper;
 mod posture;
+mod read_faults;
 mod reconcile;
 mod replay;
 mod sim;

@@ -19,10 +19,12 @@ impl BinanceFutures {
         if let Some(f) = self.filters.lock().ok().and_then(|c| c.get(symbol).cloned()) {
             return Ok(f);
         }
-        let reply =
-            self.read("binance.exchange_info", symbol, || self.rest.call(&endpoints::EXCHANGE_INFO, &Query::new(), 0))?;
-        let raw = reply.transcript();
-        let info: wire::ExchangeInfo = parse(&reply, false)?;
+        // Parsed inside the read: an unreadable exchangeInfo is retried like a failed one.
+        let (info, raw) = self.read("binance.exchange_info", symbol, || {
+            let reply = self.rest.call(&endpoints::EXCHANGE_INFO, &Query::new(), 0)?;
+            let info: wire::ExchangeInfo = parse(&reply, false)?;
+            Ok((info, reply.transcript()))
+        })?;
         let per_minute = |kind: &str| {
             info.rate_limits
                 .iter()
@@ -59,7 +61,7 @@ impl BinanceFutures {
         // Filled in by the same read as the filters (a cached read without the field stays without).
         self.get_filters(symbol)?;
         cached(self).ok_or_else(|| {
-            codes::parse_error(false, format!("exchangeInfo names no marginAsset or quoteAsset for {symbol}: the fee asset of its trades cannot be checked"))
+            codes::invalid_answer(format!("exchangeInfo names no marginAsset or quoteAsset for {symbol}: the fee asset of its trades cannot be checked"))
         })
     }
 

@@ -175,8 +175,7 @@ impl BinanceFutures {
             return Ok(c);
         }
         let Some(child_id) = c.actual_order_id.clone() else {
-            return Err(codes::parse_error(
-                false,
+            return Err(codes::invalid_answer(
                 format!("{} is FINISHED with neither actualQty nor actualOrderId", c.client_id),
             )
             .with_raw(c.raw));
@@ -188,8 +187,7 @@ impl BinanceFutures {
                 raw: format!("{}\n{}", c.raw, child.raw),
                 ..c
             }),
-            None => Err(codes::parse_error(
-                false,
+            None => Err(codes::invalid_answer(
                 format!("{} is FINISHED without actualQty and its order {child_id} is unknown", c.client_id),
             )
             .with_raw(c.raw)),

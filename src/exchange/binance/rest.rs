@@ -172,7 +172,17 @@ impl Rest {
         if !self.synced.load(Ordering::SeqCst) {
             let _first = self.first_sync.lock().unwrap_or_else(PoisonError::into_inner);
             if !self.synced.load(Ordering::SeqCst) {
-                self.sync_time().map_err(|e| not_sent(e, ep))?;
+                match self.sync_time() {
+                    Ok(_) => {}
+                    // The server answered but its time cannot be read (issue 11 item 3): sign with
+                    // the local clock. A skewed clock then gets a -1021, a definite refusal that
+                    // resyncs below; an unreadable /time must not block every signed call.
+                    Err(e) if e.kind == ExchangeErrorKind::Parse => {
+                        tracing::warn!(event = "binance.clock_unsynced", error = %e, "server time unreadable: signing with the local clock");
+                        self.synced.store(true, Ordering::SeqCst);
+                    }
+                    Err(e) => return Err(not_sent(e, ep)),
+                }
             }
         }
         let first = self.send_signed(ep, params, key, signer, kline_limit);
