@@ -149,7 +149,7 @@ pub const TRANSPORT_RULES: &[(&str, ErrorClass, &str)] = &[
     ("timeout or broken connection after sending", SENT_NO_ANSWER, "may have executed"),
     ("2xx answer to a write that cannot be read", UNREADABLE_WRITE, "probably executed: look it up"),
     ("answer to a read that cannot be read (empty 200, truncated JSON, a missing field, a null)", UNREADABLE_READ, "a read changes nothing: retried within the command's budget, never a default that looks like success"),
-    ("a readable answer that says something impossible (symbol not listed, unknown margin type, no such balance row)", Fatal, "kind Parse; asking again gets the same answer"),
+    ("a read answer of the right shape that says something mcbot cannot use (hedge mode, an unknown status, a missing filter, symbol not listed)", Fatal, "kind Parse; asking again gets the same answer"),
     ("-1021 again after the resync", Retryable, "kind ClockSkew; not executed"),
     ("an answer for another symbol / client id", Fatal, "kind Parse"),
 ];

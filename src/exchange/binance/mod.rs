@@ -198,9 +198,16 @@ fn row<T: DeserializeOwned>(v: serde_json::Value, raw: &str) -> ExResult<T> {
         .map_err(|e| codes::parse_error(false, format!("unreadable row: {e}")).with_raw(raw.to_string()))
 }
 
-/// Wraps a conversion failure with the right class and transcript.
+/// Wraps a conversion failure with the right class and transcript. On a read the answer parsed,
+/// so what it says (hedge mode, an unknown status, a missing filter) is asked again in vain: fatal.
 fn converted<T>(r: Result<T, String>, write: bool, raw: &str) -> ExResult<T> {
-    r.map_err(|m| codes::parse_error(write, m).with_raw(raw.to_string()))
+    r.map_err(|m| {
+        if write {
+            codes::parse_error(true, m).with_raw(raw.to_string())
+        } else {
+            codes::invalid_answer(m).with_raw(raw.to_string())
+        }
+    })
 }
 
 /// The answer must be about what was asked: another symbol or id is fatal, never adopted.
