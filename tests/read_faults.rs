@@ -7,7 +7,7 @@
 //! to exist and the exchange takes orders (seed 000 AC1, F-002 naked position; AC3 bounded
 //! failure; F-005 exchange outage).
 
-use crate::exec_binance::{cid, Scenario, ALGO};
+use crate::exec_binance::{cid, Scenario, ALGO, ORDER};
 use crate::support::mock_binance::{unreadable_bodies, Action, READS};
 use rust_decimal_macros::dec;
 
@@ -22,7 +22,7 @@ fn naked_stop() -> Scenario {
     s.run(&["enter"]).code(0);
     let mut st = s.mock.state();
     let stop = st.algos.iter_mut().find(|a| a.order_type == "STOP_MARKET").unwrap();
-    stop.status = "CANCELED".into();
+    stop.status = "CANCELED";
     drop(st);
     s
 }
@@ -143,6 +143,38 @@ fn unreadable_for_ever_sweep_seed_2() {
     for path in READS {
         forever(path, 2);
     }
+}
+
+/// `openAlgoOrders` unreadable for ever and the STOP cannot be placed either (503 on every
+/// POST): the position is known and cannot be protected, so the guarantee's failure path runs —
+/// CLOSE at market, the TP cancelled by its journaled client id, HALT, exit 10 (seed 000 AC3).
+#[test]
+fn unprotectable_position_behind_an_unreadable_read_is_closed_and_halted() {
+    let s = naked_stop();
+    let from = s.mock.request_count();
+    s.mock.on("GET", "/fapi/v1/openAlgoOrders", None, Action::ok_body("null"), FOREVER);
+    s.mock.on("POST", ALGO, Some("STOP"), Action::service_unavailable(), FOREVER);
+    let out = s.run(&["reconcile"]);
+    assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
+    let writes = s.mock.writes_since(from);
+    let want = [
+        format!("POST {ALGO} {}", cid("STOP", 2)),
+        format!("POST {ALGO} {}", cid("STOP", 3)),
+        format!("POST {ORDER} {}", cid("CLOSE", 1)),
+    ];
+    for w in &want {
+        assert!(writes.contains(w), "{w} missing from {writes:?}");
+    }
+    assert!(writes.contains(&format!("DELETE {ALGO} {}", cid("TP", 1))), "{writes:?}");
+    assert_eq!(s.mock.position(), dec!(0), "flat on the exchange");
+    assert!(s.mock.open_algos().is_empty(), "{:?}", s.mock.open_algos());
+    assert_eq!(s.mode(), "HALTED");
+    let audit = s.audit();
+    for kind in ["CRITICAL:protection_failed", "CRITICAL:forced_close", "CRITICAL:halt"] {
+        assert!(audit.iter().any(|a| a == kind), "{kind} missing from {audit:?}");
+    }
+    s.mock.clear_faults();
+    s.finish();
 }
 
 /// The exchange answers every read with 503 "Service Unavailable." (F-005): `reconcile` gives

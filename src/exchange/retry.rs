@@ -316,4 +316,114 @@ mod tests {
         assert!(calls < 10, "{calls}");
         assert!(clock.now_ms() <= 1_000);
     }
+
+    const LIMITS: BudgetLimits =
+        BudgetLimits { max_retries: 5, max_elapsed_ms: 10_000, base_delay_ms: 100, max_delay_ms: 800 };
+
+    /// Issue 12 §4: the budget is the command's, not the request's — two reads share five retries.
+    #[test]
+    fn one_budget_bounds_every_read_of_the_command() {
+        let clock = ManualClock::new(0);
+        let b = RetryBudget::new(LIMITS, 0);
+        let mut calls = 0;
+        for what in ["a", "b", "c"] {
+            let _: ExResult<()> = b.run(&clock, what, "c", |_| {
+                calls += 1;
+                Err(err(ErrorClass::Retryable))
+            });
+        }
+        // Three first tries plus the five retries, however they were spread.
+        assert_eq!(calls, 3 + LIMITS.max_retries);
+        assert_eq!(b.used(), LIMITS.max_retries);
+        let e = b.run(&clock, "d", "c", |_| -> ExResult<()> { Err(err(ErrorClass::Retryable)) }).unwrap_err();
+        assert!(e.message.contains("5 retries are spent"), "{e}");
+    }
+
+    /// Shared across threads (the snapshot's three concurrent reads): never more than the limit.
+    #[test]
+    fn concurrent_reads_share_the_count() {
+        let clock = ManualClock::new(0);
+        let b = RetryBudget::new(LIMITS, 0);
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let _: ExResult<()> = b.run(&clock, "r", "c", |_| {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        Err(err(ErrorClass::Retryable))
+                    });
+                });
+            }
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), 4 + LIMITS.max_retries);
+    }
+
+    #[test]
+    fn recovers_within_the_budget_and_keeps_the_rest() {
+        let clock = ManualClock::new(0);
+        let b = RetryBudget::new(LIMITS, 0);
+        let r = b.run(&clock, "r", "c", |n| if n < 3 { Err(err(ErrorClass::Retryable)) } else { Ok(n) });
+        assert_eq!(r, Ok(3));
+        assert_eq!(b.used(), 2);
+    }
+
+    /// Retry-After longer than what is left of the deadline: give up at once, saying so, without
+    /// spending a retry or sleeping.
+    #[test]
+    fn retry_after_past_the_deadline_gives_up_at_once() {
+        let clock = ManualClock::new(0);
+        let b = RetryBudget::new(LIMITS, 0);
+        let mut calls = 0;
+        let e = b
+            .run(&clock, "r", "c", |_| -> ExResult<()> {
+                calls += 1;
+                Err(err(ErrorClass::Retryable).with_retry_after(Some(30_000)))
+            })
+            .unwrap_err();
+        assert_eq!((calls, b.used(), clock.now_ms()), (1, 0, 0));
+        assert!(e.message.contains("Retry-After") && e.message.contains("30000 ms"), "{e}");
+    }
+
+    /// Retry-After within the deadline is a floor for the wait.
+    #[test]
+    fn retry_after_within_the_deadline_is_waited_out() {
+        let clock = ManualClock::new(0);
+        let b = RetryBudget::new(LIMITS, 0);
+        let mut times = vec![];
+        let _ = b.run(&clock, "r", "c", |n| {
+            times.push(clock.now_ms());
+            if n == 1 {
+                Err(err(ErrorClass::Retryable).with_retry_after(Some(3_000)))
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(times.len(), 2);
+        assert!(times[1] - times[0] >= 3_000, "{times:?}");
+    }
+
+    /// No retry starts after the deadline, whatever is left of the count.
+    #[test]
+    fn the_deadline_ends_retries() {
+        let clock = ManualClock::new(0);
+        let b = RetryBudget::new(BudgetLimits { max_retries: 1_000, ..LIMITS }, 0);
+        let e = b
+            .run(&clock, "r", "c", |_| -> ExResult<()> {
+                clock.sleep_ms(1_500);
+                Err(err(ErrorClass::Retryable))
+            })
+            .unwrap_err();
+        assert!(clock.now_ms() <= 10_000 + 1_500, "{}", clock.now_ms());
+        assert!(e.message.contains("budget"), "{e}");
+    }
+
+    #[test]
+    fn only_retryable_failures_spend_the_budget() {
+        let clock = ManualClock::new(0);
+        let b = RetryBudget::new(LIMITS, 0);
+        for class in [ErrorClass::Ambiguous, ErrorClass::Fatal, ErrorClass::RetryableWithModification] {
+            let _ = b.run(&clock, "r", "c", |_| -> ExResult<()> { Err(err(class)) });
+        }
+        assert_eq!(b.used(), 0);
+    }
 }

@@ -39,7 +39,9 @@ pub fn protect_despite(e: &mut Engine<'_>, command: &str, failed: ExchangeError)
         return Err(failed.into());
     };
     let (position, exposure_proven) = match e.ex.position(&symbol) {
-        Ok(p) if p.is_flat() || (p.qty > Decimal::ZERO) != (pos.side.sign() > Decimal::ZERO) => return Err(failed.into()),
+        Ok(p) if p.is_flat() || (p.qty > Decimal::ZERO) != (pos.side.sign() > Decimal::ZERO) => {
+            return Err(failed.into())
+        }
         Ok(p) => (p, true),
         Err(_) => (
             ExPosition {
@@ -111,7 +113,8 @@ pub fn protect_despite(e: &mut Engine<'_>, command: &str, failed: ExchangeError)
         .field("position_read", exposure_proven)
         .line(format!("a read kept failing: {why}"));
     r.lines.extend(rep.lines);
-    r.lines.push(format!("{command} did not complete; the position is protected; run it again once the exchange answers"));
+    r.lines
+        .push(format!("{command} did not complete; the position is protected; run it again once the exchange answers"));
     Ok(r)
 }
 

@@ -101,23 +101,37 @@ impl Action {
 }
 
 /// The reads a command makes before it may act, by path (issue 11 item 3).
-pub const READS: [&str; 5] =
-    ["/fapi/v1/time", "/fapi/v3/positionRisk", "/fapi/v1/openOrders", "/fapi/v1/openAlgoOrders", "/fapi/v1/exchangeInfo"];
+pub const READS: [&str; 5] = [
+    "/fapi/v1/time",
+    "/fapi/v3/positionRisk",
+    "/fapi/v1/openOrders",
+    "/fapi/v1/openAlgoOrders",
+    "/fapi/v1/exchangeInfo",
+];
 
 /// The ways a 200 answer to the read at `path` can be unreadable: an empty body, truncated JSON,
 /// a missing field, a null (in that order).
 pub fn unreadable_bodies(path: &str) -> [&'static str; 4] {
     match path {
         "/fapi/v1/time" => ["", r#"{"serverTime":17"#, r#"{}"#, r#"{"serverTime":null}"#],
-        "/fapi/v3/positionRisk" => ["", r#"[{"symbol":"BTCUSDT","positionAmt":"0.0"#, r#"[{"symbol":"BTCUSDT"}]"#, "null"],
-        "/fapi/v1/openOrders" => ["", r#"[{"symbol":"BTCUSDT","orderId":1"#, r#"[{"symbol":"BTCUSDT","status":"NEW"}]"#, "null"],
+        "/fapi/v3/positionRisk" => {
+            ["", r#"[{"symbol":"BTCUSDT","positionAmt":"0.0"#, r#"[{"symbol":"BTCUSDT"}]"#, "null"]
+        }
+        "/fapi/v1/openOrders" => {
+            ["", r#"[{"symbol":"BTCUSDT","orderId":1"#, r#"[{"symbol":"BTCUSDT","status":"NEW"}]"#, "null"]
+        }
         "/fapi/v1/openAlgoOrders" => [
             "",
             r#"[{"symbol":"BTCUSDT","algoId":1"#,
             r#"[{"symbol":"BTCUSDT","orderType":"STOP_MARKET","algoStatus":"NEW"}]"#,
             "null",
         ],
-        "/fapi/v1/exchangeInfo" => ["", r#"{"rateLimits":[],"symbols":[{"symbol":"BTC"#, r#"{"rateLimits":[],"symbols":[{"symbol":"BTCUSDT"}]}"#, "null"],
+        "/fapi/v1/exchangeInfo" => [
+            "",
+            r#"{"rateLimits":[],"symbols":[{"symbol":"BTC"#,
+            r#"{"rateLimits":[],"symbols":[{"symbol":"BTCUSDT"}]}"#,
+            "null",
+        ],
         _ => ["", "{", "{}", "null"],
     }
 }
