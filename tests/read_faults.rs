@@ -177,6 +177,26 @@ fn unprotectable_position_behind_an_unreadable_read_is_closed_and_halted() {
     s.finish();
 }
 
+/// `tick` with `openAlgoOrders` unreadable for ever: the hand-cancelled STOP is replaced once
+/// (by reconcile; tick's protect step finds it by client id and sends nothing more), nothing is
+/// evaluated or entered, exit 1.
+#[test]
+fn tick_behind_an_unreadable_read_protects_once_and_enters_nothing() {
+    let s = naked_stop();
+    let from = s.mock.request_count();
+    s.mock.on("GET", "/fapi/v1/openAlgoOrders", None, Action::ok_body(""), FOREVER);
+    let out = s.run(&["tick"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let j = out.json();
+    let steps: Vec<_> = j["steps"].as_array().unwrap().iter().map(|x| x["step"].as_str().unwrap_or("")).collect();
+    assert_eq!(steps, ["reconcile", "protect"], "no evaluate, no enter: {j}");
+    assert_eq!(j["steps"][0]["outcome"], "read_failed_protected", "{j}");
+    assert_stop_2_protects(&s, from, "tick, openAlgoOrders empty 200 for ever");
+    assert_eq!(hits(&s, "/fapi/v1/klines", from), 0, "nothing evaluated");
+    s.mock.clear_faults();
+    s.finish();
+}
+
 /// The exchange answers every read with 503 "Service Unavailable." (F-005): `reconcile` gives
 /// up within the budget, names the base URL, sends nothing (the journal's STOP and TP stand as
 /// far as anything can tell), at most one WARN line per retried request, and does not halt.

@@ -108,9 +108,16 @@ pub fn protect_despite(e: &mut Engine<'_>, command: &str, failed: ExchangeError)
         r.lines.insert(0, format!("a read kept failing: {why}"));
         return Ok(r);
     }
+    // Say what the protection rests on: a look-up, or only the journal's belief.
+    let rests_on = if unverified.is_empty() || exposure_proven {
+        "the position is protected"
+    } else {
+        "nothing could be read to check the journal's STOP/TP; they stand unverified"
+    };
     let mut r = Report::new(command, OUTCOME, ExitCode::Failed)
-        .field("error", format!("{why}; the position is protected from the journal"))
+        .field("error", format!("{why}; {rests_on}"))
         .field("position_read", exposure_proven)
+        .field("unverified", unverified.clone())
         .line(format!("a read kept failing: {why}"));
     r.lines.extend(rep.lines);
     r.lines
