@@ -53,6 +53,11 @@ impl RetryBudget {
         self.limits
     }
 
+    /// How long until the deadline, at `now_ms` (0 once it passed).
+    pub fn left_ms(&self, now_ms: i64) -> u64 {
+        u64::try_from(self.deadline_ms - now_ms).unwrap_or(0)
+    }
+
     /// Retries spent so far.
     pub fn used(&self) -> u32 {
         self.used.load(Ordering::SeqCst)

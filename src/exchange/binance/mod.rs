@@ -105,12 +105,13 @@ impl BinanceFutures {
         let rest = Rest::new(&cfg.base_url, cfg.http_timeout_ms, cfg.recv_window_ms, creds, clock)?
             .with_credential_names(&cfg.api_key_env, &cfg.api_secret_env);
         let budget = Arc::new(RetryBudget::new(BudgetLimits::COMMAND, rest.clock.now_ms()));
+        let rest = rest.with_budget(budget.clone());
         Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()), assets: Mutex::new(HashMap::new()), budget })
     }
 
     /// Replaces the retry budget (tests; a caller that owns a budget of its own).
     pub fn with_budget(self, budget: Arc<RetryBudget>) -> Self {
-        BinanceFutures { budget, ..self }
+        BinanceFutures { rest: self.rest.with_budget(budget.clone()), budget, ..self }
     }
 
     /// The retry budget every read of this adapter draws on.
