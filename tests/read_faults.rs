@@ -83,8 +83,14 @@ fn forever(path: &str, seed: usize) {
     match path {
         // /time unreadable: signed calls use the local clock; exchangeInfo unreadable: the
         // position keeps its recorded STOP/TP prices. Either way the repair completes.
-        "/fapi/v1/time" | "/fapi/v1/exchangeInfo" => {
+        "/fapi/v1/time" => {
             assert_eq!(out.code, 0, "{why}\n{text}");
+            assert!(out.stderr.contains("binance.clock_unsynced"), "{why}: says it signs unsynced\n{text}");
+        }
+        "/fapi/v1/exchangeInfo" => {
+            assert_eq!(out.code, 0, "{why}\n{text}");
+            let named = format!("binance.exchange_info from {}", s.mock.url());
+            assert!(out.stderr.contains(&named), "{why}: names the read and base_url\n{text}");
         }
         _ => {
             assert_eq!(out.code, 1, "{why}\n{text}");
