@@ -19,28 +19,30 @@ impl BinanceFutures {
         if let Some(f) = self.filters.lock().ok().and_then(|c| c.get(symbol).cloned()) {
             return Ok(f);
         }
-        // Parsed inside the read: an unreadable exchangeInfo is retried like a failed one.
-        let (info, raw) = self.read("binance.exchange_info", symbol, || {
+        // Parsed inside the read: an unreadable exchangeInfo (or symbol row) is retried like a
+        // failed one; a symbol that is not listed is an answer, and fatal.
+        let (sym, raw) = self.read("binance.exchange_info", symbol, || {
             let reply = self.rest.call(&endpoints::EXCHANGE_INFO, &Query::new(), 0)?;
+            let raw = reply.transcript();
             let info: wire::ExchangeInfo = parse(&reply, false)?;
-            Ok((info, reply.transcript()))
+            let per_minute = |kind: &str| {
+                info.rate_limits
+                    .iter()
+                    .find(|r| r.rate_limit_type == kind && r.interval == "MINUTE" && r.interval_num.0 == 1)
+                    .and_then(|r| u64::try_from(r.limit.0).ok())
+            };
+            self.rest.gate.set_limits(per_minute("REQUEST_WEIGHT"), per_minute("ORDERS"));
+            let entry = info
+                .symbols
+                .into_iter()
+                .find(|v| v.get("symbol").and_then(serde_json::Value::as_str) == Some(symbol))
+                .ok_or_else(|| {
+                    codes::mismatch_error(format!("{symbol} is not listed in exchangeInfo")).with_raw(raw.clone())
+                })?;
+            let sym: wire::ExchangeInfoSymbol = serde_json::from_value(entry)
+                .map_err(|e| codes::parse_error(false, format!("exchangeInfo {symbol}: {e}")).with_raw(raw.clone()))?;
+            Ok((sym, raw))
         })?;
-        let per_minute = |kind: &str| {
-            info.rate_limits
-                .iter()
-                .find(|r| r.rate_limit_type == kind && r.interval == "MINUTE" && r.interval_num.0 == 1)
-                .and_then(|r| u64::try_from(r.limit.0).ok())
-        };
-        self.rest.gate.set_limits(per_minute("REQUEST_WEIGHT"), per_minute("ORDERS"));
-        let entry = info
-            .symbols
-            .into_iter()
-            .find(|v| v.get("symbol").and_then(serde_json::Value::as_str) == Some(symbol))
-            .ok_or_else(|| {
-                codes::mismatch_error(format!("{symbol} is not listed in exchangeInfo")).with_raw(raw.clone())
-            })?;
-        let sym: wire::ExchangeInfoSymbol = serde_json::from_value(entry)
-            .map_err(|e| codes::parse_error(false, format!("exchangeInfo {symbol}: {e}")).with_raw(raw.clone()))?;
         let filters = converted(convert::filters(&sym), false, &raw)?;
         if let (Some(asset), Ok(mut cache)) = (sym.margin_asset.clone().or(sym.quote_asset.clone()), self.assets.lock())
         {
