@@ -18,8 +18,8 @@ use rust_decimal_macros::dec;
 use serde_json::Value;
 
 pub(crate) const PLAN: &str = "a1b2c3d4e5f6";
-const ORDER: &str = "/fapi/v1/order";
-const ALGO: &str = "/fapi/v1/algoOrder";
+pub(crate) const ORDER: &str = "/fapi/v1/order";
+pub(crate) const ALGO: &str = "/fapi/v1/algoOrder";
 
 /// `mc_a1b2c3d4e5f6_<ROLE>_<n>`
 pub(crate) fn cid(role: &str, n: u32) -> String {
@@ -49,7 +49,7 @@ impl Scenario {
 
     /// `overrides` replace keys of [execution] (or add `exchange.*` / `risk.*` / `posture.*` ones,
     /// written with the prefix).
-    fn with(overrides: &[(&str, &str)]) -> Scenario {
+    pub(crate) fn with(overrides: &[(&str, &str)]) -> Scenario {
         let mock = MockBinance::start();
         let env = TestEnv::new();
         let mut exchange = vec![("http_timeout_ms", "2000".to_string())];
@@ -143,29 +143,29 @@ impl Scenario {
     }
 
     /// The order_event rows of one client id, as event names.
-    fn events(&self, client_id: &str) -> Vec<String> {
+    pub(crate) fn events(&self, client_id: &str) -> Vec<String> {
         let db = self.env.db();
         let mut st = db.prepare("SELECT event FROM order_event WHERE client_id = ?1 ORDER BY seq").unwrap();
         st.query_map([client_id], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
     }
 
     /// `SEVERITY:kind` of every audit_event row, in order.
-    fn audit(&self) -> Vec<String> {
+    pub(crate) fn audit(&self) -> Vec<String> {
         let db = self.env.db();
         let mut st = db.prepare("SELECT severity || ':' || kind FROM audit_event ORDER BY seq").unwrap();
         st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
     }
 
-    fn mode(&self) -> String {
+    pub(crate) fn mode(&self) -> String {
         self.env.db().query_row("SELECT mode FROM system_state", [], |r| r.get(0)).unwrap()
     }
 
-    fn plan_status(&self) -> String {
+    pub(crate) fn plan_status(&self) -> String {
         self.env.db().query_row("SELECT status FROM trade_plan WHERE id = ?1", [PLAN], |r| r.get(0)).unwrap()
     }
 
     /// (state, qty, exit_reason) of the latest position row.
-    fn position(&self) -> (String, String, Option<String>) {
+    pub(crate) fn position(&self) -> (String, String, Option<String>) {
         self.env
             .db()
             .query_row("SELECT state, qty, exit_reason FROM position ORDER BY id DESC LIMIT 1", [], |r| {
@@ -179,7 +179,7 @@ impl Scenario {
     /// The first such request. For the look-up of an order (GET /fapi/v1/order) that means the
     /// first look-up after the order was sent: the pre-send check that its client id is unused
     /// (issue 10 item 3) comes before every ENTRY and is asserted on its own.
-    fn at(&self, method: &str, path: &str, client_id: &str) -> usize {
+    pub(crate) fn at(&self, method: &str, path: &str, client_id: &str) -> usize {
         let reqs = self.mock.requests();
         let from = self.sent_at(method, path, client_id).unwrap_or(0);
         reqs.iter()
@@ -190,7 +190,7 @@ impl Scenario {
     }
 
     /// For a look-up of an order: the index of that order's first POST.
-    fn sent_at(&self, method: &str, path: &str, client_id: &str) -> Option<usize> {
+    pub(crate) fn sent_at(&self, method: &str, path: &str, client_id: &str) -> Option<usize> {
         if method != "GET" || path != ORDER {
             return None;
         }
@@ -201,7 +201,7 @@ impl Scenario {
     }
 
     /// Look-ups of an order after it was sent (the ambiguity rule's look-ups).
-    fn lookups_after_send(&self, client_id: &str) -> usize {
+    pub(crate) fn lookups_after_send(&self, client_id: &str) -> usize {
         let from = self.sent_at("GET", ORDER, client_id).unwrap_or(usize::MAX);
         self.mock
             .requests()
@@ -211,7 +211,7 @@ impl Scenario {
             .count()
     }
 
-    fn request(&self, method: &str, path: &str, client_id: &str) -> Request {
+    pub(crate) fn request(&self, method: &str, path: &str, client_id: &str) -> Request {
         self.mock.requests()[self.at(method, path, client_id)].clone()
     }
 
@@ -341,14 +341,14 @@ impl Scenario {
     /// Something that has to be true of every successful entry: one ENTRY, the position on the
     /// exchange, STOP and TP open for its full size.
     #[track_caller]
-    fn assert_entered_and_protected(&self, stop: &str, tp: &str) {
+    pub(crate) fn assert_entered_and_protected(&self, stop: &str, tp: &str) {
         assert_eq!(self.count_role("POST", ORDER, "ENTRY"), 1, "exactly one ENTRY request");
         self.assert_protected(stop, tp);
     }
 
     /// The position 0.010 on the exchange with `stop` and `tp` open for its full size, nothing else.
     #[track_caller]
-    fn assert_protected(&self, stop: &str, tp: &str) {
+    pub(crate) fn assert_protected(&self, stop: &str, tp: &str) {
         assert_eq!(self.mock.position(), dec!(0.010));
         let open = self.mock.open_algos();
         let find = |id: &str| open.iter().find(|a| a.client_id == id).cloned();

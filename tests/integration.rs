@@ -15,6 +15,7 @@ pub mod execution;
 mod first_hour;
 mod paper;
 mod posture;
+mod read_faults;
 mod reconcile;
 mod reminders;
 mod replay;

@@ -7,7 +7,7 @@
 
 /// The error taxonomy: every failure has a retry class (seed 001 §1).
 pub mod error;
-/// The bounded retry executor used for reads and for role-specific order retries.
+/// The command's retry budget and the bounded retry executor.
 pub mod retry;
 
 pub use error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorKind};
@@ -252,6 +252,12 @@ pub trait Exchange: Send + Sync {
     /// (round trips overlap), false for an in-process one (a thread costs more than the call).
     fn concurrent_calls(&self) -> bool {
         true
+    }
+    /// Whether the implementation retries its own reads under the command's retry budget (the
+    /// Binance adapter). When it does, callers in `exec` must not retry them again: retries
+    /// nested over retries multiply (issue 12 §4).
+    fn retries_reads(&self) -> bool {
+        false
     }
     /// The exchange's clock, ms.
     fn server_time(&self) -> ExResult<i64>;

@@ -43,15 +43,23 @@ pub fn journal_plan_id(pos: &PositionRecord) -> String {
 }
 
 impl Engine<'_> {
-    /// Reads with the bounded READ retry policy.
-    pub fn read<T>(&self, what: &str, op: impl FnMut(u32) -> ExResult<T>) -> ExResult<T> {
+    /// Reads with the bounded READ retry policy — unless the exchange retries its reads itself
+    /// under the command's budget (Binance): then once, so retries never nest (issue 12 §4).
+    pub fn read<T>(&self, what: &str, mut op: impl FnMut(u32) -> ExResult<T>) -> ExResult<T> {
+        if self.ex.retries_reads() {
+            return op(1);
+        }
         let seed = u64::try_from(self.now()).unwrap_or(0);
         Retrier::new(self.clock, RetryPolicy::READ, seed).run(what, what, op)
     }
 
     /// Reads that guard a position's protection: retried (bounded by
-    /// `close_retry_max_elapsed_ms`, like CLOSE) rather than given up after a short outage.
-    pub fn read_persistent<T>(&self, what: &str, op: impl FnMut(u32) -> ExResult<T>) -> ExResult<T> {
+    /// `close_retry_max_elapsed_ms`, like CLOSE) rather than given up after a short outage — by
+    /// the exchange itself when it retries its reads (Binance: the command's one budget).
+    pub fn read_persistent<T>(&self, what: &str, mut op: impl FnMut(u32) -> ExResult<T>) -> ExResult<T> {
+        if self.ex.retries_reads() {
+            return op(1);
+        }
         let policy = RetryPolicy {
             max_attempts: 30,
             max_elapsed_ms: self.cfg.execution.close_retry_max_elapsed_ms,

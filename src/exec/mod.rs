@@ -24,6 +24,8 @@ pub mod record;
 pub mod snapshot;
 /// The cron cycle: reconcile, evaluate, exit or enter, protect.
 pub mod tick;
+/// Protection from the journal when a read keeps failing.
+pub mod unreadable;
 
 use crate::clock::Clock;
 use crate::config::Config;

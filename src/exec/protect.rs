@@ -380,8 +380,22 @@ impl Engine<'_> {
 
     /// The targets for a position: the plan's stop (or the recorded one, or the adopted fallback),
     /// and the TP at exactly `tp_r_multiple` R from the actual average fill, both on the tick grid.
+    ///
+    /// When the filters cannot be read, a position that was protected before keeps its recorded
+    /// STOP and TP prices (already on the tick grid): exchangeInfo failing must not leave it naked.
     pub fn targets_for(&self, pos: &PositionRecord, qty: Decimal) -> Result<Targets> {
-        let filters = self.read("filters", |_| self.ex.filters(&self.cfg.symbol))?;
+        let filters = match self.read("filters", |_| self.ex.filters(&self.cfg.symbol)) {
+            Ok(f) => f,
+            Err(err) => {
+                return match (pos.stop_price, pos.tp_price) {
+                    (Some(stop), Some(tp)) => {
+                        tracing::warn!(event = "protect.recorded_targets", error = %err, "filters unreadable: using the recorded STOP/TP prices");
+                        Ok(Targets { side: pos.side, qty, stop, tp })
+                    }
+                    _ => Err(err.into()),
+                };
+            }
+        };
         let plan_stop = match &pos.trade_plan_id {
             Some(id) => self.store.plan(id)?.map(|p| p.stop_price),
             None => None,
@@ -543,7 +557,10 @@ pub fn protect_command(e: &mut Engine<'_>) -> Result<Report> {
 }
 
 fn protect_unguarded(e: &mut Engine<'_>) -> Result<Report> {
-    let snap = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
+    let snap = match e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)) {
+        Ok(s) => s,
+        Err(err) => return crate::exec::unreadable::protect_despite(e, "protect", err),
+    };
     let db_pos = e.store.active_position(&e.cfg.symbol)?;
     if snap.position.is_flat() {
         return match db_pos {

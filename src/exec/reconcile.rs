@@ -230,7 +230,11 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     let established = !adopt && !fresh_journal;
     let active = active_plans(e)?;
     let owner = resolve_inflight_entries(e, &active)?;
-    let snap = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
+    let snap = match e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)) {
+        Ok(s) => s,
+        // A read kept failing: a known position is protected from the journal, then we give up.
+        Err(err) => return crate::exec::unreadable::protect_despite(e, "reconcile", err),
+    };
     let strangers = if established { strangers(e, &snap)? } else { Vec::new() };
     let cooldown_line = if fresh_journal { recover_cooldown(e)? } else { None };
     // The journal learns what the exchange holds before anything is decided or repaired (but
@@ -485,8 +489,10 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
             }
             Repair::EnsureProtection { missing } => {
                 let Some(p) = &pos else { continue };
-                let fresh = e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id))?;
-                let rep = protect::ensure_protection(e, p, &fresh)?;
+                let rep = match e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)) {
+                    Ok(fresh) => protect::ensure_protection(e, p, &fresh)?,
+                    Err(err) => crate::exec::unreadable::protect_despite(e, "reconcile", err)?,
+                };
                 e.audit(
                     Severity::Warn,
                     audit::RECONCILE_REPAIR,

@@ -55,7 +55,7 @@ pub fn tick_with(e: &mut Engine<'_>, evaluator: &mut Evaluator<'_>) -> Result<Re
     if rec.exit == ExitCode::Critical {
         return Ok(finish(steps, lines, exit));
     }
-    if rec.outcome == "error" {
+    if rec.outcome == "error" || rec.outcome == crate::exec::unreadable::OUTCOME {
         // A reconcile that could not read the exchange is evidence of doubtful belief.
         match crate::exec::posture::after_failed_read(e) {
             Ok(p) if p.transition.is_some() => lines.push(format!("posture: {}", p.state.mode.as_str())),

@@ -42,6 +42,31 @@ fn f429_retry_after_is_honoured_between_read_attempts() {
     }
 }
 
+/// Issue 12 §4: `Retry-After` longer than what is left of the command's retry budget (20 s): the
+/// read gives up at once, saying so — no sleep, no retry — and a later read of the same command
+/// is not sent into the back-off either (it would have to wait past the deadline).
+#[test]
+fn f429_retry_after_past_the_budget_gives_up_at_once() {
+    let env = Env::new();
+    let m = env.server.mock(|when, then| {
+        when.method(GET).path("/fapi/v1/premiumIndex");
+        then.status(429)
+            .header("Retry-After", "30")
+            .body(r#"{"code":-1003,"msg":"Too many requests; current limit is 2400 requests per minute."}"#);
+    });
+    let t0 = env.clock.now_ms();
+    let e = env.ex.mark_info("BTCUSDT").unwrap_err();
+    m.assert_hits(1);
+    assert_eq!(env.clock.now_ms(), t0, "no sleep");
+    assert!(e.message.contains("Retry-After") && e.message.contains("30000 ms"), "{e}");
+    assert!(e.message.contains("gave up after 1 try"), "{e}");
+    assert_eq!(env.ex.budget().used(), 0, "no retry spent");
+    let e = env.ex.mark_info("BTCUSDT").unwrap_err();
+    m.assert_hits(1);
+    assert_eq!(env.clock.now_ms(), t0, "no sleep into the back-off");
+    assert!(e.message.contains("request not sent"), "{e}");
+}
+
 #[test]
 fn f429_on_an_order_is_not_retried_by_the_adapter() {
     let env = Env::new();

@@ -92,6 +92,10 @@ impl Action {
     pub fn service_unavailable() -> Action {
         Action::Reject { status: 503, body: r#"{"msg":"Service Unavailable."}"#.into() }
     }
+    /// A 200 whose body is `body` (an unreadable read: empty, truncated, a missing field, a null).
+    pub fn ok_body(body: &str) -> Action {
+        Action::Reject { status: 200, body: body.into() }
+    }
     /// 503 variant A after executing: "Unknown error…" — the outcome is unknown to the caller.
     pub fn executed_then_unknown_error() -> Action {
         Action::ExecuteThen {
@@ -105,6 +109,42 @@ impl Action {
             status: 408,
             body: r#"{"code":-1007,"msg":"Timeout waiting for response from backend server. Send status unknown; execution status unknown."}"#.into(),
         }
+    }
+}
+
+/// The reads a command makes before it may act, by path (issue 11 item 3).
+pub const READS: [&str; 5] = [
+    "/fapi/v1/time",
+    "/fapi/v3/positionRisk",
+    "/fapi/v1/openOrders",
+    "/fapi/v1/openAlgoOrders",
+    "/fapi/v1/exchangeInfo",
+];
+
+/// The ways a 200 answer to the read at `path` can be unreadable: an empty body, truncated JSON,
+/// a missing field, a null (in that order).
+pub fn unreadable_bodies(path: &str) -> [&'static str; 4] {
+    match path {
+        "/fapi/v1/time" => ["", r#"{"serverTime":17"#, r#"{}"#, r#"{"serverTime":null}"#],
+        "/fapi/v3/positionRisk" => {
+            ["", r#"[{"symbol":"BTCUSDT","positionAmt":"0.0"#, r#"[{"symbol":"BTCUSDT"}]"#, "null"]
+        }
+        "/fapi/v1/openOrders" => {
+            ["", r#"[{"symbol":"BTCUSDT","orderId":1"#, r#"[{"symbol":"BTCUSDT","status":"NEW"}]"#, "null"]
+        }
+        "/fapi/v1/openAlgoOrders" => [
+            "",
+            r#"[{"symbol":"BTCUSDT","algoId":1"#,
+            r#"[{"symbol":"BTCUSDT","orderType":"STOP_MARKET","algoStatus":"NEW"}]"#,
+            "null",
+        ],
+        "/fapi/v1/exchangeInfo" => [
+            "",
+            r#"{"rateLimits":[],"symbols":[{"symbol":"BTC"#,
+            r#"{"rateLimits":[],"symbols":[{"symbol":"BTCUSDT"}]}"#,
+            "null",
+        ],
+        _ => ["", "{", "{}", "null"],
     }
 }
 

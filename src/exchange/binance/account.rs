@@ -42,16 +42,15 @@ impl BinanceFutures {
                 found = Some(row::<wire::SymbolConfig>(v, &row_raw)?);
             }
             let c = found.ok_or_else(|| {
-                codes::parse_error(false, format!("no symbolConfig row for {symbol}")).with_raw(raw.clone())
+                codes::invalid_answer(format!("no symbolConfig row for {symbol}")).with_raw(raw.clone())
             })?;
             let isolated = match c.margin_type.to_ascii_uppercase().as_str() {
                 "ISOLATED" => true,
                 "CROSSED" | "CROSS" => false,
-                other => return Err(codes::parse_error(false, format!("unknown marginType {other:?}")).with_raw(raw)),
+                other => return Err(codes::invalid_answer(format!("unknown marginType {other:?}")).with_raw(raw)),
             };
-            let leverage = u32::try_from(c.leverage.0).map_err(|_| {
-                codes::parse_error(false, format!("leverage {} out of range", c.leverage.0)).with_raw(raw)
-            })?;
+            let leverage = u32::try_from(c.leverage.0)
+                .map_err(|_| codes::invalid_answer(format!("leverage {} out of range", c.leverage.0)).with_raw(raw))?;
             Ok((isolated, leverage))
         })
     }
@@ -98,9 +97,10 @@ impl BinanceFutures {
         self.read("binance.balance", asset, || {
             let reply = self.rest.call(&endpoints::BALANCE, &Query::new(), 0)?;
             let list: Vec<wire::Balance> = parse(&reply, false)?;
-            list.into_iter().find(|b| b.asset == asset).map(|b| b.available_balance.0).ok_or_else(|| {
-                codes::parse_error(false, format!("no {asset} balance row")).with_raw(reply.transcript())
-            })
+            list.into_iter()
+                .find(|b| b.asset == asset)
+                .map(|b| b.available_balance.0)
+                .ok_or_else(|| codes::invalid_answer(format!("no {asset} balance row")).with_raw(reply.transcript()))
         })
     }
 

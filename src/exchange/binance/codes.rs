@@ -148,7 +148,8 @@ pub const TRANSPORT_RULES: &[(&str, ErrorClass, &str)] = &[
     ("connect failure", CONNECT_FAILED, "provably not sent"),
     ("timeout or broken connection after sending", SENT_NO_ANSWER, "may have executed"),
     ("2xx answer to a write that cannot be read", UNREADABLE_WRITE, "probably executed: look it up"),
-    ("answer to a read that cannot be read", UNREADABLE_READ, "never a default that looks like success"),
+    ("answer to a read that cannot be read (empty 200, truncated JSON, a missing field, a null)", UNREADABLE_READ, "a read changes nothing: retried within the command's budget, never a default that looks like success"),
+    ("a read answer of the right shape that says something mcbot cannot use (hedge mode, an unknown status, a missing filter, symbol not listed)", Fatal, "kind Parse; asking again gets the same answer"),
     ("-1021 again after the resync", Retryable, "kind ClockSkew; not executed"),
     ("an answer for another symbol / client id", Fatal, "kind Parse"),
 ];
@@ -156,7 +157,7 @@ pub const TRANSPORT_RULES: &[(&str, ErrorClass, &str)] = &[
 pub const CONNECT_FAILED: ErrorClass = Retryable;
 pub const SENT_NO_ANSWER: ErrorClass = Ambiguous;
 pub const UNREADABLE_WRITE: ErrorClass = Ambiguous;
-pub const UNREADABLE_READ: ErrorClass = Fatal;
+pub const UNREADABLE_READ: ErrorClass = Retryable;
 
 /// Is `code` in [`CODES`]? Only a listed code can be a known, definite refusal of an order write;
 /// any other code leaves the write's outcome unknown (issue 10 item 1).
@@ -267,6 +268,12 @@ pub fn transport_error(sent: bool, message: impl Into<String>) -> ExchangeError 
 pub fn parse_error(write_2xx: bool, message: impl Into<String>) -> ExchangeError {
     let class = if write_2xx { UNREADABLE_WRITE } else { UNREADABLE_READ };
     ExchangeError::new(ExchangeErrorKind::Parse, class, message)
+}
+
+/// A readable answer to a read that names something impossible (a symbol not listed, an unknown
+/// margin type): asking again gets the same answer, so it is fatal, never retried.
+pub fn invalid_answer(message: impl Into<String>) -> ExchangeError {
+    ExchangeError::new(ExchangeErrorKind::Parse, Fatal, message)
 }
 
 /// An answer about another symbol or order than the one asked for: always fatal.

@@ -152,7 +152,7 @@ pub fn markdown() -> String {
             if e.signed { "yes" } else { "no" },
             weight,
             if e.counts_order { "1" } else { "0" },
-            if e.write { "never (only -1021, once)" } else { "reads: `RetryPolicy::READ`" },
+            if e.write { "never (only -1021, once)" } else { "reads: the command's budget" },
             e.used_for
         ));
     }

@@ -26,27 +26,32 @@ impl BinanceFutures {
     /// the rate gate's limits and fills the filter and margin-asset caches on the way.
     pub(super) fn get_venue_info(&self, symbol: &str) -> ExResult<VenueInfo> {
         check_symbol_input(symbol)?;
-        let reply =
-            self.read("binance.exchange_info", symbol, || self.rest.call(&endpoints::EXCHANGE_INFO, &Query::new(), 0))?;
-        let raw = reply.transcript();
-        let info: wire::ExchangeInfo = parse(&reply, false)?;
-        let limit = |kind: &str, interval: &str, n: i64| {
-            info.rate_limits
-                .iter()
-                .find(|r| r.rate_limit_type == kind && r.interval == interval && r.interval_num.0 == n)
-                .and_then(|r| u64::try_from(r.limit.0).ok())
-        };
-        let (weight_1m, orders_1m) = (limit("REQUEST_WEIGHT", "MINUTE", 1), limit("ORDERS", "MINUTE", 1));
-        self.rest.gate.set_limits(weight_1m, orders_1m);
-        let entry = info
-            .symbols
-            .into_iter()
-            .find(|v| v.get("symbol").and_then(serde_json::Value::as_str) == Some(symbol))
-            .ok_or_else(|| {
-                codes::mismatch_error(format!("{symbol} is not listed in exchangeInfo")).with_raw(raw.clone())
-            })?;
-        let sym: wire::ExchangeInfoSymbol = serde_json::from_value(entry)
-            .map_err(|e| codes::parse_error(false, format!("exchangeInfo {symbol}: {e}")).with_raw(raw.clone()))?;
+        // Parsed inside the read: an unreadable exchangeInfo (or symbol row) is retried like a
+        // failed one; a symbol that is not listed is an answer, and fatal.
+        let (sym, raw, (weight_1m, orders_1m, orders_10s)) = self.read("binance.exchange_info", symbol, || {
+            let reply = self.rest.call(&endpoints::EXCHANGE_INFO, &Query::new(), 0)?;
+            let raw = reply.transcript();
+            let info: wire::ExchangeInfo = parse(&reply, false)?;
+            let limit = |kind: &str, interval: &str, n: i64| {
+                info.rate_limits
+                    .iter()
+                    .find(|r| r.rate_limit_type == kind && r.interval == interval && r.interval_num.0 == n)
+                    .and_then(|r| u64::try_from(r.limit.0).ok())
+            };
+            let limits =
+                (limit("REQUEST_WEIGHT", "MINUTE", 1), limit("ORDERS", "MINUTE", 1), limit("ORDERS", "SECOND", 10));
+            self.rest.gate.set_limits(limits.0, limits.1);
+            let entry = info
+                .symbols
+                .into_iter()
+                .find(|v| v.get("symbol").and_then(serde_json::Value::as_str) == Some(symbol))
+                .ok_or_else(|| {
+                    codes::mismatch_error(format!("{symbol} is not listed in exchangeInfo")).with_raw(raw.clone())
+                })?;
+            let sym: wire::ExchangeInfoSymbol = serde_json::from_value(entry)
+                .map_err(|e| codes::parse_error(false, format!("exchangeInfo {symbol}: {e}")).with_raw(raw.clone()))?;
+            Ok((sym, raw, limits))
+        })?;
         let filters = converted(convert::filters(&sym), false, &raw)?;
         if let (Some(asset), Ok(mut cache)) = (sym.margin_asset.clone().or(sym.quote_asset.clone()), self.assets.lock())
         {
@@ -61,7 +66,7 @@ impl BinanceFutures {
             filters,
             weight_limit_1m: weight_1m,
             order_limit_1m: orders_1m,
-            order_limit_10s: limit("ORDERS", "SECOND", 10),
+            order_limit_10s: orders_10s,
         })
     }
 
@@ -74,7 +79,7 @@ impl BinanceFutures {
         // Filled in by the same read as the filters (a cached read without the field stays without).
         self.get_filters(symbol)?;
         cached(self).ok_or_else(|| {
-            codes::parse_error(false, format!("exchangeInfo names no marginAsset or quoteAsset for {symbol}: the fee asset of its trades cannot be checked"))
+            codes::invalid_answer(format!("exchangeInfo names no marginAsset or quoteAsset for {symbol}: the fee asset of its trades cannot be checked"))
         })
     }
 

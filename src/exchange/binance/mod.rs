@@ -2,7 +2,8 @@
 //! signed REST API, with STOP/TP on the Algo Order API (CONTRACT §6, BINANCE.md).
 //!
 //! Safety rules it keeps: an order is sent once (only a -1021 rejection, which precedes execution,
-//! is sent again after a clock resync); reads retry under `RetryPolicy::READ`; every answer is
+//! is sent again after a clock resync); reads retry under the command's one [`RetryBudget`]
+//! (an unreadable answer to a read included: a read changes nothing); every answer is
 //! checked to be about the symbol and client id asked for; every order-path result and error
 //! carries a sanitised transcript (no key, secret or signature).
 
@@ -41,7 +42,7 @@ use crate::config::ExchangeConfig;
 use crate::core::candle::Candle;
 use crate::core::money::SymbolFilters;
 use crate::exchange::error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorKind};
-use crate::exchange::retry::{Retrier, RetryPolicy};
+use crate::exchange::retry::{BudgetLimits, RetryBudget};
 use crate::exchange::{
     AccountSettings, CancelOutcome, ConditionalOrderRequest, ExConditional, ExOrder, ExPosition, Exchange, Fill,
     KeyPermissions, MarkInfo, MarketOrderRequest, RateUsage, VenueInfo,
@@ -59,6 +60,9 @@ pub struct BinanceFutures {
     filters: Mutex<HashMap<String, SymbolFilters>>,
     /// Each symbol's margin asset from the same exchangeInfo read.
     assets: Mutex<HashMap<String, String>>,
+    /// The command's retry budget: the adapter is built once per command (`cmd::Ctx::connect`),
+    /// so every read of the command — from any layer or thread — draws on this one.
+    budget: Arc<RetryBudget>,
 }
 
 impl std::fmt::Debug for BinanceFutures {
@@ -102,16 +106,27 @@ impl BinanceFutures {
     fn build(cfg: &ExchangeConfig, creds: Option<Credentials>, clock: Arc<dyn Clock>) -> ExResult<Self> {
         let rest = Rest::new(&cfg.base_url, cfg.http_timeout_ms, cfg.recv_window_ms, creds, clock)?
             .with_credential_names(&cfg.api_key_env, &cfg.api_secret_env);
-        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()), assets: Mutex::new(HashMap::new()) })
+        let budget = Arc::new(RetryBudget::new(BudgetLimits::COMMAND, rest.clock.now_ms()));
+        let rest = rest.with_budget(budget.clone());
+        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()), assets: Mutex::new(HashMap::new()), budget })
     }
 
-    /// Runs a read under `RetryPolicy::READ`. A read changes nothing, so an ambiguous outcome
-    /// (timeout, 5xx) is simply retryable here.
+    /// Replaces the retry budget (tests; a caller that owns a budget of its own).
+    pub fn with_budget(self, budget: Arc<RetryBudget>) -> Self {
+        BinanceFutures { rest: self.rest.with_budget(budget.clone()), budget, ..self }
+    }
+
+    /// The retry budget every read of this adapter draws on.
+    pub fn budget(&self) -> &RetryBudget {
+        &self.budget
+    }
+
+    /// Runs a read under the command's retry budget. A read changes nothing, so an ambiguous
+    /// outcome (timeout, 5xx) is simply retryable here. `op` must parse the answer too, so that an
+    /// unreadable one (empty 200, truncated JSON, a missing field, a null) is retried as well.
     fn read<T>(&self, what: &str, id: &str, mut op: impl FnMut() -> ExResult<T>) -> ExResult<T> {
-        let seed = u64::try_from(self.rest.clock.now_ms()).unwrap_or(0);
-        let retrier = Retrier::new(&*self.rest.clock, RetryPolicy::READ, seed);
-        retrier
-            .run(what, id, |_| {
+        self.budget
+            .run(&*self.rest.clock, what, id, |_| {
                 op().map_err(|mut e| {
                     if e.class == ErrorClass::Ambiguous {
                         e.class = ErrorClass::Retryable;
@@ -186,9 +201,16 @@ fn row<T: DeserializeOwned>(v: serde_json::Value, raw: &str) -> ExResult<T> {
         .map_err(|e| codes::parse_error(false, format!("unreadable row: {e}")).with_raw(raw.to_string()))
 }
 
-/// Wraps a conversion failure with the right class and transcript.
+/// Wraps a conversion failure with the right class and transcript. On a read the answer parsed,
+/// so what it says (hedge mode, an unknown status, a missing filter) is asked again in vain: fatal.
 fn converted<T>(r: Result<T, String>, write: bool, raw: &str) -> ExResult<T> {
-    r.map_err(|m| codes::parse_error(write, m).with_raw(raw.to_string()))
+    r.map_err(|m| {
+        if write {
+            codes::parse_error(true, m).with_raw(raw.to_string())
+        } else {
+            codes::invalid_answer(m).with_raw(raw.to_string())
+        }
+    })
 }
 
 /// The answer must be about what was asked: another symbol or id is fatal, never adopted.
@@ -212,6 +234,9 @@ fn same_row_symbol(asked: &str, v: &serde_json::Value, raw: &str) -> ExResult<()
 impl Exchange for BinanceFutures {
     fn name(&self) -> &'static str {
         "binance"
+    }
+    fn retries_reads(&self) -> bool {
+        true
     }
     fn server_time(&self) -> ExResult<i64> {
         self.read("binance.server_time", "", || self.rest.sync_time())

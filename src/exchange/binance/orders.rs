@@ -215,10 +215,10 @@ impl BinanceFutures {
             return Ok(c);
         }
         let Some(child_id) = c.actual_order_id.clone() else {
-            return Err(codes::parse_error(
-                false,
-                format!("{} is FINISHED with neither actualQty nor actualOrderId", c.client_id),
-            )
+            return Err(codes::invalid_answer(format!(
+                "{} is FINISHED with neither actualQty nor actualOrderId",
+                c.client_id
+            ))
             .with_raw(c.raw));
         };
         match self.get_order_by_id(&c.symbol, &child_id)? {
@@ -228,10 +228,10 @@ impl BinanceFutures {
                 raw: format!("{}\n{}", c.raw, child.raw),
                 ..c
             }),
-            None => Err(codes::parse_error(
-                false,
-                format!("{} is FINISHED without actualQty and its order {child_id} is unknown", c.client_id),
-            )
+            None => Err(codes::invalid_answer(format!(
+                "{} is FINISHED without actualQty and its order {child_id} is unknown",
+                c.client_id
+            ))
             .with_raw(c.raw)),
         }
     }

@@ -66,6 +66,9 @@ pub struct RateGate {
     state: Mutex<State>,
 }
 
+/// The `why` of the wait a 429's `Retry-After` imposes (reads never wait it past their budget).
+pub const RETRY_AFTER_WAIT: &str = "429 Retry-After";
+
 impl Default for RateGate {
     fn default() -> Self {
         RateGate {
@@ -130,7 +133,7 @@ impl RateGate {
             }
             if now_ms < s.backoff_until_ms {
                 let ms = u64::try_from(s.backoff_until_ms - now_ms).unwrap_or(0);
-                return Gate::Wait { ms, why: "429 Retry-After" };
+                return Gate::Wait { ms, why: RETRY_AFTER_WAIT };
             }
             let this_minute = minute(now_ms);
             if weight > 0 && s.weight_minute == this_minute && over(s.used_weight, u64::from(weight), s.weight_limit) {

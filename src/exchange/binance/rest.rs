@@ -9,11 +9,12 @@ use crate::exchange::binance::codes;
 use crate::exchange::binance::endpoints::{self, Endpoint};
 use crate::exchange::binance::http::Http;
 use crate::exchange::binance::limits_file::{Limits, LimitsFile};
-use crate::exchange::binance::ratelimit::{Gate, RateGate};
+use crate::exchange::binance::ratelimit::{Gate, RateGate, RETRY_AFTER_WAIT};
 use crate::exchange::binance::sign::{self, Query, Signer};
 use crate::exchange::binance::transcript::{self, Redactor};
 use crate::exchange::binance::wire;
 use crate::exchange::error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorKind};
+use crate::exchange::retry::RetryBudget;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -57,6 +58,8 @@ pub struct Rest {
     secret_env: String,
     /// Where bans and back-offs outlive this process (none for tests and the public client).
     limits_file: Option<LimitsFile>,
+    /// The command's retry budget: a read does not wait out a 429 back-off past its deadline.
+    budget: Option<Arc<RetryBudget>>,
 }
 
 fn local(message: impl Into<String>) -> ExchangeError {
@@ -96,6 +99,7 @@ impl Rest {
             key_env: "the API key variable".into(),
             secret_env: "the API secret variable".into(),
             limits_file: None,
+            budget: None,
         })
     }
 
@@ -105,6 +109,11 @@ impl Rest {
         self.key_env = key_env.to_string();
         self.secret_env = secret_env.to_string();
         self
+    }
+
+    /// Reads do not wait out a 429 back-off longer than what is left of `budget`.
+    pub fn with_budget(self, budget: Arc<RetryBudget>) -> Rest {
+        Rest { budget: Some(budget), ..self }
     }
 
     /// Restores the ban / back-off persisted in `file` and persists every new one there.
@@ -183,7 +192,17 @@ impl Rest {
         if !self.synced.load(Ordering::SeqCst) {
             let _first = self.first_sync.lock().unwrap_or_else(PoisonError::into_inner);
             if !self.synced.load(Ordering::SeqCst) {
-                self.sync_time().map_err(|e| not_sent(e, ep))?;
+                match self.sync_time() {
+                    Ok(_) => {}
+                    // The server answered but its time cannot be read (issue 11 item 3): sign with
+                    // the local clock. A skewed clock then gets a -1021, a definite refusal that
+                    // resyncs below; an unreadable /time must not block every signed call.
+                    Err(e) if e.kind == ExchangeErrorKind::Parse => {
+                        tracing::warn!(event = "binance.clock_unsynced", error = %e, "server time unreadable: signing with the local clock");
+                        self.synced.store(true, Ordering::SeqCst);
+                    }
+                    Err(e) => return Err(not_sent(e, ep)),
+                }
             }
         }
         let first = self.send_signed(ep, params, key, signer, kline_limit);
@@ -217,6 +236,20 @@ impl Rest {
             match self.gate.check(self.server_now_ms(), weight, ep.counts_order) {
                 Gate::Go => break,
                 Gate::Wait { ms, why } => {
+                    let left = self.budget.as_ref().map(|b| b.left_ms(self.clock.now_ms()));
+                    if let Some(left) = left.filter(|left| why == RETRY_AFTER_WAIT && !ep.write && ms > *left) {
+                        // Honour Retry-After, but never past the command's deadline: give up now.
+                        let request = self.redactor.scrub(&transcript::request(ep.method.as_str(), ep.path, query));
+                        return Err(ExchangeError::new(
+                            ExchangeErrorKind::Http { status: 429 },
+                            ErrorClass::Retryable,
+                            format!(
+                                "rate limited: Binance asked to wait {ms} ms (Retry-After), more than the {left} ms left in the command's retry budget; request not sent"
+                            ),
+                        )
+                        .with_retry_after(Some(ms))
+                        .with_raw(format!("{request} -> not sent (429 back-off)")));
+                    }
                     tracing::info!(event = "binance.rate_wait", path = ep.path, wait_ms = ms, why, "backing off");
                     self.clock.sleep_ms(ms);
                 }
