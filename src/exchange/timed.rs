@@ -122,8 +122,8 @@ impl Exchange for Timed<'_> {
     fn wallet_balance(&self, asset: &str) -> ExResult<Decimal> {
         self.time("wallet_balance", None, || self.inner.wallet_balance(asset))
     }
-    fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
-        self.time("order_fills", None, || self.inner.order_fills(symbol, order_id))
+    fn order_fills(&self, symbol: &str, order_id: &str, placed_ms: i64) -> ExResult<Vec<Fill>> {
+        self.time("order_fills", None, || self.inner.order_fills(symbol, order_id, placed_ms))
     }
     fn venue_info(&self, symbol: &str) -> ExResult<VenueInfo> {
         self.time("venue_info", None, || self.inner.venue_info(symbol))

@@ -4,6 +4,7 @@
 
 use crate::core::audit;
 use crate::core::client_id::ClientOrderId;
+use crate::core::fees::{FeeLine, Fees};
 use crate::core::ledger::Ledger;
 use crate::core::order::{OrderEvent, OrderRole};
 use crate::core::plan::PlanStatus;
@@ -13,6 +14,7 @@ use crate::error::Result;
 use crate::exchange::retry::{Retrier, RetryPolicy};
 use crate::exchange::{CancelOutcome, ExConditional, ExPosition, ExResult, MarketOrderRequest};
 use crate::exec::ambiguity;
+use crate::exec::evaluate::QUOTE_ASSET;
 use crate::exec::record::OrderRef;
 use crate::exec::{snapshot, Engine};
 use crate::outcome::{ExitCode, Report};
@@ -362,13 +364,21 @@ impl Engine<'_> {
         pos: &PositionRecord,
         reason: &ExitReason,
         exit_price: Option<Decimal>,
-        fees: Option<Decimal>,
+        fees: Option<&Fees>,
     ) -> Result<()> {
         let now = self.now();
+        // The position's column holds the quote-asset total only when it is the whole of the fees.
+        let quote_fees = fees.and_then(|f| f.quote_total(QUOTE_ASSET));
         let pnl = exit_price.filter(|p| *p > Decimal::ZERO).map(|x| (x - pos.entry_price) * pos.qty * pos.side.sign());
         self.store.close_position(
             pos.id,
-            &PositionClose { exit_reason: reason.to_string(), exit_price, realized_pnl: pnl, fees, closed_ms: now },
+            &PositionClose {
+                exit_reason: reason.to_string(),
+                exit_price,
+                realized_pnl: pnl,
+                fees: quote_fees,
+                closed_ms: now,
+            },
         )?;
         if let Some(plan_id) = &pos.trade_plan_id {
             if let Some(plan) = self.store.plan(plan_id)? {
@@ -386,7 +396,9 @@ impl Engine<'_> {
             Some(&plan),
             format!("position closed: {reason}"),
             json!({"exit_reason": reason.to_string(), "exit_price": exit_price.map(|d| d.to_string()),
-                   "realized_pnl": pnl.map(|d| d.to_string()), "fees": fees.map(|d| d.to_string()), "qty": pos.qty.to_string()}),
+                   "realized_pnl": pnl.map(|d| d.to_string()), "fees": quote_fees.map(|d| d.to_string()), "qty": pos.qty.to_string(),
+                   "fees_by_asset": fees.map(Fees::by_asset_json), "fees_complete": fees.map(Fees::complete),
+                   "fees_unknown_orders": fees.map(|f| f.unknown_orders.clone())}),
         )?;
         Ok(())
     }
@@ -480,7 +492,7 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<Report> 
             let fees = close_fees(e, &plan_id);
             let exit_price = if qty > Decimal::ZERO { Some(avg) } else { None };
             let reason = if qty > Decimal::ZERO { reason.clone() } else { evidence_reason(e, &pos)? };
-            e.finalise_position(&pos, &reason, exit_price, fees)?;
+            e.finalise_position(&pos, &reason, exit_price, Some(&fees))?;
             // Anything that appeared meanwhile (a late STOP) must not outlive the position.
             if let Ok(s2) = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id) {
                 e.cancel_all_protection(&s2.our_conditionals)?;
@@ -490,6 +502,9 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<Report> 
                 .field("exit_price", exit_price.map(|d| d.to_string()))
                 .field("qty", qty.to_string())
                 .field("protection_cancel_failed", cancel_failed)
+                .field("fees", fees.quote_total(QUOTE_ASSET).map(|d| d.to_string()))
+                .field("fees_by_asset", fees.by_asset_json())
+                .field("fees_complete", fees.complete())
                 .line(format!("closed {} {} @ {} ({reason})", pos.side, qty, avg.round_dp(2))))
         }
         None => {
@@ -521,18 +536,39 @@ fn restore_protection(e: &mut Engine<'_>, pos: &PositionRecord) -> bool {
     crate::exec::protect::ensure_protection(e, &p, &snap).is_ok_and(|r| r.exit == ExitCode::Ok)
 }
 
-/// Commission of the CLOSE fills, when the exchange can tell.
-fn close_fees(e: &Engine<'_>, plan_id: &str) -> Option<Decimal> {
-    let ledger = e.ledger(plan_id).ok()?;
-    let mut total = Decimal::ZERO;
+/// Commission of the ENTRY and CLOSE fills, by asset. An order whose trades cannot be read, or
+/// do not cover its fill, is unknown (never zero); the read is bounded around the order's own
+/// journaled time.
+fn close_fees(e: &Engine<'_>, plan_id: &str) -> Fees {
+    let mut fees = Fees::default();
+    let Ok(ledger) = e.ledger(plan_id) else {
+        fees.unknown_orders.push(format!("plan {plan_id}: journal unreadable"));
+        return fees;
+    };
     for o in ledger.of(plan_id, OrderRole::Close).into_iter().chain(ledger.of(plan_id, OrderRole::Entry)) {
-        if let Some(id) = &o.exchange_order_id {
-            if o.filled_qty.is_some_and(|q| q > Decimal::ZERO) {
-                total += e.ex.order_fills(e.symbol(), id).ok()?.iter().map(|f| f.commission).sum::<Decimal>();
+        let Some(filled) = o.filled_qty.filter(|q| *q > Decimal::ZERO) else { continue };
+        let Some(id) = &o.exchange_order_id else {
+            fees.unknown_orders.push(o.client_id.clone());
+            continue;
+        };
+        let lines = match e.ex.order_fills(e.symbol(), id, o.first_ts_ms) {
+            Ok(fills) => Some(
+                fills
+                    .into_iter()
+                    .map(|f| FeeLine { qty: f.qty, commission: f.commission, asset: f.commission_asset })
+                    .collect::<Vec<_>>(),
+            ),
+            Err(err) => {
+                tracing::warn!(event = "fees.unknown", order_id = %id, error = %err, "fills not read: fees unknown");
+                None
             }
+        };
+        if lines.as_ref().is_some_and(Vec::is_empty) {
+            tracing::warn!(event = "fees.unknown", order_id = %id, %filled, "filled but no trades found: fees unknown");
         }
+        fees.add_order(id, filled, lines.as_deref());
     }
-    Some(total)
+    fees
 }
 
 /// The exit reason the evidence supports when the exchange is flat and we did not close it now:

@@ -48,10 +48,6 @@ impl BinanceFutures {
         let sym: wire::ExchangeInfoSymbol = serde_json::from_value(entry)
             .map_err(|e| codes::parse_error(false, format!("exchangeInfo {symbol}: {e}")).with_raw(raw.clone()))?;
         let filters = converted(convert::filters(&sym), false, &raw)?;
-        if let (Some(asset), Ok(mut cache)) = (sym.margin_asset.clone().or(sym.quote_asset.clone()), self.assets.lock())
-        {
-            cache.insert(symbol.to_string(), asset);
-        }
         if let Ok(mut cache) = self.filters.lock() {
             cache.insert(symbol.to_string(), filters.clone());
         }
@@ -62,19 +58,6 @@ impl BinanceFutures {
             weight_limit_1m: weight_1m,
             order_limit_1m: orders_1m,
             order_limit_10s: limit("ORDERS", "SECOND", 10),
-        })
-    }
-
-    /// The asset `symbol`'s fees settle in (exchangeInfo `marginAsset`, else `quoteAsset`).
-    pub(super) fn settlement_asset(&self, symbol: &str) -> ExResult<String> {
-        let cached = |s: &Self| s.assets.lock().ok().and_then(|c| c.get(symbol).cloned());
-        if let Some(a) = cached(self) {
-            return Ok(a);
-        }
-        // Filled in by the same read as the filters (a cached read without the field stays without).
-        self.get_filters(symbol)?;
-        cached(self).ok_or_else(|| {
-            codes::parse_error(false, format!("exchangeInfo names no marginAsset or quoteAsset for {symbol}: the fee asset of its trades cannot be checked"))
         })
     }
 

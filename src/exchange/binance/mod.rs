@@ -16,6 +16,8 @@ pub mod convert;
 pub mod doctor;
 /// The endpoints used, with weights.
 pub mod endpoints;
+/// Time-bounded, paged history reads.
+pub mod history;
 /// The only HTTP client.
 pub mod http;
 /// Bans and back-offs persisted beside the state DB.
@@ -24,6 +26,7 @@ pub mod limits_file;
 mod market;
 /// Positions and orders (regular and algo).
 mod orders;
+pub use orders::ALGO_HISTORY_WINDOWS;
 /// Back-off before the per-minute limits.
 pub mod ratelimit;
 /// The request pipeline (gate, sign, send, classify, transcript).
@@ -57,8 +60,6 @@ pub struct BinanceFutures {
     rest: Rest,
     /// exchangeInfo filters, fetched once per symbol per process.
     filters: Mutex<HashMap<String, SymbolFilters>>,
-    /// Each symbol's margin asset from the same exchangeInfo read.
-    assets: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for BinanceFutures {
@@ -102,7 +103,7 @@ impl BinanceFutures {
     fn build(cfg: &ExchangeConfig, creds: Option<Credentials>, clock: Arc<dyn Clock>) -> ExResult<Self> {
         let rest = Rest::new(&cfg.base_url, cfg.http_timeout_ms, cfg.recv_window_ms, creds, clock)?
             .with_credential_names(&cfg.api_key_env, &cfg.api_secret_env);
-        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()), assets: Mutex::new(HashMap::new()) })
+        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()) })
     }
 
     /// Runs a read under `RetryPolicy::READ`. A read changes nothing, so an ambiguous outcome
@@ -270,8 +271,8 @@ impl Exchange for BinanceFutures {
     fn wallet_balance(&self, asset: &str) -> ExResult<Decimal> {
         self.get_available_balance(asset)
     }
-    fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
-        self.get_user_trades(symbol, order_id)
+    fn order_fills(&self, symbol: &str, order_id: &str, placed_ms: i64) -> ExResult<Vec<Fill>> {
+        self.get_user_trades(symbol, order_id, placed_ms)
     }
     fn venue_info(&self, symbol: &str) -> ExResult<VenueInfo> {
         self.get_venue_info(symbol)
