@@ -1410,3 +1410,54 @@ mod sweep;
 
 /// Issue 10 item 2: a bare position attributed from the order history.
 mod history;
+
+/// Issue 12 §1 / seed 000 "every exit has an auditable reason": fees paid in BNB are reported in
+/// BNB through `exit` (never added to USDT, never refused): the report and the position's audit
+/// carry `fees_by_asset`, and the USDT total is null (unknown), not the USDT part alone.
+#[test]
+fn exit_reports_bnb_fees_in_bnb_and_no_usdt_total() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.state().commission_asset = "BNB";
+    let out = s.run(&["exit"]);
+    out.code(0);
+    let j = out.json();
+    assert_eq!(j["exit_reason"], "manual");
+    assert!(j["fees"].is_null(), "{j}");
+    assert_eq!(j["fees_complete"], true, "{j}");
+    let bnb: Decimal = j["fees_by_asset"]["BNB"].as_str().unwrap().parse().unwrap();
+    assert!(bnb > Decimal::ZERO && j["fees_by_asset"].get("USDT").is_none(), "{j}");
+    let reqs = s.mock.requests();
+    let trades: Vec<_> = reqs.iter().filter(|r| r.path == "/fapi/v1/userTrades").collect();
+    assert_eq!(trades.len(), 2, "ENTRY and CLOSE fills");
+    assert!(trades.iter().all(|r| r.params.iter().any(|(k, _)| k == "startTime")), "bounded by time");
+    s.finish();
+}
+
+/// Issue 12 §1: an order that filled but whose trades the exchange does not return has unknown
+/// fees — null with `fees_complete: false`, never 0.
+#[test]
+fn exit_whose_fills_have_no_trades_reports_fees_unknown_not_zero() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.state().hide_trades = true;
+    let out = s.run(&["exit"]);
+    out.code(0);
+    let j = out.json();
+    assert!(j["fees"].is_null(), "{j}");
+    assert_eq!(j["fees_complete"], false, "{j}");
+    assert_eq!(j["fees_by_asset"], serde_json::json!({}), "{j}");
+    s.finish();
+}
+
+/// The same exit with USDT fees: a complete USDT total (the stateful mock charges 0.04 %).
+#[test]
+fn exit_reports_usdt_fees_as_a_total() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let j = s.run(&["exit"]).json();
+    let total: Decimal = j["fees"].as_str().unwrap().parse().unwrap();
+    assert!(total > Decimal::ZERO, "{j}");
+    assert_eq!(j["fees_by_asset"]["USDT"].as_str().map(|v| v.parse::<Decimal>().unwrap()), Some(total));
+    s.finish();
+}
