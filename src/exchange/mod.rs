@@ -259,6 +259,19 @@ pub trait Exchange: Send + Sync {
     /// `Ok(None)` when the exchange says the order does not exist.
     fn query_order(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExOrder>>;
     fn query_conditional(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>>;
+    /// `query_conditional` for an order placed at about `placed_ms` (the journal's intent time):
+    /// an exchange whose history is read in time windows searches around that time and now
+    /// instead of its whole history (the ambiguity look-up after a STOP write is on the naked
+    /// window's path).
+    fn query_conditional_placed(
+        &self,
+        symbol: &str,
+        client_id: &str,
+        placed_ms: i64,
+    ) -> ExResult<Option<ExConditional>> {
+        let _ = placed_ms;
+        self.query_conditional(symbol, client_id)
+    }
     fn cancel_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome>;
     fn cancel_conditional(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome>;
     fn account_settings(&self, symbol: &str) -> ExResult<AccountSettings>;

@@ -143,7 +143,9 @@ impl Engine<'_> {
                     attempt: v.attempt,
                     client_id: v.client_id.clone(),
                 };
-                match self.read("query_conditional", |_| self.ex.query_conditional(&symbol, &v.client_id)) {
+                match self.read("query_conditional", |_| {
+                    self.ex.query_conditional_placed(&symbol, &v.client_id, v.first_ts_ms)
+                }) {
                     Ok(Some(c)) => self.record_conditional_if_new(&o, &c)?,
                     Ok(None) if matches!(v.state, OrderState::Intended | OrderState::Unknown) => {
                         self.record_not_found(&o, "reconcile: never landed")?
@@ -614,17 +616,19 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
     let ledger = e.ledger(&plan_id)?;
     let mut exit_price = None;
     // Refresh every protective order that may still be live in our belief.
-    let candidates: Vec<(OrderRole, u32, String)> = ledger
+    let candidates: Vec<(OrderRole, u32, String, i64)> = ledger
         .orders
         .values()
         .filter(|o| o.role.is_conditional() && o.state.may_be_live())
-        .map(|o| (o.role, o.attempt, o.client_id.clone()))
+        .map(|o| (o.role, o.attempt, o.client_id.clone(), o.first_ts_ms))
         .collect();
-    for (role, attempt, cid) in candidates {
+    for (role, attempt, cid, placed) in candidates {
         let o = OrderRef { plan_id: Some(plan_id.clone()), role, attempt, client_id: cid.clone() };
         // The evidence decides the exit reason: a look-up that fails defers finalisation (the
         // reconcile fails, the next run tries again) rather than guessing `external`.
-        if let Some(c) = e.read_persistent("query_conditional", |_| e.ex.query_conditional(&symbol, &cid))? {
+        if let Some(c) =
+            e.read_persistent("query_conditional", |_| e.ex.query_conditional_placed(&symbol, &cid, placed))?
+        {
             e.record_conditional_if_new(&o, &c)?;
             if crate::exec::record::conditional_status_event(&c) == OrderEvent::Filled {
                 exit_price = c.actual_price.or(Some(c.trigger_price));

@@ -66,7 +66,8 @@ pub(crate) fn place_once(
         Ok(c) => Leg::Acked(c, clock.now_ms() - t0),
         Err(e) if ambiguity::is_unknown_outcome(&e) => {
             // Look it up by client id before anything else is sent (CONTRACT §5, the one rule).
-            let found = match ambiguity::resolve(clock, budget, || ex.query_conditional(&req.symbol, &req.client_id)) {
+            let placed = || ex.query_conditional_placed(&req.symbol, &req.client_id, t0);
+            let found = match ambiguity::resolve(clock, budget, placed) {
                 ambiguity::Resolved::Found(c) => Ok(Some(c)),
                 ambiguity::Resolved::Absent => Ok(None),
                 ambiguity::Resolved::Unknown(last) => Err(last.unwrap_or_else(|| e.clone())),

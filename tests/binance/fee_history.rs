@@ -131,3 +131,32 @@ fn algo_history_fallback_walks_back_by_week() {
     newest.assert_hits(1);
     older.assert_hits(1);
 }
+
+/// With the placement time known (the look-up after an ambiguous STOP write, reconcile's
+/// refresh), the fallback reads the newest window and the placement's, not 13 weeks: a missing
+/// order costs two queries on the naked window's path, and an old one is still found.
+#[test]
+fn algo_history_with_a_placement_time_reads_two_windows_at_most() {
+    let env = Env::new();
+    let direct = env.answer(GET, "/fapi/v1/algoOrder", 400, &fixture("error_-2013_order_does_not_exist.json"));
+    let placed = T0 - 20 * DAY;
+    let start = placed - 3_600_000;
+    let placement = env.server.mock(|when, then| {
+        when.method(GET)
+            .path("/fapi/v1/allAlgoOrders")
+            .query_param("startTime", start.to_string())
+            .query_param("endTime", (start + WINDOW_MS).to_string());
+        then.status(200).body(fixture("rest_all_algo_orders_finished_btcusdt.json"));
+    });
+    let any = env.server.mock(|when, then| {
+        when.method(GET).path("/fapi/v1/allAlgoOrders");
+        then.status(200).body("[]");
+    });
+    let c = env.ex.query_conditional_placed("BTCUSDT", "x-yHjDKm8h7cd1bf4f-9ce3-4d55-b9f", placed).unwrap().unwrap();
+    assert_eq!(c.algo_id, "1000001270850379");
+    assert_eq!((placement.hits(), any.hits()), (1, 1), "the newest window, then the placement's");
+    // Just placed (within the newest window): an absent id is one window, one query.
+    assert_eq!(env.ex.query_conditional_placed("BTCUSDT", "mc_p1_STOP_1", T0).unwrap(), None);
+    assert_eq!((placement.hits(), any.hits()), (1, 2));
+    direct.assert_hits(2);
+}

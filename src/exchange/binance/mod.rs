@@ -251,7 +251,15 @@ impl Exchange for BinanceFutures {
         self.get_order(symbol, client_id)
     }
     fn query_conditional(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
-        self.get_algo_order(symbol, client_id)
+        self.get_algo_order(symbol, client_id, None)
+    }
+    fn query_conditional_placed(
+        &self,
+        symbol: &str,
+        client_id: &str,
+        placed_ms: i64,
+    ) -> ExResult<Option<ExConditional>> {
+        self.get_algo_order(symbol, client_id, Some(placed_ms))
     }
     fn cancel_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
         self.delete_order(symbol, client_id)

@@ -27,6 +27,9 @@ pub const ALGO_HISTORY_WINDOWS: usize = 13;
 /// The newest window ends this far past our estimate of the exchange's clock (skew margin).
 pub const ALGO_HISTORY_LEAD_MS: i64 = 60_000;
 
+/// A placement window starts this far before the journaled intent time (our clock's skew).
+pub const ALGO_PLACED_LEAD_MS: i64 = 3_600_000;
+
 /// Is this error Binance's "no such order" (-2013 / -2011)?
 fn not_found<T>(r: &ExResult<T>) -> bool {
     matches!(r, Err(e) if e.code().is_some_and(|c| codes::NOT_FOUND.contains(&c)))
@@ -294,7 +297,15 @@ impl BinanceFutures {
 
     /// `/fapi/v1/algoOrder?clientAlgoId=`, then, if it does not know the order (completed algo
     /// orders can vanish from it, nautilus PR #4449), `/fapi/v1/allAlgoOrders` by time windows.
-    pub(super) fn get_algo_order(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
+    /// `placed_ms`, when known, limits the fallback to the window around the placement and the
+    /// newest one (a row may be filed by creation or by update time); without it every week back
+    /// to [`ALGO_HISTORY_WINDOWS`] is searched.
+    pub(super) fn get_algo_order(
+        &self,
+        symbol: &str,
+        client_id: &str,
+        placed_ms: Option<i64>,
+    ) -> ExResult<Option<ExConditional>> {
         check_symbol_input(symbol)?;
         check_client_id(client_id)?;
         let mut q = Query::new();
@@ -314,18 +325,41 @@ impl BinanceFutures {
         if let Some(c) = direct {
             return self.resolve_finished(c).map(Some);
         }
-        let found = self.find_in_algo_history(symbol, client_id)?;
+        let found = self.find_in_algo_history(symbol, client_id, placed_ms)?;
         found.map(|c| self.resolve_finished(c)).transpose()
     }
 
-    /// `/fapi/v1/allAlgoOrders` in explicit 7-day windows, newest first, back to
-    /// [`ALGO_HISTORY_WINDOWS`] weeks (each window paged until complete): the newest row with this
-    /// client id. The search stops at the first window that holds one (ids are reused only
-    /// across attempts, which carry their own suffix, so a newer window never hides an older one).
-    fn find_in_algo_history(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
-        let mut end = self.rest.server_now_ms().saturating_add(ALGO_HISTORY_LEAD_MS);
-        for _ in 0..ALGO_HISTORY_WINDOWS {
-            let start = end.saturating_sub(history::WINDOW_MS);
+    /// `/fapi/v1/allAlgoOrders` in explicit 7-day windows, newest first, each paged until
+    /// complete: the newest row with this client id. Without `placed_ms` the search walks back
+    /// [`ALGO_HISTORY_WINDOWS`] weeks and stops at the first window that holds the id (ids are
+    /// reused only across attempts, which carry their own suffix, so a newer window never hides
+    /// an older one). With it, only the newest window and the one starting just before the
+    /// placement are read.
+    fn find_in_algo_history(
+        &self,
+        symbol: &str,
+        client_id: &str,
+        placed_ms: Option<i64>,
+    ) -> ExResult<Option<ExConditional>> {
+        let newest_end = self.rest.server_now_ms().saturating_add(ALGO_HISTORY_LEAD_MS);
+        let newest = (newest_end.saturating_sub(history::WINDOW_MS), newest_end);
+        let windows: Vec<(i64, i64)> = match placed_ms {
+            Some(p) => {
+                let start = p.saturating_sub(ALGO_PLACED_LEAD_MS);
+                if start >= newest.0 {
+                    vec![newest]
+                } else {
+                    vec![newest, (start, start.saturating_add(history::WINDOW_MS))]
+                }
+            }
+            None => (0..ALGO_HISTORY_WINDOWS)
+                .map(|i| {
+                    let back = i64::try_from(i).unwrap_or(0).saturating_mul(history::WINDOW_MS + 1);
+                    (newest.0.saturating_sub(back), newest.1.saturating_sub(back))
+                })
+                .collect(),
+        };
+        for (start, end) in windows {
             let rows = history::collect(start, end, ALGO_HISTORY_LIMIT, |a, b| {
                 self.algo_history_page(symbol, client_id, a, b)
             })?;
@@ -339,7 +373,6 @@ impl BinanceFutures {
             if best.is_some() {
                 return Ok(best);
             }
-            end = start.saturating_sub(1);
         }
         Ok(None)
     }
