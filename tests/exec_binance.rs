@@ -1461,3 +1461,54 @@ fn exit_reports_usdt_fees_as_a_total() {
     assert_eq!(j["fees_by_asset"]["USDT"].as_str().map(|v| v.parse::<Decimal>().unwrap()), Some(total));
     s.finish();
 }
+
+/// The `position_closed` audit's data, parsed.
+fn closed_audit(s: &Scenario) -> serde_json::Value {
+    let data: String = s
+        .env
+        .db()
+        .query_row("SELECT data FROM audit_event WHERE kind = 'position_closed' ORDER BY seq DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    serde_json::from_str(&data).unwrap()
+}
+
+/// Issue 12 §1 / AC5: a STOP that fired while mcbot was down — the common exit — has its fees
+/// read too: the ENTRY's and the STOP's child MARKET order's (by `actualOrderId`, around its
+/// trigger time), all in USDT, so the position's `fees` is their total and complete.
+#[test]
+fn stop_hit_records_entry_and_stop_fees() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.set_mark(dec!(38950));
+    s.run(&["reconcile"]).code(0);
+    let a = closed_audit(&s);
+    assert_eq!((a["exit_reason"].as_str(), a["fees_complete"].as_bool()), (Some("stop_hit"), Some(true)), "{a}");
+    let usdt: Decimal = a["fees_by_asset"]["USDT"].as_str().unwrap().parse().unwrap();
+    assert_eq!(a["fees"].as_str().map(|f| f.parse::<Decimal>().unwrap()), Some(usdt));
+    let fees: Option<String> = s.env.db().query_row("SELECT fees FROM position", [], |r| r.get(0)).unwrap();
+    assert_eq!(fees.map(|f| f.parse::<Decimal>().unwrap()), Some(usdt));
+    let reqs = s.mock.requests();
+    let trades: Vec<_> = reqs.iter().filter(|r| r.path == "/fapi/v1/userTrades").collect();
+    assert_eq!(trades.len(), 2, "the ENTRY's fills and the STOP child's");
+    assert!(trades.iter().all(|r| r.param("startTime").is_some() && r.param("endTime").is_some()));
+    s.finish();
+}
+
+/// The same STOP exit with the BNB fee discount on: fees in BNB, the USDT column NULL (unknown),
+/// never the BNB amount counted as USDT.
+#[test]
+fn stop_hit_with_bnb_fees_keeps_them_in_bnb() {
+    let s = Scenario::new();
+    s.mock.state().commission_asset = "BNB";
+    s.run(&["enter"]).code(0);
+    s.mock.set_mark(dec!(38950));
+    s.run(&["reconcile"]).code(0);
+    let a = closed_audit(&s);
+    assert!(a["fees"].is_null(), "{a}");
+    assert!(a["fees_by_asset"]["BNB"].as_str().is_some() && a["fees_by_asset"].get("USDT").is_none(), "{a}");
+    let fees: Option<String> = s.env.db().query_row("SELECT fees FROM position", [], |r| r.get(0)).unwrap();
+    assert_eq!(fees, None);
+    s.finish();
+}

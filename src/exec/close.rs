@@ -491,7 +491,7 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<Report> 
     }
     match closed {
         Some((qty, avg)) => {
-            let fees = close_fees(e, &plan_id);
+            let fees = position_fees(e, &plan_id);
             let exit_price = if qty > Decimal::ZERO { Some(avg) } else { None };
             let reason = if qty > Decimal::ZERO { reason.clone() } else { evidence_reason(e, &pos)? };
             e.finalise_position(&pos, &reason, exit_price, Some(&fees))?;
@@ -538,22 +538,31 @@ fn restore_protection(e: &mut Engine<'_>, pos: &PositionRecord) -> bool {
     crate::exec::protect::ensure_protection(e, &p, &snap).is_ok_and(|r| r.exit == ExitCode::Ok)
 }
 
-/// Commission of the ENTRY and CLOSE fills, by asset. An order whose trades cannot be read, or
-/// do not cover its fill, is unknown (never zero); the read is bounded around the order's own
-/// journaled time.
-fn close_fees(e: &Engine<'_>, plan_id: &str) -> Fees {
+/// Commission of every filled order of the plan, by asset. An order whose trades cannot be read,
+/// or do not cover its fill, is unknown (never zero). A filled STOP/TP's trades are its child
+/// MARKET order's (`actualOrderId`, looked up), read around its trigger time, not its placement.
+/// Each read is bounded around the order's own time.
+fn position_fees(e: &Engine<'_>, plan_id: &str) -> Fees {
     let mut fees = Fees::default();
     let Ok(ledger) = e.ledger(plan_id) else {
         fees.unknown_orders.push(format!("plan {plan_id}: journal unreadable"));
         return fees;
     };
-    for o in ledger.of(plan_id, OrderRole::Close).into_iter().chain(ledger.of(plan_id, OrderRole::Entry)) {
+    for o in OrderRole::ALL.into_iter().flat_map(|role| ledger.of(plan_id, role)) {
         let Some(filled) = o.filled_qty.filter(|q| *q > Decimal::ZERO) else { continue };
-        let Some(id) = &o.exchange_order_id else {
+        let target = if o.role.is_conditional() {
+            match e.ex.query_conditional_placed(e.symbol(), &o.client_id, o.first_ts_ms) {
+                Ok(Some(c)) => c.actual_order_id.map(|child| (child, c.update_time_ms)),
+                _ => None,
+            }
+        } else {
+            o.exchange_order_id.clone().map(|id| (id, o.first_ts_ms))
+        };
+        let Some((id, around_ms)) = target else {
             fees.unknown_orders.push(o.client_id.clone());
             continue;
         };
-        let lines = match e.ex.order_fills(e.symbol(), id, o.first_ts_ms) {
+        let lines = match e.ex.order_fills(e.symbol(), &id, around_ms) {
             Ok(fills) => Some(
                 fills
                     .into_iter()
@@ -568,7 +577,7 @@ fn close_fees(e: &Engine<'_>, plan_id: &str) -> Fees {
         if lines.as_ref().is_some_and(Vec::is_empty) {
             tracing::warn!(event = "fees.unknown", order_id = %id, %filled, "filled but no trades found: fees unknown");
         }
-        fees.add_order(id, filled, lines.as_deref());
+        fees.add_order(&id, filled, lines.as_deref());
     }
     fees
 }
@@ -666,7 +675,8 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
     if exit_price.is_none() {
         exit_price = filled_exit_price(e, &plan_id)?;
     }
-    e.finalise_position(pos, &reason, exit_price, None)?;
+    let fees = position_fees(e, &plan_id);
+    e.finalise_position(pos, &reason, exit_price, Some(&fees))?;
     e.cancel_all_protection(&snap.our_conditionals)?;
     Ok(reason)
 }
