@@ -160,3 +160,31 @@ fn algo_history_with_a_placement_time_reads_two_windows_at_most() {
     assert_eq!((placement.hits(), any.hits()), (1, 2));
     direct.assert_hits(2);
 }
+
+/// Reconcile's history reads (`order_history`, `conditional_history`) send an explicit end too:
+/// `since` plus 7 days, or now when that is sooner.
+#[test]
+fn order_and_algo_history_send_an_explicit_window() {
+    let env = Env::new();
+    let since = T0 - 2 * DAY;
+    let orders = env.server.mock(|when, then| {
+        when.method(GET)
+            .path("/fapi/v1/allOrders")
+            .query_param("startTime", since.to_string())
+            .query_param("endTime", (T0 + 60_000).to_string())
+            .query_param("limit", "1000");
+        then.status(200).body("[]");
+    });
+    let old = T0 - 30 * DAY;
+    let algos = env.server.mock(|when, then| {
+        when.method(GET)
+            .path("/fapi/v1/allAlgoOrders")
+            .query_param("startTime", old.to_string())
+            .query_param("endTime", (old + WINDOW_MS).to_string());
+        then.status(200).body("[]");
+    });
+    assert!(env.ex.order_history("BTCUSDT", since).unwrap().is_empty());
+    assert!(env.ex.conditional_history("BTCUSDT", old).unwrap().is_empty());
+    orders.assert_hits(1);
+    algos.assert_hits(1);
+}
