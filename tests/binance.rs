@@ -8,6 +8,7 @@ mod bad_input;
 mod bans;
 mod doctor_reads;
 mod errors;
+mod fee_history;
 mod orders;
 mod reads;
 mod secrets;

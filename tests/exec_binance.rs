@@ -1596,3 +1596,104 @@ mod history;
 
 /// Issue 10 item 5: status lists every working protective order; reconcile cancels extras.
 mod leftovers;
+/// Issue 12 §1 / seed 000 "every exit has an auditable reason": fees paid in BNB are reported in
+/// BNB through `exit` (never added to USDT, never refused): the report and the position's audit
+/// carry `fees_by_asset`, and the USDT total is null (unknown), not the USDT part alone.
+#[test]
+fn exit_reports_bnb_fees_in_bnb_and_no_usdt_total() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.state().commission_asset = "BNB";
+    let out = s.run(&["exit"]);
+    out.code(0);
+    let j = out.json();
+    assert_eq!(j["exit_reason"], "manual");
+    assert!(j["fees"].is_null(), "{j}");
+    assert_eq!(j["fees_complete"], true, "{j}");
+    let bnb: Decimal = j["fees_by_asset"]["BNB"].as_str().unwrap().parse().unwrap();
+    assert!(bnb > Decimal::ZERO && j["fees_by_asset"].get("USDT").is_none(), "{j}");
+    let reqs = s.mock.requests();
+    let trades: Vec<_> = reqs.iter().filter(|r| r.path == "/fapi/v1/userTrades").collect();
+    assert_eq!(trades.len(), 2, "ENTRY and CLOSE fills");
+    assert!(trades.iter().all(|r| r.params.iter().any(|(k, _)| k == "startTime")), "bounded by time");
+    s.finish();
+}
+
+/// Issue 12 §1: an order that filled but whose trades the exchange does not return has unknown
+/// fees — null with `fees_complete: false`, never 0.
+#[test]
+fn exit_whose_fills_have_no_trades_reports_fees_unknown_not_zero() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.state().hide_trades = true;
+    let out = s.run(&["exit"]);
+    out.code(0);
+    let j = out.json();
+    assert!(j["fees"].is_null(), "{j}");
+    assert_eq!(j["fees_complete"], false, "{j}");
+    assert_eq!(j["fees_by_asset"], serde_json::json!({}), "{j}");
+    s.finish();
+}
+
+/// The same exit with USDT fees: a complete USDT total (the stateful mock charges 0.04 %).
+#[test]
+fn exit_reports_usdt_fees_as_a_total() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let j = s.run(&["exit"]).json();
+    let total: Decimal = j["fees"].as_str().unwrap().parse().unwrap();
+    assert!(total > Decimal::ZERO, "{j}");
+    assert_eq!(j["fees_by_asset"]["USDT"].as_str().map(|v| v.parse::<Decimal>().unwrap()), Some(total));
+    s.finish();
+}
+
+/// The `position_closed` audit's data, parsed.
+fn closed_audit(s: &Scenario) -> serde_json::Value {
+    let data: String = s
+        .env
+        .db()
+        .query_row("SELECT data FROM audit_event WHERE kind = 'position_closed' ORDER BY seq DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    serde_json::from_str(&data).unwrap()
+}
+
+/// Issue 12 §1 / AC5: a STOP that fired while mcbot was down — the common exit — has its fees
+/// read too: the ENTRY's and the STOP's child MARKET order's (by `actualOrderId`, around its
+/// trigger time), all in USDT, so the position's `fees` is their total and complete.
+#[test]
+fn stop_hit_records_entry_and_stop_fees() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.set_mark(dec!(38950));
+    s.run(&["reconcile"]).code(0);
+    let a = closed_audit(&s);
+    assert_eq!((a["exit_reason"].as_str(), a["fees_complete"].as_bool()), (Some("stop_hit"), Some(true)), "{a}");
+    let usdt: Decimal = a["fees_by_asset"]["USDT"].as_str().unwrap().parse().unwrap();
+    assert_eq!(a["fees"].as_str().map(|f| f.parse::<Decimal>().unwrap()), Some(usdt));
+    let fees: Option<String> = s.env.db().query_row("SELECT fees FROM position", [], |r| r.get(0)).unwrap();
+    assert_eq!(fees.map(|f| f.parse::<Decimal>().unwrap()), Some(usdt));
+    let reqs = s.mock.requests();
+    let trades: Vec<_> = reqs.iter().filter(|r| r.path == "/fapi/v1/userTrades").collect();
+    assert_eq!(trades.len(), 2, "the ENTRY's fills and the STOP child's");
+    assert!(trades.iter().all(|r| r.param("startTime").is_some() && r.param("endTime").is_some()));
+    s.finish();
+}
+
+/// The same STOP exit with the BNB fee discount on: fees in BNB, the USDT column NULL (unknown),
+/// never the BNB amount counted as USDT.
+#[test]
+fn stop_hit_with_bnb_fees_keeps_them_in_bnb() {
+    let s = Scenario::new();
+    s.mock.state().commission_asset = "BNB";
+    s.run(&["enter"]).code(0);
+    s.mock.set_mark(dec!(38950));
+    s.run(&["reconcile"]).code(0);
+    let a = closed_audit(&s);
+    assert!(a["fees"].is_null(), "{a}");
+    assert!(a["fees_by_asset"]["BNB"].as_str().is_some() && a["fees_by_asset"].get("USDT").is_none(), "{a}");
+    let fees: Option<String> = s.env.db().query_row("SELECT fees FROM position", [], |r| r.get(0)).unwrap();
+    assert_eq!(fees, None);
+    s.finish();
+}

@@ -144,7 +144,7 @@ fn market_order_fills_at_the_next_open_with_slippage_and_fee() {
     r.at(2);
     let c = r.ex.place_market(&market(Sell, dec!(0.010), true, "mc_p1_CLOSE_1")).unwrap();
     assert_eq!(c.avg_price, dec!(41991.6)); // 42000 × 0.9998
-    let fills = r.ex.order_fills(SYM, &c.order_id).unwrap();
+    let fills = r.ex.order_fills(SYM, &c.order_id, 0).unwrap();
     assert_eq!(fills.len(), 1);
     assert_eq!(fills[0].realized_pnl, dec!(9.834)); // 0.01 × (41991.6 − 41008.2)
     assert_eq!(fills[0].commission, dec!(0.209958));
@@ -176,7 +176,7 @@ fn stop_triggers_on_the_low_and_the_sibling_stays_open() {
     assert_eq!(s.status, ConditionalStatus::Finished);
     assert_eq!((s.actual_price, s.actual_qty), (Some(dec!(39000)), Some(dec!(0.01))));
     let child = s.actual_order_id.clone().unwrap();
-    let fills = r.ex.order_fills(SYM, &child).unwrap();
+    let fills = r.ex.order_fills(SYM, &child, 0).unwrap();
     assert_eq!(fills[0].realized_pnl, dec!(-10)); // 0.01 × (39000 − 40000)
 
     // The child MARKET order is a finished regular order, not an open one.
@@ -348,7 +348,7 @@ fn look_ups_and_cancels_of_unknown_or_finished_orders() {
     let out = r.ex.cancel_order(SYM, "mc_q_ENTRY_1").unwrap();
     assert!(matches!(out, CancelOutcome::NotOpen { .. }) && out.raw().contains("-2011"), "{out:?}");
     assert_eq!(r.ex.query_order(SYM, "mc_q_ENTRY_1").unwrap().unwrap().order_id, o.order_id);
-    assert!(r.ex.order_fills(SYM, "999").unwrap().is_empty());
+    assert!(r.ex.order_fills(SYM, "999", 0).unwrap().is_empty());
     r.ex.set_isolated_margin(SYM).unwrap();
     r.ex.set_isolated_margin(SYM).unwrap();
     r.ex.set_leverage(SYM, 1).unwrap();
@@ -425,7 +425,7 @@ fn state_survives_reopening_the_exchange_on_the_same_db() {
     assert_eq!(again.query_conditional(SYM, "mc_c_STOP_1").unwrap().unwrap().status, ConditionalStatus::Finished);
     let third = r.reopen(None);
     assert_eq!(third.wallet_balance("USDT").unwrap(), dec!(9990));
-    assert_eq!(third.order_fills(SYM, &entry.order_id).unwrap().len(), 1);
+    assert_eq!(third.order_fills(SYM, &entry.order_id, 0).unwrap().len(), 1);
     // A new instance on the same DB must not duplicate ids.
     let o = third.place_market(&market(Buy, dec!(0.01), false, "mc_c_ENTRY_2")).unwrap();
     assert_ne!(o.order_id, entry.order_id);
@@ -456,7 +456,7 @@ fn time_derived_changes_are_re_derived_identically_after_a_crash() {
     let again = r.reopen(None);
     let reborn = (again.account().unwrap(), again.query_conditional(SYM, "mc_t_STOP_1").unwrap().unwrap());
     assert_eq!(live, reborn);
-    assert_eq!(again.order_fills(SYM, live.1.actual_order_id.as_ref().unwrap()).unwrap().len(), 1);
+    assert_eq!(again.order_fills(SYM, live.1.actual_order_id.as_ref().unwrap(), 0).unwrap().len(), 1);
     // The next request writes them.
     again.cancel_order(SYM, "none").unwrap();
     again.place_market(&market(Buy, dec!(0.01), false, "mc_t_ENTRY_2")).unwrap();

@@ -23,8 +23,10 @@ pub const PROTECTION_FAILED: &str = "protection_failed";
 pub const FORCED_CLOSE: &str = "forced_close";
 /// A CLOSE could not be confirmed within close_retry_max_elapsed_ms (CRITICAL). data: {why}
 pub const CLOSE_FAILED: &str = "close_failed";
-/// A position was finalised. data: {exit_reason, exit_price, realized_pnl, fees, qty, side, entry_price}
-/// (`side`/`entry_price` since issue 13; `realized_pnl` is `core::trades::price_pnl`, before fees).
+/// A position was finalised. data: {exit_reason, exit_price, realized_pnl, fees, qty, side,
+/// entry_price, fees_by_asset, fees_complete, fees_unknown_orders}: `realized_pnl` is
+/// `core::trades::price_pnl`, before fees; `fees` is the USDT total only when it is the whole of
+/// the fees (else null); the `fees_*` fields are null where fees were not read.
 pub const POSITION_CLOSED: &str = "position_closed";
 /// An exit was decided (regime) and recorded for `exit`/`tick` to carry out. data: {exit_reason}
 pub const EXIT_DECIDED: &str = "exit_decided";

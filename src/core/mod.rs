@@ -13,6 +13,8 @@ pub mod candle;
 pub mod client_id;
 /// `doctor`'s verdicts over the facts it read; round-trip sizing.
 pub mod doctor;
+/// Fees by asset, and whether they are known.
+pub mod fees;
 /// EMA, Wilder ATR, SMA, prior highs/lows: batch and streaming.
 pub mod indicators;
 /// The order ledger: journal facts folded through the state machine.

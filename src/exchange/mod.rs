@@ -158,8 +158,10 @@ pub struct Fill {
     pub order_id: String,
     pub price: Decimal,
     pub qty: Decimal,
-    /// Commission in the quote asset.
+    /// Commission, in `commission_asset`: never converted nor summed across assets.
     pub commission: Decimal,
+    /// The asset the commission was paid in (`USDT`, or `BNB` with the BNB fee discount).
+    pub commission_asset: String,
     pub realized_pnl: Decimal,
     pub time_ms: i64,
 }
@@ -275,6 +277,19 @@ pub trait Exchange: Send + Sync {
     /// `Ok(None)` when the exchange says the order does not exist.
     fn query_order(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExOrder>>;
     fn query_conditional(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>>;
+    /// `query_conditional` for an order placed at about `placed_ms` (the journal's intent time):
+    /// an exchange whose history is read in time windows searches around that time and now
+    /// instead of its whole history (the ambiguity look-up after a STOP write is on the naked
+    /// window's path).
+    fn query_conditional_placed(
+        &self,
+        symbol: &str,
+        client_id: &str,
+        placed_ms: i64,
+    ) -> ExResult<Option<ExConditional>> {
+        let _ = placed_ms;
+        self.query_conditional(symbol, client_id)
+    }
     fn cancel_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome>;
     fn cancel_conditional(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome>;
     fn account_settings(&self, symbol: &str) -> ExResult<AccountSettings>;
@@ -283,8 +298,11 @@ pub trait Exchange: Send + Sync {
     fn set_leverage(&self, symbol: &str, leverage: u32) -> ExResult<()>;
     /// Wallet balance of `asset` (USDT) available for a new position.
     fn wallet_balance(&self, asset: &str) -> ExResult<Decimal>;
-    /// Fills of one order (by exchange order id).
-    fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>>;
+    /// Fills of one order (by exchange order id) placed at about `placed_ms` (the journal's intent
+    /// time: its fills are at or after it). The exchange's trade history is read around that time,
+    /// in full; an empty answer is only "no fills found", which for a filled order means its fees
+    /// are unknown, never zero.
+    fn order_fills(&self, symbol: &str, order_id: &str, placed_ms: i64) -> ExResult<Vec<Fill>>;
     /// Regular orders of the symbol created since `since_ms` (any status), oldest first: the
     /// history that proves which order built a position after the journal was lost (issue 10
     /// item 2). Exchanges that cannot answer say so; the caller treats that as no evidence.

@@ -104,6 +104,16 @@ impl Exchange for Timed<'_> {
     fn query_conditional(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
         self.time("query_conditional", Some(client_id), || self.inner.query_conditional(symbol, client_id))
     }
+    fn query_conditional_placed(
+        &self,
+        symbol: &str,
+        client_id: &str,
+        placed_ms: i64,
+    ) -> ExResult<Option<ExConditional>> {
+        self.time("query_conditional", Some(client_id), || {
+            self.inner.query_conditional_placed(symbol, client_id, placed_ms)
+        })
+    }
     fn cancel_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
         self.time("cancel_order", Some(client_id), || self.inner.cancel_order(symbol, client_id))
     }
@@ -122,8 +132,8 @@ impl Exchange for Timed<'_> {
     fn wallet_balance(&self, asset: &str) -> ExResult<Decimal> {
         self.time("wallet_balance", None, || self.inner.wallet_balance(asset))
     }
-    fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
-        self.time("order_fills", None, || self.inner.order_fills(symbol, order_id))
+    fn order_fills(&self, symbol: &str, order_id: &str, placed_ms: i64) -> ExResult<Vec<Fill>> {
+        self.time("order_fills", None, || self.inner.order_fills(symbol, order_id, placed_ms))
     }
     fn venue_info(&self, symbol: &str) -> ExResult<VenueInfo> {
         self.time("venue_info", None, || self.inner.venue_info(symbol))

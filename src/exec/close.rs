@@ -4,6 +4,7 @@
 
 use crate::core::audit;
 use crate::core::client_id::ClientOrderId;
+use crate::core::fees::{FeeLine, Fees};
 use crate::core::ledger::Ledger;
 use crate::core::order::{OrderEvent, OrderRole};
 use crate::core::plan::PlanStatus;
@@ -13,6 +14,7 @@ use crate::error::Result;
 use crate::exchange::retry::{Retrier, RetryPolicy};
 use crate::exchange::{CancelOutcome, ExConditional, ExPosition, ExResult, MarketOrderRequest};
 use crate::exec::ambiguity;
+use crate::exec::evaluate::QUOTE_ASSET;
 use crate::exec::record::OrderRef;
 use crate::exec::{snapshot, Engine};
 use crate::outcome::{ExitCode, Report};
@@ -149,7 +151,9 @@ impl Engine<'_> {
                     attempt: v.attempt,
                     client_id: v.client_id.clone(),
                 };
-                match self.read("query_conditional", |_| self.ex.query_conditional(&symbol, &v.client_id)) {
+                match self.read("query_conditional", |_| {
+                    self.ex.query_conditional_placed(&symbol, &v.client_id, v.first_ts_ms)
+                }) {
                     Ok(Some(c)) => self.record_conditional_if_new(&o, &c)?,
                     Ok(None) if matches!(v.state, OrderState::Intended | OrderState::Unknown) => {
                         self.record_not_found(&o, "reconcile: never landed")?
@@ -370,15 +374,23 @@ impl Engine<'_> {
         pos: &PositionRecord,
         reason: &ExitReason,
         exit_price: Option<Decimal>,
-        fees: Option<Decimal>,
+        fees: Option<&Fees>,
     ) -> Result<()> {
         let now = self.now();
+        // The position's column holds the quote-asset total only when it is the whole of the fees.
+        let quote_fees = fees.and_then(|f| f.quote_total(QUOTE_ASSET));
         let pnl = exit_price
             .filter(|p| *p > Decimal::ZERO)
             .map(|x| crate::core::trades::price_pnl(pos.side, pos.entry_price, x, pos.qty));
         self.store.close_position(
             pos.id,
-            &PositionClose { exit_reason: reason.to_string(), exit_price, realized_pnl: pnl, fees, closed_ms: now },
+            &PositionClose {
+                exit_reason: reason.to_string(),
+                exit_price,
+                realized_pnl: pnl,
+                fees: quote_fees,
+                closed_ms: now,
+            },
         )?;
         if let Some(plan_id) = &pos.trade_plan_id {
             if let Some(plan) = self.store.plan(plan_id)? {
@@ -396,8 +408,10 @@ impl Engine<'_> {
             Some(&plan),
             format!("position closed: {reason}"),
             json!({"exit_reason": reason.to_string(), "exit_price": exit_price.map(|d| d.to_string()),
-                   "realized_pnl": pnl.map(|d| d.to_string()), "fees": fees.map(|d| d.to_string()), "qty": pos.qty.to_string(),
-                   "side": pos.side.to_string(), "entry_price": pos.entry_price.to_string()}),
+                   "realized_pnl": pnl.map(|d| d.to_string()), "fees": quote_fees.map(|d| d.to_string()), "qty": pos.qty.to_string(),
+                   "side": pos.side.to_string(), "entry_price": pos.entry_price.to_string(),
+                   "fees_by_asset": fees.map(Fees::by_asset_json), "fees_complete": fees.map(Fees::complete),
+                   "fees_unknown_orders": fees.map(|f| f.unknown_orders.clone())}),
         )?;
         Ok(())
     }
@@ -488,10 +502,10 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<Report> 
     }
     match closed {
         Some((qty, avg)) => {
-            let fees = close_fees(e, &plan_id);
+            let fees = position_fees(e, &plan_id);
             let exit_price = if qty > Decimal::ZERO { Some(avg) } else { None };
             let reason = if qty > Decimal::ZERO { reason.clone() } else { evidence_reason(e, &pos)? };
-            e.finalise_position(&pos, &reason, exit_price, fees)?;
+            e.finalise_position(&pos, &reason, exit_price, Some(&fees))?;
             // Anything that appeared meanwhile (a late STOP) must not outlive the position.
             if let Ok(s2) = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id) {
                 e.cancel_all_protection(&s2.our_conditionals)?;
@@ -501,6 +515,9 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<Report> 
                 .field("exit_price", exit_price.map(|d| d.to_string()))
                 .field("qty", qty.to_string())
                 .field("protection_cancel_failed", cancel_failed)
+                .field("fees", fees.quote_total(QUOTE_ASSET).map(|d| d.to_string()))
+                .field("fees_by_asset", fees.by_asset_json())
+                .field("fees_complete", fees.complete())
                 .line(format!("closed {} {} @ {} ({reason})", pos.side, qty, avg.round_dp(2))))
         }
         None => {
@@ -532,26 +549,48 @@ fn restore_protection(e: &mut Engine<'_>, pos: &PositionRecord) -> bool {
     crate::exec::protect::ensure_protection(e, &p, &snap).is_ok_and(|r| r.exit == ExitCode::Ok)
 }
 
-/// Commission of every fill of the trade: the ENTRY, the CLOSE and the child market order of a
-/// filled STOP or TP. `None` when one of them cannot be read or nothing of ours closed the
-/// position: a partial sum would pass for the whole (unknown is not zero).
-pub(crate) fn close_fees(e: &Engine<'_>, plan_id: &str) -> Option<Decimal> {
-    let ledger = e.ledger(plan_id).ok()?;
-    let filled = |o: &&crate::core::ledger::OrderView| o.filled_qty.is_some_and(|q| q > Decimal::ZERO);
-    let mut total = Decimal::ZERO;
-    let mut closing = false;
-    for o in ledger.orders.values().filter(|o| o.plan_id.as_deref() == Some(plan_id)).filter(filled) {
-        let order_id = match o.role {
-            OrderRole::Entry | OrderRole::Close => o.exchange_order_id.clone()?,
-            // The algo id is not an order id: the fills belong to the child the trigger placed.
-            OrderRole::Stop | OrderRole::Tp => {
-                e.ex.query_conditional(e.symbol(), &o.client_id).ok()??.actual_order_id.filter(|s| !s.is_empty())?
+/// Commission of every filled order of the plan, by asset. An order whose trades cannot be read,
+/// or do not cover its fill, is unknown (never zero). A filled STOP/TP's trades are its child
+/// MARKET order's (`actualOrderId`, looked up), read around its trigger time, not its placement.
+/// Each read is bounded around the order's own time.
+pub(crate) fn position_fees(e: &Engine<'_>, plan_id: &str) -> Fees {
+    let mut fees = Fees::default();
+    let Ok(ledger) = e.ledger(plan_id) else {
+        fees.unknown_orders.push(format!("plan {plan_id}: journal unreadable"));
+        return fees;
+    };
+    for o in OrderRole::ALL.into_iter().flat_map(|role| ledger.of(plan_id, role)) {
+        let Some(filled) = o.filled_qty.filter(|q| *q > Decimal::ZERO) else { continue };
+        let target = if o.role.is_conditional() {
+            match e.ex.query_conditional_placed(e.symbol(), &o.client_id, o.first_ts_ms) {
+                Ok(Some(c)) => c.actual_order_id.map(|child| (child, c.update_time_ms)),
+                _ => None,
+            }
+        } else {
+            o.exchange_order_id.clone().map(|id| (id, o.first_ts_ms))
+        };
+        let Some((id, around_ms)) = target else {
+            fees.unknown_orders.push(o.client_id.clone());
+            continue;
+        };
+        let lines = match e.ex.order_fills(e.symbol(), &id, around_ms) {
+            Ok(fills) => Some(
+                fills
+                    .into_iter()
+                    .map(|f| FeeLine { qty: f.qty, commission: f.commission, asset: f.commission_asset })
+                    .collect::<Vec<_>>(),
+            ),
+            Err(err) => {
+                tracing::warn!(event = "fees.unknown", order_id = %id, error = %err, "fills not read: fees unknown");
+                None
             }
         };
-        closing |= o.role != OrderRole::Entry;
-        total += e.ex.order_fills(e.symbol(), &order_id).ok()?.iter().map(|f| f.commission).sum::<Decimal>();
+        if lines.as_ref().is_some_and(Vec::is_empty) {
+            tracing::warn!(event = "fees.unknown", order_id = %id, %filled, "filled but no trades found: fees unknown");
+        }
+        fees.add_order(&id, filled, lines.as_deref());
     }
-    closing.then_some(total)
+    fees
 }
 
 /// The exit reason the evidence supports when the exchange is flat and we did not close it now:
@@ -597,17 +636,19 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
     let ledger = e.ledger(&plan_id)?;
     let mut exit_price = None;
     // Refresh every protective order that may still be live in our belief.
-    let candidates: Vec<(OrderRole, u32, String)> = ledger
+    let candidates: Vec<(OrderRole, u32, String, i64)> = ledger
         .orders
         .values()
         .filter(|o| o.role.is_conditional() && o.state.may_be_live())
-        .map(|o| (o.role, o.attempt, o.client_id.clone()))
+        .map(|o| (o.role, o.attempt, o.client_id.clone(), o.first_ts_ms))
         .collect();
-    for (role, attempt, cid) in candidates {
+    for (role, attempt, cid, placed) in candidates {
         let o = OrderRef { plan_id: Some(plan_id.clone()), role, attempt, client_id: cid.clone() };
         // The evidence decides the exit reason: a look-up that fails defers finalisation (the
         // reconcile fails, the next run tries again) rather than guessing `external`.
-        if let Some(c) = e.read_persistent("query_conditional", |_| e.ex.query_conditional(&symbol, &cid))? {
+        if let Some(c) =
+            e.read_persistent("query_conditional", |_| e.ex.query_conditional_placed(&symbol, &cid, placed))?
+        {
             e.record_conditional_if_new(&o, &c)?;
             if crate::exec::record::conditional_status_event(&c) == OrderEvent::Filled {
                 exit_price = c.actual_price.or(Some(c.trigger_price));
@@ -645,8 +686,8 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
     if exit_price.is_none() {
         exit_price = filled_exit_price(e, &plan_id)?;
     }
-    let fees = close_fees(e, &plan_id);
-    e.finalise_position(pos, &reason, exit_price, fees)?;
+    let fees = position_fees(e, &plan_id);
+    e.finalise_position(pos, &reason, exit_price, Some(&fees))?;
     e.cancel_all_protection(&snap.our_conditionals)?;
     Ok(reason)
 }

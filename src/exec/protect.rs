@@ -66,7 +66,8 @@ pub(crate) fn place_once(
         Ok(c) => Leg::Acked(c, clock.now_ms() - t0),
         Err(e) if ambiguity::is_unknown_outcome(&e) => {
             // Look it up by client id before anything else is sent (CONTRACT §5, the one rule).
-            let found = match ambiguity::resolve(clock, budget, || ex.query_conditional(&req.symbol, &req.client_id)) {
+            let placed = || ex.query_conditional_placed(&req.symbol, &req.client_id, t0);
+            let found = match ambiguity::resolve(clock, budget, placed) {
                 ambiguity::Resolved::Found(c) => Ok(Some(c)),
                 ambiguity::Resolved::Absent => Ok(None),
                 ambiguity::Resolved::Unknown(last) => Err(last.unwrap_or_else(|| e.clone())),
@@ -303,8 +304,8 @@ impl Engine<'_> {
                 let price = if qty > Decimal::ZERO { Some(avg) } else { None };
                 let pos_now = self.store.position(pos.id)?.unwrap_or_else(|| pos.clone());
                 // Flat and HALTED already: reading the fills' commission delays no safety step.
-                let fees = crate::exec::close::close_fees(self, &plan_id);
-                self.finalise_position(&pos_now, &reason, price, fees)?;
+                let fees = crate::exec::close::position_fees(self, &plan_id);
+                self.finalise_position(&pos_now, &reason, price, Some(&fees))?;
                 Ok(Report::new("protect", "forced_close", ExitCode::Critical)
                     .field("error", format!("protection failed: {why}; position force-closed; system HALTED"))
                     .field("exit_reason", reason.to_string())

@@ -30,6 +30,8 @@ pub struct PositionRecord {
     pub exit_reason: Option<String>,
     pub exit_price: Option<Decimal>,
     pub realized_pnl: Option<Decimal>,
+    /// Fees in USDT, only when that is all of them: NULL is unknown (not read, trades not found,
+    /// or partly paid in BNB — the `position_closed` audit's `fees_by_asset` has those).
     pub fees: Option<Decimal>,
     pub closed_ms: Option<i64>,
     pub adopted: bool,

@@ -137,7 +137,7 @@ fn invalid_requests_are_refused_before_anything_is_sent() {
     assert_eq!(env.ex.place_market(&lower).unwrap_err().kind, ExchangeErrorKind::Local);
     assert_eq!(env.ex.klines("BTCUSDT", "1m", 0).unwrap_err().kind, ExchangeErrorKind::Local);
     assert_eq!(env.ex.klines("BTCUSDT", "1m", 1501).unwrap_err().kind, ExchangeErrorKind::Local);
-    assert_eq!(env.ex.order_fills("BTCUSDT", "12a").unwrap_err().kind, ExchangeErrorKind::Local);
+    assert_eq!(env.ex.order_fills("BTCUSDT", "12a", 0).unwrap_err().kind, ExchangeErrorKind::Local);
     m.assert_hits(0);
     env.time().assert_hits(0);
 }

@@ -193,14 +193,21 @@ fn query_conditional_falls_back_to_all_algo_orders() {
     let env = Env::new();
     let direct = env.answer(GET, "/fapi/v1/algoOrder", 400, &fixture("error_-2013_order_does_not_exist.json"));
     let all = env.server.mock(|when, then| {
-        when.method(GET).path("/fapi/v1/allAlgoOrders").query_param("symbol", "BTCUSDT").query_param("limit", "1000");
+        when.method(GET)
+            .path("/fapi/v1/allAlgoOrders")
+            .query_param("symbol", "BTCUSDT")
+            .query_param("limit", "1000")
+            .query_param_exists("startTime")
+            .query_param_exists("endTime");
         then.status(200).body(fixture("rest_all_algo_orders_finished_btcusdt.json"));
     });
     let c = env.ex.query_conditional("BTCUSDT", "x-yHjDKm8h7cd1bf4f-9ce3-4d55-b9f").unwrap().unwrap();
     assert_eq!(c.algo_id, "1000001270850379");
+    all.assert_hits(1); // found in the newest window: no older window is read
+                        // An id in no window: every week of the history is read, then "none".
     assert_eq!(env.ex.query_conditional("BTCUSDT", "mc_p1_STOP_1").unwrap(), None);
     direct.assert_hits(2);
-    all.assert_hits(2);
+    all.assert_hits(1 + mcbot::exchange::binance::ALGO_HISTORY_WINDOWS);
 }
 
 #[test]

@@ -207,7 +207,7 @@ fn user_trades_become_fills() {
             .query_param("orderId", "3524852987");
         then.status(200).body(fixture("rest_user_trades_btcusdt.json"));
     });
-    let f = env.ex.order_fills("BTCUSDT", "3524852987").unwrap();
+    let f = env.ex.order_fills("BTCUSDT", "3524852987", 0).unwrap();
     m.assert_hits(1);
     assert_eq!(f.len(), 1);
     assert_eq!(
@@ -221,23 +221,25 @@ fn user_trades_with_numeric_ids_and_a_foreign_order_row() {
     let env = Env::new();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&fixture("rest_user_trades_ethusdt_numeric.json")).unwrap();
     let mut m = env.answer(GET, "/fapi/v1/userTrades", 200, &serde_json::to_string(&rows[..1]).unwrap());
-    let f = env.ex.order_fills("ETHUSDT", "831238666").unwrap();
+    let f = env.ex.order_fills("ETHUSDT", "831238666", 0).unwrap();
     assert_eq!((f[0].order_id.as_str(), f[0].time_ms), ("831238666", 1_645_930_322_371));
     m.delete();
     // Both rows: the second belongs to another order, so the answer is refused.
     env.answer(GET, "/fapi/v1/userTrades", 200, &fixture("rest_user_trades_ethusdt_numeric.json"));
-    let e = env.ex.order_fills("ETHUSDT", "831238666").unwrap_err();
+    let e = env.ex.order_fills("ETHUSDT", "831238666", 0).unwrap_err();
     assert_eq!((e.kind, e.class), (ExchangeErrorKind::Parse, ErrorClass::Fatal));
 }
 
+/// Issue 12 §1: a BNB commission is reported in BNB (never refused, which lost the fill, and
+/// never counted as USDT).
 #[test]
-fn fees_in_another_asset_are_refused_not_mixed() {
+fn fees_in_another_asset_keep_their_asset() {
     let env = Env::new();
     let body = fixture("rest_user_trades_btcusdt.json")
         .replace("\"commissionAsset\": \"USDT\"", "\"commissionAsset\": \"BNB\"");
     env.answer(GET, "/fapi/v1/userTrades", 200, &body);
-    let e = env.ex.order_fills("BTCUSDT", "3524852987").unwrap_err();
-    assert!(e.message.contains("BNB"), "{e}");
+    let f = env.ex.order_fills("BTCUSDT", "3524852987", 0).unwrap();
+    assert_eq!((f.len(), f[0].commission, f[0].commission_asset.as_str()), (1, dec!(0.14626840), "BNB"));
 }
 
 #[test]

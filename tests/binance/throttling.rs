@@ -106,7 +106,7 @@ fn f418_is_never_retried_and_blocks_further_requests() {
     assert_eq!((e.kind.clone(), e.class), (ExchangeErrorKind::Api { code: -1003 }, ErrorClass::Fatal));
     assert_eq!(e.retry_after_ms, Some(300_000), "the later of Retry-After and the ban time");
     let trades = env.answer(GET, "/fapi/v1/userTrades", 200, "[]");
-    let e = env.ex.order_fills("BTCUSDT", "1").unwrap_err();
+    let e = env.ex.order_fills("BTCUSDT", "1", 0).unwrap_err();
     assert_eq!((e.kind, e.class), (ExchangeErrorKind::Http { status: 418 }, ErrorClass::Fatal));
     trades.assert_hits(0);
     m.assert_hits(1);

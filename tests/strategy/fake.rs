@@ -133,7 +133,7 @@ impl Exchange for FakeExchange {
         self.read("wallet_balance")?;
         Ok(self.balance)
     }
-    fn order_fills(&self, _symbol: &str, _order_id: &str) -> ExResult<Vec<Fill>> {
+    fn order_fills(&self, _symbol: &str, _order_id: &str, _placed_ms: i64) -> ExResult<Vec<Fill>> {
         Err(self.order("order_fills"))
     }
 }

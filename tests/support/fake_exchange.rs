@@ -246,6 +246,7 @@ impl Exchange for FakeExchange {
             price: mark,
             qty: exec_qty,
             commission: exec_qty * mark * dec!(0.0004),
+            commission_asset: "USDT".into(),
             realized_pnl: Decimal::ZERO,
             time_ms: 0,
         });
@@ -390,7 +391,7 @@ impl Exchange for FakeExchange {
         self.begin("wallet_balance");
         Ok(dec!(10000))
     }
-    fn order_fills(&self, _symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
+    fn order_fills(&self, _symbol: &str, order_id: &str, _placed_ms: i64) -> ExResult<Vec<Fill>> {
         self.begin("order_fills");
         Ok(self.state.lock().unwrap().fills.iter().filter(|f| f.order_id == order_id).cloned().collect())
     }
@@ -481,7 +482,7 @@ impl Exchange for CrashingExchange<'_> {
     fn wallet_balance(&self, a: &str) -> ExResult<Decimal> {
         self.around(|| self.inner.wallet_balance(a))
     }
-    fn order_fills(&self, s: &str, o: &str) -> ExResult<Vec<Fill>> {
-        self.around(|| self.inner.order_fills(s, o))
+    fn order_fills(&self, s: &str, o: &str, t: i64) -> ExResult<Vec<Fill>> {
+        self.around(|| self.inner.order_fills(s, o, t))
     }
 }

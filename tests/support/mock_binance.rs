@@ -337,6 +337,10 @@ pub struct State {
     pub withdrawals_enabled: bool,
     /// The mock's clock minus the real one, ms: `/fapi/v1/time` and the recvWindow check use it.
     pub server_offset_ms: i64,
+    /// The asset `userTrades` rows name as `commissionAsset` (BNB: the fee discount is on).
+    pub commission_asset: &'static str,
+    /// `userTrades` answers no rows (a fill whose trades the exchange does not return).
+    pub hide_trades: bool,
     next_order_id: u64,
     next_algo_id: u64,
     next_trade_id: u64,
@@ -362,6 +366,8 @@ impl State {
             symbol_status: "TRADING",
             withdrawals_enabled: false,
             server_offset_ms: 0,
+            commission_asset: "USDT",
+            hide_trades: false,
             next_order_id: 8_389_765_000,
             next_algo_id: 1_000_000_000,
             next_trade_id: 600_000,
@@ -838,17 +844,39 @@ impl State {
                     return e;
                 }
                 let id = p.get("orderId").and_then(|i| i.parse::<u64>().ok());
+                let num = |k: &str| p.get(k).and_then(|v| v.parse::<i64>().ok());
+                let (start, end, from) = (num("startTime"), num("endTime"), num("fromId"));
+                if from.is_some() && (start.is_some() || end.is_some()) {
+                    return err(400, -1128, "Combination of optional parameters invalid.");
+                }
+                // Binance: no range is the last 7 days; a range is at most 7 days.
+                const WEEK: i64 = 7 * 86_400_000;
+                let now = now_ms() + self.server_offset_ms;
+                let (start, end) = match (start, end) {
+                    (None, None) => (now - WEEK, now),
+                    (Some(a), None) => (a, a + WEEK),
+                    (None, Some(b)) => (b - WEEK, b),
+                    (Some(a), Some(b)) => (a, b),
+                };
+                if end - start > WEEK {
+                    return err(400, -1127, "More than 7 days between startTime and endTime.");
+                }
+                let limit = p.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(500).min(1000);
+                let asset = self.commission_asset;
                 let rows: Vec<Value> = self
                     .trades
                     .iter()
+                    .filter(|_| !self.hide_trades)
                     .filter(|t| id.is_none_or(|id| t.order_id == id))
+                    .filter(|t| from.map_or((start..=end).contains(&t.time), |f| t.id >= f as u64))
+                    .take(limit)
                     .map(|t| {
                         json!({
-                            "buyer": t.side == Side::Buy, "commission": dec_str(t.commission, 8), "commissionAsset": "USDT",
+                            "buyer": t.side == Side::Buy, "commission": dec_str(t.commission, 8), "commissionAsset": asset,
                             "id": t.id, "maker": false, "orderId": t.order_id, "price": dec_str(t.price, 2),
                             "qty": dec_str(t.qty, 3), "quoteQty": dec_str(t.qty * t.price, 5),
                             "realizedPnl": dec_str(t.realized_pnl, 8), "side": t.side.as_str(), "positionSide": "BOTH",
-                            "symbol": SYMBOL, "time": t.time, "marginAsset": "USDT",
+                            "symbol": SYMBOL, "time": t.time,
                         })
                     })
                     .collect();

@@ -1,12 +1,18 @@
 //! Account configuration (margin type, leverage, position mode), the wallet balance and an
 //! order's fills. The configuration writes are idempotent: "no need to change" is success.
 
-use super::{check_symbol_input, converted, parse, refuse, row, rows, same, same_row_symbol, BinanceFutures};
+use super::{check_symbol_input, parse, refuse, row, rows, same, same_row_symbol, BinanceFutures};
 use crate::exchange::binance::sign::Query;
-use crate::exchange::binance::{codes, convert, endpoints, wire};
+use crate::exchange::binance::{codes, convert, endpoints, history, wire};
 use crate::exchange::error::{ErrorClass, ExResult};
 use crate::exchange::{AccountSettings, Fill};
 use rust_decimal::Decimal;
+
+/// Rows asked per `userTrades` page (Binance's maximum).
+pub const TRADES_PAGE: usize = 1000;
+
+/// How far before the journaled intent time the fill window starts (clock skew margin).
+pub const FILL_WINDOW_LEAD_MS: i64 = 3_600_000;
 
 /// Binance's leverage range.
 pub const MAX_LEVERAGE: u32 = 125;
@@ -104,32 +110,36 @@ impl BinanceFutures {
         })
     }
 
-    /// The fills of one order (`orderId` = the entry's orderId, or a triggered algo order's
-    /// `actualOrderId`).
-    pub(super) fn get_user_trades(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
+    /// `userTrades` of one order, bounded by time around `placed_ms` (Binance answers only the
+    /// last 7 days and 500 rows without a range, so an older order's fills came back empty) and
+    /// paged until complete. Rows are checked (symbol, orderId) and de-duplicated by trade id.
+    pub(super) fn get_user_trades(&self, symbol: &str, order_id: &str, placed_ms: i64) -> ExResult<Vec<Fill>> {
         check_symbol_input(symbol)?;
         if order_id.is_empty() || !order_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(refuse(format!("{order_id:?} is not a Binance order id")));
         }
-        let mut q = Query::new();
-        q.push("symbol", symbol).push("orderId", order_id);
-        let trades = self.read("binance.user_trades", order_id, || {
-            let reply = self.rest.call(&endpoints::USER_TRADES, &q, 0)?;
-            let mut out = Vec::new();
-            for (v, raw) in rows(&reply)? {
-                same_row_symbol(symbol, &v, &raw)?;
-                let t: wire::UserTrade = row(v, &raw)?;
-                same("orderId", order_id, &t.order_id.0, &raw)?;
-                out.push((t, raw));
-            }
-            Ok(out)
+        // Our intent time is journaled before the order is sent, on our clock: a little before
+        // it, in case that clock runs ahead of the exchange's.
+        let start = placed_ms.saturating_sub(FILL_WINDOW_LEAD_MS);
+        let end = start.saturating_add(history::WINDOW_MS);
+        let pages = history::collect(start, end, TRADES_PAGE, |a, b| {
+            let mut q = Query::new();
+            q.push("symbol", symbol).push("orderId", order_id);
+            q.push("startTime", &a.to_string()).push("endTime", &b.to_string());
+            q.push("limit", &TRADES_PAGE.to_string());
+            self.read("binance.user_trades", order_id, || {
+                let reply = self.rest.call(&endpoints::USER_TRADES, &q, 0)?;
+                let mut out = Vec::new();
+                for (v, raw) in rows(&reply)? {
+                    same_row_symbol(symbol, &v, &raw)?;
+                    let t: wire::UserTrade = row(v, &raw)?;
+                    same("orderId", order_id, &t.order_id.0, &raw)?;
+                    out.push(t);
+                }
+                Ok(out)
+            })
         })?;
-        // Rows without marginAsset (the official model) are checked against exchangeInfo's.
-        let settle = if trades.iter().all(|(t, _)| t.margin_asset.is_some()) {
-            String::new()
-        } else {
-            self.settlement_asset(symbol)?
-        };
-        trades.into_iter().map(|(t, raw)| converted(convert::fill(t, &settle), false, &raw)).collect()
+        let mut seen = std::collections::HashSet::new();
+        Ok(pages.into_iter().filter(|t| seen.insert(t.id.0.clone())).map(convert::fill).collect())
     }
 }

@@ -231,26 +231,18 @@ pub fn filters(s: &wire::ExchangeInfoSymbol) -> Conv<SymbolFilters> {
     Ok(f)
 }
 
-/// `settle`: the symbol's margin asset from exchangeInfo, used when the row does not name one
-/// (the official `userTrades` model has no `marginAsset`, so the check must not depend on it).
-pub fn fill(w: wire::UserTrade, settle: &str) -> Conv<Fill> {
-    // Fill.commission is in the quote asset; a fee paid in another asset (BNB discount) cannot be
-    // converted here, and silently mixing units would corrupt the ledger.
-    let margin = w.margin_asset.as_deref().unwrap_or(settle);
-    if margin != w.commission_asset {
-        return Err(format!(
-            "trade {} paid commission in {} (not {margin}); turn off the BNB fee discount",
-            w.order_id.0, w.commission_asset
-        ));
-    }
-    Ok(Fill {
+/// A trade row, its fee kept in the asset it was paid in: the official `userTrades` model has no
+/// `marginAsset`, and a BNB fee is neither refused (that would lose the fill) nor counted as USDT.
+pub fn fill(w: wire::UserTrade) -> Fill {
+    Fill {
         order_id: w.order_id.0,
         price: w.price.0,
         qty: w.qty.0,
         commission: w.commission.0,
+        commission_asset: w.commission_asset,
         realized_pnl: w.realized_pnl.0,
         time_ms: w.time.0,
-    })
+    }
 }
 
 #[cfg(test)]

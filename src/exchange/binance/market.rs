@@ -53,10 +53,6 @@ impl BinanceFutures {
             Ok((sym, raw, limits))
         })?;
         let filters = converted(convert::filters(&sym), false, &raw)?;
-        if let (Some(asset), Ok(mut cache)) = (sym.margin_asset.clone().or(sym.quote_asset.clone()), self.assets.lock())
-        {
-            cache.insert(symbol.to_string(), asset);
-        }
         if let Ok(mut cache) = self.filters.lock() {
             cache.insert(symbol.to_string(), filters.clone());
         }
@@ -67,19 +63,6 @@ impl BinanceFutures {
             weight_limit_1m: weight_1m,
             order_limit_1m: orders_1m,
             order_limit_10s: orders_10s,
-        })
-    }
-
-    /// The asset `symbol`'s fees settle in (exchangeInfo `marginAsset`, else `quoteAsset`).
-    pub(super) fn settlement_asset(&self, symbol: &str) -> ExResult<String> {
-        let cached = |s: &Self| s.assets.lock().ok().and_then(|c| c.get(symbol).cloned());
-        if let Some(a) = cached(self) {
-            return Ok(a);
-        }
-        // Filled in by the same read as the filters (a cached read without the field stays without).
-        self.get_filters(symbol)?;
-        cached(self).ok_or_else(|| {
-            codes::invalid_answer(format!("exchangeInfo names no marginAsset or quoteAsset for {symbol}: the fee asset of its trades cannot be checked"))
         })
     }
 

@@ -17,6 +17,8 @@ pub mod convert;
 pub mod doctor;
 /// The endpoints used, with weights.
 pub mod endpoints;
+/// Time-bounded, paged history reads.
+pub mod history;
 /// The only HTTP client.
 pub mod http;
 /// Bans and back-offs persisted beside the state DB.
@@ -25,6 +27,7 @@ pub mod limits_file;
 mod market;
 /// Positions and orders (regular and algo).
 mod orders;
+pub use orders::ALGO_HISTORY_WINDOWS;
 /// Back-off before the per-minute limits.
 pub mod ratelimit;
 /// The request pipeline (gate, sign, send, classify, transcript).
@@ -58,8 +61,6 @@ pub struct BinanceFutures {
     rest: Rest,
     /// exchangeInfo filters, fetched once per symbol per process.
     filters: Mutex<HashMap<String, SymbolFilters>>,
-    /// Each symbol's margin asset from the same exchangeInfo read.
-    assets: Mutex<HashMap<String, String>>,
     /// The command's retry budget: the adapter is built once per command (`cmd::Ctx::connect`),
     /// so every read of the command — from any layer or thread — draws on this one.
     budget: Arc<RetryBudget>,
@@ -108,7 +109,7 @@ impl BinanceFutures {
             .with_credential_names(&cfg.api_key_env, &cfg.api_secret_env);
         let budget = Arc::new(RetryBudget::new(BudgetLimits::COMMAND, rest.clock.now_ms()));
         let rest = rest.with_budget(budget.clone());
-        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()), assets: Mutex::new(HashMap::new()), budget })
+        Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()), budget })
     }
 
     /// Replaces the retry budget (tests; a caller that owns a budget of its own).
@@ -275,7 +276,15 @@ impl Exchange for BinanceFutures {
         self.get_order(symbol, client_id)
     }
     fn query_conditional(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
-        self.get_algo_order(symbol, client_id)
+        self.get_algo_order(symbol, client_id, None)
+    }
+    fn query_conditional_placed(
+        &self,
+        symbol: &str,
+        client_id: &str,
+        placed_ms: i64,
+    ) -> ExResult<Option<ExConditional>> {
+        self.get_algo_order(symbol, client_id, Some(placed_ms))
     }
     fn cancel_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
         self.delete_order(symbol, client_id)
@@ -295,8 +304,8 @@ impl Exchange for BinanceFutures {
     fn wallet_balance(&self, asset: &str) -> ExResult<Decimal> {
         self.get_available_balance(asset)
     }
-    fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
-        self.get_user_trades(symbol, order_id)
+    fn order_fills(&self, symbol: &str, order_id: &str, placed_ms: i64) -> ExResult<Vec<Fill>> {
+        self.get_user_trades(symbol, order_id, placed_ms)
     }
     fn venue_info(&self, symbol: &str) -> ExResult<VenueInfo> {
         self.get_venue_info(symbol)

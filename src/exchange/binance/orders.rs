@@ -9,7 +9,7 @@ use super::{
 };
 use crate::exchange::binance::rest::Reply;
 use crate::exchange::binance::sign::Query;
-use crate::exchange::binance::{codes, convert, endpoints, wire};
+use crate::exchange::binance::{codes, convert, endpoints, history, wire};
 use crate::exchange::error::ExResult;
 use crate::exchange::{
     CancelOutcome, ConditionalOrderRequest, ConditionalStatus, ExConditional, ExOrder, ExOrderStatus, ExPosition,
@@ -17,9 +17,18 @@ use crate::exchange::{
 };
 use rust_decimal::Decimal;
 
-/// Rows asked of `/fapi/v1/allAlgoOrders` when `/fapi/v1/algoOrder` no longer knows an order: one
-/// page, no paging (the fallback is bounded).
+/// Rows asked per `/fapi/v1/allAlgoOrders` page (Binance's maximum).
 pub const ALGO_HISTORY_LIMIT: usize = 1000;
+
+/// Weeks of `allAlgoOrders` the fallback searches, newest first, when `/fapi/v1/algoOrder` no
+/// longer knows an order: 13 weeks, Binance's three months of history (BINANCE.md §4.6).
+pub const ALGO_HISTORY_WINDOWS: usize = 13;
+
+/// The newest window ends this far past our estimate of the exchange's clock (skew margin).
+pub const ALGO_HISTORY_LEAD_MS: i64 = 60_000;
+
+/// A placement window starts this far before the journaled intent time (our clock's skew).
+pub const ALGO_PLACED_LEAD_MS: i64 = 3_600_000;
 
 /// Is this error Binance's "no such order" (-2013 / -2011)?
 fn not_found<T>(r: &ExResult<T>) -> bool {
@@ -78,44 +87,61 @@ impl BinanceFutures {
         })
     }
 
-    /// `/fapi/v1/allOrders?startTime=`: one page (1000 rows) of the symbol's orders created since
-    /// `since_ms` — Binance answers at most 7 days, so callers stay within that.
+    /// `/fapi/v1/allOrders` from `since_ms`: Binance answers at most 7 days per query, so the
+    /// range is bounded explicitly (`since_ms` up to 7 days on, or now) and paged until complete.
+    /// Callers stay within 7 days of now.
     pub(super) fn get_order_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExOrder>> {
         check_symbol_input(symbol)?;
-        let mut q = Query::new();
-        q.push("symbol", symbol).push("startTime", &since_ms.to_string()).push("limit", "1000");
-        self.read("binance.order_history", symbol, || {
-            let reply = self.rest.call(&endpoints::ALL_ORDERS, &q, 0)?;
-            let mut out = Vec::new();
-            for (v, raw) in rows(&reply)? {
-                same_row_symbol(symbol, &v, &raw)?;
-                out.push(converted(convert::order(row(v, &raw)?, raw.clone()), false, &raw)?);
-            }
-            Ok(out)
+        let (start, end) = self.history_range(since_ms);
+        history::collect(start, end, ALGO_HISTORY_LIMIT, |a, b| {
+            let mut q = Query::new();
+            q.push("symbol", symbol).push("startTime", &a.to_string()).push("endTime", &b.to_string());
+            q.push("limit", &ALGO_HISTORY_LIMIT.to_string());
+            self.read("binance.order_history", symbol, || {
+                let reply = self.rest.call(&endpoints::ALL_ORDERS, &q, 0)?;
+                let mut out = Vec::new();
+                for (v, raw) in rows(&reply)? {
+                    same_row_symbol(symbol, &v, &raw)?;
+                    out.push(converted(convert::order(row(v, &raw)?, raw.clone()), false, &raw)?);
+                }
+                Ok(out)
+            })
         })
     }
 
-    /// `/fapi/v1/allAlgoOrders?startTime=`: one page (1000 rows) of the symbol's algo orders
-    /// created since `since_ms` (at most 7 days back), as they are — a FINISHED row is not
-    /// resolved to its child order here.
+    /// `/fapi/v1/allAlgoOrders` from `since_ms` (bounded and paged as `get_order_history`), as
+    /// the rows are — a FINISHED row is not resolved to its child order here. Every row counts
+    /// towards a page; rows without a client id are skipped.
     pub(super) fn get_conditional_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExConditional>> {
         check_symbol_input(symbol)?;
-        let mut q = Query::new();
-        q.push("symbol", symbol)
-            .push("startTime", &since_ms.to_string())
-            .push("limit", &ALGO_HISTORY_LIMIT.to_string());
-        self.read("binance.conditional_history", symbol, || {
-            let reply = self.rest.call(&endpoints::ALL_ALGO_ORDERS, &q, 0)?;
-            let mut out = Vec::new();
-            for (v, raw) in rows(&reply)? {
-                same_row_symbol(symbol, &v, &raw)?;
-                let Some(cid) = v.get("clientAlgoId").and_then(serde_json::Value::as_str).map(str::to_string) else {
-                    continue;
-                };
-                out.push(algo_answer(row(v, &raw)?, symbol, &cid, raw, false)?);
-            }
-            Ok(out)
-        })
+        let (start, end) = self.history_range(since_ms);
+        let pages = history::collect(start, end, ALGO_HISTORY_LIMIT, |a, b| {
+            let mut q = Query::new();
+            q.push("symbol", symbol).push("startTime", &a.to_string()).push("endTime", &b.to_string());
+            q.push("limit", &ALGO_HISTORY_LIMIT.to_string());
+            self.read("binance.conditional_history", symbol, || {
+                let reply = self.rest.call(&endpoints::ALL_ALGO_ORDERS, &q, 0)?;
+                let mut out = Vec::new();
+                for (v, raw) in rows(&reply)? {
+                    same_row_symbol(symbol, &v, &raw)?;
+                    let Some(cid) = v.get("clientAlgoId").and_then(serde_json::Value::as_str).map(str::to_string)
+                    else {
+                        out.push(None);
+                        continue;
+                    };
+                    out.push(Some(algo_answer(row(v, &raw)?, symbol, &cid, raw, false)?));
+                }
+                Ok(out)
+            })
+        })?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    /// `[since_ms, end]` with `end` the earlier of 7 days on and now (plus the skew margin).
+    fn history_range(&self, since_ms: i64) -> (i64, i64) {
+        let now = self.rest.server_now_ms().saturating_add(ALGO_HISTORY_LEAD_MS);
+        let end = since_ms.saturating_add(history::WINDOW_MS).min(now).max(since_ms);
+        (since_ms, end)
     }
 
     /// Open algo orders of the types mcbot places. Other conditional types (a human's trailing
@@ -270,8 +296,16 @@ impl BinanceFutures {
     }
 
     /// `/fapi/v1/algoOrder?clientAlgoId=`, then, if it does not know the order (completed algo
-    /// orders can vanish from it, nautilus PR #4449), one page of `/fapi/v1/allAlgoOrders`.
-    pub(super) fn get_algo_order(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
+    /// orders can vanish from it, nautilus PR #4449), `/fapi/v1/allAlgoOrders` by time windows.
+    /// `placed_ms`, when known, limits the fallback to the window around the placement and the
+    /// newest one (a row may be filed by creation or by update time); without it every week back
+    /// to [`ALGO_HISTORY_WINDOWS`] is searched.
+    pub(super) fn get_algo_order(
+        &self,
+        symbol: &str,
+        client_id: &str,
+        placed_ms: Option<i64>,
+    ) -> ExResult<Option<ExConditional>> {
         check_symbol_input(symbol)?;
         check_client_id(client_id)?;
         let mut q = Query::new();
@@ -291,25 +325,77 @@ impl BinanceFutures {
         if let Some(c) = direct {
             return self.resolve_finished(c).map(Some);
         }
-        let mut q = Query::new();
-        q.push("symbol", symbol).push("limit", &ALGO_HISTORY_LIMIT.to_string());
-        let found = self.read("binance.all_algo_orders", client_id, || {
-            let reply = self.rest.call(&endpoints::ALL_ALGO_ORDERS, &q, 0)?;
-            let mut best: Option<ExConditional> = None;
-            for (v, raw) in rows(&reply)? {
-                same_row_symbol(symbol, &v, &raw)?;
-                if v.get("clientAlgoId").and_then(serde_json::Value::as_str) != Some(client_id) {
-                    continue;
+        let found = self.find_in_algo_history(symbol, client_id, placed_ms)?;
+        found.map(|c| self.resolve_finished(c)).transpose()
+    }
+
+    /// `/fapi/v1/allAlgoOrders` in explicit 7-day windows, newest first, each paged until
+    /// complete: the newest row with this client id. Without `placed_ms` the search walks back
+    /// [`ALGO_HISTORY_WINDOWS`] weeks and stops at the first window that holds the id (ids are
+    /// reused only across attempts, which carry their own suffix, so a newer window never hides
+    /// an older one). With it, only the newest window and the one starting just before the
+    /// placement are read.
+    fn find_in_algo_history(
+        &self,
+        symbol: &str,
+        client_id: &str,
+        placed_ms: Option<i64>,
+    ) -> ExResult<Option<ExConditional>> {
+        let newest_end = self.rest.server_now_ms().saturating_add(ALGO_HISTORY_LEAD_MS);
+        let newest = (newest_end.saturating_sub(history::WINDOW_MS), newest_end);
+        let windows: Vec<(i64, i64)> = match placed_ms {
+            Some(p) => {
+                let start = p.saturating_sub(ALGO_PLACED_LEAD_MS);
+                if start >= newest.0 {
+                    vec![newest]
+                } else {
+                    vec![newest, (start, start.saturating_add(history::WINDOW_MS))]
                 }
-                let c = algo_answer(row(v, &raw)?, symbol, client_id, raw, false)?;
+            }
+            None => (0..ALGO_HISTORY_WINDOWS)
+                .map(|i| {
+                    let back = i64::try_from(i).unwrap_or(0).saturating_mul(history::WINDOW_MS + 1);
+                    (newest.0.saturating_sub(back), newest.1.saturating_sub(back))
+                })
+                .collect(),
+        };
+        for (start, end) in windows {
+            let rows = history::collect(start, end, ALGO_HISTORY_LIMIT, |a, b| {
+                self.algo_history_page(symbol, client_id, a, b)
+            })?;
+            let mut best: Option<ExConditional> = None;
+            for c in rows.into_iter().flatten() {
                 // Ids are unique among *open* orders only; the latest one is the one that matters.
                 if best.as_ref().is_none_or(|b| c.update_time_ms >= b.update_time_ms) {
                     best = Some(c);
                 }
             }
-            Ok(best)
-        })?;
-        found.map(|c| self.resolve_finished(c)).transpose()
+            if best.is_some() {
+                return Ok(best);
+            }
+        }
+        Ok(None)
+    }
+
+    /// One page of `allAlgoOrders` in `[a, b]`: every row counts towards the page size; only the
+    /// rows with `client_id` are converted (`Some`).
+    fn algo_history_page(&self, symbol: &str, client_id: &str, a: i64, b: i64) -> ExResult<Vec<Option<ExConditional>>> {
+        let mut q = Query::new();
+        q.push("symbol", symbol).push("startTime", &a.to_string()).push("endTime", &b.to_string());
+        q.push("limit", &ALGO_HISTORY_LIMIT.to_string());
+        self.read("binance.all_algo_orders", client_id, || {
+            let reply = self.rest.call(&endpoints::ALL_ALGO_ORDERS, &q, 0)?;
+            let mut out = Vec::new();
+            for (v, raw) in rows(&reply)? {
+                same_row_symbol(symbol, &v, &raw)?;
+                if v.get("clientAlgoId").and_then(serde_json::Value::as_str) != Some(client_id) {
+                    out.push(None);
+                    continue;
+                }
+                out.push(Some(algo_answer(row(v, &raw)?, symbol, client_id, raw, false)?));
+            }
+            Ok(out)
+        })
     }
 
     pub(super) fn delete_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {

@@ -191,11 +191,6 @@ pub struct ExchangeInfoSymbol {
     pub symbol: String,
     #[serde(default)]
     pub status: Option<String>,
-    /// The asset fees and PnL settle in; `userTrades` rows do not say (official model).
-    #[serde(default)]
-    pub margin_asset: Option<String>,
-    #[serde(default)]
-    pub quote_asset: Option<String>,
     pub filters: Vec<SymbolFilter>,
 }
 
@@ -374,6 +369,8 @@ pub struct Balance {
 #[serde(rename_all = "camelCase")]
 pub struct UserTrade {
     pub symbol: String,
+    /// The trade id: paged reads are checked for rows answered twice by it.
+    pub id: Text,
     pub order_id: Text,
     pub price: Num,
     pub qty: Num,
@@ -381,8 +378,6 @@ pub struct UserTrade {
     pub commission_asset: String,
     pub realized_pnl: Num,
     pub time: Int,
-    #[serde(default)]
-    pub margin_asset: Option<String>,
 }
 
 #[cfg(test)]

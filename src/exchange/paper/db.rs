@@ -132,6 +132,7 @@ fn load_orders(conn: &Connection) -> SqlResult<Vec<Order>> {
                 price: dec(r, "price")?,
                 qty: dec(r, "qty")?,
                 commission: dec(r, "commission")?,
+                commission_asset: super::book::PAPER_FEE_ASSET.to_string(),
                 realized_pnl: dec(r, "realized_pnl")?,
                 time_ms: r.get("time_ms")?,
             },

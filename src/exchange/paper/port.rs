@@ -259,7 +259,8 @@ impl Exchange for PaperExchange {
         Ok(None)
     }
 
-    fn order_fills(&self, symbol: &str, order_id: &str) -> ExResult<Vec<Fill>> {
+    fn order_fills(&self, symbol: &str, order_id: &str, _placed_ms: i64) -> ExResult<Vec<Fill>> {
+        // The paper book keeps every fill: no history window applies.
         self.read("order_fills", "GET /fapi/v1/userTrades", &Req::symbol(symbol), |b, _| {
             let i = order_id.parse::<i64>().ok().and_then(|id| b.order_by_id(id));
             Ok(i.map(|i| b.orders[i].fills.clone()).unwrap_or_default())

@@ -29,6 +29,9 @@ use crate::exchange::{ConditionalKind, ConditionalStatus, ExOrderStatus, Fill, W
 use rust_decimal::Decimal;
 use std::collections::{BTreeSet, HashMap};
 
+/// The paper account is USDT only: every fee is paid in it.
+pub const PAPER_FEE_ASSET: &str = "USDT";
+
 /// A regular (MARKET) order. `id` = index in `Book::orders` + 1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Order {
@@ -295,7 +298,15 @@ impl Book {
         o.avg_price = r8((o.avg_price * o.executed_qty + px * qty) / executed);
         o.executed_qty = executed.normalize();
         o.update_ms = t;
-        let fill = Fill { order_id: o.id.to_string(), price: px, qty, commission: fee, realized_pnl: pnl, time_ms: t };
+        let fill = Fill {
+            order_id: o.id.to_string(),
+            price: px,
+            qty,
+            commission: fee,
+            commission_asset: PAPER_FEE_ASSET.to_string(),
+            realized_pnl: pnl,
+            time_ms: t,
+        };
         o.fills.push(fill.clone());
         self.dirty.fills.push((i, fill));
         self.dirty.orders.insert(i);
