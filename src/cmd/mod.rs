@@ -5,8 +5,10 @@ pub mod enter;
 pub mod evaluate;
 pub mod exit;
 pub mod halt;
+pub mod human;
 pub mod init;
 pub mod notify;
+pub mod paper;
 pub mod protect;
 pub mod reconcile;
 pub mod replay;
@@ -16,7 +18,7 @@ pub mod tick;
 
 use crate::cli::{Cli, Command};
 use crate::clock::{Clock, ManualClock, SystemClock};
-use crate::config::{self, Config, ConfigError, ExchangeKind, PaperMarketData};
+use crate::config::{self, Config, ConfigError, ExchangeKind, PaperMode};
 use crate::error::{Error, Result};
 use crate::exchange::Exchange;
 use crate::lock::StateLock;
@@ -119,13 +121,16 @@ pub fn connect_exchange(config: &Config, clock: Arc<dyn Clock>) -> Result<Box<dy
             use crate::exchange::paper::{
                 live::LiveMarketData, market::FileMarketData, market::MarketData, PaperExchange,
             };
-            let market: Arc<dyn MarketData> = match config.paper.market_data {
-                PaperMarketData::File => Arc::new(
+            let market: Arc<dyn MarketData> = match config.paper.mode {
+                PaperMode::Replay => Arc::new(
                     FileMarketData::load(&config.paper.candles, &config.paper.funding)
                         .map_err(|e| ConfigError::invalid("paper.candles", e.to_string()))?,
                 ),
-                PaperMarketData::Binance => {
-                    let public = crate::exchange::binance::BinanceFutures::public(&config.exchange, clock.clone())?;
+                PaperMode::Live => {
+                    // Public endpoints of `paper.prices_url` (the market's own prices), never the
+                    // configured trading host: nothing signed is sent, no key is read.
+                    let prices = config::ExchangeConfig { base_url: config.paper.prices_url.clone(), ..config.exchange.clone() };
+                    let public = crate::exchange::binance::BinanceFutures::public(&prices, clock.clone())?;
                     Arc::new(LiveMarketData::new(Box::new(public), &config.symbol, &config.strategy.interval)?)
                 }
             };
@@ -146,36 +151,6 @@ fn refuse_while_banned(limits: &crate::exchange::binance::limits_file::LimitsFil
         )));
     }
     Ok(())
-}
-
-/// File-driven paper runs keep their own clock in the state DB: it starts after the warm-up (or
-/// at `paper.start`) and each `tick` moves it one candle on, so repeated ticks trade through
-/// history. Returns None for live clocks.
-fn paper_clock(ctx: &Ctx, advance: bool) -> Result<Option<i64>> {
-    let c = &ctx.config;
-    if c.exchange.kind != ExchangeKind::Paper || c.paper.market_data != PaperMarketData::File {
-        return Ok(None);
-    }
-    // 5 s after a candle close, like the cron schedule.
-    const AFTER_CLOSE_MS: i64 = 5_000;
-    let now = match ctx.store.paper_clock()? {
-        Some(t) if advance => t + c.strategy.interval_ms,
-        Some(t) => return Ok(Some(t)),
-        None => {
-            let start = match c.paper.start_ms {
-                Some(s) => s,
-                None => {
-                    let candles = crate::marketdata::load_candles(&c.paper.candles)
-                        .map_err(|e| ConfigError::invalid("paper.candles", e.to_string()))?;
-                    let first = candles.first().map_or(0, |x| x.open_time_ms);
-                    first + i64::try_from(c.strategy.warmup + 1).unwrap_or(0) * c.strategy.interval_ms
-                }
-            };
-            start - start.rem_euclid(c.strategy.interval_ms) + AFTER_CLOSE_MS
-        }
-    };
-    ctx.store.set_paper_clock(now)?;
-    Ok(Some(now))
 }
 
 /// Runs the parsed command.
@@ -213,7 +188,10 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
     let clock_now = if matches!(cli.command, Command::Replay(_) | Command::Notify(_)) {
         ctx.store.paper_clock()?
     } else {
-        paper_clock(&ctx, advance)?
+        if !matches!(cli.command, Command::Status(_)) {
+            paper::check_mode(&ctx)?;
+        }
+        paper::clock(&ctx, advance)?
     };
     if let Some(now) = clock_now {
         ctx.clock = Arc::new(ManualClock::new(now));
