@@ -12,6 +12,7 @@ mod exec_binance;
 pub mod execution;
 mod first_hour;
 mod paper;
+mod paper_modes;
 mod posture;
 mod reconcile;
 mod replay;

@@ -64,10 +64,16 @@ pub fn run(args: &InitArgs, config_path: &Path) -> Result<Report> {
     report.set("state_db", config.state_db.display().to_string());
     report.set("mode", state.mode.as_str());
     if let Some(mode) = super::paper::mode(&config) {
-        report.push_line(format!("paper.mode = {:?}: {}", mode.as_str(), match mode {
-            crate::config::PaperMode::Live => "`mcbot tick` runs a dry run on live public prices (network, no keys)",
-            crate::config::PaperMode::Replay => "`mcbot tick` replays the shipped history one candle per tick (offline)",
-        }));
+        report.push_line(format!(
+            "paper.mode = {:?}: {}",
+            mode.as_str(),
+            match mode {
+                crate::config::PaperMode::Live =>
+                    "`mcbot tick` runs a dry run on live public prices (network, no keys)",
+                crate::config::PaperMode::Replay =>
+                    "`mcbot tick` replays the shipped history one candle per tick (offline)",
+            }
+        ));
         report.set("paper_mode", mode.as_str());
     }
     Ok(report)

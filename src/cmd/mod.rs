@@ -129,7 +129,8 @@ pub fn connect_exchange(config: &Config, clock: Arc<dyn Clock>) -> Result<Box<dy
                 PaperMode::Live => {
                     // Public endpoints of `paper.prices_url` (the market's own prices), never the
                     // configured trading host: nothing signed is sent, no key is read.
-                    let prices = config::ExchangeConfig { base_url: config.paper.prices_url.clone(), ..config.exchange.clone() };
+                    let prices =
+                        config::ExchangeConfig { base_url: config.paper.prices_url.clone(), ..config.exchange.clone() };
                     let public = crate::exchange::binance::BinanceFutures::public(&prices, clock.clone())?;
                     Arc::new(LiveMarketData::new(Box::new(public), &config.symbol, &config.strategy.interval)?)
                 }

@@ -34,7 +34,7 @@ pub fn check_mode(ctx: &Ctx) -> Result<()> {
         (PaperMode::Live, Some(t), _) => Some(format!("a history replay (paper clock at {})", rfc3339(t))),
         (PaperMode::Replay, None, Some(t)) => {
             Some(format!("a paper book at {} without a replay clock (a live dry run or a kept sim run)", rfc3339(t)))
-        },
+        }
         _ => None,
     };
     match other_use {

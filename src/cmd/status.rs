@@ -54,8 +54,13 @@ fn paper_view(ctx: &Ctx) -> Result<Option<PaperView>> {
             let end = paper::replay_data_end_ms(c)?;
             // Finished: the next tick's clock would pass the data's last candle.
             let finished = clock.is_some_and(|t| t + c.strategy.interval_ms > end);
-            let at = clock.map_or("not started (the first tick starts it)".to_string(), |t| format!("clock {}", human::time(t)));
-            let state = if finished { "FINISHED: the next tick is refused (exit 2), see docs/operations.md" } else { "each tick one candle on" };
+            let at = clock
+                .map_or("not started (the first tick starts it)".to_string(), |t| format!("clock {}", human::time(t)));
+            let state = if finished {
+                "FINISHED: the next tick is refused (exit 2), see docs/operations.md"
+            } else {
+                "each tick one candle on"
+            };
             PaperView {
                 json: json!({
                     "mode": "replay", "candles": c.paper.candles.display().to_string(),
@@ -197,7 +202,14 @@ pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
                 human::time(p.valid_until_ms)
             ),
             (None, Some(p)) => {
-                format!("{} {} qty {} stop {} USDT, {} (the open position's)", p.id, p.side, p.qty, p.stop_price, p.status.as_str())
+                format!(
+                    "{} {} qty {} stop {} USDT, {} (the open position's)",
+                    p.id,
+                    p.side,
+                    p.qty,
+                    p.stop_price,
+                    p.status.as_str()
+                )
             }
             (None, None) => "none pending".to_string(),
         },

@@ -285,7 +285,17 @@ impl RawConfig {
             max_notional_usdt: r.num("max_notional_usdt")?,
         };
         let p = Section::sub(t, "paper")?;
-        p.only(&["mode", "market_data", "prices_url", "candles", "funding", "start", "starting_balance_usdt", "fee_pct", "slippage_pct"])?;
+        p.only(&[
+            "mode",
+            "market_data",
+            "prices_url",
+            "candles",
+            "funding",
+            "start",
+            "starting_balance_usdt",
+            "fee_pct",
+            "slippage_pct",
+        ])?;
         let paper = RawPaper {
             mode: p.string("mode")?,
             market_data: p.string("market_data")?,
