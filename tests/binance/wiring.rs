@@ -60,7 +60,7 @@ fn connect_exchange_needs_the_secret_before_any_request() {
     assert_eq!(ex.name(), "binance");
 }
 
-/// `paper.market_data = "binance"`: the paper exchange's live prices come from Binance's public
+/// `paper.mode = "live"`: the paper exchange's live prices come from Binance's public
 /// klines and premiumIndex (no key), and trading works on them.
 #[test]
 fn live_market_data_feeds_the_paper_exchange_from_public_endpoints() {

@@ -1,4 +1,4 @@
-//! Live market data for the paper exchange (`paper.market_data = "binance"`): Binance's public
+//! Live market data for the paper exchange (`paper.mode = "live"`): Binance's public
 //! klines and premiumIndex through the adapter's key-less client, so anyone can forward-test
 //! without an account (as freqtrade's dry-run does). Funding: the current `lastFundingRate` is
 //! applied at each 8-hour settlement the paper exchange passes.
