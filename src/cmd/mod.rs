@@ -90,7 +90,15 @@ impl Ctx {
     /// Loads config, takes the lock (unless `no_lock`), opens the store.
     pub fn build(config: Config, lock: bool, json: bool, clock: Arc<dyn Clock>) -> Result<Ctx> {
         check_state_folder(&config)?;
-        let lock = if lock { Some(StateLock::acquire(&config.lock_path(), config.lock_timeout_ms)?) } else { None };
+        let lock = if lock {
+            let started = std::time::Instant::now();
+            let l = StateLock::acquire(&config.lock_path(), config.lock_timeout_ms)?;
+            let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::debug!(event = "lock.acquired", path = %config.lock_path().display(), waited_ms, "state lock taken");
+            Some(l)
+        } else {
+            None
+        };
         let store = Store::open(&config.state_db, clock.now_ms())?;
         check_identity(&config, &store, clock.now_ms())?;
         Ok(Ctx { config, store, clock, lock, json })
@@ -165,6 +173,14 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
     let path = config_path(cli);
     let mut config = config::load(&path)?;
     config.env_file = cli.env_file.clone();
+    tracing::debug!(
+        event = "config.loaded",
+        path = %path.display(),
+        exchange = config.state_identity().exchange_kind,
+        paper_mode = paper::mode(&config).map(|m| m.as_str()),
+        state_db = %config.state_db.display(),
+        "config loaded"
+    );
     let notify = config.notify.clone();
     let result = run_loaded(cli, config);
     if matches!(cli.command, Command::Tick(_)) {
@@ -195,6 +211,7 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
         paper::clock(&ctx, advance)?
     };
     if let Some(now) = clock_now {
+        tracing::debug!(event = "paper.clock", now = %crate::clock::rfc3339(now), "replay clock");
         ctx.clock = Arc::new(ManualClock::new(now));
     }
     let result = match &cli.command {
