@@ -11,6 +11,7 @@ mod config_fuzz;
 mod exec_binance;
 pub mod execution;
 mod first_hour;
+mod human_output;
 mod paper;
 mod paper_modes;
 mod posture;

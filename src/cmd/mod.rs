@@ -1,6 +1,7 @@
 //! CLI glue: builds the context (config → lock → store → clock), dispatches to one file per
 //! subcommand, and holds no business logic of its own.
 
+pub mod docs;
 pub mod enter;
 pub mod evaluate;
 pub mod exit;
@@ -170,6 +171,13 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
     if let Command::Sim(args) = &cli.command {
         return sim::run(args, cli.config.as_deref(), cli.json);
     }
+    // Generated from the CLI definition: no config, no state.
+    if let Command::Completions(args) = &cli.command {
+        return docs::completions(args);
+    }
+    if let Command::Man(args) = &cli.command {
+        return docs::man(args);
+    }
     let path = config_path(cli);
     let mut config = config::load(&path)?;
     config.env_file = cli.env_file.clone();
@@ -225,7 +233,9 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Tick(a) => tick::run(a, &mut ctx),
         Command::Notify(a) => notify::run(a, &mut ctx),
-        Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
+        Command::Init(_) | Command::Sim(_) | Command::Completions(_) | Command::Man(_) => {
+            Err(Error::Usage("unreachable dispatch".into()))
+        }
     };
     after_command(&mut ctx);
     result

@@ -102,8 +102,11 @@ impl Check {
             // compare the same numbers.
             Check::TrendLong { close, ema_fast, ema_slow, ema_fast_prev, lookback }
             | Check::TrendShort { close, ema_fast, ema_slow, ema_fast_prev, lookback } => {
-                let (side, op, way) =
-                    if matches!(self, Check::TrendLong { .. }) { ("long", ">", "above") } else { ("short", "<", "below") };
+                let (side, op, way) = if matches!(self, Check::TrendLong { .. }) {
+                    ("long", ">", "above")
+                } else {
+                    ("short", "<", "below")
+                };
                 format!(
                     "{side} needs close {op} EMA fast {op} EMA slow, EMA fast {way} its value {lookback} candles \
                      earlier; is close {} {} fast {} {} slow {}, fast {} {} {} earlier",
