@@ -214,7 +214,8 @@ fn row_json(t: &TimelineRow) -> Value {
 }
 
 fn row_text(t: &TimelineRow) -> String {
-    let head = format!("{}  #{:<5}", crate::cmd::human::time(t.ts_ms), t.seq);
+    // Milliseconds kept: the order of an ENTRY fill and its STOP ack within one second matters.
+    let head = format!("{}  #{:<5}", rfc3339(t.ts_ms), t.seq);
     let opt = |d: Option<rust_decimal::Decimal>| d.map_or("-".to_string(), |d| d.to_string());
     match t.source {
         Source::Order => format!(
