@@ -32,6 +32,9 @@ pub struct Cli {
     /// Less log output on stderr: -q warnings, -qq errors, -qqq nothing
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub quiet: u8,
+    /// Log filter directive (tracing EnvFilter, e.g. `mcbot=debug` or `off`); wins over -v/-q
+    #[arg(long, global = true, env = "RUST_LOG", value_name = "DIRECTIVE")]
+    pub log_filter: Option<String>,
     /// Log line format on stderr
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,

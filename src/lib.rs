@@ -78,7 +78,7 @@ where
     // The simulated bot's own log lines (thousands per run, CRITICAL ones included: they are
     // injected) would drown sim's report: off unless -v (errors), -vv (warnings), -vvv (info).
     let verbosity = if matches!(cli.command, cli::Command::Sim(_)) { cli.verbosity() - 3 } else { cli.verbosity() };
-    logging::init(verbosity, cli.log_format);
+    logging::init(verbosity, cli.log_format, cli.log_filter.as_deref());
     let name = cli.command.name();
     let started = std::time::Instant::now();
     let report = match cmd::dispatch(&cli) {

@@ -1,7 +1,7 @@
 //! Logging: tracing to stderr, as text or JSON lines. stdout is reserved for the command's report.
 //!
-//! How much: `RUST_LOG` (an `EnvFilter` directive such as `mcbot=debug` or `off`) when it is set and
-//! parses; otherwise `-v`/`-q`: default info, `-v` debug (each command's config, lock and outcome;
+//! How much: `--log-filter` / `RUST_LOG` (an `EnvFilter` directive such as `mcbot=debug` or
+//! `off`) when set and valid; otherwise `-v`/`-q`: default info, `-v` debug (each command's config, lock and outcome;
 //! every HTTP request), `-vv` trace, `-q` warnings only, `-qq` errors only, `-qqq` nothing.
 //! Other crates log warnings and worse unless `RUST_LOG` says otherwise.
 
@@ -47,9 +47,9 @@ fn filter(verbosity: i8, rust_log: Option<&str>) -> (EnvFilter, Option<String>) 
 }
 
 /// Installs the global subscriber once; later calls (a second `run` in one process) keep the first.
-pub fn init(verbosity: i8, format: LogFormat) {
-    let rust_log = std::env::var("RUST_LOG").ok();
-    let (filter, problem) = filter(verbosity, rust_log.as_deref());
+/// `rust_log` is `--log-filter` / `$RUST_LOG` (clap reads the environment).
+pub fn init(verbosity: i8, format: LogFormat, rust_log: Option<&str>) {
+    let (filter, problem) = filter(verbosity, rust_log);
     let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false);
     let _ = match format {
         LogFormat::Text => builder.with_ansi(false).try_init(),
