@@ -4,9 +4,9 @@
 //! applied at each 8-hour settlement the paper exchange passes.
 //!
 //! The paper exchange asks its market data on every call (a tick makes dozens): answers are kept
-//! for a few seconds of this process, and a read that failed after the adapter's bounded retries
-//! fails the calls after it at once, so one tick spends one retry budget on prices, not one per
-//! call (with the host down a tick took two minutes).
+//! for 10 s of this process, and a read that failed after the adapter's bounded retries fails the
+//! calls in the next 3 s at once, so a host that is down is not asked again by every paper call
+//! (exec's own retries still run to their budgets, and a short blip is over before they end).
 
 use crate::core::candle::{interval_ms, Candle, FundingRate};
 use crate::exchange::error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorKind};
@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 const FUNDING_PERIOD_MS: i64 = 8 * 3_600_000;
 /// Binance's klines limit.
 const MAX_KLINES: usize = 1500;
-/// How long an answer (or a failure) stands for the calls after it in this process. A 4h
-/// strategy does not see a few seconds; a `tick` finishes well within it.
+/// How long an answer stands for the calls after it in this process. A 4h strategy does not see a
+/// few seconds; a `tick` finishes well within it.
 const FRESH_FOR: Duration = Duration::from_secs(10);
+/// How long a failed read (its retries spent) stands before the host is asked again.
+const FAILED_FOR: Duration = Duration::from_secs(3);
 
 /// What this process last read, and when.
 #[derive(Default)]
@@ -62,7 +64,7 @@ impl LiveMarketData {
     /// A recent failure stands (see the module doc); otherwise runs `read` and records a failure.
     fn guarded<T>(&self, read: impl FnOnce() -> ExResult<T>) -> ExResult<T> {
         if let Some((at, e)) = &self.cache().failed {
-            if at.elapsed() < FRESH_FOR {
+            if at.elapsed() < FAILED_FOR {
                 return Err(e.clone());
             }
         }
