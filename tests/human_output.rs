@@ -134,3 +134,17 @@ fn completions_and_man_page_are_generated_and_parse() {
     }
     assert!(!env.path().join("state").exists() && !env.path().join("mcbot.toml").exists(), "no state created");
 }
+
+/// The cooldown is shown as candles and time left with its end in UTC, not raw milliseconds.
+#[test]
+fn status_shows_the_cooldown_as_candles_and_time_left() {
+    let env = TestEnv::new();
+    env.run(&["tick"]).code(0);
+    let now = env.count("SELECT now_ms FROM paper_clock");
+    let until = now + 2 * 14_400_000 - 60_000;
+    env.db().execute("UPDATE system_state SET cooldown_until_ms = ?1 WHERE id = 1", [until]).unwrap();
+    let out = env.run(&["status"]);
+    let line = out.stdout.lines().find(|l| l.starts_with("cooldown:")).unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(line.contains("2 candles (7h 59m) left, until 20"), "{line}");
+    assert!(!line.contains(&until.to_string()), "{line}");
+}
