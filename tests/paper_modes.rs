@@ -216,4 +216,7 @@ fn a_state_db_keeps_its_paper_mode_and_the_old_key_names_the_new_one() {
     assert!(e.run(&["--json", "status"]).json()["error"].as_str().unwrap().contains("`paper.mode`"));
     e.write_config(&format!("{BASE_CONFIG}[paper]\nprices_url = \"http://127.0.0.1:99999\"\n"));
     assert!(e.run(&["--json", "status"]).json()["error"].as_str().unwrap().contains("`paper.prices_url`"));
+    // A replay-only key in a live config would be ignored without a word.
+    e.write_config(&format!("{BASE_CONFIG}[paper]\nmode = \"live\"\nstart = \"2024-01-01\"\n"));
+    assert!(e.run(&["--json", "status"]).json()["error"].as_str().unwrap().contains("`paper.start`"));
 }

@@ -295,6 +295,13 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
         "live" => PaperMode::Live,
         other => return Err(ConfigError::invalid("paper.mode", format!("{other:?} must be \"replay\" or \"live\""))),
     };
+    if mode == PaperMode::Live && p.start.is_some() {
+        // The live dry run's clock is the wall clock: a start date would be silently ignored.
+        return Err(ConfigError::invalid(
+            "paper.start",
+            "applies to paper.mode = \"replay\" only; remove it for \"live\"",
+        ));
+    }
     let paper = PaperConfig {
         mode,
         prices_url: origin_url("paper.prices_url", p.prices_url, LIVE_PRICES_URL)?,
