@@ -78,8 +78,9 @@ where
     // The simulated bot's own log lines (thousands per run, CRITICAL ones included: they are
     // injected) would drown sim's report: off unless -v (errors), -vv (warnings), -vvv (info).
     let verbosity = if matches!(cli.command, cli::Command::Sim(_)) { cli.verbosity() - 3 } else { cli.verbosity() };
-    logging::init(verbosity, cli.log_format);
+    logging::init(verbosity, cli.log_format, cli.log_filter.as_deref());
     let name = cli.command.name();
+    let started = std::time::Instant::now();
     let report = match cmd::dispatch(&cli) {
         Ok(r) => r,
         Err(e) => {
@@ -87,6 +88,14 @@ where
             Report::error(name, e.exit_code(), &e.to_string())
         }
     };
+    tracing::debug!(
+        event = "command.done",
+        command = name,
+        outcome = report.outcome.as_str(),
+        exit_code = report.exit as i32,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "command finished"
+    );
     emit(&report, cli.json);
     report.exit
 }

@@ -50,6 +50,11 @@ pub fn load_funding(path: &Path) -> Result<Vec<FundingRate>, DataError> {
 
 /// The copy inside the binary stands in for a shipped file (`…/data/BTCUSDT-4h.csv`) that is not
 /// on disk, so paper mode and `sim` work offline in any folder; a file that exists is always read.
+/// Does `path` (a `paper.candles` value) stand for the shipped candles inside the binary?
+pub fn is_shipped_candles(path: &Path) -> bool {
+    shipped(path, SHIPPED_CANDLES_PATH, SHIPPED_CANDLES).is_some()
+}
+
 fn shipped(path: &Path, rel: &str, text: &'static str) -> Option<&'static str> {
     (path.ends_with(rel) && std::fs::symlink_metadata(path).is_err()).then_some(text)
 }

@@ -37,7 +37,7 @@ fn status_on_fresh_db_is_running_and_flat() {
     assert!(v["protection"]["stop"].is_null() && v["protection"]["tp"].is_null());
     assert!(v["open_plan"].is_null());
     assert!(v["last_reconcile_at"].is_null());
-    env.run(&["status"]).code(0).stdout_contains("mode: RUNNING");
+    env.run(&["status"]).code(0).stdout_contains("mode:            RUNNING");
 }
 
 #[test]

@@ -14,7 +14,8 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn init_then_tick_works_offline_in_an_empty_folder() {
     let env = TestEnv::empty();
-    env.run(&["init"]).code(0);
+    // The offline mode on request; `init` alone writes the live dry run (tests/paper_modes.rs).
+    env.run(&["init", "--paper-mode", "replay"]).code(0);
     let written = std::fs::read_to_string(env.config_path()).unwrap();
     // Switching `kind` alone must never reach the production host (issue 12 §4).
     assert!(written.contains("base_url = \"https://demo-fapi.binance.com\""), "{written}");
@@ -138,7 +139,7 @@ fn a_corrupt_or_zero_byte_state_db_is_exit_2() {
 #[test]
 fn halt_before_the_first_paper_tick_can_be_resumed_after_a_reconcile() {
     let env = TestEnv::empty();
-    env.run(&["init"]).code(0);
+    env.run(&["init", "--paper-mode", "replay"]).code(0);
     env.run(&["halt", "--reason", "operator"]).code(0);
     // HALTED refuses only what opens exposure: a tick without an entry to make exits 0.
     let tick = env.run(&["--json", "tick"]);

@@ -112,13 +112,45 @@ fn sim_unwritable_plot_path_is_refused_before_the_run() {
     }
 }
 
-/// `--plot` writes an SVG equity curve.
+/// Every `<tag>` closed in order (`<x/>` self-closed): the SVG parses as XML. No renderer is
+/// installed on CI, so the picture is checked by parsing it (issue 14 item 11).
+fn assert_well_formed(svg: &str) {
+    let mut open: Vec<String> = Vec::new();
+    let mut rest = svg;
+    while let Some(i) = rest.find('<') {
+        let j = rest[i..].find('>').map(|j| i + j).expect("unclosed <");
+        let tag = &rest[i + 1..j];
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(open.pop().as_deref(), Some(name.trim()), "mismatched </{name}>");
+        } else if !tag.ends_with('/') {
+            open.push(tag.split_whitespace().next().unwrap_or_default().to_string());
+        }
+        rest = &rest[j + 1..];
+    }
+    assert!(open.is_empty(), "unclosed: {open:?}");
+}
+
+/// `--plot` writes the equity picture: dated x axis, USDT y axis with gridlines, the starting
+/// balance, buy-and-hold, a drawdown panel and one marker per closed trade coloured by its reason.
 #[test]
 fn sim_plot_writes_an_svg() {
     let env = TestEnv::empty();
     let svg = env.path().join("equity.svg");
-    let (code, _) = sim(&env, &["--from", "2023-01-01", "--to", "2023-03-31", "--plot", svg.to_str().unwrap()]);
+    let (code, out) = sim(&env, &["--from", "2023-01-01", "--to", "2023-06-30", "--plot", svg.to_str().unwrap()]);
     assert_eq!(code, 0);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let text = std::fs::read_to_string(&svg).unwrap();
-    assert!(text.starts_with("<svg") && text.contains("<path"), "{text}");
+    assert!(text.starts_with("<svg"), "{text}");
+    assert_well_formed(&text);
+    for class in ["equity", "buy-and-hold", "start-balance", "drawdown", "grid", "xlabel", "ylabel", "ddlabel"] {
+        assert!(text.contains(&format!("class=\"{class}\"")), "no {class}");
+    }
+    // x labels are months of the run; y labels are USDT amounts.
+    let xlabels: Vec<&str> =
+        text.split("class=\"xlabel\"").skip(1).filter_map(|s| s.split('>').nth(1)?.split('<').next()).collect();
+    assert!(xlabels.len() >= 3 && xlabels.iter().all(|l| l.starts_with("2023-")), "{xlabels:?}");
+    assert!(text.matches(" USDT</text>").count() >= 3);
+    let trades = report["trades"].as_u64().unwrap();
+    assert!(trades > 0, "the half year has trades: {report}");
+    assert_eq!(text.matches("<circle class=\"trade ").count() as u64, trades, "one marker per closed trade");
 }

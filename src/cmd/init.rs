@@ -13,6 +13,18 @@ pub struct InitArgs {
     /// Overwrite an existing config file with the example
     #[arg(long)]
     pub force: bool,
+    /// The paper mode to write: `live` (a dry run on live public prices; needs the network, no
+    /// keys) or `replay` (offline history, each tick one candle on)
+    #[arg(long, value_name = "MODE", default_value = "live", value_parser = ["live", "replay"])]
+    pub paper_mode: String,
+}
+
+/// The example config with `paper.mode` set to `mode`. A new user's `init; tick` should look at
+/// today's market, as a freqtrade dry run does: under the timer a replay would trade one candle
+/// of 2020 every 4 hours, which tells nobody anything. The example file (and an absent key) keep
+/// "replay", so hand-written configs, `sim` and the tests never need the network.
+pub fn example_with_mode(mode: &str) -> String {
+    EXAMPLE_TOML.replacen("\nmode = \"replay\"  ", &format!("\nmode = {:<10}", format!("{mode:?}")), 1)
 }
 
 pub fn run(args: &InitArgs, config_path: &Path) -> Result<Report> {
@@ -31,7 +43,7 @@ pub fn run(args: &InitArgs, config_path: &Path) -> Result<Report> {
                 .into());
             }
         }
-        std::fs::write(config_path, EXAMPLE_TOML).map_err(|e| ConfigError::File {
+        std::fs::write(config_path, example_with_mode(&args.paper_mode)).map_err(|e| ConfigError::File {
             path: config_path.display().to_string(),
             problem: format!("cannot write: {e}"),
         })?;
@@ -51,5 +63,37 @@ pub fn run(args: &InitArgs, config_path: &Path) -> Result<Report> {
     report.set("config", config_path.display().to_string());
     report.set("state_db", config.state_db.display().to_string());
     report.set("mode", state.mode.as_str());
+    if let Some(mode) = super::paper::mode(&config) {
+        report.push_line(format!(
+            "paper.mode = {:?}: {}",
+            mode.as_str(),
+            match mode {
+                crate::config::PaperMode::Live =>
+                    "`mcbot tick` runs a dry run on live public prices (network, no keys)",
+                crate::config::PaperMode::Replay =>
+                    "`mcbot tick` replays the shipped history one candle per tick (offline)",
+            }
+        ));
+        report.set("paper_mode", mode.as_str());
+    }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse, PaperMode};
+
+    #[test]
+    fn init_writes_the_mode_it_was_asked_for_and_nothing_else_changes() {
+        for (mode, want) in [("live", PaperMode::Live), ("replay", PaperMode::Replay)] {
+            let text = example_with_mode(mode);
+            let c = parse(&text, Path::new("/x")).unwrap_or_else(|e| panic!("{mode}: {e}"));
+            assert_eq!(c.paper.mode, want);
+            assert_eq!(text.lines().count(), EXAMPLE_TOML.lines().count());
+            let changed = text.lines().zip(EXAMPLE_TOML.lines()).filter(|(a, b)| a != b).count();
+            assert_eq!(changed, usize::from(mode == "live"), "{mode}");
+        }
+        assert_eq!(parse(EXAMPLE_TOML, Path::new("/x")).unwrap().paper.mode, PaperMode::Replay);
+    }
 }

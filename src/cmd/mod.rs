@@ -1,13 +1,16 @@
 //! CLI glue: builds the context (config → lock → store → clock), dispatches to one file per
 //! subcommand, and holds no business logic of its own.
 
+pub mod docs;
 pub mod doctor;
 pub mod enter;
 pub mod evaluate;
 pub mod exit;
 pub mod halt;
+pub mod human;
 pub mod init;
 pub mod notify;
+pub mod paper;
 pub mod protect;
 pub mod reconcile;
 pub mod replay;
@@ -19,7 +22,7 @@ pub mod trades;
 
 use crate::cli::{Cli, Command};
 use crate::clock::{Clock, ManualClock, SystemClock};
-use crate::config::{self, Config, ConfigError, ExchangeKind, PaperMarketData};
+use crate::config::{self, Config, ConfigError, ExchangeKind, PaperMode};
 use crate::error::{Error, Result};
 use crate::exchange::Exchange;
 use crate::lock::StateLock;
@@ -95,7 +98,15 @@ impl Ctx {
     /// Loads config, takes the lock (unless `no_lock`), opens the store.
     pub fn build(config: Config, lock: bool, json: bool, clock: Arc<dyn Clock>) -> Result<Ctx> {
         check_state_folder(&config)?;
-        let lock = if lock { Some(StateLock::acquire(&config.lock_path(), config.lock_timeout_ms)?) } else { None };
+        let lock = if lock {
+            let started = std::time::Instant::now();
+            let l = StateLock::acquire(&config.lock_path(), config.lock_timeout_ms)?;
+            let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::debug!(event = "lock.acquired", path = %config.lock_path().display(), waited_ms, "state lock taken");
+            Some(l)
+        } else {
+            None
+        };
         let store = Store::open(&config.state_db, clock.now_ms())?;
         check_identity(&config, &store, clock.now_ms())?;
         Ok(Ctx { config, store, clock, lock, json })
@@ -126,13 +137,17 @@ pub fn connect_exchange(config: &Config, clock: Arc<dyn Clock>) -> Result<Box<dy
             use crate::exchange::paper::{
                 live::LiveMarketData, market::FileMarketData, market::MarketData, PaperExchange,
             };
-            let market: Arc<dyn MarketData> = match config.paper.market_data {
-                PaperMarketData::File => Arc::new(
+            let market: Arc<dyn MarketData> = match config.paper.mode {
+                PaperMode::Replay => Arc::new(
                     FileMarketData::load(&config.paper.candles, &config.paper.funding)
                         .map_err(|e| ConfigError::invalid("paper.candles", e.to_string()))?,
                 ),
-                PaperMarketData::Binance => {
-                    let public = crate::exchange::binance::BinanceFutures::public(&config.exchange, clock.clone())?;
+                PaperMode::Live => {
+                    // Public endpoints of `paper.prices_url` (the market's own prices), never the
+                    // configured trading host: nothing signed is sent, no key is read.
+                    let prices =
+                        config::ExchangeConfig { base_url: config.paper.prices_url.clone(), ..config.exchange.clone() };
+                    let public = crate::exchange::binance::BinanceFutures::public(&prices, clock.clone())?;
                     Arc::new(LiveMarketData::new(Box::new(public), &config.symbol, &config.strategy.interval)?)
                 }
             };
@@ -155,36 +170,6 @@ fn refuse_while_banned(limits: &crate::exchange::binance::limits_file::LimitsFil
     Ok(())
 }
 
-/// File-driven paper runs keep their own clock in the state DB: it starts after the warm-up (or
-/// at `paper.start`) and each `tick` moves it one candle on, so repeated ticks trade through
-/// history. Returns None for live clocks.
-fn paper_clock(ctx: &Ctx, advance: bool) -> Result<Option<i64>> {
-    let c = &ctx.config;
-    if c.exchange.kind != ExchangeKind::Paper || c.paper.market_data != PaperMarketData::File {
-        return Ok(None);
-    }
-    // 5 s after a candle close, like the cron schedule.
-    const AFTER_CLOSE_MS: i64 = 5_000;
-    let now = match ctx.store.paper_clock()? {
-        Some(t) if advance => t + c.strategy.interval_ms,
-        Some(t) => return Ok(Some(t)),
-        None => {
-            let start = match c.paper.start_ms {
-                Some(s) => s,
-                None => {
-                    let candles = crate::marketdata::load_candles(&c.paper.candles)
-                        .map_err(|e| ConfigError::invalid("paper.candles", e.to_string()))?;
-                    let first = candles.first().map_or(0, |x| x.open_time_ms);
-                    first + i64::try_from(c.strategy.warmup + 1).unwrap_or(0) * c.strategy.interval_ms
-                }
-            };
-            start - start.rem_euclid(c.strategy.interval_ms) + AFTER_CLOSE_MS
-        }
-    };
-    ctx.store.set_paper_clock(now)?;
-    Ok(Some(now))
-}
-
 /// Runs the parsed command.
 pub fn dispatch(cli: &Cli) -> Result<Report> {
     if let Command::Init(args) = &cli.command {
@@ -193,9 +178,24 @@ pub fn dispatch(cli: &Cli) -> Result<Report> {
     if let Command::Sim(args) = &cli.command {
         return sim::run(args, cli.config.as_deref(), cli.json);
     }
+    // Generated from the CLI definition: no config, no state.
+    if let Command::Completions(args) = &cli.command {
+        return docs::completions(args);
+    }
+    if let Command::Man(args) = &cli.command {
+        return docs::man(args);
+    }
     let path = config_path(cli);
     let mut config = config::load(&path)?;
     config.env_file = cli.env_file.clone();
+    tracing::debug!(
+        event = "config.loaded",
+        path = %path.display(),
+        exchange = config.state_identity().exchange_kind,
+        paper_mode = paper::mode(&config).map(|m| m.as_str()),
+        state_db = %config.state_db.display(),
+        "config loaded"
+    );
     let notify = config.notify.clone();
     let result = run_loaded(cli, config);
     if matches!(cli.command, Command::Tick(_)) {
@@ -222,9 +222,13 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
     let clock_now = if matches!(cli.command, Command::Replay(_) | Command::Trades(_) | Command::Notify(_)) {
         ctx.store.paper_clock()?
     } else {
-        paper_clock(&ctx, advance)?
+        if !matches!(cli.command, Command::Status(_)) {
+            paper::check_mode(&ctx)?;
+        }
+        paper::clock(&ctx, advance)?
     };
     if let Some(now) = clock_now {
+        tracing::debug!(event = "paper.clock", now = %crate::clock::rfc3339(now), "replay clock");
         ctx.clock = Arc::new(ManualClock::new(now));
     }
     let result = match &cli.command {
@@ -240,7 +244,9 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
         Command::Notify(a) => notify::run(a, &mut ctx),
         Command::Doctor(a) => doctor::run(a, &mut ctx),
         Command::Trades(a) => trades::run(a, &mut ctx),
-        Command::Init(_) | Command::Sim(_) => Err(Error::Usage("unreachable dispatch".into())),
+        Command::Init(_) | Command::Sim(_) | Command::Completions(_) | Command::Man(_) => {
+            Err(Error::Usage("unreachable dispatch".into()))
+        }
     };
     record_run(&mut ctx, &cli.command, &result);
     after_command(&mut ctx);

@@ -283,16 +283,19 @@ fn row_json(t: &TimelineRow) -> Value {
 }
 
 fn row_text(t: &TimelineRow) -> String {
+    // Milliseconds kept: the order of an ENTRY fill and its STOP ack within one second matters.
     let head = format!("{}  #{:<5}", rfc3339(t.ts_ms), t.seq);
     let opt = |d: Option<rust_decimal::Decimal>| d.map_or("-".to_string(), |d| d.to_string());
     match t.source {
         Source::Order => format!(
-            "{head} {:<5} {:>2}  {:<30} {:<16} {:<18} price {} qty {}{}",
+            // The state the order is in after the event, then the event: "INTENDED on
+            // SUBMITTING" (an arrow between them read as a transition from the event).
+            "{head} {:<5} {:>2}  {:<30} {:<12} on {:<14} price {} qty {}{}",
             t.role.map_or("?", |r| r.as_str()),
             t.attempt.unwrap_or(0),
             t.client_id.as_deref().unwrap_or("?"),
+            t.state.map_or("(refused)".to_string(), |s| s.to_string()),
             t.event.map_or("?", |e| e.as_str()),
-            t.state.map_or("(refused)".to_string(), |s| format!("-> {s}")),
             opt(t.price),
             opt(t.qty),
             t.detail.as_deref().map_or(String::new(), |d| format!("  ({d})")),

@@ -123,7 +123,14 @@ pub fn run(args: &SimArgs, config_path: Option<&Path>, json: bool) -> Result<Rep
     tracing::info!(event = "sim.done", candles = r.candles, elapsed_ms = elapsed.as_millis() as u64, "sim finished");
     if let Some(svg) = &args.plot {
         let title = format!("mcbot sim equity, {} to {}, faults {} seed {}", r.from, r.to, r.fault_rate, r.seed);
-        std::fs::write(svg, sim::plot::equity_svg(&result.equity, &title))
+        let data = sim::plot::PlotData {
+            title,
+            equity: result.equity.clone(),
+            buy_and_hold: result.buy_and_hold.clone(),
+            start_balance: result.start_balance,
+            trades: result.trades.clone(),
+        };
+        std::fs::write(svg, sim::plot::equity_svg(&data))
             .map_err(|e| Error::Failed(format!("--plot {}: {e}", svg.display())))?;
     }
     let exit = if r.invariants.all_held() { ExitCode::Ok } else { ExitCode::Failed };

@@ -2,7 +2,9 @@
 //! DB only: no lock, no exchange call, so it answers even while another mcbot is working.
 
 use crate::clock::rfc3339;
-use crate::cmd::Ctx;
+use crate::cmd::human::{self, Rows};
+use crate::cmd::{paper, Ctx};
+use crate::config::PaperMode;
 use crate::core::order::{OrderRole, OrderState};
 use crate::core::plan::{PlanStatus, TradePlan};
 use crate::core::posture;
@@ -54,6 +56,51 @@ fn working_protection(store: &crate::store::Store) -> Result<Vec<Value>> {
     Ok(out)
 }
 
+/// The paper mode as `status` shows it: JSON and one text row.
+struct PaperView {
+    json: Value,
+    text: String,
+}
+
+fn paper_view(ctx: &Ctx) -> Result<Option<PaperView>> {
+    let c = &ctx.config;
+    let Some(mode) = paper::mode(c) else { return Ok(None) };
+    Ok(Some(match mode {
+        PaperMode::Live => PaperView {
+            json: json!({"mode": "live", "prices_url": c.paper.prices_url, "clock": "wall"}),
+            text: format!("live dry run: public prices from {}, wall clock, paper fills", c.paper.prices_url),
+        },
+        PaperMode::Replay => {
+            let clock = ctx.store.paper_clock()?;
+            let end = paper::replay_data_end_ms(c)?;
+            // Finished: the next tick's clock would pass the data's last candle.
+            let finished = clock.is_some_and(|t| t + c.strategy.interval_ms > end);
+            let at = clock
+                .map_or("not started (the first tick starts it)".to_string(), |t| format!("clock {}", human::time(t)));
+            let state = if finished {
+                "FINISHED: the next tick is refused (exit 2), see docs/operations.md"
+            } else {
+                "each tick one candle on"
+            };
+            PaperView {
+                json: json!({
+                    "mode": "replay", "candles": c.paper.candles.display().to_string(),
+                    "clock": clock.map(rfc3339), "data_end": rfc3339(end), "finished": finished,
+                }),
+                text: format!(
+                    "history replay of {}: {at}, data to {}; {state}",
+                    if crate::marketdata::is_shipped_candles(&c.paper.candles) {
+                        "the shipped BTCUSDT 4h data".to_string()
+                    } else {
+                        c.paper.candles.display().to_string()
+                    },
+                    human::time(end)
+                ),
+            }
+        }
+    }))
+}
+
 pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
     let store = &ctx.store;
     let sys = store.system()?;
@@ -102,85 +149,141 @@ pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
         }),
     );
 
-    r.push_line(match &sys.halt_reason {
-        Some(why) if sys.is_halted() => format!("mode: HALTED since {} ({why})", rfc3339(sys.mode_since_ms)),
-        _ => format!("mode: {}", sys.mode.as_str()),
-    });
+    let paper = paper_view(ctx)?;
+    r.set("paper", paper.as_ref().map_or(Value::Null, |p| p.json.clone()));
+
+    let interval_ms = ctx.config.strategy.interval_ms;
+    let mut t = Rows::new();
+    t.row(
+        "mode",
+        match &sys.halt_reason {
+            Some(why) if sys.is_halted() => format!("HALTED since {} ({why})", human::time(sys.mode_since_ms)),
+            _ => sys.mode.as_str().to_string(),
+        },
+    );
+    if let Some(p) = &paper {
+        t.row("paper", p.text.clone());
+    }
     match &position {
         Some(p) => {
-            r.push_line(format!(
-                "position: {} {} {} @ {} (plan {}, {})",
-                p.side,
-                p.qty,
-                p.symbol,
-                p.entry_price,
-                p.trade_plan_id.as_deref().unwrap_or("adopted"),
-                p.state
-            ));
+            t.row(
+                "position",
+                format!(
+                    "{} {} {} @ {} USDT (plan {}, {}, opened {})",
+                    p.side,
+                    p.qty,
+                    p.symbol,
+                    p.entry_price,
+                    p.trade_plan_id.as_deref().unwrap_or("adopted"),
+                    p.state,
+                    human::time(p.opened_ms)
+                ),
+            );
             if let Some(w) = p.unprotected_window_ms {
-                r.push_line(format!("unprotected window: {w} ms"));
+                t.row("unprotected", format!("{} between fill and STOP", human::duration(w)));
+            }
+            if let Some(why) = &p.pending_exit_reason {
+                t.row("pending exit", why.clone());
             }
             for key in ["stop", "tp"] {
                 let v = &protection[key];
-                r.push_line(if v.is_null() {
-                    format!("{key}: NONE")
-                } else {
-                    format!(
-                        "{key}: {} trigger {} qty {}",
-                        v["client_id"].as_str().unwrap_or("?"),
-                        v["trigger_price"],
-                        v["qty"]
-                    )
-                });
+                t.row(
+                    key,
+                    if v.is_null() {
+                        "NONE".to_string()
+                    } else {
+                        format!(
+                            "trigger {} USDT, qty {} ({}, {})",
+                            v["trigger_price"].as_str().unwrap_or("?"),
+                            v["qty"].as_str().unwrap_or("?"),
+                            v["state"].as_str().unwrap_or("?"),
+                            v["client_id"].as_str().unwrap_or("?")
+                        )
+                    },
+                );
             }
         }
-        None => r.push_line("position: flat"),
+        None => {
+            t.row("position", "flat");
+        }
+    }
+    // The plan a person asks about: the pending one, else the one the open position came from.
+    let position_plan = match position.as_ref().and_then(|p| p.trade_plan_id.as_deref()) {
+        Some(id) if open_plan.is_none() => store.plan(id)?,
+        _ => None,
+    };
+    t.row(
+        "plan",
+        match (&open_plan, &position_plan) {
+            (Some(p), _) => format!(
+                "{} {} qty {} stop {} USDT, {} (enter until {})",
+                p.id,
+                p.side,
+                p.qty,
+                p.stop_price,
+                p.status.as_str(),
+                human::time(p.valid_until_ms)
+            ),
+            (None, Some(p)) => {
+                format!(
+                    "{} {} qty {} stop {} USDT, {} (the open position's)",
+                    p.id,
+                    p.side,
+                    p.qty,
+                    p.stop_price,
+                    p.status.as_str()
+                )
+            }
+            (None, None) => "none pending".to_string(),
+        },
+    );
+    t.row(
+        "last reconcile",
+        match sys.last_reconcile_ms {
+            Some(at) => format!(
+                "{} ({}; mismatch streak {}/{})",
+                human::time(at),
+                if sys.last_reconcile_clean { "clean" } else { "repairs needed" },
+                sys.mismatch_streak,
+                ctx.config.execution.mismatch_halt_streak
+            ),
+            None => "never (entries blocked until one completes)".to_string(),
+        },
+    );
+    if let Some(until) = sys.cooldown_until_ms.filter(|t| *t > now) {
+        t.row("cooldown", human::candles_left(now, until, interval_ms));
     }
     let listed: Vec<&str> = ["stop", "tp"].iter().filter_map(|k| protection[*k]["client_id"].as_str()).collect();
     for o in protective_orders.iter().filter(|o| !o["client_id"].as_str().is_some_and(|c| listed.contains(&c))) {
-        r.push_line(format!(
-            "also working: {} {} trigger {} qty {} (plan {})",
-            o["role"].as_str().unwrap_or("?"),
-            o["client_id"].as_str().unwrap_or("?"),
-            o["trigger_price"].as_str().unwrap_or("?"),
-            o["qty"].as_str().unwrap_or("?"),
-            o["plan_id"].as_str().unwrap_or("?")
-        ));
+        t.row(
+            "also working",
+            format!(
+                "{} {} trigger {} USDT, qty {} (plan {})",
+                o["role"].as_str().unwrap_or("?"),
+                o["client_id"].as_str().unwrap_or("?"),
+                o["trigger_price"].as_str().unwrap_or("?"),
+                o["qty"].as_str().unwrap_or("?"),
+                o["plan_id"].as_str().unwrap_or("?")
+            ),
+        );
     }
-    r.push_line(match &open_plan {
-        Some(p) => format!(
-            "open plan: {} {} qty {} stop {} (valid until {})",
-            p.id,
-            p.side,
-            p.qty,
-            p.stop_price,
-            rfc3339(p.valid_until_ms)
-        ),
-        None => "open plan: none".to_string(),
-    });
-    r.push_line(match sys.last_reconcile_ms {
-        Some(t) => format!(
-            "last reconcile: {} ({}; mismatch streak {}/{})",
-            rfc3339(t),
-            if sys.last_reconcile_clean { "clean" } else { "repairs needed" },
-            sys.mismatch_streak,
-            ctx.config.execution.mismatch_halt_streak
-        ),
-        None => "last reconcile: never (entries blocked until one completes)".to_string(),
-    });
     if let Some(b) = &sys.entry_block_reason {
-        r.push_line(format!("entries blocked: {b}"));
+        t.row("entries blocked", b.clone());
     }
-    r.push_line(format!(
-        "posture: {} since {} (debt {}; entries {}, max notional {} USDT, extra cooldown {} candles)",
-        posture.mode.as_str(),
-        rfc3339(posture.since_ms),
-        posture.debt_score,
-        if posture.allow_entries { "allowed" } else { "refused" },
-        posture.max_notional_usdt,
-        posture.cooldown_candles
-    ));
+    t.row(
+        "posture",
+        format!(
+            "{} since {} (debt {}; entries {}, max notional {} USDT, extra cooldown {} candles)",
+            posture.mode.as_str(),
+            human::time(posture.since_ms),
+            posture.debt_score,
+            if posture.allow_entries { "allowed" } else { "refused" },
+            posture.max_notional_usdt,
+            posture.cooldown_candles
+        ),
+    );
     let pnl = crate::cmd::status_pnl::read(store, position.as_ref())?;
-    crate::cmd::status_pnl::add_to(&mut r, &pnl, position.is_some());
+    crate::cmd::status_pnl::add_to(&mut r, &mut t, &pnl, position.is_some());
+    t.push_to(&mut r);
     Ok(r)
 }

@@ -33,7 +33,7 @@ pub fn read(store: &Store, position: Option<&PositionRecord>) -> StoreResult<Pnl
 }
 
 /// Adds `balance`, `unrealized_pnl` and `realized_pnl` to the report (fields and lines).
-pub fn add_to(r: &mut Report, v: &PnlView, position_open: bool) {
+pub fn add_to(r: &mut Report, t: &mut crate::cmd::human::Rows, v: &PnlView, position_open: bool) {
     let n = |d: Decimal| d.normalize().to_string();
     r.set("balance", v.seen.balance.map_or(Value::Null, |(b, t)| json!({"usdt": n(b), "as_of": rfc3339(t)})));
     r.set(
@@ -44,22 +44,32 @@ pub fn add_to(r: &mut Report, v: &PnlView, position_open: bool) {
         },
     );
     r.set("realized_pnl", totals_json(&v.realized));
-    r.push_line(match v.seen.balance {
-        Some((b, t)) => format!("balance: {} USDT (as of {})", n(b), rfc3339(t)),
-        None => "balance: unknown (no evaluate has read it yet)".to_string(),
-    });
+    let time = crate::cmd::human::time;
+    t.row(
+        "balance",
+        match v.seen.balance {
+            Some((b, at)) => format!("{} USDT (as of {})", n(b), time(at)),
+            None => "unknown (no evaluate has read it yet)".to_string(),
+        },
+    );
     if position_open {
-        r.push_line(match (v.unrealized, v.seen.mark_price) {
-            (Some(u), Some((m, t))) => format!("unrealised PnL: {} USDT at mark {} (as of {})", n(u), n(m), rfc3339(t)),
-            _ => "unrealised PnL: unknown (no mark price read yet)".to_string(),
-        });
+        t.row(
+            "unrealised PnL",
+            match (v.unrealized, v.seen.mark_price) {
+                (Some(u), Some((m, at))) => format!("{} USDT at mark {} (as of {})", n(u), n(m), time(at)),
+                _ => "unknown (no mark price read yet)".to_string(),
+            },
+        );
     }
     let m = |d: Decimal| d.round_dp(4).normalize().to_string();
-    r.push_line(format!(
-        "realised PnL to date: {} USDT net over {} trades (price PnL {}, fees {}; `mcbot trades` lists them)",
-        m(v.realized.net_pnl),
-        v.realized.trades,
-        m(v.realized.realized_pnl),
-        m(v.realized.fees)
-    ));
+    t.row(
+        "realised PnL",
+        format!(
+            "{} USDT net over {} trades (price PnL {}, fees {}; `mcbot trades` lists them)",
+            m(v.realized.net_pnl),
+            v.realized.trades,
+            m(v.realized.realized_pnl),
+            m(v.realized.fees)
+        ),
+    );
 }

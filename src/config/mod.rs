@@ -44,14 +44,31 @@ pub enum ExchangeKind {
     Paper,
 }
 
-/// Where the paper exchange takes its prices from.
+/// The two paper modes (`paper.mode`): where prices and the clock come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaperMarketData {
-    /// The candles file (shipped real BTCUSDT data by default).
-    File,
-    /// Binance's public market-data endpoints (no keys needed): live forward testing.
-    Binance,
+pub enum PaperMode {
+    /// Offline history replay: prices from the candles file (the shipped BTCUSDT data by
+    /// default), a paper clock in the state DB, each `tick` one candle on. What `sim` and the
+    /// tests use.
+    Replay,
+    /// A dry run on live public prices: Binance's public klines and mark price (no keys), the
+    /// wall clock, orders filled by the paper book.
+    Live,
 }
+
+impl PaperMode {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaperMode::Replay => "replay",
+            PaperMode::Live => "live",
+        }
+    }
+}
+
+/// Where a live dry run reads public prices by default: the production market (public endpoints,
+/// no key, nothing is ever sent there). The demo host's prices are not the market's.
+pub const LIVE_PRICES_URL: &str = "https://fapi.binance.com";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExchangeConfig {
@@ -112,7 +129,9 @@ pub struct RiskConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaperConfig {
-    pub market_data: PaperMarketData,
+    pub mode: PaperMode,
+    /// `paper.prices_url`: the host a live dry run reads public klines and mark price from.
+    pub prices_url: String,
     /// Candles file (CSV `open_time_ms,open,high,low,close,volume,close_time_ms`).
     pub candles: PathBuf,
     /// Funding file (CSV `funding_time_ms,funding_rate`).

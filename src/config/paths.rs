@@ -2,7 +2,7 @@
 //! are checked when the config is loaded, so a bad path is exit 2 naming its key before anything
 //! is created (no DB, no lock, no `-journal`) or sent.
 
-use crate::config::{Config, ConfigError, ConfigResult, ExchangeKind, PaperMarketData};
+use crate::config::{Config, ConfigError, ConfigResult, ExchangeKind, PaperMode};
 use crate::core::candle::validate_series;
 use std::path::Path;
 
@@ -79,7 +79,7 @@ pub fn check(c: &Config) -> ConfigResult<()> {
         p.push(suffix);
         regular_or_absent("state_db", "SQLite side file", Path::new(&p))?;
     }
-    if c.exchange.kind == ExchangeKind::Paper && c.paper.market_data == PaperMarketData::File {
+    if c.exchange.kind == ExchangeKind::Paper && c.paper.mode == PaperMode::Replay {
         paper_files(c)?;
     }
     Ok(())

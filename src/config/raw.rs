@@ -168,7 +168,10 @@ pub struct RawRisk {
 
 #[derive(Debug, Default)]
 pub struct RawPaper {
+    pub mode: Option<String>,
+    /// The key before `paper.mode`: named in a hint, never accepted silently.
     pub market_data: Option<String>,
+    pub prices_url: Option<String>,
     pub candles: Option<String>,
     pub funding: Option<String>,
     pub start: Option<String>,
@@ -284,9 +287,21 @@ impl RawConfig {
             max_notional_usdt: r.num("max_notional_usdt")?,
         };
         let p = Section::sub(t, "paper")?;
-        p.only(&["market_data", "candles", "funding", "start", "starting_balance_usdt", "fee_pct", "slippage_pct"])?;
+        p.only(&[
+            "mode",
+            "market_data",
+            "prices_url",
+            "candles",
+            "funding",
+            "start",
+            "starting_balance_usdt",
+            "fee_pct",
+            "slippage_pct",
+        ])?;
         let paper = RawPaper {
+            mode: p.string("mode")?,
             market_data: p.string("market_data")?,
+            prices_url: p.string("prices_url")?,
             candles: p.string("candles")?,
             funding: p.string("funding")?,
             start: p.string("start")?,

@@ -83,9 +83,13 @@ pub const DEMO_BASE_URL: &str = "https://demo-fapi.binance.com";
 /// `exchange.base_url`: an http(s) origin (scheme, host, a valid port; no path, query or user),
 /// checked here so an unusable URL is exit 2 instead of a failed first request.
 fn base_url(v: Option<String>) -> ConfigResult<String> {
-    const KEY: &str = "exchange.base_url";
-    let s = v.unwrap_or_else(|| DEMO_BASE_URL.to_string());
-    let url = reqwest::Url::parse(&s).map_err(|e| ConfigError::invalid(KEY, format!("{s:?} is not a URL: {e}")))?;
+    origin_url("exchange.base_url", v, DEMO_BASE_URL)
+}
+
+/// An http(s) origin for `key` (`exchange.base_url`, `paper.prices_url`), `default` when absent.
+fn origin_url(key: &'static str, v: Option<String>, default: &str) -> ConfigResult<String> {
+    let s = v.unwrap_or_else(|| default.to_string());
+    let url = reqwest::Url::parse(&s).map_err(|e| ConfigError::invalid(key, format!("{s:?} is not a URL: {e}")))?;
     let origin_only = matches!(url.scheme(), "http" | "https")
         && url.host_str().is_some_and(|h| !h.is_empty())
         && url.path() == "/"
@@ -96,7 +100,7 @@ fn base_url(v: Option<String>) -> ConfigResult<String> {
         && !s.ends_with('/');
     if !origin_only {
         return Err(ConfigError::invalid(
-            KEY,
+            key,
             format!("{s:?} must be an http(s) URL of a host (optionally :port), without a path or trailing slash"),
         ));
     }
@@ -277,15 +281,30 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
     };
 
     let p = raw.paper;
-    let market_data = match p.market_data.as_deref().unwrap_or("file") {
-        "file" => PaperMarketData::File,
-        "binance" => PaperMarketData::Binance,
-        other => {
-            return Err(ConfigError::invalid("paper.market_data", format!("{other:?} must be \"file\" or \"binance\"")))
-        }
+    if let Some(old) = p.market_data {
+        let new = if old == "binance" { "live" } else { "replay" };
+        return Err(ConfigError::invalid(
+            "paper.market_data",
+            format!("was renamed: write `mode = {new:?}` in [paper] (\"replay\": offline history, \"live\": live public prices)"),
+        ));
+    }
+    // Absent: the offline replay, so a hand-written or test config never needs the network;
+    // `init` writes the mode a new user wants (see cmd/init.rs).
+    let mode = match p.mode.as_deref().unwrap_or("replay") {
+        "replay" => PaperMode::Replay,
+        "live" => PaperMode::Live,
+        other => return Err(ConfigError::invalid("paper.mode", format!("{other:?} must be \"replay\" or \"live\""))),
     };
+    if mode == PaperMode::Live && p.start.is_some() {
+        // The live dry run's clock is the wall clock: a start date would be silently ignored.
+        return Err(ConfigError::invalid(
+            "paper.start",
+            "applies to paper.mode = \"replay\" only; remove it for \"live\"",
+        ));
+    }
     let paper = PaperConfig {
-        market_data,
+        mode,
+        prices_url: origin_url("paper.prices_url", p.prices_url, LIVE_PRICES_URL)?,
         candles: resolve(base, p.candles.as_deref().unwrap_or("data/BTCUSDT-4h.csv")),
         funding: resolve(base, p.funding.as_deref().unwrap_or("data/BTCUSDT-funding.csv")),
         start_ms: p.start.as_deref().map(|s| parse_date_ms("paper.start", s)).transpose()?,

@@ -61,6 +61,11 @@ pub struct SimOptions {
 pub struct SimResult {
     pub report: SimReport,
     pub equity: Vec<(i64, Decimal)>,
+    /// Holding the starting balance in the asset from the first sampled close, at each sample.
+    pub buy_and_hold: Vec<(i64, Decimal)>,
+    pub start_balance: Decimal,
+    /// Closed trades (close time, exit reason), for the plot's markers.
+    pub trades: Vec<plot::TradeMark>,
 }
 
 fn open_exchange(
@@ -200,6 +205,8 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
     let mut latest: Option<Indicators> = None;
     let mut fed = 0usize;
     let mut ledger = Ledger::new(start_balance);
+    let mut buy_and_hold: Vec<(i64, Decimal)> = Vec::new();
+    let mut hold_from: Option<Decimal> = None;
     let total = u64::try_from(end - start + 1).unwrap_or(0);
     for i in start..=end {
         let now = candles[i].close_time_ms + 1 + TICK_DELAY_MS;
@@ -261,6 +268,10 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
         }?;
         let unrealized = if qty.is_zero() { Decimal::ZERO } else { (candles[i].close - acct.entry_price) * qty };
         ledger.sample(candles[i].close_time_ms, acct.balance + unrealized);
+        let first_close = *hold_from.get_or_insert(candles[i].close);
+        if first_close > Decimal::ZERO {
+            buy_and_hold.push((candles[i].close_time_ms, start_balance * candles[i].close / first_close));
+        }
         if let Some(p) = opts.progress {
             p(u64::try_from(i - start + 1).unwrap_or(0), total);
         }
@@ -271,5 +282,10 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
     }?;
     let injected = faults.as_ref().map(FaultInjector::snapshot).unwrap_or_default();
     let report = report::build(&store, &ledger, &acct, injected, cfg, opts, (&candles[start], &candles[end]), total)?;
-    Ok(SimResult { report, equity: ledger.equity })
+    let trades = store
+        .all_positions()?
+        .into_iter()
+        .filter_map(|p| Some(plot::TradeMark { closed_ms: p.closed_ms?, reason: p.exit_reason? }))
+        .collect();
+    Ok(SimResult { report, equity: ledger.equity, buy_and_hold, start_balance, trades })
 }

@@ -149,3 +149,15 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Up to when a paper account exists in this DB (its `processed_ms`), if one was opened: how
+    /// a replay config learns that a live dry run already traded here (and the reverse).
+    pub fn paper_account_processed_ms(&self) -> StoreResult<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT processed_ms FROM paper_account WHERE id = 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?)
+    }
+}

@@ -60,7 +60,7 @@ fn connect_exchange_needs_the_secret_before_any_request() {
     assert_eq!(ex.name(), "binance");
 }
 
-/// `paper.market_data = "binance"`: the paper exchange's live prices come from Binance's public
+/// `paper.mode = "live"`: the paper exchange's live prices come from Binance's public
 /// klines and premiumIndex (no key), and trading works on them.
 #[test]
 fn live_market_data_feeds_the_paper_exchange_from_public_endpoints() {
@@ -89,4 +89,33 @@ fn live_market_data_feeds_the_paper_exchange_from_public_endpoints() {
     // Settlements every 8 h: one between 00:00 and 09:00.
     let day = 1_712_707_200_000; // 2024-04-10T00:00Z
     assert_eq!(live.funding_between(day, day + 9 * 3_600_000).unwrap().len(), 1);
+}
+
+/// A live dry run's paper book asks its market data on every call: one klines request serves the
+/// calls after it, and a host that is down is not asked again by each of them (its typed,
+/// retryable error is returned at once).
+#[test]
+fn live_market_data_asks_the_host_once_for_many_calls() {
+    use mcbot::exchange::paper::live::LiveMarketData;
+    use mcbot::exchange::paper::market::MarketData;
+    let server = MockServer::start();
+    let klines = server.mock(|when, then| {
+        when.method(GET).path("/fapi/v1/klines");
+        then.status(200).body(fixture("rest_klines_btcusdt_1m.json"));
+    });
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(T0));
+    let public = BinanceFutures::public(&config(&server.base_url(), 2000), clock.clone()).unwrap();
+    let live = LiveMarketData::new(Box::new(public), "BTCUSDT", "1m").unwrap();
+    for _ in 0..5 {
+        assert_eq!(live.candles_until(1_712_738_520_000, 2).unwrap().len(), 2);
+    }
+    assert_eq!(klines.hits(), 1);
+
+    // Down: a closed port. The adapter's retries run once; the next calls fail at once, typed.
+    let down = BinanceFutures::public(&config("http://127.0.0.1:9", 500), clock).unwrap();
+    let live = LiveMarketData::new(Box::new(down), "BTCUSDT", "1m").unwrap();
+    let first = live.candles_until(T0, 2).unwrap_err();
+    assert_eq!(first.class, ErrorClass::Retryable, "{first:?}");
+    let again = live.candles_until(T0, 2).unwrap_err();
+    assert_eq!(again, first, "the same error, without a new request");
 }

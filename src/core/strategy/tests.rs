@@ -569,8 +569,13 @@ fn verdicts_serialize_with_rule_passed_and_detail() {
     assert_eq!(v[0]["passed"], true);
     assert_eq!(
         v[0]["detail"],
-        "close 100.00 > EMA fast 95.00 > EMA slow 90.00; EMA fast > its value 5 candles earlier 94.00"
+        "long needs close > EMA fast > EMA slow, EMA fast above its value 5 candles earlier; \
+         is close 100.00 > fast 95.00 > slow 90.00, fast 95.00 > 94.00 earlier"
     );
+    // The short side names its own condition (it used to repeat the long one's words).
+    assert_eq!(v[1]["rule"], "trend_short");
+    assert_eq!(v[1]["passed"], false);
+    assert!(v[1]["detail"].as_str().unwrap().starts_with("short needs close < EMA fast < EMA slow, EMA fast below"));
     let rules: Vec<_> = e.verdicts.iter().map(RuleVerdict::rule).collect();
     assert_eq!(
         rules,

@@ -98,17 +98,28 @@ impl Check {
     /// The values and the comparison, for people.
     pub fn detail(&self) -> String {
         match self {
+            // Each side says what it needs, then what is: the two read differently although they
+            // compare the same numbers.
             Check::TrendLong { close, ema_fast, ema_slow, ema_fast_prev, lookback }
-            | Check::TrendShort { close, ema_fast, ema_slow, ema_fast_prev, lookback } => format!(
-                "close {} {} EMA fast {} {} EMA slow {}; EMA fast {} its value {lookback} candles earlier {}",
-                p2(*close),
-                sym(close, ema_fast),
-                p2(*ema_fast),
-                sym(ema_fast, ema_slow),
-                p2(*ema_slow),
-                sym(ema_fast, ema_fast_prev),
-                p2(*ema_fast_prev)
-            ),
+            | Check::TrendShort { close, ema_fast, ema_slow, ema_fast_prev, lookback } => {
+                let (side, op, way) = if matches!(self, Check::TrendLong { .. }) {
+                    ("long", ">", "above")
+                } else {
+                    ("short", "<", "below")
+                };
+                format!(
+                    "{side} needs close {op} EMA fast {op} EMA slow, EMA fast {way} its value {lookback} candles \
+                     earlier; is close {} {} fast {} {} slow {}, fast {} {} {} earlier",
+                    p2(*close),
+                    sym(close, ema_fast),
+                    p2(*ema_fast),
+                    sym(ema_fast, ema_slow),
+                    p2(*ema_slow),
+                    p2(*ema_fast),
+                    sym(ema_fast, ema_fast_prev),
+                    p2(*ema_fast_prev)
+                )
+            }
             Check::BreakoutLong { close, highest_high, lookback } => format!(
                 "close {close} {} highest high {highest_high} of the previous {lookback} candles",
                 sym(close, highest_high)
@@ -139,7 +150,7 @@ impl Check {
             }
             Check::Cooldown { until_ms: None, .. } => "no cooldown".into(),
             Check::Cooldown { until_ms: Some(u), candle_end_ms } => {
-                format!("candle ends at {candle_end_ms} ms; entries blocked until {u} ms")
+                format!("candle ends {}; entries blocked until {}", utc(*candle_end_ms), utc(*u))
             }
             Check::Sizing(Ok(s)) => format!(
                 "qty {} stop {} R {} risk {} USDT{}",
@@ -173,6 +184,12 @@ impl Check {
             },
         }
     }
+}
+
+/// UTC ISO time to the second (pure: formatting only).
+fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or(format!("{ms} ms"), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 fn p2(x: f64) -> String {

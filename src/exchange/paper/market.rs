@@ -1,7 +1,7 @@
 //! Where the paper exchange's prices come from: the [`MarketData`] port and its file
 //! implementation, loaded once and shared (`Arc`) across every exchange instance of a run.
 //!
-//! A live forward-testing implementation (`paper.market_data = "binance"`) plugs in here: wrap
+//! A live forward-testing implementation (`paper.mode = "live"`) plugs in here: wrap
 //! the Binance adapter's public `klines` / `mark_info` and implement the same four methods (a
 //! small cache of recent candles is enough, since the paper exchange only asks about the time
 //! since its last call). Nothing else in the paper exchange knows where prices come from.
