@@ -37,7 +37,8 @@ pub struct Trade {
     /// The first ENTRY fill row (or the adoption) of this position, ms.
     pub entry_ms: Option<i64>,
     pub entry_price: Option<Decimal>,
-    /// The `position_closed` row, ms.
+    /// The exchange's time of the fill that closed it (`exit_time_ms`: a STOP/TP found filled by
+    /// a later reconcile), else the `position_closed` row's time, ms.
     pub exit_ms: i64,
     pub exit_price: Option<Decimal>,
     pub exit_reason: String,
@@ -73,7 +74,7 @@ pub struct Totals {
     pub pnl_unknown: usize,
     /// Trades whose fees the journal does not hold.
     pub fees_unknown: usize,
-    /// Trades whose funding the journal does not hold (today: every trade; see docs/operations.md).
+    /// Trades whose funding the journal does not hold (the exchange did not answer at close).
     pub funding_unknown: usize,
 }
 
@@ -210,7 +211,7 @@ fn trade(plan: &str, st: &Open, a: &AuditFact) -> Trade {
         qty,
         entry_ms: st.entry_ms,
         entry_price,
-        exit_ms: a.ts_ms,
+        exit_ms: d["exit_time_ms"].as_i64().filter(|t| *t > 0).unwrap_or(a.ts_ms),
         exit_price,
         exit_reason: d["exit_reason"].as_str().unwrap_or("unknown").to_string(),
         realized_pnl,

@@ -363,8 +363,12 @@ impl Engine<'_> {
         reason: &ExitReason,
         exit_price: Option<Decimal>,
         fees: Option<Decimal>,
+        exit_time_ms: Option<i64>,
     ) -> Result<()> {
         let now = self.now();
+        // The exchange's own time of the fill that closed it, when known; else this moment.
+        let exit_time_ms = exit_time_ms.filter(|t| *t > 0 && *t <= now);
+        let funding = close_funding(self, pos, exit_time_ms.unwrap_or(now));
         let pnl = exit_price
             .filter(|p| *p > Decimal::ZERO)
             .map(|x| crate::core::trades::price_pnl(pos.side, pos.entry_price, x, pos.qty));
@@ -388,7 +392,8 @@ impl Engine<'_> {
             Some(&plan),
             format!("position closed: {reason}"),
             json!({"exit_reason": reason.to_string(), "exit_price": exit_price.map(|d| d.to_string()),
-                   "realized_pnl": pnl.map(|d| d.to_string()), "fees": fees.map(|d| d.to_string()), "qty": pos.qty.to_string(),
+                   "realized_pnl": pnl.map(|d| d.to_string()), "fees": fees.map(|d| d.to_string()),
+                   "funding": funding.map(|d| d.to_string()), "exit_time_ms": exit_time_ms, "qty": pos.qty.to_string(),
                    "side": pos.side.to_string(), "entry_price": pos.entry_price.to_string()}),
         )?;
         Ok(())
@@ -483,7 +488,7 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<Report> 
             let fees = close_fees(e, &plan_id);
             let exit_price = if qty > Decimal::ZERO { Some(avg) } else { None };
             let reason = if qty > Decimal::ZERO { reason.clone() } else { evidence_reason(e, &pos)? };
-            e.finalise_position(&pos, &reason, exit_price, fees)?;
+            e.finalise_position(&pos, &reason, exit_price, fees, None)?;
             // Anything that appeared meanwhile (a late STOP) must not outlive the position.
             if let Ok(s2) = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id) {
                 e.cancel_all_protection(&s2.our_conditionals)?;
@@ -546,6 +551,15 @@ pub(crate) fn close_fees(e: &Engine<'_>, plan_id: &str) -> Option<Decimal> {
     closing.then_some(total)
 }
 
+/// Funding the exchange settled on the position from its entry fill to `exit_ms`, summed. `None`
+/// when the exchange does not answer or answers in another asset: unknown is not zero. Read after
+/// the close, like the fees, so it never delays it.
+fn close_funding(e: &Engine<'_>, pos: &PositionRecord, exit_ms: i64) -> Option<Decimal> {
+    let start = pos.entry_filled_ms.unwrap_or(pos.opened_ms);
+    let paid = e.ex.funding_history(e.symbol(), start, exit_ms.max(start)).ok()?;
+    paid.iter().all(|p| p.asset == crate::exec::evaluate::QUOTE_ASSET).then(|| paid.iter().map(|p| p.amount).sum())
+}
+
 /// The exit reason the evidence supports when the exchange is flat and we did not close it now:
 /// a filled STOP → stop_hit, a filled TP → tp_hit, our filled CLOSE → the recorded pending reason,
 /// otherwise external.
@@ -588,6 +602,7 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
     let symbol = e.symbol().to_string();
     let ledger = e.ledger(&plan_id)?;
     let mut exit_price = None;
+    let mut exit_time = None;
     // Refresh every protective order that may still be live in our belief.
     let candidates: Vec<(OrderRole, u32, String)> = ledger
         .orders
@@ -603,6 +618,7 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
             e.record_conditional_if_new(&o, &c)?;
             if crate::exec::record::conditional_status_event(&c) == OrderEvent::Filled {
                 exit_price = c.actual_price.or(Some(c.trigger_price));
+                exit_time = Some(c.update_time_ms);
             }
         }
     }
@@ -619,6 +635,9 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
         let o = OrderRef { plan_id: Some(plan_id.clone()), role: OrderRole::Close, attempt, client_id: cid.clone() };
         match e.read_persistent("query_order", |_| e.ex.query_order(&symbol, &cid)) {
             Ok(Some(order)) => {
+                if order.executed_qty > Decimal::ZERO {
+                    exit_time = exit_time.or(Some(order.update_time_ms));
+                }
                 e.record_order(&o, &order, Some("found by client id after the answer was lost".into()))?
             }
             Ok(None)
@@ -638,7 +657,7 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
         exit_price = filled_exit_price(e, &plan_id)?;
     }
     let fees = close_fees(e, &plan_id);
-    e.finalise_position(pos, &reason, exit_price, fees)?;
+    e.finalise_position(pos, &reason, exit_price, fees, exit_time)?;
     e.cancel_all_protection(&snap.our_conditionals)?;
     Ok(reason)
 }
