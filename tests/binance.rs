@@ -8,6 +8,7 @@ mod bad_input;
 mod bans;
 mod doctor_reads;
 mod errors;
+mod income;
 mod orders;
 mod reads;
 mod secrets;
