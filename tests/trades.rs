@@ -4,7 +4,7 @@
 //! Seed 000 AC5: every exit has an auditable reason, and here also its PnL.
 
 use crate::exec_binance::{cid, Scenario, PLAN};
-use crate::support::mock_binance::Action;
+use crate::support::mock_binance::{Action, SYMBOL};
 use crate::support::TestEnv;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -63,7 +63,8 @@ fn trades_match_the_mock_fills_after_a_stop_fill_and_a_take_profit() {
         assert_eq!(d(&row["fees"]), fees, "Σ commission of the ENTRY and the trigger's child: {row}");
         assert_eq!(d(&row["net_pnl"]), pnl - fees);
         assert_eq!(d(&row["r_multiple"]), r, "{row}");
-        assert!(row["funding"].is_null(), "funding is not journaled: unknown, not zero");
+        // The exchange answered the income read with no settlement in the window: a known zero.
+        assert_eq!(d(&row["funding"]), Decimal::ZERO, "{row}");
         assert!(row["entry_time"].as_str().unwrap() <= row["exit_time"].as_str().unwrap());
         net_total += pnl - fees;
     }
@@ -88,6 +89,114 @@ fn trades_match_the_mock_fills_after_a_stop_fill_and_a_take_profit() {
     let later = s.run(&["trades", "--since", &tomorrow]).json();
     assert_eq!((later["trades"].as_array().map(Vec::len), later["totals"]["trades"].as_u64()), (Some(0), Some(0)));
     assert_eq!(s.mock.count("POST", "/fapi/v1/order", &cid("ENTRY", 2)), 0, "no second ENTRY");
+    s.finish();
+}
+
+/// The entry fill time mcbot journaled for the open position (the funding window's start).
+fn entry_filled_ms(s: &Scenario) -> i64 {
+    let pos = s.store().active_position(SYMBOL).unwrap().expect("an open position");
+    pos.entry_filled_ms.expect("the ENTRY fill time")
+}
+
+/// The `/fapi/v1/income` requests mcbot sent, with their index in the request log.
+fn income_reads(s: &Scenario) -> Vec<(usize, crate::support::mock_binance::Request)> {
+    s.mock.requests().into_iter().enumerate().filter(|(_, r)| r.path == "/fapi/v1/income").collect()
+}
+
+/// Issue 13 §3: a trade held across funding settlements shows what the exchange settled in its
+/// window — entry fill to close, both ends included — and its net PnL accounts for it. The
+/// settlement before the entry and the one after the close are another trade's. The income read
+/// comes after the CLOSE (bookkeeping never delays the close) and asks for FUNDING_FEE only.
+#[test]
+fn funding_settled_while_held_is_on_the_row_and_in_net_pnl() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let start = entry_filled_ms(&s);
+    {
+        let mut st = s.mock.state();
+        st.funding.push((start - 1, dec!(-5))); // before the position
+        st.funding.push((start, dec!(-0.04))); // at the entry fill: inclusive
+        st.funding.push((start + 1, dec!(0.01)));
+        st.funding.push((crate::support::mock_binance::now_ms() + 3_600_000, dec!(-7))); // after the close
+    }
+    s.mock.set_mark(dec!(40300));
+    s.run(&["exit"]).code(0);
+    let (_, pnl, fees) = fills_of(&s, PLAN);
+    let v = s.run(&["trades"]).json();
+    let row = &v["trades"][0];
+    assert_eq!(d(&row["funding"]), dec!(-0.03), "{row}");
+    assert_eq!(d(&row["net_pnl"]), pnl - fees - dec!(0.03), "price PnL − fees + funding: {row}");
+    let t = &v["totals"];
+    assert_eq!((d(&t["funding"]), t["funding_unknown"].as_u64()), (dec!(-0.03), Some(0)), "{t}");
+    assert_eq!(d(&t["net_pnl"]), pnl - fees - dec!(0.03));
+
+    let reads = income_reads(&s);
+    assert_eq!(reads.len(), 1, "one page: {reads:?}");
+    let (at, r) = &reads[0];
+    assert_eq!(r.param("incomeType"), Some("FUNDING_FEE"));
+    assert_eq!(r.param("symbol"), Some(SYMBOL));
+    assert_eq!(r.param("startTime"), Some(start.to_string().as_str()));
+    assert_eq!(r.param("limit"), Some("1000"));
+    assert!(r.signed);
+    let close_at = s
+        .mock
+        .requests()
+        .iter()
+        .position(|q| q.method == "POST" && q.client_id() == Some(cid("CLOSE", 1).as_str()))
+        .expect("the CLOSE was sent");
+    assert!(close_at < *at, "the funding read follows the CLOSE");
+    s.finish();
+}
+
+/// The exchange's income read failing at close leaves the funding unknown (null, counted in
+/// `funding_unknown`), never 0, and the close itself is unaffected.
+#[test]
+fn funding_the_exchange_does_not_tell_stays_unknown() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.on("GET", "/fapi/v1/income", None, Action::api_error(400, -1000, "An unknown error occurred."), 100);
+    s.mock.set_mark(dec!(40300));
+    s.run(&["exit"]).code(0);
+    assert_eq!(s.mock.position(), Decimal::ZERO, "closed all the same");
+    let v = s.run(&["trades"]).json();
+    let row = &v["trades"][0];
+    assert!(row["funding"].is_null(), "{row}");
+    assert_eq!(d(&row["net_pnl"]), d(&row["realized_pnl"]) - d(&row["fees"]), "{row}");
+    assert_eq!(v["totals"]["funding_unknown"], 1);
+    s.finish();
+}
+
+/// Issue 13 §3: a STOP that filled while mcbot was down is found by the next reconcile; the
+/// trade's exit time is the exchange's fill time (the algo order's update time), not the
+/// reconcile's, and the funding window ends there too.
+#[test]
+fn a_stop_filled_while_down_exits_at_the_exchange_fill_time() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let start = entry_filled_ms(&s);
+    s.mock.set_mark(dec!(38950)); // through the STOP at 39000, with nobody watching
+    let filled_at = start + 1;
+    {
+        let mut st = s.mock.state();
+        let stop = st.algos.iter_mut().find(|a| a.client_id == cid("STOP", 1)).expect("the STOP");
+        assert_eq!(stop.status, "FINISHED");
+        stop.update_time = filled_at;
+        st.funding.push((filled_at, dec!(-0.02))); // settled with the fill: inclusive
+    }
+    s.run(&["reconcile"]).code(0);
+    let v = s.run(&["trades"]).json();
+    let row = &v["trades"][0];
+    assert_eq!(row["exit_reason"], "stop_hit");
+    assert_eq!(row["exit_time"].as_str(), Some(mcbot::clock::rfc3339(filled_at).as_str()), "{row}");
+    let closed_row_ms: i64 = s
+        .env
+        .db()
+        .query_row("SELECT ts_ms FROM audit_event WHERE kind = 'position_closed'", [], |r| r.get(0))
+        .unwrap();
+    assert!(closed_row_ms > filled_at, "the journal recorded the close later, at the reconcile");
+    assert_eq!(d(&row["funding"]), dec!(-0.02), "{row}");
+    let reads = income_reads(&s);
+    assert_eq!(reads.last().unwrap().1.param("endTime"), Some(filled_at.to_string().as_str()));
     s.finish();
 }
 

@@ -656,10 +656,27 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
     if exit_price.is_none() {
         exit_price = filled_exit_price(e, &plan_id)?;
     }
+    if exit_time.is_none() {
+        exit_time = filled_exit_time(e, &plan_id);
+    }
     let fees = close_fees(e, &plan_id);
     e.finalise_position(pos, &reason, exit_price, fees, exit_time)?;
     e.cancel_all_protection(&snap.our_conditionals)?;
     Ok(reason)
+}
+
+/// The exchange's time of the fill that closed the position, when an earlier reconcile already
+/// journaled it FILLED (the journal keeps its own time, not the exchange's): the filled STOP/TP's
+/// update time, else the filled CLOSE's. Best effort: a failed look-up leaves the journal's time.
+fn filled_exit_time(e: &Engine<'_>, plan_id: &str) -> Option<i64> {
+    use crate::core::order::OrderState;
+    let ledger = e.ledger(plan_id).ok()?;
+    let last_filled = |role| ledger.of(plan_id, role).into_iter().rev().find(|o| o.state == OrderState::Filled);
+    if let Some(o) = last_filled(OrderRole::Stop).or_else(|| last_filled(OrderRole::Tp)) {
+        return e.ex.query_conditional(e.symbol(), &o.client_id).ok()?.map(|c| c.update_time_ms);
+    }
+    let o = last_filled(OrderRole::Close)?;
+    e.ex.query_order(e.symbol(), &o.client_id).ok()?.map(|c| c.update_time_ms)
 }
 
 /// The fill price of whatever closed the position: a filled STOP or TP, else the last CLOSE fill.
