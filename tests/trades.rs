@@ -282,6 +282,12 @@ fn trades_match_the_paper_fills_after_a_year_of_ticks() {
     // The paper book rounds each fill's PnL to 8 places; the journal keeps the exact product.
     let off = (d(&t["realized_pnl"]) - sum("realized_pnl")).abs();
     assert!(off < dec!(0.000001), "PnL = Σ paper realised PnL: off by {off}");
+    // Funding: every trade's is known, and they sum to what the paper book itself settled (its
+    // balance moved by −funding_paid; the position open at the end has crossed no settlement).
+    assert_eq!(t["funding_unknown"].as_u64(), Some(0), "{t}");
+    let paid: String = env.db().query_row("SELECT funding_paid FROM paper_account", [], |r| r.get(0)).unwrap();
+    assert_ne!(d(&t["funding"]), Decimal::ZERO, "a year of trades crosses settlements");
+    assert_eq!(d(&t["funding"]), -Decimal::from_str(&paid).unwrap(), "Σ trade funding = the book's settlements");
     let wins = v["trades"].as_array().unwrap().iter().filter(|r| d(&r["net_pnl"]) > Decimal::ZERO).count();
     assert_eq!(t["wins"].as_u64(), Some(wins as u64));
     for r in v["trades"].as_array().unwrap() {
