@@ -376,6 +376,29 @@ mod tests {
         assert_eq!(closed_trades(&facts, Some(9000)).len(), 1);
     }
 
+    /// The exchange's fill time (`exit_time_ms`) is the exit time when the row has it; the
+    /// journaled funding enters the net PnL; a row without either keeps its own time and null.
+    #[test]
+    fn exit_time_and_funding_come_from_the_close_row() {
+        let facts = vec![
+            audit(1, audit::POSITION_ADOPTED, r#"{"qty":"1","entry_price":"50","side":"LONG"}"#),
+            audit(
+                5,
+                audit::POSITION_CLOSED,
+                r#"{"exit_reason":"stop_hit","exit_price":"45","qty":"1","fees":"0.1","funding":"-0.25","exit_time_ms":2500}"#,
+            ),
+            audit(6, audit::POSITION_ADOPTED, r#"{"qty":"1","entry_price":"50","side":"LONG"}"#),
+            audit(7, audit::POSITION_CLOSED, r#"{"exit_reason":"external","exit_price":"45","qty":"1","funding":null,"exit_time_ms":null}"#),
+        ];
+        let t = closed_trades(&facts, None);
+        assert_eq!((t[0].exit_ms, t[0].funding, t[0].net_pnl), (2500, Some(dec!(-0.25)), Some(dec!(-5.35))));
+        assert_eq!((t[1].exit_ms, t[1].funding), (7000, None));
+        let s = totals(&t);
+        assert_eq!((s.funding, s.funding_unknown), (dec!(-0.25), 1));
+        // `--since` reads the exchange's time too.
+        assert_eq!(closed_trades(&facts, Some(2501)).len(), 1);
+    }
+
     /// A `position_closed` without a journaled PnL (an older row) gets it from the one rule.
     #[test]
     fn missing_pnl_is_computed_by_the_same_rule() {
