@@ -117,7 +117,8 @@ fn funding_settled_while_held_is_on_the_row_and_in_net_pnl() {
         st.funding.push((start - 1, dec!(-5))); // before the position
         st.funding.push((start, dec!(-0.04))); // at the entry fill: inclusive
         st.funding.push((start + 1, dec!(0.01)));
-        st.funding.push((crate::support::mock_binance::now_ms() + 3_600_000, dec!(-7))); // after the close
+        let later = crate::support::mock_binance::now_ms() + 3_600_000;
+        st.funding.push((later, dec!(-7))); // after the close
     }
     s.mock.set_mark(dec!(40300));
     s.run(&["exit"]).code(0);
@@ -188,11 +189,8 @@ fn a_stop_filled_while_down_exits_at_the_exchange_fill_time() {
     let row = &v["trades"][0];
     assert_eq!(row["exit_reason"], "stop_hit");
     assert_eq!(row["exit_time"].as_str(), Some(mcbot::clock::rfc3339(filled_at).as_str()), "{row}");
-    let closed_row_ms: i64 = s
-        .env
-        .db()
-        .query_row("SELECT ts_ms FROM audit_event WHERE kind = 'position_closed'", [], |r| r.get(0))
-        .unwrap();
+    let closed_row_ms: i64 =
+        s.env.db().query_row("SELECT ts_ms FROM audit_event WHERE kind = 'position_closed'", [], |r| r.get(0)).unwrap();
     assert!(closed_row_ms > filled_at, "the journal recorded the close later, at the reconcile");
     assert_eq!(d(&row["funding"]), dec!(-0.02), "{row}");
     let reads = income_reads(&s);

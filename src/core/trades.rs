@@ -388,7 +388,11 @@ mod tests {
                 r#"{"exit_reason":"stop_hit","exit_price":"45","qty":"1","fees":"0.1","funding":"-0.25","exit_time_ms":2500}"#,
             ),
             audit(6, audit::POSITION_ADOPTED, r#"{"qty":"1","entry_price":"50","side":"LONG"}"#),
-            audit(7, audit::POSITION_CLOSED, r#"{"exit_reason":"external","exit_price":"45","qty":"1","funding":null,"exit_time_ms":null}"#),
+            audit(
+                7,
+                audit::POSITION_CLOSED,
+                r#"{"exit_reason":"external","exit_price":"45","qty":"1","funding":null,"exit_time_ms":null}"#,
+            ),
         ];
         let t = closed_trades(&facts, None);
         assert_eq!((t[0].exit_ms, t[0].funding, t[0].net_pnl), (2500, Some(dec!(-0.25)), Some(dec!(-5.35))));

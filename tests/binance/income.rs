@@ -35,7 +35,11 @@ fn funding_rows_parse_with_the_query_binance_needs() {
 fn a_full_page_is_followed_by_the_next() {
     let env = Env::new();
     let start = T0 - 80 * DAY;
-    let row = |t: i64| format!(r#"{{"symbol":"BTCUSDT","incomeType":"FUNDING_FEE","income":"-0.01","asset":"USDT","info":"FUNDING_FEE","time":{t},"tranId":{t},"tradeId":""}}"#);
+    let row = |t: i64| {
+        format!(
+            r#"{{"symbol":"BTCUSDT","incomeType":"FUNDING_FEE","income":"-0.01","asset":"USDT","info":"FUNDING_FEE","time":{t},"tranId":{t},"tradeId":""}}"#
+        )
+    };
     let first: Vec<String> = (0..1000).map(|i| row(start + i * 3_600_000)).collect();
     let last = start + 999 * 3_600_000;
     let p1 = env.server.mock(|when, then| {
@@ -74,7 +78,10 @@ fn a_window_older_than_three_months_is_refused_unsent() {
 #[test]
 fn foreign_rows_are_refused_not_summed() {
     let env = Env::new();
-    for (from, to) in [("\"symbol\": \"BTCUSDT\"", "\"symbol\": \"ETHUSDT\""), ("\"FUNDING_FEE\",\n    \"income\"", "\"COMMISSION\",\n    \"income\"")] {
+    for (from, to) in [
+        ("\"symbol\": \"BTCUSDT\"", "\"symbol\": \"ETHUSDT\""),
+        ("\"FUNDING_FEE\",\n    \"income\"", "\"COMMISSION\",\n    \"income\""),
+    ] {
         let body = fixture("rest_income_funding_fee_doc.json").replacen(from, to, 1);
         assert_ne!(body, fixture("rest_income_funding_fee_doc.json"), "{to}");
         let mut m = env.answer(GET, "/fapi/v1/income", 200, &body);

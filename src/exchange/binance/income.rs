@@ -43,7 +43,12 @@ fn payment(r: IncomeRow) -> Result<FundingPayment, String> {
 impl BinanceFutures {
     /// Every FUNDING_FEE row of `symbol` in `[start_ms, end_ms]`, oldest first. A full page moves
     /// the window past its last row (one settlement per symbol per time, so no row is skipped).
-    pub(super) fn get_funding_history(&self, symbol: &str, start_ms: i64, end_ms: i64) -> ExResult<Vec<FundingPayment>> {
+    pub(super) fn get_funding_history(
+        &self,
+        symbol: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> ExResult<Vec<FundingPayment>> {
         check_symbol_input(symbol)?;
         if end_ms < start_ms {
             return Err(refuse(format!("funding window ends ({end_ms}) before it starts ({start_ms})")));
