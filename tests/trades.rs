@@ -198,6 +198,34 @@ fn a_stop_filled_while_down_exits_at_the_exchange_fill_time() {
     s.finish();
 }
 
+/// The exchange's clock may run ahead of ours: a fill time a little in our future is still the
+/// exit time; one a day ahead is no fill time, and the journal's own time is kept.
+#[test]
+fn an_exchange_fill_time_ahead_of_our_clock_is_kept_within_reason() {
+    for (ahead, kept) in [(20_000, true), (86_400_000, false)] {
+        let s = Scenario::new();
+        s.run(&["enter"]).code(0);
+        s.mock.set_mark(dec!(38950));
+        let filled_at = crate::support::mock_binance::now_ms() + ahead;
+        {
+            let mut st = s.mock.state();
+            let stop = st.algos.iter_mut().find(|a| a.client_id == cid("STOP", 1)).expect("the STOP");
+            stop.update_time = filled_at;
+        }
+        s.run(&["reconcile"]).code(0);
+        let v = s.run(&["trades"]).json();
+        let exit_time = v["trades"][0]["exit_time"].as_str().unwrap().to_string();
+        let closed_row_ms: i64 = s
+            .env
+            .db()
+            .query_row("SELECT ts_ms FROM audit_event WHERE kind = 'position_closed'", [], |r| r.get(0))
+            .unwrap();
+        let want = if kept { filled_at } else { closed_row_ms };
+        assert_eq!(exit_time, mcbot::clock::rfc3339(want), "{ahead} ms ahead");
+        s.finish();
+    }
+}
+
 /// `exit` closes at market: the row is the CLOSE fill, the reason the one given, fees both fills;
 /// `exit --json` and `replay --json` carry that same row.
 #[test]

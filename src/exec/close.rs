@@ -366,8 +366,9 @@ impl Engine<'_> {
         exit_time_ms: Option<i64>,
     ) -> Result<()> {
         let now = self.now();
-        // The exchange's own time of the fill that closed it, when known; else this moment.
-        let exit_time_ms = exit_time_ms.filter(|t| *t > 0 && *t <= now);
+        // The exchange's own time of the fill that closed it, when known; else this moment. Its
+        // clock may run a little ahead of ours; a time far ahead is not a fill time.
+        let exit_time_ms = exit_time_ms.filter(|t| *t > 0 && *t <= now + EXIT_TIME_AHEAD_MS);
         let funding = close_funding(self, pos, exit_time_ms.unwrap_or(now));
         let pnl = exit_price
             .filter(|p| *p > Decimal::ZERO)
@@ -550,6 +551,10 @@ pub(crate) fn close_fees(e: &Engine<'_>, plan_id: &str) -> Option<Decimal> {
     }
     closing.then_some(total)
 }
+
+/// How far ahead of our clock an exchange fill time may be and still be taken as the exit time
+/// (the server clock's offset from ours, which signed requests measure and correct for).
+const EXIT_TIME_AHEAD_MS: i64 = 60_000;
 
 /// Funding the exchange settled on the position from its entry fill to `exit_ms`, summed. `None`
 /// when the exchange does not answer or answers in another asset: unknown is not zero. Read after
