@@ -9,6 +9,7 @@ mod bans;
 mod doctor_reads;
 mod errors;
 mod fee_history;
+mod income;
 mod orders;
 mod reads;
 mod secrets;

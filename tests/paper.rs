@@ -403,6 +403,62 @@ fn funding_is_paid_by_longs_and_received_by_shorts_at_each_settlement() {
     assert_eq!(short.ex.wallet_balance("USDT").unwrap(), dec!(10000.5));
 }
 
+/// `funding_history` (the `/fapi/v1/income` stand-in, issue 13 §3) tells exactly what the book
+/// settled, also when a fill lands on the settlement's very ms: a STOP hit by the range of the
+/// candle ending then filled before the settlement (nothing paid), a STOP gapped through by the
+/// candle opening then filled after it (paid), an ENTRY placed at that ms came after it.
+#[test]
+fn funding_history_is_what_the_book_settled_even_on_the_same_ms() {
+    let settle = T0 + 2 * H4;
+    let funding = vec![
+        FundingRate { time_ms: settle, rate: dec!(0.0001) },
+        FundingRate { time_ms: T0 + 4 * H4, rate: dec!(-0.0002) },
+    ];
+    let zero = opts(Decimal::ZERO, Decimal::ZERO);
+    let run = |candles: Vec<Candle>, entry_at: i64| {
+        let r = rig_with(candles, funding.clone(), zero.clone(), None);
+        r.at(entry_at);
+        r.ex.place_market(&market(Buy, dec!(0.1), false, "mc_f_ENTRY_1")).unwrap();
+        r.ex.place_conditional(&stop(Sell, dec!(39000), dec!(0.1), "mc_f_STOP_1")).unwrap();
+        r.at(5);
+        let paid = r.ex.account().unwrap().funding_paid;
+        let got = r.ex.funding_history(SYM, T0, T0 + 5 * H4).unwrap();
+        let sum: Decimal = got.iter().map(|p| p.amount).sum();
+        assert_eq!(sum, -paid, "funding_history = the book's own settlements: {got:?}");
+        assert!(got.iter().all(|p| p.asset == "USDT"));
+        got.iter().map(|p| (p.time_ms, p.amount)).collect::<Vec<_>>()
+    };
+    // Candle 1's range reaches the STOP: filled at its end (= the settlement ms), before it.
+    let by_range = bars(&[
+        (40_000, 40_100, 39_900, 40_000),
+        (40_000, 40_100, 38_000, 39_500),
+        (39_500, 39_600, 39_400, 39_500),
+        (39_500, 39_600, 39_400, 39_500),
+        (39_500, 39_600, 39_400, 39_500),
+        (39_500, 39_600, 39_400, 39_500),
+    ]);
+    assert_eq!(run(by_range, 1), vec![]);
+    // Candle 2 opens below the STOP: filled at that open, after the settlement at the same ms.
+    let by_gap = bars(&[
+        (40_000, 40_100, 39_900, 40_000),
+        (40_000, 40_100, 39_900, 40_000),
+        (38_500, 38_600, 38_400, 38_500),
+        (38_500, 38_600, 38_400, 38_500),
+        (38_500, 38_600, 38_400, 38_500),
+        (38_500, 38_600, 38_400, 38_500),
+    ]);
+    assert_eq!(run(by_gap, 1), vec![(settle, dec!(-0.385))], "−0.1 × 38500 × 0.0001");
+    // The ENTRY placed at the settlement ms missed it; the next one (−0.0002 at 40000) counts.
+    assert_eq!(run(bars(&flat(6)), 2), vec![(T0 + 4 * H4, dec!(0.8))]);
+    // A window that ends before the settlement holds none of it.
+    let r = rig_with(bars(&flat(6)), funding.clone(), zero.clone(), None);
+    r.at(1);
+    r.ex.place_market(&market(Buy, dec!(0.1), false, "mc_w_ENTRY_1")).unwrap();
+    r.at(5);
+    assert_eq!(r.ex.funding_history(SYM, T0, settle - 1).unwrap(), vec![]);
+    assert_eq!(r.ex.funding_history(SYM, settle, settle).unwrap().len(), 1, "both ends inclusive");
+}
+
 #[test]
 fn state_survives_reopening_the_exchange_on_the_same_db() {
     let r = rig(&[

@@ -4,7 +4,7 @@
 //! Seed 000 AC5: every exit has an auditable reason, and here also its PnL.
 
 use crate::exec_binance::{cid, Scenario, PLAN};
-use crate::support::mock_binance::Action;
+use crate::support::mock_binance::{Action, SYMBOL};
 use crate::support::TestEnv;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -63,7 +63,8 @@ fn trades_match_the_mock_fills_after_a_stop_fill_and_a_take_profit() {
         assert_eq!(d(&row["fees"]), fees, "Σ commission of the ENTRY and the trigger's child: {row}");
         assert_eq!(d(&row["net_pnl"]), pnl - fees);
         assert_eq!(d(&row["r_multiple"]), r, "{row}");
-        assert!(row["funding"].is_null(), "funding is not journaled: unknown, not zero");
+        // The exchange answered the income read with no settlement in the window: a known zero.
+        assert_eq!(d(&row["funding"]), Decimal::ZERO, "{row}");
         assert!(row["entry_time"].as_str().unwrap() <= row["exit_time"].as_str().unwrap());
         net_total += pnl - fees;
     }
@@ -89,6 +90,140 @@ fn trades_match_the_mock_fills_after_a_stop_fill_and_a_take_profit() {
     assert_eq!((later["trades"].as_array().map(Vec::len), later["totals"]["trades"].as_u64()), (Some(0), Some(0)));
     assert_eq!(s.mock.count("POST", "/fapi/v1/order", &cid("ENTRY", 2)), 0, "no second ENTRY");
     s.finish();
+}
+
+/// The entry fill time mcbot journaled for the open position (the funding window's start).
+fn entry_filled_ms(s: &Scenario) -> i64 {
+    let pos = s.store().active_position(SYMBOL).unwrap().expect("an open position");
+    pos.entry_filled_ms.expect("the ENTRY fill time")
+}
+
+/// The `/fapi/v1/income` requests mcbot sent, with their index in the request log.
+fn income_reads(s: &Scenario) -> Vec<(usize, crate::support::mock_binance::Request)> {
+    s.mock.requests().into_iter().enumerate().filter(|(_, r)| r.path == "/fapi/v1/income").collect()
+}
+
+/// Issue 13 §3: a trade held across funding settlements shows what the exchange settled in its
+/// window — entry fill to close, both ends included — and its net PnL accounts for it. The
+/// settlement before the entry and the one after the close are another trade's. The income read
+/// comes after the CLOSE (bookkeeping never delays the close) and asks for FUNDING_FEE only.
+#[test]
+fn funding_settled_while_held_is_on_the_row_and_in_net_pnl() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let start = entry_filled_ms(&s);
+    {
+        let mut st = s.mock.state();
+        st.funding.push((start - 1, dec!(-5))); // before the position
+        st.funding.push((start, dec!(-0.04))); // at the entry fill: inclusive
+        st.funding.push((start + 1, dec!(0.01)));
+        let later = crate::support::mock_binance::now_ms() + 3_600_000;
+        st.funding.push((later, dec!(-7))); // after the close
+    }
+    s.mock.set_mark(dec!(40300));
+    s.run(&["exit"]).code(0);
+    let (_, pnl, fees) = fills_of(&s, PLAN);
+    let v = s.run(&["trades"]).json();
+    let row = &v["trades"][0];
+    assert_eq!(d(&row["funding"]), dec!(-0.03), "{row}");
+    assert_eq!(d(&row["net_pnl"]), pnl - fees - dec!(0.03), "price PnL − fees + funding: {row}");
+    let t = &v["totals"];
+    assert_eq!((d(&t["funding"]), t["funding_unknown"].as_u64()), (dec!(-0.03), Some(0)), "{t}");
+    assert_eq!(d(&t["net_pnl"]), pnl - fees - dec!(0.03));
+
+    let reads = income_reads(&s);
+    assert_eq!(reads.len(), 1, "one page: {reads:?}");
+    let (at, r) = &reads[0];
+    assert_eq!(r.param("incomeType"), Some("FUNDING_FEE"));
+    assert_eq!(r.param("symbol"), Some(SYMBOL));
+    assert_eq!(r.param("startTime"), Some(start.to_string().as_str()));
+    assert_eq!(r.param("limit"), Some("1000"));
+    assert!(r.signed);
+    let close_at = s
+        .mock
+        .requests()
+        .iter()
+        .position(|q| q.method == "POST" && q.client_id() == Some(cid("CLOSE", 1).as_str()))
+        .expect("the CLOSE was sent");
+    assert!(close_at < *at, "the funding read follows the CLOSE");
+    s.finish();
+}
+
+/// The exchange's income read failing at close leaves the funding unknown (null, counted in
+/// `funding_unknown`), never 0, and the close itself is unaffected.
+#[test]
+fn funding_the_exchange_does_not_tell_stays_unknown() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    s.mock.on("GET", "/fapi/v1/income", None, Action::api_error(400, -1000, "An unknown error occurred."), 100);
+    s.mock.set_mark(dec!(40300));
+    s.run(&["exit"]).code(0);
+    assert_eq!(s.mock.position(), Decimal::ZERO, "closed all the same");
+    let v = s.run(&["trades"]).json();
+    let row = &v["trades"][0];
+    assert!(row["funding"].is_null(), "{row}");
+    assert_eq!(d(&row["net_pnl"]), d(&row["realized_pnl"]) - d(&row["fees"]), "{row}");
+    assert_eq!(v["totals"]["funding_unknown"], 1);
+    s.finish();
+}
+
+/// Issue 13 §3: a STOP that filled while mcbot was down is found by the next reconcile; the
+/// trade's exit time is the exchange's fill time (the algo order's update time), not the
+/// reconcile's, and the funding window ends there too.
+#[test]
+fn a_stop_filled_while_down_exits_at_the_exchange_fill_time() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let start = entry_filled_ms(&s);
+    s.mock.set_mark(dec!(38950)); // through the STOP at 39000, with nobody watching
+    let filled_at = start + 1;
+    {
+        let mut st = s.mock.state();
+        let stop = st.algos.iter_mut().find(|a| a.client_id == cid("STOP", 1)).expect("the STOP");
+        assert_eq!(stop.status, "FINISHED");
+        stop.update_time = filled_at;
+        st.funding.push((filled_at, dec!(-0.02))); // settled with the fill: inclusive
+    }
+    s.run(&["reconcile"]).code(0);
+    let v = s.run(&["trades"]).json();
+    let row = &v["trades"][0];
+    assert_eq!(row["exit_reason"], "stop_hit");
+    assert_eq!(row["exit_time"].as_str(), Some(mcbot::clock::rfc3339(filled_at).as_str()), "{row}");
+    let closed_row_ms: i64 =
+        s.env.db().query_row("SELECT ts_ms FROM audit_event WHERE kind = 'position_closed'", [], |r| r.get(0)).unwrap();
+    assert!(closed_row_ms > filled_at, "the journal recorded the close later, at the reconcile");
+    assert_eq!(d(&row["funding"]), dec!(-0.02), "{row}");
+    let reads = income_reads(&s);
+    assert_eq!(reads.last().unwrap().1.param("endTime"), Some(filled_at.to_string().as_str()));
+    s.finish();
+}
+
+/// The exchange's clock may run ahead of ours: a fill time a little in our future is still the
+/// exit time; one a day ahead is no fill time, and the journal's own time is kept.
+#[test]
+fn an_exchange_fill_time_ahead_of_our_clock_is_kept_within_reason() {
+    for (ahead, kept) in [(20_000, true), (86_400_000, false)] {
+        let s = Scenario::new();
+        s.run(&["enter"]).code(0);
+        s.mock.set_mark(dec!(38950));
+        let filled_at = crate::support::mock_binance::now_ms() + ahead;
+        {
+            let mut st = s.mock.state();
+            let stop = st.algos.iter_mut().find(|a| a.client_id == cid("STOP", 1)).expect("the STOP");
+            stop.update_time = filled_at;
+        }
+        s.run(&["reconcile"]).code(0);
+        let v = s.run(&["trades"]).json();
+        let exit_time = v["trades"][0]["exit_time"].as_str().unwrap().to_string();
+        let closed_row_ms: i64 = s
+            .env
+            .db()
+            .query_row("SELECT ts_ms FROM audit_event WHERE kind = 'position_closed'", [], |r| r.get(0))
+            .unwrap();
+        let want = if kept { filled_at } else { closed_row_ms };
+        assert_eq!(exit_time, mcbot::clock::rfc3339(want), "{ahead} ms ahead");
+        s.finish();
+    }
 }
 
 /// `exit` closes at market: the row is the CLOSE fill, the reason the one given, fees both fills;
@@ -173,6 +308,12 @@ fn trades_match_the_paper_fills_after_a_year_of_ticks() {
     // The paper book rounds each fill's PnL to 8 places; the journal keeps the exact product.
     let off = (d(&t["realized_pnl"]) - sum("realized_pnl")).abs();
     assert!(off < dec!(0.000001), "PnL = Σ paper realised PnL: off by {off}");
+    // Funding: every trade's is known, and they sum to what the paper book itself settled (its
+    // balance moved by −funding_paid; the position open at the end has crossed no settlement).
+    assert_eq!(t["funding_unknown"].as_u64(), Some(0), "{t}");
+    let paid: String = env.db().query_row("SELECT funding_paid FROM paper_account", [], |r| r.get(0)).unwrap();
+    assert_ne!(d(&t["funding"]), Decimal::ZERO, "a year of trades crosses settlements");
+    assert_eq!(d(&t["funding"]), -Decimal::from_str(&paid).unwrap(), "Σ trade funding = the book's settlements");
     let wins = v["trades"].as_array().unwrap().iter().filter(|r| d(&r["net_pnl"]) > Decimal::ZERO).count();
     assert_eq!(t["wins"].as_u64(), Some(wins as u64));
     for r in v["trades"].as_array().unwrap() {
@@ -215,7 +356,8 @@ fn status_and_metrics_show_balance_unrealised_and_realised_pnl() {
     let st = s.run(&["status"]).json();
     assert!(st["balance"].is_null() && st["unrealized_pnl"].is_null(), "nothing read yet: {st}");
     assert_eq!(st["realized_pnl"]["trades"], 0);
-    assert!(s.env.run(&["status"]).stdout.contains("balance: unknown"));
+    let text = s.env.run(&["status"]).stdout;
+    assert!(text.lines().any(|l| l.starts_with("balance:") && l.contains("unknown")), "{text}");
 
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(40200));
@@ -229,7 +371,7 @@ fn status_and_metrics_show_balance_unrealised_and_realised_pnl() {
     assert_eq!(metric("mcbot_unrealized_pnl_usdt").as_deref(), Some("2"));
     assert_eq!(metric("mcbot_last_tick_exit_code"), None, "no tick yet");
     let human = s.env.run_env(&["status"], &[]).stdout;
-    assert!(human.contains("unrealised PnL: 2 USDT at mark 40200"), "{human}");
+    assert!(human.lines().any(|l| l.starts_with("unrealised PnL:") && l.contains("2 USDT at mark 40200")), "{human}");
 
     s.run(&["exit"]).code(0);
     let st = s.run(&["status"]).json();

@@ -108,7 +108,7 @@ fn text_line(t: &Trade) -> String {
     let [plan, side, qty, entry_at, entry_px, exit_at, exit_px, reason, _, _, _, _, r, _] = cells(t);
     let (pnl, fees, net) = (money(t.realized_pnl), money(t.fees), money(t.net_pnl));
     format!(
-        "{} {} {} {} @ {} -> {} @ {} {}: pnl {} fees {} net {} R {}",
+        "{} {} {} {} @ {} -> {} @ {} {}: pnl {} fees {} funding {} net {} R {}",
         u(plan),
         u(side),
         u(qty),
@@ -119,6 +119,7 @@ fn text_line(t: &Trade) -> String {
         u(reason),
         u(pnl),
         u(fees),
+        u(money(t.funding)),
         u(net),
         u(r)
     )

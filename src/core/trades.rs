@@ -37,7 +37,8 @@ pub struct Trade {
     /// The first ENTRY fill row (or the adoption) of this position, ms.
     pub entry_ms: Option<i64>,
     pub entry_price: Option<Decimal>,
-    /// The `position_closed` row, ms.
+    /// The exchange's time of the fill that closed it (`exit_time_ms`: a STOP/TP found filled by
+    /// a later reconcile), else the `position_closed` row's time, ms.
     pub exit_ms: i64,
     pub exit_price: Option<Decimal>,
     pub exit_reason: String,
@@ -73,7 +74,7 @@ pub struct Totals {
     pub pnl_unknown: usize,
     /// Trades whose fees the journal does not hold.
     pub fees_unknown: usize,
-    /// Trades whose funding the journal does not hold (today: every trade; see docs/operations.md).
+    /// Trades whose funding the journal does not hold (the exchange did not answer at close).
     pub funding_unknown: usize,
 }
 
@@ -210,7 +211,7 @@ fn trade(plan: &str, st: &Open, a: &AuditFact) -> Trade {
         qty,
         entry_ms: st.entry_ms,
         entry_price,
-        exit_ms: a.ts_ms,
+        exit_ms: d["exit_time_ms"].as_i64().filter(|t| *t > 0).unwrap_or(a.ts_ms),
         exit_price,
         exit_reason: d["exit_reason"].as_str().unwrap_or("unknown").to_string(),
         realized_pnl,
@@ -373,6 +374,33 @@ mod tests {
         assert_eq!(t.exit_reason, "tp_hit");
         assert!(closed_trades(&facts, Some(9001)).is_empty());
         assert_eq!(closed_trades(&facts, Some(9000)).len(), 1);
+    }
+
+    /// The exchange's fill time (`exit_time_ms`) is the exit time when the row has it; the
+    /// journaled funding enters the net PnL; a row without either keeps its own time and null.
+    #[test]
+    fn exit_time_and_funding_come_from_the_close_row() {
+        let facts = vec![
+            audit(1, audit::POSITION_ADOPTED, r#"{"qty":"1","entry_price":"50","side":"LONG"}"#),
+            audit(
+                5,
+                audit::POSITION_CLOSED,
+                r#"{"exit_reason":"stop_hit","exit_price":"45","qty":"1","fees":"0.1","funding":"-0.25","exit_time_ms":2500}"#,
+            ),
+            audit(6, audit::POSITION_ADOPTED, r#"{"qty":"1","entry_price":"50","side":"LONG"}"#),
+            audit(
+                7,
+                audit::POSITION_CLOSED,
+                r#"{"exit_reason":"external","exit_price":"45","qty":"1","funding":null,"exit_time_ms":null}"#,
+            ),
+        ];
+        let t = closed_trades(&facts, None);
+        assert_eq!((t[0].exit_ms, t[0].funding, t[0].net_pnl), (2500, Some(dec!(-0.25)), Some(dec!(-5.35))));
+        assert_eq!((t[1].exit_ms, t[1].funding), (7000, None));
+        let s = totals(&t);
+        assert_eq!((s.funding, s.funding_unknown), (dec!(-0.25), 1));
+        // `--since` reads the exchange's time too.
+        assert_eq!(closed_trades(&facts, Some(2501)).len(), 1);
     }
 
     /// A `position_closed` without a journaled PnL (an older row) gets it from the one rule.

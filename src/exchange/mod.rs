@@ -166,6 +166,15 @@ pub struct Fill {
     pub time_ms: i64,
 }
 
+/// One funding settlement on the symbol's position: received (+) or paid (−), in `asset`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FundingPayment {
+    pub amount: Decimal,
+    pub asset: String,
+    /// The settlement time, ms.
+    pub time_ms: i64,
+}
+
 /// The symbol as `exchangeInfo` lists it now, with the account's rate limits (doctor).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VenueInfo {
@@ -315,6 +324,13 @@ pub trait Exchange: Send + Sync {
     fn conditional_history(&self, symbol: &str, since_ms: i64) -> ExResult<Vec<ExConditional>> {
         let _ = since_ms;
         Err(not_answered(self.name(), "conditional_history", symbol))
+    }
+    /// Funding settled on the symbol in `[start_ms, end_ms]` (both inclusive), oldest first: what
+    /// a closed trade received or paid while open. An exchange that cannot answer (or not for the
+    /// whole window) says so; the caller then journals the funding as unknown, never as 0.
+    fn funding_history(&self, symbol: &str, start_ms: i64, end_ms: i64) -> ExResult<Vec<FundingPayment>> {
+        let _ = (start_ms, end_ms);
+        Err(not_answered(self.name(), "funding_history", symbol))
     }
 
     // Reads for `doctor` only. The defaults refuse (an exchange that cannot answer them says so;

@@ -375,10 +375,15 @@ impl Engine<'_> {
         reason: &ExitReason,
         exit_price: Option<Decimal>,
         fees: Option<&Fees>,
+        exit_time_ms: Option<i64>,
     ) -> Result<()> {
         let now = self.now();
         // The position's column holds the quote-asset total only when it is the whole of the fees.
         let quote_fees = fees.and_then(|f| f.quote_total(QUOTE_ASSET));
+        // The exchange's own time of the fill that closed it, when known; else this moment. Its
+        // clock may run a little ahead of ours; a time far ahead is not a fill time.
+        let exit_time_ms = exit_time_ms.filter(|t| *t > 0 && *t <= now + EXIT_TIME_AHEAD_MS);
+        let funding = close_funding(self, pos, exit_time_ms.unwrap_or(now));
         let pnl = exit_price
             .filter(|p| *p > Decimal::ZERO)
             .map(|x| crate::core::trades::price_pnl(pos.side, pos.entry_price, x, pos.qty));
@@ -409,6 +414,7 @@ impl Engine<'_> {
             format!("position closed: {reason}"),
             json!({"exit_reason": reason.to_string(), "exit_price": exit_price.map(|d| d.to_string()),
                    "realized_pnl": pnl.map(|d| d.to_string()), "fees": quote_fees.map(|d| d.to_string()), "qty": pos.qty.to_string(),
+                   "funding": funding.map(|d| d.to_string()), "exit_time_ms": exit_time_ms,
                    "side": pos.side.to_string(), "entry_price": pos.entry_price.to_string(),
                    "fees_by_asset": fees.map(Fees::by_asset_json), "fees_complete": fees.map(Fees::complete),
                    "fees_unknown_orders": fees.map(|f| f.unknown_orders.clone())}),
@@ -505,7 +511,7 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<Report> 
             let fees = position_fees(e, &plan_id);
             let exit_price = if qty > Decimal::ZERO { Some(avg) } else { None };
             let reason = if qty > Decimal::ZERO { reason.clone() } else { evidence_reason(e, &pos)? };
-            e.finalise_position(&pos, &reason, exit_price, Some(&fees))?;
+            e.finalise_position(&pos, &reason, exit_price, Some(&fees), None)?;
             // Anything that appeared meanwhile (a late STOP) must not outlive the position.
             if let Ok(s2) = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id) {
                 e.cancel_all_protection(&s2.our_conditionals)?;
@@ -593,6 +599,19 @@ pub(crate) fn position_fees(e: &Engine<'_>, plan_id: &str) -> Fees {
     fees
 }
 
+/// How far ahead of our clock an exchange fill time may be and still be taken as the exit time
+/// (the server clock's offset from ours, which signed requests measure and correct for).
+const EXIT_TIME_AHEAD_MS: i64 = 60_000;
+
+/// Funding the exchange settled on the position from its entry fill to `exit_ms`, summed. `None`
+/// when the exchange does not answer or answers in another asset: unknown is not zero. Read after
+/// the close, like the fees, so it never delays it.
+fn close_funding(e: &Engine<'_>, pos: &PositionRecord, exit_ms: i64) -> Option<Decimal> {
+    let start = pos.entry_filled_ms.unwrap_or(pos.opened_ms);
+    let paid = e.ex.funding_history(e.symbol(), start, exit_ms.max(start)).ok()?;
+    paid.iter().all(|p| p.asset == crate::exec::evaluate::QUOTE_ASSET).then(|| paid.iter().map(|p| p.amount).sum())
+}
+
 /// The exit reason the evidence supports when the exchange is flat and we did not close it now:
 /// a filled STOP → stop_hit, a filled TP → tp_hit, our filled CLOSE → the recorded pending reason,
 /// otherwise external.
@@ -635,6 +654,7 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
     let symbol = e.symbol().to_string();
     let ledger = e.ledger(&plan_id)?;
     let mut exit_price = None;
+    let mut exit_time = None;
     // Refresh every protective order that may still be live in our belief.
     let candidates: Vec<(OrderRole, u32, String, i64)> = ledger
         .orders
@@ -652,6 +672,7 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
             e.record_conditional_if_new(&o, &c)?;
             if crate::exec::record::conditional_status_event(&c) == OrderEvent::Filled {
                 exit_price = c.actual_price.or(Some(c.trigger_price));
+                exit_time = Some(c.update_time_ms);
             }
         }
     }
@@ -668,6 +689,9 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
         let o = OrderRef { plan_id: Some(plan_id.clone()), role: OrderRole::Close, attempt, client_id: cid.clone() };
         match e.read_persistent("query_order", |_| e.ex.query_order(&symbol, &cid)) {
             Ok(Some(order)) => {
+                if order.executed_qty > Decimal::ZERO {
+                    exit_time = exit_time.or(Some(order.update_time_ms));
+                }
                 e.record_order(&o, &order, Some("found by client id after the answer was lost".into()))?
             }
             Ok(None)
@@ -686,10 +710,27 @@ pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::
     if exit_price.is_none() {
         exit_price = filled_exit_price(e, &plan_id)?;
     }
+    if exit_time.is_none() {
+        exit_time = filled_exit_time(e, &plan_id);
+    }
     let fees = position_fees(e, &plan_id);
-    e.finalise_position(pos, &reason, exit_price, Some(&fees))?;
+    e.finalise_position(pos, &reason, exit_price, Some(&fees), exit_time)?;
     e.cancel_all_protection(&snap.our_conditionals)?;
     Ok(reason)
+}
+
+/// The exchange's time of the fill that closed the position, when an earlier reconcile already
+/// journaled it FILLED (the journal keeps its own time, not the exchange's): the filled STOP/TP's
+/// update time, else the filled CLOSE's. Best effort: a failed look-up leaves the journal's time.
+fn filled_exit_time(e: &Engine<'_>, plan_id: &str) -> Option<i64> {
+    use crate::core::order::OrderState;
+    let ledger = e.ledger(plan_id).ok()?;
+    let last_filled = |role| ledger.of(plan_id, role).into_iter().rev().find(|o| o.state == OrderState::Filled);
+    if let Some(o) = last_filled(OrderRole::Stop).or_else(|| last_filled(OrderRole::Tp)) {
+        return e.ex.query_conditional(e.symbol(), &o.client_id).ok()?.map(|c| c.update_time_ms);
+    }
+    let o = last_filled(OrderRole::Close)?;
+    e.ex.query_order(e.symbol(), &o.client_id).ok()?.map(|c| c.update_time_ms)
 }
 
 /// The fill price of whatever closed the position: a filled STOP or TP, else the last CLOSE fill.

@@ -611,7 +611,13 @@ fn force_close_partial(e: &mut Engine<'_>, plan: &TradePlan, pos: &PositionRecor
             let pos_now = e.store.position(pos.id)?.unwrap_or_else(|| pos.clone());
             // Flat already: reading the fills' commission delays no safety step.
             let fees = crate::exec::close::position_fees(e, &plan.id);
-            e.finalise_position(&pos_now, &reason, if qty > Decimal::ZERO { Some(avg) } else { None }, Some(&fees))?;
+            e.finalise_position(
+                &pos_now,
+                &reason,
+                if qty > Decimal::ZERO { Some(avg) } else { None },
+                Some(&fees),
+                None,
+            )?;
             Ok(Report::new("enter", "partial_fill_closed", ExitCode::Failed)
                 .field("plan_id", plan.id.clone())
                 .field("exit_reason", reason.to_string())

@@ -305,7 +305,7 @@ impl Engine<'_> {
                 let pos_now = self.store.position(pos.id)?.unwrap_or_else(|| pos.clone());
                 // Flat and HALTED already: reading the fills' commission delays no safety step.
                 let fees = crate::exec::close::position_fees(self, &plan_id);
-                self.finalise_position(&pos_now, &reason, price, Some(&fees))?;
+                self.finalise_position(&pos_now, &reason, price, Some(&fees), None)?;
                 Ok(Report::new("protect", "forced_close", ExitCode::Critical)
                     .field("error", format!("protection failed: {why}; position force-closed; system HALTED"))
                     .field("exit_reason", reason.to_string())

@@ -474,7 +474,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
             }
             Repair::SideFlipped { side, qty } => {
                 if let Some(p) = pos.take() {
-                    e.finalise_position(&p, &ExitReason::External, None, None)?;
+                    e.finalise_position(&p, &ExitReason::External, None, None, None)?;
                     let msg = format!(
                         "the exchange holds {side} {qty} {} where mcbot's {} {} was: changed by hand; \
                          mcbot's position ended (external); the {side} is not mcbot's and is left to you with its orders",

@@ -341,6 +341,8 @@ pub struct State {
     pub commission_asset: &'static str,
     /// `userTrades` answers no rows (a fill whose trades the exchange does not return).
     pub hide_trades: bool,
+    /// `GET /fapi/v1/income?incomeType=FUNDING_FEE`: the settlements a test sets, (time, income).
+    pub funding: Vec<(i64, Decimal)>,
     next_order_id: u64,
     next_algo_id: u64,
     next_trade_id: u64,
@@ -368,6 +370,7 @@ impl State {
             server_offset_ms: 0,
             commission_asset: "USDT",
             hide_trades: false,
+            funding: vec![],
             next_order_id: 8_389_765_000,
             next_algo_id: 1_000_000_000,
             next_trade_id: 600_000,
@@ -878,6 +881,29 @@ impl State {
                             "realizedPnl": dec_str(t.realized_pnl, 8), "side": t.side.as_str(), "positionSide": "BOTH",
                             "symbol": SYMBOL, "time": t.time,
                         })
+                    })
+                    .collect();
+                ok(&Value::Array(rows))
+            }
+            ("GET", "/fapi/v1/income") => {
+                if let Err(e) = p.symbol() {
+                    return e;
+                }
+                if p.get("incomeType") != Some("FUNDING_FEE") {
+                    return err(400, -1130, "the mock serves incomeType=FUNDING_FEE only");
+                }
+                let num = |k: &str| p.get(k).and_then(|v| v.parse::<i64>().ok());
+                let (from, to) = (num("startTime").unwrap_or(i64::MIN), num("endTime").unwrap_or(i64::MAX));
+                let limit = usize::try_from(num("limit").unwrap_or(100).clamp(1, 1000)).unwrap_or(100);
+                let mut rows: Vec<(i64, Decimal)> =
+                    self.funding.iter().copied().filter(|(t, _)| (from..=to).contains(t)).collect();
+                rows.sort_by_key(|r| r.0);
+                let rows: Vec<Value> = rows
+                    .into_iter()
+                    .take(limit)
+                    .map(|(t, income)| {
+                        json!({"symbol": SYMBOL, "incomeType": "FUNDING_FEE", "income": dec_str(income, 8),
+                               "asset": "USDT", "info": "FUNDING_FEE", "time": t, "tranId": t, "tradeId": ""})
                     })
                     .collect();
                 ok(&Value::Array(rows))

@@ -103,6 +103,13 @@ pub const MARGIN_TYPE: Endpoint = ep(Post, "/fapi/v1/marginType", true, 1, "`set
 pub const LEVERAGE: Endpoint = ep(Post, "/fapi/v1/leverage", true, 1, "`set_leverage`");
 pub const BALANCE: Endpoint = ep(Get, "/fapi/v3/balance", true, 5, "`wallet_balance` (availableBalance)");
 pub const USER_TRADES: Endpoint = ep(Get, "/fapi/v1/userTrades", true, 5, "`order_fills`");
+pub const INCOME: Endpoint = ep(
+    Get,
+    "/fapi/v1/income",
+    true,
+    30,
+    "`funding_history` (FUNDING_FEE, paged by 1000; the last 3 months only), journaled at close",
+);
 pub const MULTI_ASSETS_MARGIN: Endpoint =
     ep(Get, "/fapi/v1/multiAssetsMargin", true, 30, "`multi_assets_margin` (doctor: must be false)");
 pub const API_RESTRICTIONS: Endpoint =
@@ -131,6 +138,7 @@ pub const ALL: &[Endpoint] = &[
     LEVERAGE,
     BALANCE,
     USER_TRADES,
+    INCOME,
     MULTI_ASSETS_MARGIN,
     API_RESTRICTIONS,
 ];

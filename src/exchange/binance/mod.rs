@@ -21,6 +21,8 @@ pub mod endpoints;
 pub mod history;
 /// The only HTTP client.
 pub mod http;
+/// Funding history (`/fapi/v1/income`).
+mod income;
 /// Bans and back-offs persisted beside the state DB.
 pub mod limits_file;
 /// Market data: time, filters, klines, mark price.
@@ -48,7 +50,7 @@ use crate::exchange::error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorK
 use crate::exchange::retry::{BudgetLimits, RetryBudget};
 use crate::exchange::{
     AccountSettings, CancelOutcome, ConditionalOrderRequest, ExConditional, ExOrder, ExPosition, Exchange, Fill,
-    KeyPermissions, MarkInfo, MarketOrderRequest, RateUsage, VenueInfo,
+    FundingPayment, KeyPermissions, MarkInfo, MarketOrderRequest, RateUsage, VenueInfo,
 };
 use rest::{Reply, Rest};
 use rust_decimal::Decimal;
@@ -306,6 +308,9 @@ impl Exchange for BinanceFutures {
     }
     fn order_fills(&self, symbol: &str, order_id: &str, placed_ms: i64) -> ExResult<Vec<Fill>> {
         self.get_user_trades(symbol, order_id, placed_ms)
+    }
+    fn funding_history(&self, symbol: &str, start_ms: i64, end_ms: i64) -> ExResult<Vec<FundingPayment>> {
+        self.get_funding_history(symbol, start_ms, end_ms)
     }
     fn venue_info(&self, symbol: &str) -> ExResult<VenueInfo> {
         self.get_venue_info(symbol)

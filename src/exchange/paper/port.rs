@@ -9,7 +9,7 @@ use crate::core::money::SymbolFilters;
 use crate::exchange::error::ExResult;
 use crate::exchange::{
     AccountSettings, CancelOutcome, ConditionalKind, ConditionalOrderRequest, ErrorClass, ExConditional, ExOrder,
-    ExPosition, Exchange, Fill, KeyPermissions, MarkInfo, MarketOrderRequest, VenueInfo,
+    ExPosition, Exchange, Fill, FundingPayment, KeyPermissions, MarkInfo, MarketOrderRequest, VenueInfo,
 };
 use rust_decimal::Decimal;
 
@@ -230,6 +230,16 @@ impl Exchange for PaperExchange {
                 .iter()
                 .filter(|c| c.created_ms >= since_ms)
                 .map(|c| wire::ex_conditional(symbol, c, endpoint, &req))
+                .collect())
+        })
+    }
+
+    /// What `advance` settled on the position, from `paper.funding` and the book's fills.
+    fn funding_history(&self, symbol: &str, start_ms: i64, end_ms: i64) -> ExResult<Vec<FundingPayment>> {
+        self.read("funding_history", "GET /fapi/v1/income", &Req::symbol(symbol), |b, _| {
+            Ok(b.funding_history(self.market.as_ref(), start_ms, end_ms)?
+                .into_iter()
+                .map(|(t, amount)| FundingPayment { amount, asset: "USDT".into(), time_ms: t })
                 .collect())
         })
     }

@@ -151,3 +151,36 @@ impl Book {
         self.set_order_status(i, ExOrderStatus::Filled, t);
     }
 }
+
+impl Book {
+    /// The funding [`Book::advance`] settled in `[from_ms, to_ms]` (up to what it has processed),
+    /// as `(time, amount credited)`, recomputed from the fills: the position at a settlement is
+    /// every fill before it, plus a trigger's fill at that very ms when the range of the candle
+    /// ending then hit it (ranges settle before funding; opens, completions and requests after).
+    pub fn funding_history(&self, market: &dyn MarketData, from_ms: i64, to_ms: i64) -> ExResult<Vec<(i64, Decimal)>> {
+        let mut out = Vec::new();
+        for f in market.funding_between(from_ms - 1, to_ms.min(self.processed_ms))? {
+            let t = f.time_ms;
+            let Some(c) = market.candle_at(t)? else { continue };
+            let ended = market.candle_at(t - 1)?;
+            let mut qty = Decimal::ZERO;
+            for o in &self.orders {
+                let before_by_range =
+                    o.algo_id.and_then(|a| self.conds.get(usize::try_from(a - 1).ok()?)).is_some_and(|k| {
+                        ended.as_ref().is_some_and(|e| e.close_time_ms + 1 == t && range_hit(k, e).is_some())
+                    });
+                let sign = if o.side == OrderSide::Buy { Decimal::ONE } else { -Decimal::ONE };
+                qty += o
+                    .fills
+                    .iter()
+                    .filter(|x| x.time_ms < t || (x.time_ms == t && before_by_range))
+                    .map(|x| x.qty * sign)
+                    .sum::<Decimal>();
+            }
+            if !qty.is_zero() {
+                out.push((t, r8(-qty * c.open * f.rate)));
+            }
+        }
+        Ok(out)
+    }
+}
