@@ -47,10 +47,13 @@ pub enum Command {
     /// Write a commented example config and create the state DB
     ///
     /// Writes ./mcbot.toml (or --config) unless it exists, with exchange.kind = "paper" and
-    /// paper.mode = "live": a dry run on Binance's public prices, no keys, no real orders. The
+    /// paper.mode = "replay": offline, the shipped BTCUSDT history one candle per tick. With
+    /// --paper-mode live: a dry run on Binance's public prices, no keys, no real orders. The
     /// state DB and its folder are created beside it.
-    #[command(after_help = "Examples:\n  mcbot init                        # paper dry run on live public prices\n  \
-                            mcbot init --paper-mode replay    # offline: replay the shipped BTCUSDT history")]
+    #[command(
+        after_help = "Examples:\n  mcbot init                        # offline: replay the shipped BTCUSDT history\n  \
+                            mcbot init --paper-mode live      # paper dry run on live public prices"
+    )]
     Init(cmd::init::InitArgs),
     /// Read closed candles and decide: new trade plan, regime exit, or nothing
     ///

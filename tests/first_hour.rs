@@ -14,8 +14,8 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn init_then_tick_works_offline_in_an_empty_folder() {
     let env = TestEnv::empty();
-    // The offline mode on request; `init` alone writes the live dry run (tests/paper_modes.rs).
-    env.run(&["init", "--paper-mode", "replay"]).code(0);
+    // Plain `init` (issue 14 item 1): the offline replay, so the first `tick` needs no network.
+    env.run(&["init"]).code(0);
     let written = std::fs::read_to_string(env.config_path()).unwrap();
     // Switching `kind` alone must never reach the production host (issue 12 §4).
     assert!(written.contains("base_url = \"https://demo-fapi.binance.com\""), "{written}");

@@ -62,9 +62,9 @@ fn live_section(prices_url: &str) -> String {
 }
 
 #[test]
-fn init_writes_the_live_dry_run_and_status_names_each_mode() {
+fn init_writes_the_live_dry_run_when_asked_and_status_names_each_mode() {
     let env = TestEnv::empty();
-    let v = env.run(&["--json", "init"]).json();
+    let v = env.run(&["--json", "init", "--paper-mode", "live"]).json();
     assert_eq!(v["paper_mode"], "live");
     let written = std::fs::read_to_string(env.config_path()).unwrap();
     assert!(written.lines().any(|l| l.starts_with("mode = \"live\"")), "{written}");
@@ -74,8 +74,9 @@ fn init_writes_the_live_dry_run_and_status_names_each_mode() {
     assert_eq!(s["paper"]["prices_url"], "https://fapi.binance.com");
     env.run(&["status"]).code(0).stdout_contains("live dry run: public prices from https://fapi.binance.com");
 
+    // Plain `init` writes the offline replay (issue 14 item 1: the first hour works offline).
     let replay = TestEnv::empty();
-    replay.run(&["init", "--paper-mode", "replay"]).code(0);
+    assert_eq!(replay.run(&["--json", "init"]).json()["paper_mode"], "replay");
     let s = replay.run(&["--json", "status"]).json();
     assert_eq!(s["paper"]["mode"], "replay");
     assert_eq!(s["paper"]["finished"], false);

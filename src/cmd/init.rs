@@ -13,16 +13,16 @@ pub struct InitArgs {
     /// Overwrite an existing config file with the example
     #[arg(long)]
     pub force: bool,
-    /// The paper mode to write: `live` (a dry run on live public prices; needs the network, no
-    /// keys) or `replay` (offline history, each tick one candle on)
-    #[arg(long, value_name = "MODE", default_value = "live", value_parser = ["live", "replay"])]
+    /// The paper mode to write: `replay` (offline history, each tick one candle on; the default,
+    /// so `init; tick` works offline in any folder) or `live` (the dry run on live public prices;
+    /// needs the network, no keys)
+    #[arg(long, value_name = "MODE", default_value = "replay", value_parser = ["live", "replay"])]
     pub paper_mode: String,
 }
 
-/// The example config with `paper.mode` set to `mode`. A new user's `init; tick` should look at
-/// today's market, as a freqtrade dry run does: under the timer a replay would trade one candle
-/// of 2020 every 4 hours, which tells nobody anything. The example file (and an absent key) keep
-/// "replay", so hand-written configs, `sim` and the tests never need the network.
+/// The example config with `paper.mode` set to `mode`. `init` writes `replay` unless asked: the
+/// first hour must work offline in any folder (issue 14 item 1); the dry run on today's market,
+/// the one to leave under the timer before the demo, is `init --paper-mode live`.
 pub fn example_with_mode(mode: &str) -> String {
     EXAMPLE_TOML.replacen("\nmode = \"replay\"  ", &format!("\nmode = {:<10}", format!("{mode:?}")), 1)
 }
