@@ -12,7 +12,7 @@ use crate::core::reconcile::{
     cooldown_from_history, decide, plan_from_history, LocalPosition, OpenProtective, PastOrder, ReconcileInput, Repair,
 };
 use crate::error::Result;
-use crate::exchange::ConditionalStatus;
+use crate::exchange::{ConditionalStatus, Exchange};
 use crate::exec::close::{adopt_covered, finalise_flat, journal_plan_id};
 use crate::exec::record::OrderRef;
 use crate::exec::{protect, snapshot, Engine};
@@ -154,32 +154,10 @@ fn plan_in_history(e: &Engine<'_>, p: &crate::exchange::ExPosition) -> Option<St
 /// journal held is read back from the exchange's history of our STOP/TP/CLOSE fills, so a lost
 /// DB never lets a re-entry follow a stop-out at once. A history that cannot be read is logged
 /// and no cooldown is invented.
-fn recover_cooldown(e: &mut Engine<'_>) -> Result<Option<String>> {
-    let cooldown =
-        i64::try_from(e.cfg.strategy.cooldown_candles).unwrap_or(0).saturating_mul(e.cfg.strategy.interval_ms);
-    if cooldown <= 0 {
-        return Ok(None);
-    }
+fn recover_cooldown(e: &mut Engine<'_>, exits: &[(String, i64)]) -> Result<Option<String>> {
+    let Some(cooldown) = cooldown_ms(e) else { return Ok(None) };
     let now = e.now();
-    let since = now - cooldown.min(HISTORY_WINDOW_MS);
-    let symbol = e.symbol().to_string();
-    let mut exits: Vec<(String, i64)> = Vec::new();
-    match e.read("order_history", |_| e.ex.order_history(&symbol, since)) {
-        Ok(orders) => exits.extend(
-            orders.into_iter().filter(|o| o.executed_qty > Decimal::ZERO).map(|o| (o.client_id, o.update_time_ms)),
-        ),
-        Err(err) => tracing::warn!(event = "reconcile.history_unreadable", error = %err, "order history not read"),
-    }
-    match e.read("conditional_history", |_| e.ex.conditional_history(&symbol, since)) {
-        Ok(conds) => exits.extend(
-            conds
-                .into_iter()
-                .filter(|c| c.status == ConditionalStatus::Finished || c.actual_qty.is_some_and(|q| q > Decimal::ZERO))
-                .map(|c| (c.client_id, c.update_time_ms)),
-        ),
-        Err(err) => tracing::warn!(event = "reconcile.history_unreadable", error = %err, "algo order history not read"),
-    }
-    let Some(until) = cooldown_from_history(&exits, &e.cfg.bot_id, cooldown) else { return Ok(None) };
+    let Some(until) = cooldown_from_history(exits, &e.cfg.bot_id, cooldown) else { return Ok(None) };
     if until <= now || e.store.system()?.cooldown_until_ms.is_some_and(|c| c >= until) {
         return Ok(None);
     }
@@ -193,6 +171,46 @@ fn recover_cooldown(e: &mut Engine<'_>) -> Result<Option<String>> {
         json!({"mismatch": "cooldown_lost", "repair": "cooldown_recovered", "until_ms": until}),
     )?;
     Ok(Some(line))
+}
+
+/// The cooldown `finalise_position` starts, when there is one.
+fn cooldown_ms(e: &Engine<'_>) -> Option<i64> {
+    let ms = i64::try_from(e.cfg.strategy.cooldown_candles).unwrap_or(0).saturating_mul(e.cfg.strategy.interval_ms);
+    (ms > 0).then_some(ms)
+}
+
+/// Our exit fills in the exchange's history since `since_ms` (client id, time): regular orders
+/// that filled and algo orders that finished. Both reads at once; one that fails is logged and no
+/// cooldown is invented from it.
+fn exit_history(ex: &dyn Exchange, symbol: &str, since_ms: i64) -> Vec<(String, i64)> {
+    let orders = || ex.order_history(symbol, since_ms);
+    let conds = || ex.conditional_history(symbol, since_ms);
+    let (orders, conds) = if ex.concurrent_calls() {
+        std::thread::scope(|s| {
+            let o = s.spawn(orders);
+            let c = conds();
+            (o.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), c)
+        })
+    } else {
+        (orders(), conds())
+    };
+    let mut exits: Vec<(String, i64)> = Vec::new();
+    match orders {
+        Ok(orders) => exits.extend(
+            orders.into_iter().filter(|o| o.executed_qty > Decimal::ZERO).map(|o| (o.client_id, o.update_time_ms)),
+        ),
+        Err(err) => tracing::warn!(event = "reconcile.history_unreadable", error = %err, "order history not read"),
+    }
+    match conds {
+        Ok(conds) => exits.extend(
+            conds
+                .into_iter()
+                .filter(|c| c.status == ConditionalStatus::Finished || c.actual_qty.is_some_and(|q| q > Decimal::ZERO))
+                .map(|c| (c.client_id, c.update_time_ms)),
+        ),
+        Err(err) => tracing::warn!(event = "reconcile.history_unreadable", error = %err, "algo order history not read"),
+    }
+    exits
 }
 
 /// Our open orders (regular and conditional) that this journal has no row for.
@@ -230,13 +248,30 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     let established = !adopt && !fresh_journal;
     let active = active_plans(e)?;
     let owner = resolve_inflight_entries(e, &active)?;
-    let snap = match e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)) {
+    // A journal without order rows may be a lost one: the exchange's history of our exits is read
+    // in the same round as the snapshot, so it costs no round trip (issue 10 item 3).
+    let history_since = cooldown_ms(e).filter(|_| fresh_journal).map(|c| e.now() - c.min(HISTORY_WINDOW_MS));
+    let (read, exits) = {
+        let er: &Engine<'_> = e;
+        let snapshot_read =
+            || er.read_persistent("snapshot", |_| snapshot::read(er.ex, &er.cfg.symbol, &er.cfg.bot_id));
+        match history_since {
+            None => (snapshot_read(), Vec::new()),
+            Some(since) if er.ex.concurrent_calls() => std::thread::scope(|s| {
+                let h = s.spawn(|| exit_history(er.ex, &er.cfg.symbol, since));
+                let snap = snapshot_read();
+                (snap, h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            }),
+            Some(since) => (snapshot_read(), exit_history(er.ex, &er.cfg.symbol, since)),
+        }
+    };
+    let snap = match read {
         Ok(s) => s,
         // A read kept failing: a known position is protected from the journal, then we give up.
         Err(err) => return crate::exec::unreadable::protect_despite(e, "reconcile", err),
     };
     let strangers = if established { strangers(e, &snap)? } else { Vec::new() };
-    let cooldown_line = if fresh_journal { recover_cooldown(e)? } else { None };
+    let cooldown_line = if fresh_journal { recover_cooldown(e, &exits)? } else { None };
     // The journal learns what the exchange holds before anything is decided or repaired (but
     // never takes another instance's orders for its own). Plans may have changed status while
     // in-flight entries were resolved.
