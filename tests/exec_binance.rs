@@ -111,6 +111,11 @@ impl Scenario {
 
     /// A PLANNED long `id`: reference 40000, stop 39000, qty 0.010, valid for this candle.
     pub(crate) fn add_plan(&self, id: &str) {
+        self.add_plan_at(id, dec!(40000), dec!(39000));
+    }
+
+    /// A PLANNED long `id` at `entry_ref` with `stop`, qty 0.010, valid for this candle.
+    pub(crate) fn add_plan_at(&self, id: &str, entry_ref: Decimal, stop: Decimal) {
         let now = now_ms();
         let plan = TradePlan {
             id: id.into(),
@@ -118,14 +123,29 @@ impl Scenario {
             interval: "4h".into(),
             candle_close_ms: now - 1_000,
             side: PositionSide::Long,
-            entry_ref: dec!(40000),
-            stop_price: dec!(39000),
+            entry_ref,
+            stop_price: stop,
             qty: dec!(0.010),
             risk_usdt: dec!(10),
             valid_until_ms: now + 14_400_000,
             status: PlanStatus::Planned,
         };
         Store::open(&self.env.db_path(), now).unwrap().insert_plan(&plan, None, now).unwrap();
+    }
+
+    /// `mcbot --json <args>` with the credentials, started and left running (a second command
+    /// runs beside it).
+    pub(crate) fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.env
+            .std_command()
+            .arg("--json")
+            .args(args)
+            .env("MCBOT_API_KEY", API_KEY)
+            .env("MCBOT_API_SECRET", API_SECRET)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     pub(crate) fn store(&self) -> Store {
@@ -1470,16 +1490,7 @@ fn halt_during_a_resting_entry_answers_at_once_and_cancels_the_remainder() {
         Action::PartialFill { qty: Decimal::ZERO, complete_after_ms: None, rest_price: None },
         1,
     );
-    let child = s
-        .env
-        .std_command()
-        .args(["--json", "enter"])
-        .env("MCBOT_API_KEY", API_KEY)
-        .env("MCBOT_API_SECRET", API_SECRET)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = s.spawn(&["enter"]);
     let waited = std::time::Instant::now();
     while s.mock.count("POST", ORDER, &cid("ENTRY", 1)) == 0 {
         assert!(waited.elapsed() < std::time::Duration::from_secs(30), "the ENTRY never reached the exchange");

@@ -12,7 +12,7 @@ use crate::core::reconcile::{
     cooldown_from_history, decide, plan_from_history, LocalPosition, OpenProtective, PastOrder, ReconcileInput, Repair,
 };
 use crate::error::Result;
-use crate::exchange::{ConditionalStatus, Exchange};
+use crate::exchange::{ConditionalStatus, ExOrder, Exchange};
 use crate::exec::close::{adopt_covered, finalise_flat, journal_plan_id};
 use crate::exec::record::OrderRef;
 use crate::exec::{protect, snapshot, Engine};
@@ -126,10 +126,19 @@ const HISTORY_WINDOW_MS: i64 = 7 * 24 * 3_600_000 - 60_000;
 
 /// The plan whose own ENTRY the exchange's order history shows built this position. A history
 /// that cannot be read is no evidence (the position then stays foreign, as before).
-fn plan_in_history(e: &Engine<'_>, p: &crate::exchange::ExPosition) -> Option<String> {
+/// `read_already`: the same 7 days of history when this reconcile has read them (a fresh journal).
+fn plan_in_history(
+    e: &Engine<'_>,
+    p: &crate::exchange::ExPosition,
+    read_already: Option<&[ExOrder]>,
+) -> Option<String> {
     let since = e.now() - HISTORY_WINDOW_MS;
     let symbol = e.symbol().to_string();
-    match e.read("order_history", |_| e.ex.order_history(&symbol, since)) {
+    let read = match read_already {
+        Some(orders) => Ok(orders.to_vec()),
+        None => e.read("order_history", |_| e.ex.order_history(&symbol, since)),
+    };
+    match read {
         Ok(orders) => {
             let past: Vec<PastOrder> = orders
                 .iter()
@@ -179,12 +188,20 @@ fn cooldown_ms(e: &Engine<'_>) -> Option<i64> {
     (ms > 0).then_some(ms)
 }
 
-/// Our exit fills in the exchange's history since `since_ms` (client id, time): regular orders
-/// that filled and algo orders that finished. Both reads at once; one that fails is logged and no
-/// cooldown is invented from it.
-fn exit_history(ex: &dyn Exchange, symbol: &str, since_ms: i64) -> Vec<(String, i64)> {
-    let orders = || ex.order_history(symbol, since_ms);
-    let conds = || ex.conditional_history(symbol, since_ms);
+/// What a fresh journal reads of the exchange's history, in the snapshot's round.
+#[derive(Default)]
+struct History {
+    /// Regular orders of the last 7 days (also what `plan_in_history` needs), when read.
+    orders: Option<Vec<ExOrder>>,
+    /// Our exit fills (client id, time): regular orders that filled, algo orders that finished.
+    exits: Vec<(String, i64)>,
+}
+
+/// Regular orders over the whole history window and algo orders since `conds_since`, both at once;
+/// a read that fails is logged and no cooldown is invented from it.
+fn read_history(ex: &dyn Exchange, symbol: &str, now: i64, conds_since: i64) -> History {
+    let orders = || ex.order_history(symbol, now - HISTORY_WINDOW_MS);
+    let conds = || ex.conditional_history(symbol, conds_since);
     let (orders, conds) = if ex.concurrent_calls() {
         std::thread::scope(|s| {
             let o = s.spawn(orders);
@@ -194,15 +211,21 @@ fn exit_history(ex: &dyn Exchange, symbol: &str, since_ms: i64) -> Vec<(String, 
     } else {
         (orders(), conds())
     };
-    let mut exits: Vec<(String, i64)> = Vec::new();
+    let mut h = History::default();
     match orders {
-        Ok(orders) => exits.extend(
-            orders.into_iter().filter(|o| o.executed_qty > Decimal::ZERO).map(|o| (o.client_id, o.update_time_ms)),
-        ),
+        Ok(orders) => {
+            h.exits.extend(
+                orders
+                    .iter()
+                    .filter(|o| o.executed_qty > Decimal::ZERO)
+                    .map(|o| (o.client_id.clone(), o.update_time_ms)),
+            );
+            h.orders = Some(orders);
+        }
         Err(err) => tracing::warn!(event = "reconcile.history_unreadable", error = %err, "order history not read"),
     }
     match conds {
-        Ok(conds) => exits.extend(
+        Ok(conds) => h.exits.extend(
             conds
                 .into_iter()
                 .filter(|c| c.status == ConditionalStatus::Finished || c.actual_qty.is_some_and(|q| q > Decimal::ZERO))
@@ -210,7 +233,7 @@ fn exit_history(ex: &dyn Exchange, symbol: &str, since_ms: i64) -> Vec<(String, 
         ),
         Err(err) => tracing::warn!(event = "reconcile.history_unreadable", error = %err, "algo order history not read"),
     }
-    exits
+    h
 }
 
 /// Our open orders (regular and conditional) that this journal has no row for.
@@ -251,18 +274,19 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     // A journal without order rows may be a lost one: the exchange's history of our exits is read
     // in the same round as the snapshot, so it costs no round trip (issue 10 item 3).
     let history_since = cooldown_ms(e).filter(|_| fresh_journal).map(|c| e.now() - c.min(HISTORY_WINDOW_MS));
-    let (read, exits) = {
+    let now = e.now();
+    let (read, history) = {
         let er: &Engine<'_> = e;
         let snapshot_read =
             || er.read_persistent("snapshot", |_| snapshot::read(er.ex, &er.cfg.symbol, &er.cfg.bot_id));
         match history_since {
-            None => (snapshot_read(), Vec::new()),
+            None => (snapshot_read(), History::default()),
             Some(since) if er.ex.concurrent_calls() => std::thread::scope(|s| {
-                let h = s.spawn(|| exit_history(er.ex, &er.cfg.symbol, since));
+                let h = s.spawn(|| read_history(er.ex, &er.cfg.symbol, now, since));
                 let snap = snapshot_read();
                 (snap, h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             }),
-            Some(since) => (snapshot_read(), exit_history(er.ex, &er.cfg.symbol, since)),
+            Some(since) => (snapshot_read(), read_history(er.ex, &er.cfg.symbol, now, since)),
         }
     };
     let snap = match read {
@@ -271,7 +295,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
         Err(err) => return crate::exec::unreadable::protect_despite(e, "reconcile", err),
     };
     let strangers = if established { strangers(e, &snap)? } else { Vec::new() };
-    let cooldown_line = if fresh_journal { recover_cooldown(e, &exits)? } else { None };
+    let cooldown_line = if fresh_journal { recover_cooldown(e, &history.exits)? } else { None };
     // The journal learns what the exchange holds before anything is decided or repaired (but
     // never takes another instance's orders for its own). Plans may have changed status while
     // in-flight entries were resolved.
@@ -311,7 +335,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     };
     // Nothing else explains the position: the exchange's order history may (issue 10 item 2).
     let history_plan = if db_pos.is_none() && !snap.position.is_flat() && owner.is_none() && protective.is_empty() {
-        plan_in_history(e, &snap.position)
+        plan_in_history(e, &snap.position, history.orders.as_deref())
     } else {
         None
     };

@@ -28,17 +28,23 @@ impl Unwritable {
 
     /// Runs the command to its end; the hook armed by `cut_off` fires when its request arrives.
     fn run(&self, s: &Scenario, args: &[&str]) -> Outcome {
-        let mut c = std::process::Command::new("sh");
-        // Ignored, SIGXFSZ does not kill the process: its writes fail with EFBIG instead.
-        c.arg("-c").arg(r#"trap '' XFSZ; exec "$0" "$@""#).arg(assert_cmd::cargo::cargo_bin("mcbot"));
-        c.current_dir(s.env.path()).env_remove("MCBOT_CONFIG").arg("--config").arg(s.env.config_path());
-        c.args(["--json", "-v"]).args(args);
-        c.env("MCBOT_API_KEY", API_KEY).env("MCBOT_API_SECRET", API_SECRET);
+        let mut c = under_sh(s, "", args);
         c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
         let child = c.spawn().unwrap();
         self.pid.store(i32::try_from(child.id()).unwrap(), Ordering::SeqCst);
         Outcome::of(&child.wait_with_output().unwrap())
     }
+}
+
+/// `mcbot --json -v <args>` through `sh`, with SIGXFSZ ignored (so a write past the file-size
+/// limit fails with EFBIG instead of killing the process) and `prelude` run first.
+fn under_sh(s: &Scenario, prelude: &str, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c").arg(format!(r#"trap '' XFSZ; {prelude} exec "$0" "$@""#)).arg(assert_cmd::cargo::cargo_bin("mcbot"));
+    c.current_dir(s.env.path()).env_remove("MCBOT_CONFIG").arg("--config").arg(s.env.config_path());
+    c.args(["--json", "-v"]).args(args);
+    c.env("MCBOT_API_KEY", API_KEY).env("MCBOT_API_SECRET", API_SECRET);
+    c
 }
 
 fn unwritable() -> Unwritable {
@@ -226,11 +232,7 @@ fn an_unusable_state_at_start_is_exit_2_and_sends_nothing() {
         spoil(&s);
         let mark = s.mock.request_count();
         let out = if case == "no space from the start" {
-            let mut c = std::process::Command::new("sh");
-            c.arg("-c").arg(r#"trap '' XFSZ; ulimit -f 0; exec "$0" "$@""#).arg(assert_cmd::cargo::cargo_bin("mcbot"));
-            c.current_dir(s.env.path()).env_remove("MCBOT_CONFIG").arg("--config").arg(s.env.config_path());
-            c.args(["--json", "enter"]).env("MCBOT_API_KEY", API_KEY).env("MCBOT_API_SECRET", API_SECRET);
-            Outcome::of(&c.output().unwrap())
+            Outcome::of(&under_sh(&s, "ulimit -f 0;", &["enter"]).output().unwrap())
         } else {
             s.run(&["enter"])
         };

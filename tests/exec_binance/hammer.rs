@@ -34,22 +34,7 @@ fn a_halt_at_any_moment_of_enter_never_lets_an_entry_intent_follow_it() {
     for round in 0..ROUNDS {
         let plan_id = if round == 0 { PLAN.to_string() } else { format!("{:012x}", 0xb000_0000u64 + u64::from(round)) };
         if round > 0 {
-            let now = now_ms();
-            let store = s.store();
-            let plan = TradePlan {
-                id: plan_id.clone(),
-                symbol: "BTCUSDT".into(),
-                interval: "4h".into(),
-                candle_close_ms: now - 1_000,
-                side: PositionSide::Long,
-                entry_ref: dec!(40000),
-                stop_price: dec!(39000),
-                qty: dec!(0.010),
-                risk_usdt: dec!(10),
-                valid_until_ms: now + 14_400_000,
-                status: PlanStatus::Planned,
-            };
-            store.insert_plan(&plan, None, now).unwrap();
+            s.add_plan(&plan_id);
         }
         let (tx, rx) = mpsc::channel();
         let delay = rng.next_ms(16);
@@ -70,16 +55,7 @@ fn a_halt_at_any_moment_of_enter_never_lets_an_entry_intent_follow_it() {
             }))),
             1,
         );
-        let child = s
-            .env
-            .std_command()
-            .args(["--json", "enter"])
-            .env("MCBOT_API_KEY", API_KEY)
-            .env("MCBOT_API_SECRET", API_SECRET)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = s.spawn(&["enter"]);
         let out = Outcome::of(&child.wait_with_output().unwrap());
         let halt = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the halt ran").unwrap();
         assert_eq!(halt.code, 0, "round {round}: halt must never wait or fail: {}", halt.stdout);

@@ -61,20 +61,7 @@ fn a_lost_db_after_a_stop_out_keeps_the_cooldown() {
     assert_eq!(s.mock.position(), Decimal::ZERO, "the STOP filled");
     s.lose_state(StateLoss::Deleted, &[]);
     let now = now_ms();
-    let next = TradePlan {
-        id: "b1b2c3d4e5f6".into(),
-        symbol: "BTCUSDT".into(),
-        interval: "4h".into(),
-        candle_close_ms: now - 500,
-        side: PositionSide::Long,
-        entry_ref: dec!(38900),
-        stop_price: dec!(37900),
-        qty: dec!(0.010),
-        risk_usdt: dec!(10),
-        valid_until_ms: now + 14_400_000,
-        status: PlanStatus::Planned,
-    };
-    s.store().insert_plan(&next, None, now).unwrap();
+    s.add_plan_at("b1b2c3d4e5f6", dec!(38900), dec!(37900));
     let out = s.run(&["enter"]);
     out.code(5);
     assert!(out.stdout.contains("cooldown"), "{}", out.stdout);
