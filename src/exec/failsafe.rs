@@ -278,7 +278,7 @@ fn place_missing(
 /// CLOSE at market until flat, bounded by `close_retry_max_elapsed_ms`, with no journal write.
 fn close_without_journal(e: &mut Engine<'_>, plan_id: &str, side: PositionSide, done: &mut Done) {
     let deadline =
-        e.now() + i64::try_from(e.cfg.execution.close_retry_max_elapsed_ms).unwrap_or(i64::MAX / 2).min(i64::MAX / 2);
+        e.now().saturating_add(i64::try_from(e.cfg.execution.close_retry_max_elapsed_ms).unwrap_or(i64::MAX));
     let first = e.ledger(plan_id).map_or(1, |l| l.next_attempt(plan_id, OrderRole::Close));
     let budget = ambiguity::Budget { max_elapsed_ms: 3_000, pause_ms: 300 };
     for attempt in first..first + 10 {

@@ -190,17 +190,13 @@ impl Store {
     /// Drops the store the way a dead process would: an open batch is rolled back, not committed.
     /// For `sim` and crash tests, after a simulated crash was caught.
     pub fn discard_after_crash(self) {
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
+        self.abandon_batch();
     }
 
     /// What a restarted process would find, without reopening: the dead process's open batch is
     /// rolled back (uncommitted work dies with it); everything committed stays. For `sim`.
     pub fn reset_after_crash(&self) {
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
+        self.abandon_batch();
     }
 
     /// For throwaway DBs (`sim`): skip fsync. Never used for a live state DB.
