@@ -1,6 +1,7 @@
 //! The boundaries that keep the functional core pure hold themselves (issue 16 item 3): a test
 //! fails when `src/core` reaches for I/O, the clock, the environment, the DB, HTTP, threads or any
-//! other layer of the crate, or when `src/exec` (the use cases) reaches up into `src/cmd`.
+//! other layer of the crate, or when `src/exec` (the use cases) reaches up into `src/cmd`, builds a
+//! report, or decides an unknown answer anywhere but `exec::ambiguity` (issue 10).
 
 use std::path::{Path, PathBuf};
 
@@ -69,4 +70,57 @@ fn core_is_pure() {
 fn use_cases_do_not_reach_up_into_the_commands() {
     let hits = offenders("src/exec", &["crate::cmd"]);
     assert!(hits.is_empty(), "src/exec must not import src/cmd:\n{}", hits.join("\n"));
+}
+
+/// Every line of one file that names one of `forbidden`, outside comments.
+fn file_offenders(file: &str, forbidden: &[&str]) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut hits = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for f in forbidden {
+            if code.contains(f) {
+                hits.push(format!("{file}:{}: {f}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    hits
+}
+
+/// Issue 10: the use cases return typed outcomes; only `cmd/` words them as a `Report`.
+#[test]
+fn use_cases_return_outcomes_not_reports() {
+    let hits = offenders("src/exec", &["Report"]);
+    assert!(hits.is_empty(), "src/exec must not build reports:\n{}", hits.join("\n"));
+}
+
+/// Issue 10: the CLOSE mechanics and the protection placement do not lean on each other; both
+/// hand over to `exec::failsafe` / `exec::cancel` / `exec::position`.
+#[test]
+fn close_and_protect_do_not_import_each_other() {
+    let mut hits = file_offenders("src/exec/close.rs", &["protect::", "exec::protect", "failsafe::"]);
+    hits.extend(file_offenders("src/exec/protect.rs", &["close::", "exec::close", "exec::exit"]));
+    assert!(hits.is_empty(), "close.rs and protect.rs must not import each other:\n{}", hits.join("\n"));
+}
+
+/// Issue 10 item 1: one rule for an order write's unknown outcome. Only `exec::ambiguity` asks the
+/// port whether an answer is a known refusal; every other module asks `ambiguity`.
+#[test]
+fn one_place_decides_what_an_unknown_answer_means() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/exec");
+    let mut hits = Vec::new();
+    for file in rust_files(&root) {
+        if file.ends_with("ambiguity.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("is_known_refusal") || code.contains("ErrorClass::Ambiguous") {
+                hits.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "only exec/ambiguity.rs decides unknown outcomes:\n{}", hits.join("\n"));
 }

@@ -66,8 +66,9 @@ impl Rig {
     pub fn engine(&mut self) -> Engine<'_> {
         Engine::new(&self.cfg, &mut self.store, &self.ex, &self.clock)
     }
+    /// `enter`, worded as the command words it (the typed outcome through `cmd::render`).
     pub fn enter(&mut self) -> Result<mcbot::outcome::Report, Error> {
-        mcbot::exec::entry::enter(&mut self.engine())
+        mcbot::exec::entry::enter(&mut self.engine()).map(|o| mcbot::cmd::render::entry(&o))
     }
     pub fn count(&self, sql: &str) -> i64 {
         self.store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
@@ -413,7 +414,7 @@ fn regime_exit_cancels_protection_then_closes_and_records_reason() {
     r.enter().unwrap();
     r.ex.set_mark(dec!(40500));
     let reason = "regime:trend_invalidation".parse().unwrap();
-    let rep = mcbot::exec::close::exit_position(&mut r.engine(), &reason).unwrap();
+    let rep = mcbot::cmd::render::close(&mcbot::exec::exit::exit_position(&mut r.engine(), &reason).unwrap());
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     let sent = r.ex.sent();
     let close_at = sent.iter().position(|c| c == "place_market:CLOSE").unwrap();
@@ -437,7 +438,9 @@ fn f005_outage_during_close_retries_then_halts_exit_10() {
     let mut r = Rig::new("");
     r.enter().unwrap();
     r.ex.on("place_market:CLOSE", Fault::Fail(http_503()), 1000);
-    let rep = mcbot::exec::close::exit_position(&mut r.engine(), &mcbot::core::position::ExitReason::Manual).unwrap();
+    let rep = mcbot::cmd::render::close(
+        &mcbot::exec::exit::exit_position(&mut r.engine(), &mcbot::core::position::ExitReason::Manual).unwrap(),
+    );
     assert_eq!(rep.exit, ExitCode::Critical);
     let closes = r.sent_count("place_market:CLOSE");
     assert!(closes >= 3, "CLOSE retried: {closes}");
@@ -458,7 +461,9 @@ fn exit_works_while_halted() {
     let mut r = Rig::new("");
     r.enter().unwrap();
     r.store.set_halted("operator", T0).unwrap();
-    let rep = mcbot::exec::close::exit_position(&mut r.engine(), &mcbot::core::position::ExitReason::Manual).unwrap();
+    let rep = mcbot::cmd::render::close(
+        &mcbot::exec::exit::exit_position(&mut r.engine(), &mcbot::core::position::ExitReason::Manual).unwrap(),
+    );
     assert_eq!(rep.exit, ExitCode::Ok);
     assert_eq!(r.ex.position(), Decimal::ZERO);
     r.assert_replay_clean();
@@ -470,7 +475,7 @@ fn protect_is_idempotent_when_covered() {
     let mut r = Rig::new("");
     r.enter().unwrap();
     let before = r.ex.sent().len();
-    let rep = mcbot::exec::protect::protect_command(&mut r.engine()).unwrap();
+    let rep = mcbot::cmd::render::protect(&mcbot::exec::protect::protect_command(&mut r.engine()).unwrap());
     assert_eq!(rep.exit, ExitCode::Ok);
     assert_eq!(r.ex.sent().len(), before);
     r.assert_replay_clean();
@@ -482,7 +487,7 @@ fn protect_resizes_undersized_protection() {
     let mut r = Rig::new("");
     r.enter().unwrap();
     r.ex.set_position(dec!(0.015), dec!(40000));
-    let rep = mcbot::exec::protect::protect_command(&mut r.engine()).unwrap();
+    let rep = mcbot::cmd::render::protect(&mcbot::exec::protect::protect_command(&mut r.engine()).unwrap());
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     let conds = r.ex.open_conds();
     assert_eq!(conds.len(), 2, "{conds:?}");
@@ -513,7 +518,7 @@ fn every_interaction_is_journaled_and_chain_verifies() {
 #[test]
 fn tick_enters_a_planned_trade_and_protects_it() {
     let mut r = Rig::new("");
-    let rep = mcbot::exec::tick::tick(&mut r.engine()).unwrap();
+    let rep = mcbot::cmd::render::tick(&mcbot::exec::tick::tick(&mut r.engine()).unwrap());
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     let steps: Vec<String> =
         rep.fields["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap().to_string()).collect();
@@ -530,7 +535,7 @@ fn tick_carries_out_a_pending_regime_exit() {
     r.enter().unwrap();
     let pos = r.store.active_position("BTCUSDT").unwrap().unwrap();
     r.store.set_pending_exit(pos.id, Some("regime:volatility_contraction")).unwrap();
-    let rep = mcbot::exec::tick::tick(&mut r.engine()).unwrap();
+    let rep = mcbot::cmd::render::tick(&mcbot::exec::tick::tick(&mut r.engine()).unwrap());
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     assert_eq!(r.ex.position(), Decimal::ZERO);
     let closed = r.store.all_positions().unwrap().pop().unwrap();

@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 fn reconcile(r: &mut Rig) -> mcbot::outcome::Report {
-    mcbot::exec::reconcile::reconcile(&mut r.engine()).unwrap()
+    mcbot::cmd::render::reconcile(&mcbot::exec::reconcile::reconcile(&mut r.engine()).unwrap())
 }
 
 fn cancel_all_on_exchange(ex: &FakeExchange) {
@@ -228,6 +228,7 @@ fn invariants_after_restart(r: &mut Rig, label: &str) {
     dead.discard_after_crash();
     r.store = Store::open(&path, r.clock.now_ms()).unwrap();
     let rep = mcbot::exec::reconcile::reconcile(&mut Engine::new(&r.cfg, &mut r.store, &r.ex, &r.clock)).unwrap();
+    let rep = mcbot::cmd::render::reconcile(&rep);
     let pos = r.ex.position();
     if !pos.is_zero() {
         let stop = r.ex.open_conds().into_iter().find(|c| c.kind == ConditionalKind::StopMarket && c.qty >= pos.abs());

@@ -1,7 +1,7 @@
 //! `mcbot enter`: reconcile first (entries stay blocked until one completes, CONTRACT §5), then
 //! pre-flight, ENTRY market order, then STOP + TP (seed 000 §4–6).
 
-use crate::cmd::Ctx;
+use crate::cmd::{render, Ctx};
 use crate::error::Result;
 use crate::exec::{entry, reconcile, Engine};
 use crate::outcome::{ExitCode, Report};
@@ -13,13 +13,13 @@ pub struct EnterArgs {}
 pub fn run(_args: &EnterArgs, ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    let rec = reconcile::reconcile(&mut engine)?;
+    let rec = render::reconcile(&reconcile::reconcile(&mut engine)?);
     if rec.exit != ExitCode::Ok {
         let mut r = rec;
         r.command = "enter".into();
         return Ok(r);
     }
-    let mut r = entry::enter(&mut engine)?;
+    let mut r = render::entry(&entry::enter(&mut engine)?);
     r.set("reconcile", rec.to_json());
     Ok(r)
 }

@@ -2,11 +2,11 @@
 //! blocked by HALTED (CONTRACT §7.6).
 
 use crate::cmd::trades::{pnl_line, trade_json};
-use crate::cmd::Ctx;
+use crate::cmd::{render, Ctx};
 use crate::core::position::ExitReason;
 use crate::core::trades::closed_trades;
 use crate::error::{Error, Result};
-use crate::exec::{close, Engine};
+use crate::exec::{exit, position, Engine};
 use crate::outcome::Report;
 
 /// Arguments of `mcbot exit`.
@@ -20,14 +20,15 @@ pub struct ExitArgs {
 
 pub fn run(args: &ExitArgs, ctx: &mut Ctx) -> Result<Report> {
     let active = ctx.store.active_position(&ctx.config.symbol)?;
-    let plan = active.as_ref().map(close::journal_plan_id);
+    let plan = active.as_ref().map(position::journal_plan_id);
     let pending = active.and_then(|p| p.pending_exit_reason);
     let text = args.reason.clone().or(pending).unwrap_or_else(|| "manual".to_string());
     let reason: ExitReason = text.parse().map_err(Error::Usage)?;
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    let mut report = close::exit_position(&mut engine, &reason)?;
-    if let Some(plan) = plan.filter(|_| report.fields.contains_key("exit_reason")) {
+    let outcome = exit::exit_position(&mut engine, &reason)?;
+    let mut report = render::close(&outcome);
+    if let Some(plan) = plan.filter(|_| outcome.exit_reason().is_some()) {
         with_trade_pnl(&mut report, &plan, &ctx.store)?;
     }
     Ok(report)

@@ -61,7 +61,7 @@ pub fn run(args: &HaltArgs, ctx: &mut Ctx) -> Result<Report> {
             ctx.lock = Some(crate::lock::StateLock::acquire(&ctx.config.lock_path(), ctx.config.lock_timeout_ms)?);
         }
         let flat = flatten_after_halt(ctx)?;
-        r.set("flatten", flat.fields.get("outcome").cloned().unwrap_or(serde_json::Value::Null));
+        r.set("flatten", flat.outcome.clone());
         r.lines.extend(flat.lines);
         r.exit = flat.exit;
         if flat.exit != crate::outcome::ExitCode::Ok {
@@ -100,5 +100,6 @@ fn resume(ctx: &mut Ctx, now: i64) -> Result<Report> {
 fn flatten_after_halt(ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = crate::exec::Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    crate::exec::close::exit_position(&mut engine, &crate::core::position::ExitReason::Manual)
+    let closed = crate::exec::exit::exit_position(&mut engine, &crate::core::position::ExitReason::Manual)?;
+    Ok(crate::cmd::render::close(&closed))
 }

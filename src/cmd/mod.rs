@@ -13,6 +13,7 @@ pub mod notify;
 pub mod paper;
 pub mod protect;
 pub mod reconcile;
+pub mod render;
 pub mod replay;
 pub mod sim;
 pub mod status;

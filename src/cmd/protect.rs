@@ -1,7 +1,7 @@
 //! `mcbot protect`: make sure the open position has STOP and TP for its full size. Idempotent;
 //! never blocked by HALTED.
 
-use crate::cmd::Ctx;
+use crate::cmd::{render, Ctx};
 use crate::error::Result;
 use crate::exec::{protect, Engine};
 use crate::outcome::Report;
@@ -13,5 +13,5 @@ pub struct ProtectArgs {}
 pub fn run(_args: &ProtectArgs, ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    protect::protect_command(&mut engine)
+    Ok(render::protect(&protect::protect_command(&mut engine)?))
 }

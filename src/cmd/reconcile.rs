@@ -1,6 +1,6 @@
 //! `mcbot reconcile`: rebuild local state from the exchange, repair, re-protect (seed 000 §9).
 
-use crate::cmd::Ctx;
+use crate::cmd::{render, Ctx};
 use crate::error::Result;
 use crate::exec::{reconcile, Engine};
 use crate::outcome::Report;
@@ -17,5 +17,5 @@ pub struct ReconcileArgs {
 pub fn run(args: &ReconcileArgs, ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    reconcile::reconcile_with(&mut engine, args.adopt)
+    Ok(render::reconcile(&reconcile::reconcile_with(&mut engine, args.adopt)?))
 }

@@ -1,7 +1,7 @@
 //! `mcbot tick`: the cron cycle in one lock — reconcile, evaluate, exit (regime) or enter (new
 //! plan), protect. One line per step; `--json` one object with every step.
 
-use crate::cmd::Ctx;
+use crate::cmd::{render, Ctx};
 use crate::error::Result;
 use crate::exec::{tick, Engine};
 use crate::outcome::Report;
@@ -13,5 +13,5 @@ pub struct TickArgs {}
 pub fn run(_args: &TickArgs, ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    tick::tick(&mut engine)
+    Ok(render::tick(&tick::tick(&mut engine)?))
 }

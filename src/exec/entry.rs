@@ -8,16 +8,17 @@ use crate::core::client_id::ClientOrderId;
 use crate::core::money::SymbolFilters;
 use crate::core::order::{OrderEvent, OrderRole, OrderState};
 use crate::core::plan::{PlanStatus, TradePlan};
-use crate::core::position::{ExitReason, PositionState};
+use crate::core::position::PositionState;
 use crate::core::preflight::{self, PreflightInput};
 use crate::error::{Error, Result};
 use crate::exchange::{AccountSettings, ErrorClass, ExOrder, ExOrderStatus, MarkInfo, MarketOrderRequest};
 use crate::exec::ambiguity::{self, Resolved};
+use crate::exec::outcome::{EntryOutcome, ForcedClose, NotFilledWhy, Protection, ProtectionFailed};
+use crate::exec::position::adopt;
 use crate::exec::protect::protect_new_fill;
 use crate::exec::record::OrderRef;
 use crate::exec::snapshot::{self, Snapshot};
-use crate::exec::Engine;
-use crate::outcome::{ExitCode, Report};
+use crate::exec::{failsafe, Engine};
 use crate::store::journal::Severity;
 use crate::store::positions::{NewPosition, PositionRecord};
 use rust_decimal::Decimal;
@@ -88,14 +89,14 @@ fn refuse_if_known(e: &mut Engine<'_>, plan: &TradePlan, cid: &str, known: Optio
 
 /// `enter`: the whole sequence for the current PLANNED plan. A state DB that cannot be written
 /// once the ENTRY may have filled ends in the failsafe (protect or close, then exit 10).
-pub fn enter(e: &mut Engine<'_>) -> Result<Report> {
-    crate::exec::failsafe::guarded(e, "enter", enter_unguarded)
+pub fn enter(e: &mut Engine<'_>) -> Result<EntryOutcome> {
+    crate::exec::unwritable::guarded(e, EntryOutcome::Unwritable, enter_unguarded)
 }
 
-fn enter_unguarded(e: &mut Engine<'_>) -> Result<Report> {
+fn enter_unguarded(e: &mut Engine<'_>) -> Result<EntryOutcome> {
     let now = e.now();
     let Some(plan) = e.store.latest_plan_with_status(PlanStatus::Planned)? else {
-        return Ok(Report::ok("enter").field("entered", false).line("no planned trade; nothing to do"));
+        return Ok(EntryOutcome::NoPlan);
     };
     if plan.is_stale(now) {
         e.store.set_plan_status(&plan.id, PlanStatus::Expired, now)?;
@@ -106,10 +107,7 @@ fn enter_unguarded(e: &mut Engine<'_>) -> Result<Report> {
             format!("plan {} expired unentered", plan.id),
             json!({"valid_until": plan.valid_until_ms}),
         )?;
-        return Ok(Report::ok("enter")
-            .field("entered", false)
-            .field("plan_id", plan.id.clone())
-            .line(format!("plan {} expired; never entered late", plan.id)));
+        return Ok(EntryOutcome::Expired { plan_id: plan.id });
     }
     refuse_if_halted(e, &plan)?;
     let attempt = e.ledger(&plan.id)?.next_attempt(&plan.id, OrderRole::Entry);
@@ -239,7 +237,7 @@ fn fix_margin_settings(e: &mut Engine<'_>, pre: &mut PreRead) -> Result<()> {
 }
 
 /// Sends the ENTRY (at most two attempts, the second only after a definite "not accepted").
-fn submit(e: &mut Engine<'_>, planned: &TradePlan, filters: &SymbolFilters) -> Result<Report> {
+fn submit(e: &mut Engine<'_>, planned: &TradePlan, filters: &SymbolFilters) -> Result<EntryOutcome> {
     // The posture re-check may size the ENTRY down; everything after sends and records `plan`.
     let mut sized = planned.clone();
     let plan = &mut sized;
@@ -303,10 +301,7 @@ fn submit(e: &mut Engine<'_>, planned: &TradePlan, filters: &SymbolFilters) -> R
                     format!("ENTRY not accepted: {why}"),
                     json!({"client_id": o.client_id, "why": why}),
                 )?;
-                return Ok(Report::new("enter", "not_filled", ExitCode::Failed)
-                    .field("plan_id", plan.id.clone())
-                    .field("error", format!("ENTRY not accepted: {why}"))
-                    .line(format!("ENTRY not accepted: {why}; no position")));
+                return Ok(EntryOutcome::NotFilled { plan_id: plan.id.clone(), why: NotFilledWhy::NotAccepted(why) });
             }
             Sent::Unresolved(why) => return unresolved(e, plan, &why),
         }
@@ -368,35 +363,25 @@ fn lookup(e: &mut Engine<'_>, o: &OrderRef) -> Result<Sent> {
 }
 
 /// The ENTRY's fate is unknown and the exchange cannot tell: protect whatever exists, else HALT.
-fn unresolved(e: &mut Engine<'_>, plan: &TradePlan, why: &str) -> Result<Report> {
+fn unresolved(e: &mut Engine<'_>, plan: &TradePlan, why: &str) -> Result<EntryOutcome> {
     if let Ok(p) = e.read_position() {
         if !p.is_flat() {
-            let pos = crate::exec::close::adopt(e, &p, Some(plan.id.clone()), "ENTRY outcome unknown; position found")?;
+            let pos = adopt(e, &p, Some(plan.id.clone()), "ENTRY outcome unknown; position found")?;
             e.store.set_plan_status(&plan.id, PlanStatus::Filled, e.now())?;
-            if let Some(r) = protect_new_fill(e, &pos, p.qty.abs())? {
-                return Ok(rename(r));
+            if let Some(f) = protect_new_fill(e, &pos, p.qty.abs())? {
+                return Ok(EntryOutcome::ProtectionFailed(f));
             }
-            return Ok(Report::ok("enter")
-                .field("plan_id", plan.id.clone())
-                .line("ENTRY outcome was unknown; the position found is now protected"));
+            return Ok(EntryOutcome::FoundAndProtected { plan_id: plan.id.clone() });
         }
     }
     let msg = format!("ENTRY outcome unknown ({why}); exchange cannot confirm; HALTED until reconcile");
     e.audit(Severity::Critical, audit::ENTRY_NOT_FILLED, Some(&plan.id), msg.clone(), json!({"why": why}))?;
     e.halt(&msg, Some(&plan.id))?;
-    Ok(Report::new("enter", "unresolved", ExitCode::Critical)
-        .field("plan_id", plan.id.clone())
-        .field("error", msg.clone())
-        .line(format!("CRITICAL: {msg}")))
-}
-
-fn rename(mut r: Report) -> Report {
-    r.command = "enter".into();
-    r
+    Ok(EntryOutcome::Unresolved { plan_id: plan.id.clone(), msg })
 }
 
 /// Opens the position for the filled quantity and protects it at once; then handles a partial fill.
-fn after_ack(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: ExOrder) -> Result<Report> {
+fn after_ack(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: ExOrder) -> Result<EntryOutcome> {
     if order.executed_qty.is_zero() && !order.status.is_open() {
         e.store.set_plan_status(&plan.id, PlanStatus::NotFilled, e.now())?;
         e.audit(
@@ -406,16 +391,13 @@ fn after_ack(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: ExOrder)
             format!("ENTRY ended {:?} with nothing filled", order.status),
             json!({"client_id": o.client_id, "why": format!("{:?}", order.status)}),
         )?;
-        return Ok(Report::new("enter", "not_filled", ExitCode::Failed)
-            .field("plan_id", plan.id.clone())
-            .field("error", "ENTRY ended with nothing filled")
-            .line("ENTRY ended with nothing filled; no position"));
+        return Ok(EntryOutcome::NotFilled { plan_id: plan.id.clone(), why: NotFilledWhy::NothingFilled });
     }
     let mut pos: Option<PositionRecord> = None;
     if order.executed_qty > Decimal::ZERO {
         let p = open_position(e, plan, o, &order)?;
-        if let Some(r) = protect_new_fill(e, &p, order.executed_qty)? {
-            return Ok(rename(r));
+        if let Some(f) = protect_new_fill(e, &p, order.executed_qty)? {
+            return Ok(EntryOutcome::ProtectionFailed(f));
         }
         pos = Some(p);
     }
@@ -450,22 +432,18 @@ fn open_position(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: &ExO
     Ok(e.store.position(p.id)?.unwrap_or(p))
 }
 
-fn done(e: &mut Engine<'_>, plan: &TradePlan, pos: Option<&PositionRecord>, order: &ExOrder) -> Result<Report> {
-    let window = match pos {
+fn done(e: &mut Engine<'_>, plan: &TradePlan, pos: Option<&PositionRecord>, order: &ExOrder) -> Result<EntryOutcome> {
+    let unprotected_window_ms = match pos {
         Some(p) => e.store.position(p.id)?.and_then(|p| p.unprotected_window_ms),
         None => None,
     };
-    Ok(Report::ok("enter")
-        .field("entered", true)
-        .field("plan_id", plan.id.clone())
-        .field("side", plan.side.as_str())
-        .field("qty", order.executed_qty.to_string())
-        .field("avg_price", order.avg_price.to_string())
-        .field("unprotected_window_ms", window)
-        .line(format!(
-            "entered {} {} @ {} (plan {}); STOP and TP placed",
-            plan.side, order.executed_qty, order.avg_price, plan.id
-        )))
+    Ok(EntryOutcome::Entered {
+        plan_id: plan.id.clone(),
+        side: plan.side,
+        qty: order.executed_qty,
+        avg_price: order.avg_price,
+        unprotected_window_ms,
+    })
 }
 
 /// A partial fill: within `entry_fill_window_ms` either it completes (protection resized) or the
@@ -476,7 +454,7 @@ fn fill_window(
     o: &OrderRef,
     mut order: ExOrder,
     mut pos: Option<PositionRecord>,
-) -> Result<Report> {
+) -> Result<EntryOutcome> {
     let symbol = e.cfg.symbol.clone();
     let deadline = e.now() + i64::try_from(e.cfg.execution.entry_fill_window_ms).unwrap_or(i64::MAX);
     let mut halted_during_window = false;
@@ -495,9 +473,12 @@ fn fill_window(
         if q.executed_qty != order.executed_qty || q.status != order.status {
             e.record_order(o, &q, None)?;
             order = q;
-            pos = Some(sync_fill(e, plan, o, &order, pos)?);
-            if let Some(r) = resize(e, pos.as_ref())? {
-                return Ok(r);
+            pos = match sync_fill(e, plan, o, &order, pos)? {
+                Ok(p) => Some(p),
+                Err(f) => return Ok(EntryOutcome::ProtectionFailed(f)),
+            };
+            if let Some(f) = resize(e, pos.as_ref())? {
+                return Ok(EntryOutcome::ProtectionFailed(f));
             }
         }
         if order.status == ExOrderStatus::Filled {
@@ -528,13 +509,16 @@ fn fill_window(
             }
             order = q;
             if order.executed_qty > Decimal::ZERO {
-                pos = Some(sync_fill(e, plan, o, &order, pos)?);
+                pos = match sync_fill(e, plan, o, &order, pos)? {
+                    Ok(p) => Some(p),
+                    Err(f) => return Ok(EntryOutcome::ProtectionFailed(f)),
+                };
             }
         }
     }
     if order.status == ExOrderStatus::Filled {
-        if let Some(r) = resize(e, pos.as_ref())? {
-            return Ok(r);
+        if let Some(f) = resize(e, pos.as_ref())? {
+            return Ok(EntryOutcome::ProtectionFailed(f));
         }
         return done(e, plan, pos.as_ref(), &order);
     }
@@ -548,89 +532,49 @@ fn fill_window(
                 "ENTRY did not fill within the fill window; cancelled",
                 json!({"client_id": o.client_id, "why": "fill_window"}),
             )?;
-            Ok(Report::new("enter", "not_filled", ExitCode::Failed)
-                .field("plan_id", plan.id.clone())
-                .field("error", "ENTRY did not fill within the fill window")
-                .line("ENTRY did not fill in time; cancelled; no position"))
+            Ok(EntryOutcome::NotFilled { plan_id: plan.id.clone(), why: NotFilledWhy::FillWindow })
         }
-        Some(p) => force_close_partial(e, plan, &p),
+        Some(p) => Ok(match failsafe::close_partial(e, &plan.id, &p)? {
+            ForcedClose::Closed { reason } => EntryOutcome::PartialClosed { plan_id: plan.id.clone(), reason },
+            ForcedClose::NotConfirmed { .. } => EntryOutcome::PartialCloseFailed,
+        }),
     }
 }
 
-/// Keeps the position row in step with the ENTRY's filled quantity.
+/// Keeps the position row in step with the ENTRY's filled quantity; a first fill is protected at
+/// once (`Err`: its protection failed and the failure path ran).
 fn sync_fill(
     e: &mut Engine<'_>,
     plan: &TradePlan,
     o: &OrderRef,
     order: &ExOrder,
     pos: Option<PositionRecord>,
-) -> Result<PositionRecord> {
+) -> Result<std::result::Result<PositionRecord, ProtectionFailed>> {
     match pos {
         None => {
             let p = open_position(e, plan, o, order)?;
-            if let Some(r) = protect_new_fill(e, &p, order.executed_qty)? {
-                return Err(Error::Critical(
-                    r.fields.get("error").and_then(|v| v.as_str()).unwrap_or("protection failed").to_string(),
-                ));
+            if let Some(f) = protect_new_fill(e, &p, order.executed_qty)? {
+                return Ok(Err(f));
             }
-            Ok(p)
+            Ok(Ok(p))
         }
         Some(p) => {
             e.store.set_position_fill(p.id, order.executed_qty, order.avg_price, None)?;
             if order.status == ExOrderStatus::Filled {
                 e.store.set_plan_status(&plan.id, PlanStatus::Filled, e.now())?;
             }
-            Ok(e.store.position(p.id)?.unwrap_or(p))
+            Ok(Ok(e.store.position(p.id)?.unwrap_or(p)))
         }
     }
 }
 
 /// Resizes protection to the exchange position (bounded: one place-then-cancel round).
-fn resize(e: &mut Engine<'_>, pos: Option<&PositionRecord>) -> Result<Option<Report>> {
+/// `Some`: the resize could not be placed and the failure path ran.
+fn resize(e: &mut Engine<'_>, pos: Option<&PositionRecord>) -> Result<Option<ProtectionFailed>> {
     let Some(p) = pos else { return Ok(None) };
     let snap = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)?;
-    let r = crate::exec::protect::ensure_protection(e, p, &snap)?;
-    Ok(if r.exit == ExitCode::Ok { None } else { Some(rename(r)) })
-}
-
-/// The ENTRY did not complete in time: close what filled (F-004). Not a protection failure, so
-/// no HALT — unless the CLOSE itself cannot be confirmed.
-fn force_close_partial(e: &mut Engine<'_>, plan: &TradePlan, pos: &PositionRecord) -> Result<Report> {
-    e.audit(
-        Severity::Warn,
-        audit::FORCED_CLOSE,
-        Some(&plan.id),
-        "ENTRY not fully filled within the fill window: closing what filled",
-        json!({"why": "partial_fill_timeout"}),
-    )?;
-    let closed = e.close_until_flat(&plan.id, pos.side)?;
-    e.cancel_plan_protection(&plan.id)?;
-    let reason = ExitReason::ForcedClose("partial_fill_timeout".into());
-    match closed {
-        Some((qty, avg)) => {
-            let pos_now = e.store.position(pos.id)?.unwrap_or_else(|| pos.clone());
-            // Flat already: reading the fills' commission delays no safety step.
-            let fees = crate::exec::close::position_fees(e, &plan.id);
-            e.finalise_position(
-                &pos_now,
-                &reason,
-                if qty > Decimal::ZERO { Some(avg) } else { None },
-                Some(&fees),
-                None,
-            )?;
-            Ok(Report::new("enter", "partial_fill_closed", ExitCode::Failed)
-                .field("plan_id", plan.id.clone())
-                .field("exit_reason", reason.to_string())
-                .field("error", "ENTRY not fully filled within the fill window; the filled part was closed")
-                .line("ENTRY only partly filled in time: remainder cancelled, position closed"))
-        }
-        None => {
-            let msg = "partial ENTRY could not be closed".to_string();
-            e.audit(Severity::Critical, audit::CLOSE_FAILED, Some(&plan.id), msg.clone(), json!({"why": msg}))?;
-            e.halt(&msg, Some(&plan.id))?;
-            Ok(Report::new("enter", "close_failed", ExitCode::Critical)
-                .field("error", msg.clone())
-                .line(format!("CRITICAL: {msg}; HALTED")))
-        }
-    }
+    Ok(match crate::exec::protect::ensure_protection(e, p, &snap)? {
+        Protection::Failed(f) => Some(f),
+        Protection::Covered { .. } | Protection::Placed { .. } => None,
+    })
 }

@@ -4,14 +4,22 @@
 
 /// The one rule for an order write's unknown outcome: look it up by client id.
 pub mod ambiguity;
-/// Cancel STOP/TP, CLOSE at market until flat, finalise the position.
+/// Idempotent cancels of protective orders and ENTRY remainders.
+pub mod cancel;
+/// CLOSE at market until the exchange shows the position flat.
 pub mod close;
 /// The ENTRY sequence: pre-flight, two-phase submit, fill window, protection.
 pub mod entry;
 /// `evaluate`: fetch closed candles and market inputs, decide, record plan or regime exit.
 pub mod evaluate;
-/// Protect or close from exchange truth when the state DB cannot be written.
+/// `exit`: cancel the TP, CLOSE, then cancel the STOP; finalise (or HALT and re-protect).
+pub mod exit;
+/// The protection guarantee's failure path: CLOSE, cancel protection, HALT, CRITICAL.
 pub mod failsafe;
+/// Typed results of the use cases; only `cmd/` turns them into a report.
+pub mod outcome;
+/// A position's record from the exchange's evidence: adoption, finalisation, fees, funding.
+pub mod position;
 /// The posture hook: evidence → controller → stored mode; RED halts.
 pub mod posture;
 /// Place, verify and resize STOP and TP; the protection guarantee's failure path.
@@ -26,10 +34,16 @@ pub mod snapshot;
 pub mod tick;
 /// Protection from the journal when a read keeps failing.
 pub mod unreadable;
+/// Protect or close from exchange truth when the state DB cannot be written.
+pub mod unwritable;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::core::ledger::Ledger;
+use crate::error::Result;
+use crate::exchange::retry::{Retrier, RetryPolicy};
 use crate::exchange::Exchange;
+use crate::exchange::{ExPosition, ExResult};
 use crate::store::Store;
 
 /// The ports a use case works over.
@@ -49,5 +63,46 @@ impl<'a> Engine<'a> {
     }
     pub fn symbol(&self) -> &str {
         &self.cfg.symbol
+    }
+}
+
+/// Reads, with the retry rule of the command; and the journal's ledger of a plan.
+impl Engine<'_> {
+    /// Reads with the bounded READ retry policy — unless the exchange retries its reads itself
+    /// under the command's budget (Binance): then once, so retries never nest (issue 12 §4).
+    pub fn read<T>(&self, what: &str, mut op: impl FnMut(u32) -> ExResult<T>) -> ExResult<T> {
+        if self.ex.retries_reads() {
+            return op(1);
+        }
+        let seed = u64::try_from(self.now()).unwrap_or(0);
+        Retrier::new(self.clock, RetryPolicy::READ, seed).run(what, what, op)
+    }
+
+    /// Reads that guard a position's protection: retried (bounded by
+    /// `close_retry_max_elapsed_ms`, like CLOSE) rather than given up after a short outage — by
+    /// the exchange itself when it retries its reads (Binance: the command's one budget).
+    pub fn read_persistent<T>(&self, what: &str, mut op: impl FnMut(u32) -> ExResult<T>) -> ExResult<T> {
+        if self.ex.retries_reads() {
+            return op(1);
+        }
+        let policy = RetryPolicy {
+            max_attempts: 30,
+            max_elapsed_ms: self.cfg.execution.close_retry_max_elapsed_ms,
+            base_delay_ms: 250,
+            max_delay_ms: 5_000,
+        };
+        let seed = u64::try_from(self.now()).unwrap_or(0);
+        Retrier::new(self.clock, policy, seed).run(what, what, op)
+    }
+
+    /// The exchange position, read with retries.
+    pub fn read_position(&self) -> ExResult<ExPosition> {
+        let symbol = self.symbol().to_string();
+        self.read("position", |_| self.ex.position(&symbol))
+    }
+
+    /// The journal ledger of one plan id.
+    pub fn ledger(&self, plan_id: &str) -> Result<Ledger> {
+        Ok(self.store.ledger_for_plan(plan_id)?)
     }
 }

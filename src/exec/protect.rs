@@ -1,24 +1,23 @@
 //! Protection: STOP and TP as reduce-only conditional orders for the position's full size, placed
-//! concurrently, each with one retry for a provably retryable failure — and the failure path of the
-//! protection guarantee (seed 000 §5): CLOSE at market, cancel every protective order, HALT,
-//! CRITICAL audit, exit 10. Non-negotiable.
+//! concurrently, each with one retry for a provably retryable failure. A leg that cannot be placed
+//! hands over to the failure path (`exec::failsafe`).
 
 use crate::core::audit;
 use crate::core::client_id::ClientOrderId;
 use crate::core::money::PriceRounding;
 use crate::core::order::{OrderEvent, OrderRole, OrderState};
 use crate::core::plan::take_profit_price;
-use crate::core::position::ExitReason;
 use crate::core::types::PositionSide;
 use crate::error::{Error, Result};
 use crate::exchange::{
     ConditionalKind, ConditionalOrderRequest, ErrorClass, ExConditional, Exchange, ExchangeError, WorkingType,
 };
-use crate::exec::ambiguity;
-use crate::exec::close::journal_plan_id;
+use crate::exec::outcome::{
+    Cover, LegFailure, LegFailureKind, ProtectOutcome, Protection, ProtectionFailed, ProtectionFailure,
+};
+use crate::exec::position::{adopt, finalise_flat, journal_plan_id};
 use crate::exec::record::OrderRef;
-use crate::exec::{snapshot, Engine};
-use crate::outcome::{ExitCode, Report};
+use crate::exec::{ambiguity, failsafe, snapshot, Engine};
 use crate::store::journal::Severity;
 use crate::store::positions::PositionRecord;
 use rust_decimal::Decimal;
@@ -44,7 +43,11 @@ pub(crate) enum Leg {
 #[derive(Debug, Clone)]
 pub enum LegVerdict {
     Placed { client_id: String, ack_ms: i64 },
-    Failed { client_id: String, why: String },
+    Failed(LegFailure),
+}
+
+fn failed(o: &OrderRef, kind: LegFailureKind, detail: String) -> LegVerdict {
+    LegVerdict::Failed(LegFailure { role: o.role, client_id: o.client_id.clone(), kind, detail })
 }
 
 pub(crate) fn kind_of(role: OrderRole) -> ConditionalKind {
@@ -158,10 +161,7 @@ impl Engine<'_> {
                     Leg::Acked(c, ms) => {
                         self.record_conditional(o, &c, Some(format!("ack in {ms} ms")))?;
                         if ms > timeout {
-                            Some(LegVerdict::Failed {
-                                client_id: o.client_id.clone(),
-                                why: format!("ack_timeout ({ms} ms > {timeout} ms)"),
-                            })
+                            Some(failed(o, LegFailureKind::AckTimeout, format!("{ms} ms > {timeout} ms")))
                         } else {
                             Some(LegVerdict::Placed { client_id: o.client_id.clone(), ack_ms: self.now() })
                         }
@@ -176,15 +176,9 @@ impl Engine<'_> {
                                     Some("found by client id after an ambiguous send".into()),
                                 )?;
                                 if !c.status.is_open() {
-                                    Some(LegVerdict::Failed {
-                                        client_id: o.client_id.clone(),
-                                        why: format!("found {:?} after ambiguous send", c.status),
-                                    })
+                                    Some(failed(o, LegFailureKind::EndedAfterAmbiguousSend, format!("{:?}", c.status)))
                                 } else if ms > timeout {
-                                    Some(LegVerdict::Failed {
-                                        client_id: o.client_id.clone(),
-                                        why: format!("ack_timeout ({ms} ms > {timeout} ms)"),
-                                    })
+                                    Some(failed(o, LegFailureKind::AckTimeout, format!("{ms} ms > {timeout} ms")))
                                 } else {
                                     Some(LegVerdict::Placed { client_id: o.client_id.clone(), ack_ms: self.now() })
                                 }
@@ -195,16 +189,10 @@ impl Engine<'_> {
                                     retry.push((o.role, o.attempt + 1));
                                     None
                                 } else {
-                                    Some(LegVerdict::Failed {
-                                        client_id: o.client_id.clone(),
-                                        why: format!("unavailable: retry failed: {e}"),
-                                    })
+                                    Some(failed(o, LegFailureKind::Unavailable, format!("retry failed: {e}")))
                                 }
                             }
-                            Err(e2) => Some(LegVerdict::Failed {
-                                client_id: o.client_id.clone(),
-                                why: format!("outcome unknown and look-up failed: {e2}"),
-                            }),
+                            Err(e2) => Some(failed(o, LegFailureKind::LookupFailed, e2.to_string())),
                         }
                     }
                     Leg::Failed(e) => {
@@ -213,15 +201,16 @@ impl Engine<'_> {
                             retry.push((o.role, o.attempt + 1));
                             None
                         } else if e.is_would_trigger() {
-                            Some(LegVerdict::Failed {
-                                client_id: o.client_id.clone(),
-                                why: format!("would_trigger: {e}"),
-                            })
+                            Some(failed(o, LegFailureKind::WouldTrigger, e.to_string()))
                         } else {
                             // A retryable failure here is the second one in a row: the exchange was
                             // unavailable, which the audit trail must not call a rejection.
-                            let word = if e.class == ErrorClass::Retryable { "unavailable" } else { "rejected" };
-                            Some(LegVerdict::Failed { client_id: o.client_id.clone(), why: format!("{word}: {e}") })
+                            let kind = if e.class == ErrorClass::Retryable {
+                                LegFailureKind::Unavailable
+                            } else {
+                                LegFailureKind::Rejected
+                            };
+                            Some(failed(o, kind, e.to_string()))
                         }
                     }
                 };
@@ -263,120 +252,6 @@ impl Engine<'_> {
         }
         self.store.set_position_protection(pos.id, Some(t.stop), Some(t.tp))?;
         Ok(())
-    }
-
-    /// The protection guarantee's failure path: CLOSE, cancel every protective order of the plan
-    /// that may exist, HALT, CRITICAL audit, exit 10.
-    pub fn protection_failed(
-        &mut self,
-        pos: &PositionRecord,
-        why: &str,
-        failed: &[(OrderRole, String, String)],
-    ) -> Result<Report> {
-        let plan_id = journal_plan_id(pos);
-        for (role, cid, reason) in failed {
-            self.audit(
-                Severity::Critical,
-                audit::PROTECTION_FAILED,
-                Some(&plan_id),
-                format!("{role} {cid} failed: {reason}"),
-                json!({"role": role.as_str(), "client_id": cid, "why": reason}),
-            )?;
-        }
-        self.audit(
-            Severity::Critical,
-            audit::FORCED_CLOSE,
-            Some(&plan_id),
-            format!("forced close: {why}"),
-            json!({"why": why}),
-        )?;
-        // 0. An ENTRY still working (a partial fill) must not add to the position being closed.
-        self.cancel_open_entries(&plan_id)?;
-        // 1. CLOSE at market immediately.
-        let closed = self.close_until_flat(&plan_id, pos.side)?;
-        // 2. Cancel every protective order of the plan that may exist: a late STOP may have landed.
-        self.cancel_plan_protection(&plan_id)?;
-        // 3. HALT.
-        self.halt(&format!("protection failed: {why}"), Some(&plan_id))?;
-        let reason = ExitReason::ForcedClose(why_word(why));
-        match closed {
-            Some((qty, avg)) => {
-                let price = if qty > Decimal::ZERO { Some(avg) } else { None };
-                let pos_now = self.store.position(pos.id)?.unwrap_or_else(|| pos.clone());
-                // Flat and HALTED already: reading the fills' commission delays no safety step.
-                let fees = crate::exec::close::position_fees(self, &plan_id);
-                self.finalise_position(&pos_now, &reason, price, Some(&fees), None)?;
-                Ok(Report::new("protect", "forced_close", ExitCode::Critical)
-                    .field("error", format!("protection failed: {why}; position force-closed; system HALTED"))
-                    .field("exit_reason", reason.to_string())
-                    .line(format!("CRITICAL: protection failed ({why}); position force-closed; system HALTED")))
-            }
-            None => {
-                let msg = format!(
-                    "protection failed ({why}) and CLOSE was not confirmed within {} ms",
-                    self.cfg.execution.close_retry_max_elapsed_ms
-                );
-                self.audit(Severity::Critical, audit::CLOSE_FAILED, Some(&plan_id), msg.clone(), json!({"why": msg}))?;
-                Ok(Report::new("protect", "close_failed", ExitCode::Critical)
-                    .field("error", msg.clone())
-                    .line(format!("CRITICAL: {msg}; system HALTED")))
-            }
-        }
-    }
-
-    /// Cancels every ENTRY of the plan that may still be working on the exchange, and records
-    /// what it finally filled.
-    pub fn cancel_open_entries(&mut self, plan_id: &str) -> Result<()> {
-        let symbol = self.cfg.symbol.clone();
-        let live: Vec<_> = self
-            .ledger(plan_id)?
-            .of(plan_id, OrderRole::Entry)
-            .into_iter()
-            .filter(|o| o.state.may_be_live())
-            .cloned()
-            .collect();
-        for v in live {
-            let o = OrderRef {
-                plan_id: Some(plan_id.to_string()),
-                role: OrderRole::Entry,
-                attempt: v.attempt,
-                client_id: v.client_id.clone(),
-            };
-            if let Err(err) = self.ex.cancel_order(&symbol, &v.client_id) {
-                self.record_error(&o, OrderEvent::CancelFailed, &err)?;
-            }
-            if let Ok(Some(q)) = self.read_persistent("query_order", |_| self.ex.query_order(&symbol, &v.client_id)) {
-                let event = crate::exec::record::order_status_event(q.status);
-                let changed = v.filled_qty != Some(q.executed_qty)
-                    || crate::core::order::transition(Some(v.state), event).is_ok_and(|s| s != v.state);
-                if changed && crate::core::order::transition(Some(v.state), event).is_ok() {
-                    self.record_order(&o, &q, Some("ENTRY remainder cancelled".into()))?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Cancels every STOP/TP of a plan the journal knows plus any still open on the exchange.
-    pub fn cancel_plan_protection(&mut self, plan_id: &str) -> Result<usize> {
-        let ledger = self.ledger(plan_id)?;
-        let known: Vec<(String, Decimal)> = ledger
-            .orders
-            .values()
-            .filter(|o| o.role.is_conditional() && o.state.may_be_live())
-            .map(|o| (o.client_id.clone(), o.order_qty.unwrap_or_default()))
-            .collect();
-        let mut failed = 0;
-        for (cid, qty) in known {
-            if !self.cancel_conditional_idempotent(&cid, qty)? {
-                failed += 1;
-            }
-        }
-        if let Ok(snap) = snapshot::read(self.ex, &self.cfg.symbol, &self.cfg.bot_id) {
-            let open: Vec<ExConditional> = snap.conditionals_of_plan(plan_id).cloned().collect();
-            failed += self.cancel_all_protection(&open)?;
-        }
-        Ok(failed)
     }
 
     /// The targets for a position: the plan's stop (or the recorded one, or the adopted fallback),
@@ -439,36 +314,17 @@ impl Targets {
     }
 }
 
-/// A short snake_case word for `forced_close:<why>`.
-pub(crate) fn why_word(why: &str) -> String {
-    let w: String = why
-        .split([' ', ':', '(', ','])
-        .next()
-        .unwrap_or("protection_failed")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect::<String>()
-        .to_lowercase();
-    if w.is_empty() {
-        "protection_failed".into()
-    } else {
-        w
-    }
-}
-
 /// Places protection for a fresh fill; on any failure runs the failure path.
-/// Returns Ok(None) when protected, Ok(Some(report)) when the failure path ran.
-pub fn protect_new_fill(e: &mut Engine<'_>, pos: &PositionRecord, qty: Decimal) -> Result<Option<Report>> {
+/// `None` when protected, `Some(what the failure path did)` otherwise.
+pub fn protect_new_fill(e: &mut Engine<'_>, pos: &PositionRecord, qty: Decimal) -> Result<Option<ProtectionFailed>> {
     let t = e.targets_for(pos, qty)?;
-    let (_, failed) = place_and_note(e, pos, &t, &[OrderRole::Stop, OrderRole::Tp])?;
-    if failed.is_empty() {
+    let (_, legs) = place_and_note(e, pos, &t, &[OrderRole::Stop, OrderRole::Tp])?;
+    if legs.is_empty() {
         return Ok(None);
     }
-    Ok(Some(e.protection_failed(pos, &failure_reason(&failed), &failed)?))
+    Ok(Some(failsafe::protection_failed(e, pos, ProtectionFailure { legs })?))
 }
 
-/// A leg that could not be placed: (role, client id, why).
-type FailedLeg = (OrderRole, String, String);
 /// Each leg's verdict.
 type Verdicts = Vec<(OrderRole, LegVerdict)>;
 
@@ -478,37 +334,27 @@ fn place_and_note(
     pos: &PositionRecord,
     t: &Targets,
     roles: &[OrderRole],
-) -> Result<(Verdicts, Vec<FailedLeg>)> {
+) -> Result<(Verdicts, Vec<LegFailure>)> {
     let verdicts = e.place_legs(&journal_plan_id(pos), t, roles)?;
     e.note_placed(pos, t, &verdicts)?;
     let failed = verdicts
         .iter()
-        .filter_map(|(r, v)| match v {
-            LegVerdict::Failed { client_id, why } => Some((*r, client_id.clone(), why.clone())),
+        .filter_map(|(_, v)| match v {
+            LegVerdict::Failed(f) => Some(f.clone()),
             LegVerdict::Placed { .. } => None,
         })
         .collect();
     Ok((verdicts, failed))
 }
 
-/// `<role>_<what>: <details>`, e.g. `stop_would_trigger: …`; its first word becomes the
-/// `forced_close:<why>` exit reason.
-fn failure_reason(failed: &[(OrderRole, String, String)]) -> String {
-    let details =
-        failed.iter().map(|(r, _, w)| format!("{} {w}", r.as_str().to_lowercase())).collect::<Vec<_>>().join("; ");
-    match failed.first() {
-        Some((role, _, why)) => format!("{}_{}: {details}", role.as_str().to_lowercase(), why_word(why)),
-        None => "protection_failed".into(),
-    }
-}
-
-/// `protect`: the open position has a STOP and a TP covering its full size? Nothing to do.
-/// Missing or undersized: place (then cancel the undersized one). Cannot: the failure path.
-pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::Snapshot) -> Result<Report> {
+/// The open position has a STOP and a TP covering its full size? Nothing to do. Missing or
+/// undersized: place the missing legs, and only once they are acknowledged cancel the undersized
+/// ones (never unprotected). Cannot place: the failure path.
+pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::Snapshot) -> Result<Protection> {
     let qty = snap.position.qty.abs();
     let mut missing = Vec::new();
     let mut undersized: Vec<ExConditional> = Vec::new();
-    let mut present = serde_json::Map::new();
+    let mut covers = Vec::new();
     for role in [OrderRole::Stop, OrderRole::Tp] {
         let open: Vec<&ExConditional> = snap
             .our_conditionals
@@ -517,7 +363,7 @@ pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapsh
             .collect();
         match open.iter().find(|c| c.qty >= qty) {
             Some(c) => {
-                present.insert(role.as_str().to_lowercase(), json!({"client_id": c.client_id, "trigger_price": c.trigger_price.to_string(), "qty": c.qty.to_string()}));
+                covers.push(Cover { role, client_id: c.client_id.clone(), trigger_price: c.trigger_price, qty: c.qty })
             }
             None => {
                 missing.push(role);
@@ -526,14 +372,12 @@ pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapsh
         }
     }
     if missing.is_empty() {
-        return Ok(Report::ok("protect")
-            .field("protection", serde_json::Value::Object(present))
-            .line(format!("protected: STOP and TP cover {qty}")));
+        return Ok(Protection::Covered { qty, covers });
     }
     let t = e.targets_for(pos, qty)?;
-    let (verdicts, failed) = place_and_note(e, pos, &t, &missing)?;
-    if !failed.is_empty() {
-        return e.protection_failed(pos, &failure_reason(&failed), &failed);
+    let (verdicts, legs) = place_and_note(e, pos, &t, &missing)?;
+    if !legs.is_empty() {
+        return Ok(Protection::Failed(failsafe::protection_failed(e, pos, ProtectionFailure { legs })?));
     }
     // The new orders cover the position: only now remove the undersized ones (never unprotected).
     let cancel_failed = e.cancel_all_protection(&undersized)?;
@@ -541,45 +385,29 @@ pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapsh
         .iter()
         .filter_map(|(_, v)| if let LegVerdict::Placed { client_id, .. } = v { Some(client_id.clone()) } else { None })
         .collect();
-    Ok(Report::ok("protect")
-        .field("placed", placed.clone())
-        .field("replaced_undersized", undersized.len())
-        .field("cancel_failed", cancel_failed)
-        .line(format!(
-            "placed {} for {qty}{}",
-            placed.join(", "),
-            if undersized.is_empty() { String::new() } else { format!(" (replaced {} undersized)", undersized.len()) }
-        )))
+    Ok(Protection::Placed { qty, placed, replaced_undersized: undersized.len(), cancel_failed })
 }
 
 /// `protect` as a command: read the exchange, adopt or finalise as needed, then ensure protection.
-pub fn protect_command(e: &mut Engine<'_>) -> Result<Report> {
-    crate::exec::failsafe::guarded(e, "protect", protect_unguarded)
+pub fn protect_command(e: &mut Engine<'_>) -> Result<ProtectOutcome> {
+    crate::exec::unwritable::guarded(e, ProtectOutcome::Unwritable, protect_unguarded)
 }
 
-fn protect_unguarded(e: &mut Engine<'_>) -> Result<Report> {
+fn protect_unguarded(e: &mut Engine<'_>) -> Result<ProtectOutcome> {
     let snap = match e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)) {
         Ok(s) => s,
-        Err(err) => return crate::exec::unreadable::protect_despite(e, "protect", err),
+        Err(err) => return Ok(ProtectOutcome::ReadFailed(crate::exec::unreadable::protect_despite(e, err)?)),
     };
     let db_pos = e.store.active_position(&e.cfg.symbol)?;
     if snap.position.is_flat() {
         return match db_pos {
-            Some(pos) => {
-                let r = crate::exec::close::finalise_flat(e, &pos, &snap)?;
-                Ok(Report::ok("protect")
-                    .field("position", serde_json::Value::Null)
-                    .field("finalised", r.to_string())
-                    .line(format!("exchange is flat; position finalised ({r})")))
-            }
-            None => Ok(Report::ok("protect")
-                .field("position", serde_json::Value::Null)
-                .line("no position; nothing to protect")),
+            Some(pos) => Ok(ProtectOutcome::Finalised(finalise_flat(e, &pos, &snap)?)),
+            None => Ok(ProtectOutcome::NoPosition),
         };
     }
     let pos = match db_pos {
         Some(p) => p,
-        None => crate::exec::close::adopt(e, &snap.position, None, "found by protect")?,
+        None => adopt(e, &snap.position, None, "found by protect")?,
     };
-    ensure_protection(e, &pos, &snap)
+    Ok(ProtectOutcome::Protection(ensure_protection(e, &pos, &snap)?))
 }

@@ -5,7 +5,7 @@
 
 use crate::core::audit;
 use crate::core::client_id::ClientOrderId;
-use crate::core::order::{OrderRole, OrderState};
+use crate::core::order::{OrderEvent, OrderRole, OrderState};
 use crate::core::plan::PlanStatus;
 use crate::core::position::ExitReason;
 use crate::core::reconcile::{
@@ -13,10 +13,10 @@ use crate::core::reconcile::{
 };
 use crate::error::Result;
 use crate::exchange::{ConditionalStatus, ExOrder, Exchange};
-use crate::exec::close::{adopt_covered, finalise_flat, journal_plan_id};
-use crate::exec::record::OrderRef;
+use crate::exec::outcome::{Note, Protection, ReconcileOutcome, ReconcileVerdict, Reconciled, RepairProtection};
+use crate::exec::position::{adopt_covered, finalise_flat, journal_plan_id};
+use crate::exec::record::{event_target, OrderRef};
 use crate::exec::{protect, snapshot, Engine};
-use crate::outcome::{ExitCode, Report};
 use crate::store::journal::Severity;
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -254,18 +254,18 @@ fn strangers(e: &Engine<'_>, snap: &snapshot::Snapshot) -> Result<Vec<String>> {
 }
 
 /// The reconcile use case; `command` names the report (reconcile, or the command that runs it first).
-pub fn reconcile(e: &mut Engine<'_>) -> Result<Report> {
+pub fn reconcile(e: &mut Engine<'_>) -> Result<ReconcileOutcome> {
     reconcile_with(e, false)
 }
 
 /// `reconcile`; `adopt` (`mcbot reconcile --adopt`) is the operator's word that own-prefix orders
 /// this journal never wrote are its own to take over (issue 10 item 7, docs/recovery.md).
-pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
+pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<ReconcileOutcome> {
     // A naked position is protected even when no journal row can be written (issue 11 item 2).
-    crate::exec::failsafe::guarded(e, "reconcile", |e| reconcile_unguarded(e, adopt))
+    crate::exec::unwritable::guarded(e, ReconcileOutcome::Unwritable, |e| reconcile_unguarded(e, adopt))
 }
 
-fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
+fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<ReconcileOutcome> {
     // Asked before anything below writes: has this journal ever written an order?
     let fresh_journal = !e.store.has_order_events()?;
     let established = !adopt && !fresh_journal;
@@ -292,7 +292,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     let snap = match read {
         Ok(s) => s,
         // A read kept failing: a known position is protected from the journal, then we give up.
-        Err(err) => return crate::exec::unreadable::protect_despite(e, "reconcile", err),
+        Err(err) => return Ok(ReconcileOutcome::ReadFailed(crate::exec::unreadable::protect_despite(e, err)?)),
     };
     let strangers = if established { strangers(e, &snap)? } else { Vec::new() };
     let cooldown_line = if fresh_journal { recover_cooldown(e, &history.exits)? } else { None };
@@ -369,8 +369,8 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
     let repairs = decide(&input);
     let mut block: Option<String> = None;
     let mut failures = 0usize;
-    let mut lines: Vec<String> = cooldown_line.into_iter().collect();
-    let mut critical: Option<Report> = None;
+    let mut lines: Vec<Note> = cooldown_line.into_iter().map(Note::Said).collect();
+    let mut critical: Option<ReconcileVerdict> = None;
     let mut another_instance = false;
     let mut flipped = false;
     let mut pos = db_pos;
@@ -408,7 +408,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                     }
                     Err(_) => failures += 1,
                 }
-                lines.push(format!("cancelled open order {client_id}"));
+                lines.push(Note::said(format!("cancelled open order {client_id}")));
             }
             Repair::ForeignOrders { count } => {
                 block = Some(format!("{count} orders on {} are not mcbot's", e.cfg.symbol));
@@ -419,7 +419,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                     format!("{count} foreign orders on the symbol; entries refused; left untouched"),
                     json!({"what": "orders", "count": count}),
                 )?;
-                lines.push(format!("foreign orders: {count} (left untouched; entries refused)"));
+                lines.push(Note::said(format!("foreign orders: {count} (left untouched; entries refused)")));
             }
             Repair::ForeignPosition { qty } => {
                 block = Some(format!("a position of {qty} on {} is not mcbot's", e.cfg.symbol));
@@ -430,7 +430,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                     format!("position {qty} not mcbot's; entries refused; left untouched"),
                     json!({"what": "position", "qty": qty.to_string()}),
                 )?;
-                lines.push(format!("foreign position {qty} (left untouched; entries refused)"));
+                lines.push(Note::said(format!("foreign position {qty} (left untouched; entries refused)")));
             }
             Repair::FinaliseFlat => {
                 if let Some(p) = pos.take() {
@@ -442,7 +442,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                         format!("exchange flat: position finalised ({reason})"),
                         data,
                     )?;
-                    lines.push(format!("position closed while away: finalised as {reason}"));
+                    lines.push(Note::said(format!("position closed while away: finalised as {reason}")));
                 }
             }
             Repair::Adopt { plan_id, covered_by } => {
@@ -457,7 +457,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                 // Its working STOP/TP stay: they are this position's protection from now on.
                 let p = adopt_covered(e, &snap.position, plan_id.clone(), covered_by.as_deref(), why)?;
                 if let Some(owner) = covered_by {
-                    lines.push(format!("kept the working protection of plan {owner}"));
+                    lines.push(Note::said(format!("kept the working protection of plan {owner}")));
                 }
                 if let Some(id) = plan_id {
                     if let Some(plan) = e.store.plan(id)? {
@@ -468,11 +468,11 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                         }
                     }
                 }
-                lines.push(format!(
+                lines.push(Note::said(format!(
                     "adopted exchange position {} (plan {})",
                     snap.position.qty,
                     plan_id.as_deref().unwrap_or("none")
-                ));
+                )));
                 pos = Some(p);
             }
             Repair::CorrectRecord { side, qty, entry_price } => {
@@ -488,7 +488,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                         ),
                         data,
                     )?;
-                    lines.push(format!("corrected local record to {qty} @ {entry_price}"));
+                    lines.push(Note::said(format!("corrected local record to {qty} @ {entry_price}")));
                     pos = e.store.position(p.id)?;
                 }
             }
@@ -506,7 +506,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                     format!("orphan protective order {client_id} cancelled"),
                     data,
                 )?;
-                lines.push(format!("cancelled orphan {client_id}"));
+                lines.push(Note::said(format!("cancelled orphan {client_id}")));
             }
             Repair::AnotherInstance { client_ids } => {
                 let msg = format!(
@@ -526,9 +526,11 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                 )?;
                 e.halt(&msg, None)?;
                 block = Some(msg.clone());
-                lines.push(format!("HALTED: {msg}"));
-                lines.push(format!("kept (not mcbot's to cancel): {}", client_ids.join(", ")));
-                lines.push("after checking, `mcbot reconcile --adopt` takes them over (docs/recovery.md)".into());
+                lines.push(Note::said(format!("HALTED: {msg}")));
+                lines.push(Note::said(format!("kept (not mcbot's to cancel): {}", client_ids.join(", "))));
+                lines.push(Note::said(
+                    "after checking, `mcbot reconcile --adopt` takes them over (docs/recovery.md)".to_string(),
+                ));
                 another_instance = true;
             }
             Repair::SideFlipped { side, qty } => {
@@ -542,26 +544,33 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
                     e.audit(Severity::Critical, audit::SIDE_FLIPPED, Some(&journal_plan_id(&p)), msg.clone(), data)?;
                     e.halt(&msg, Some(&journal_plan_id(&p)))?;
                     block = Some(msg.clone());
-                    lines.push(format!("HALTED: {msg}"));
+                    lines.push(Note::said(format!("HALTED: {msg}")));
                     flipped = true;
                 }
             }
             Repair::EnsureProtection { missing } => {
                 let Some(p) = &pos else { continue };
-                let rep = match e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)) {
-                    Ok(fresh) => protect::ensure_protection(e, p, &fresh)?,
-                    Err(err) => crate::exec::unreadable::protect_despite(e, "reconcile", err)?,
+                let done = match e.read_persistent("snapshot", |_| snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id)) {
+                    Ok(fresh) => RepairProtection::Protection(protect::ensure_protection(e, p, &fresh)?),
+                    Err(err) => RepairProtection::ReadFailed(crate::exec::unreadable::protect_despite(e, err)?),
                 };
                 e.audit(
                     Severity::Warn,
                     audit::RECONCILE_REPAIR,
                     Some(&journal_plan_id(p)),
-                    format!("position lacked {}: {}", missing.join("+"), rep.outcome),
+                    format!("position lacked {}: {}", missing.join("+"), done.word()),
                     data,
                 )?;
-                lines.extend(rep.lines.iter().cloned());
-                if rep.exit != ExitCode::Ok {
-                    critical = Some(rep);
+                let verdict = match &done {
+                    RepairProtection::Protection(Protection::Failed(f)) => {
+                        Some(ReconcileVerdict::ProtectionFailed(f.clone()))
+                    }
+                    RepairProtection::ReadFailed(x) => Some(ReconcileVerdict::ReadFailed(x.clone())),
+                    RepairProtection::Protection(_) => None,
+                };
+                lines.push(Note::Protection(done));
+                if verdict.is_some() {
+                    critical = verdict;
                     break;
                 }
             }
@@ -588,36 +597,108 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<Report> {
             &format!("reconcile mismatch streak {streak} reached the limit {}", e.cfg.execution.mismatch_halt_streak),
             None,
         )?;
-        lines.push(format!("HALTED: {streak} consecutive reconciles needed repairs"));
+        lines.push(Note::said(format!("HALTED: {streak} consecutive reconciles needed repairs")));
     }
     let posture = crate::exec::posture::after_reconcile(e, &repairs, u32::try_from(failures).unwrap_or(u32::MAX))?;
     if let Some(tr) = &posture.transition {
-        lines.push(format!("posture {} -> {}: {}", tr.from.as_str(), tr.to.as_str(), tr.reason));
-    }
-    if let Some(mut r) = critical {
-        r.command = "reconcile".into();
-        r.lines = lines;
-        return Ok(r);
+        lines.push(Note::said(format!("posture {} -> {}: {}", tr.from.as_str(), tr.to.as_str(), tr.reason)));
     }
     if lines.is_empty() {
-        lines.push("exchange and local state agree; nothing to repair".into());
+        lines.push(Note::said("exchange and local state agree; nothing to repair".to_string()));
     }
-    let (outcome, exit) = if another_instance {
-        ("another_instance", ExitCode::Critical)
+    let verdict = if let Some(v) = critical {
+        v
+    } else if another_instance {
+        ReconcileVerdict::AnotherInstance
     } else if flipped {
-        ("side_flipped", ExitCode::Critical)
+        ReconcileVerdict::SideFlipped
     } else if failures > 0 {
-        ("repairs_failed", ExitCode::Failed)
+        ReconcileVerdict::RepairsFailed
     } else {
-        ("ok", ExitCode::Ok)
+        ReconcileVerdict::Ok
     };
-    let mut r = Report::new("reconcile", outcome, exit);
-    r.lines = lines;
-    r.set("clean", clean);
-    r.set("mismatches", mismatches);
-    r.set("mismatch_streak", streak);
-    r.set("repairs", serde_json::to_value(&repairs).unwrap_or_default());
-    r.set("entry_block_reason", block);
-    r.set("position", snap.position.qty.to_string());
-    Ok(r)
+    Ok(ReconcileOutcome::Done(Reconciled {
+        verdict,
+        notes: lines,
+        clean,
+        mismatches,
+        streak,
+        repairs,
+        entry_block_reason: block,
+        position_qty: snap.position.qty,
+    }))
+}
+
+/// The journal's belief about protective orders, brought in line with the exchange.
+impl Engine<'_> {
+    /// Brings the journal in line with the protective orders the exchange shows (reconcile): an
+    /// intent left INTENDED/UNKNOWN by a crash becomes ACKED when the order is there, NOT_FOUND
+    /// when a look-up proves it never landed; a believed-live order that is gone gets its end state.
+    pub fn sync_protective_beliefs(
+        &mut self,
+        snap: &crate::exec::snapshot::Snapshot,
+        active_plans: &[String],
+    ) -> Result<usize> {
+        use crate::core::order::OrderState;
+        let mut changed = 0;
+        for c in &snap.our_conditionals {
+            let Ok(id) = ClientOrderId::parse(&c.client_id) else { continue };
+            // The common case on every tick: the journal already says what the exchange says.
+            let believed = self.ledger(&id.plan_id)?.orders.get(&c.client_id).map(|v| v.state);
+            if believed.is_some() && believed == event_target(crate::exec::record::conditional_status_event(c)) {
+                continue;
+            }
+            let o = OrderRef {
+                plan_id: Some(id.plan_id.clone()),
+                role: id.role,
+                attempt: id.attempt,
+                client_id: c.client_id.clone(),
+            };
+            self.ensure_known(&o, Some(c.trigger_price), c.qty)?;
+            self.record_conditional_if_new(&o, c)?;
+            changed += 1;
+        }
+        let open: std::collections::HashSet<&str> =
+            snap.our_conditionals.iter().map(|c| c.client_id.as_str()).collect();
+        let symbol = self.symbol().to_string();
+        // Only plans that can still have live orders: closed plans had their protection cancelled.
+        for plan in active_plans.iter() {
+            let ledger = self.ledger(plan)?;
+            let stale: Vec<_> = ledger
+                .orders
+                .values()
+                .filter(|v| v.role.is_conditional() && v.state.may_be_live() && !open.contains(v.client_id.as_str()))
+                .cloned()
+                .collect();
+            for v in stale {
+                let o = OrderRef {
+                    plan_id: Some(plan.clone()),
+                    role: v.role,
+                    attempt: v.attempt,
+                    client_id: v.client_id.clone(),
+                };
+                match self.read("query_conditional", |_| {
+                    self.ex.query_conditional_placed(&symbol, &v.client_id, v.first_ts_ms)
+                }) {
+                    Ok(Some(c)) => self.record_conditional_if_new(&o, &c)?,
+                    Ok(None) if matches!(v.state, OrderState::Intended | OrderState::Unknown) => {
+                        self.record_not_found(&o, "reconcile: never landed")?
+                    }
+                    Ok(None) => self.record(
+                        &o,
+                        OrderEvent::Expired,
+                        None,
+                        None,
+                        None,
+                        None,
+                        Some("reconcile: gone from the exchange".into()),
+                        None,
+                    )?,
+                    Err(_) => continue,
+                }
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
 }

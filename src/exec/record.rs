@@ -2,6 +2,7 @@
 //! decision an `audit_event` row, with one consistent shape.
 
 use crate::core::order::{OrderEvent, OrderRole};
+use crate::error::Result;
 use crate::exchange::{ConditionalStatus, ExConditional, ExOrder, ExOrderStatus, ExchangeError};
 use crate::exec::Engine;
 use crate::store::journal::{NewAuditEvent, NewOrderEvent, Severity};
@@ -45,6 +46,71 @@ pub fn conditional_status_event(c: &ExConditional) -> OrderEvent {
         ConditionalStatus::Canceled => OrderEvent::Cancelled,
         ConditionalStatus::Rejected => OrderEvent::Rejected,
         ConditionalStatus::Expired => OrderEvent::Expired,
+    }
+}
+
+/// The state an event leads to when it is a state report (not a request or a failure).
+pub(crate) fn event_target(e: OrderEvent) -> Option<crate::core::order::OrderState> {
+    use crate::core::order::OrderState as S;
+    match e {
+        OrderEvent::Acked => Some(S::Acked),
+        OrderEvent::Triggered => Some(S::Triggered),
+        OrderEvent::PartiallyFilled => Some(S::PartiallyFilled),
+        OrderEvent::Filled => Some(S::Filled),
+        OrderEvent::Rejected => Some(S::Rejected),
+        OrderEvent::Cancelled => Some(S::Cancelled),
+        OrderEvent::Expired => Some(S::Expired),
+        _ => None,
+    }
+}
+
+/// Journal rows that depend on what the journal already holds.
+impl Engine<'_> {
+    /// Makes sure a client id seen on the exchange has an intent row, so its later events fold
+    /// through the state machine (an order the journal never saw is recorded as discovered).
+    pub fn ensure_known(&mut self, o: &OrderRef, price: Option<Decimal>, qty: Decimal) -> Result<()> {
+        let plan = o.plan_id.clone().unwrap_or_default();
+        if !self.ledger(&plan)?.orders.contains_key(&o.client_id) {
+            // Found open on the exchange: the intent we never recorded, then what we saw.
+            let note = Some("discovered on the exchange; not in the journal".to_string());
+            self.record(o, OrderEvent::Submitting, None, None, price, Some(qty), note, None)?;
+            self.record(
+                o,
+                OrderEvent::Acked,
+                None,
+                None,
+                price,
+                Some(qty),
+                Some("discovered open on the exchange".into()),
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records a conditional's exchange state unless the journal already shows that state.
+    pub fn record_conditional_if_new(&mut self, o: &OrderRef, c: &ExConditional) -> Result<()> {
+        let plan = o.plan_id.clone().unwrap_or_default();
+        let current = self.ledger(&plan)?.orders.get(&o.client_id).map(|v| v.state);
+        let event = crate::exec::record::conditional_status_event(c);
+        if current.is_some() && current == event_target(event) {
+            return Ok(()); // the journal already says so
+        }
+        match crate::core::order::transition(current, event) {
+            Ok(_) => self.record_conditional(o, c, None)?,
+            // Not a valid step from what we believed (e.g. we thought it cancelled): note what we saw.
+            Err(_) => self.record(
+                o,
+                OrderEvent::Observed,
+                Some(c.algo_id.clone()),
+                Some(format!("{:?}", c.status).to_uppercase()),
+                Some(c.trigger_price),
+                Some(c.qty),
+                Some("exchange reports a state the journal cannot reach; kept for audit".into()),
+                Some(c.raw.clone()),
+            )?,
+        }
+        Ok(())
     }
 }
 

@@ -20,20 +20,17 @@ use crate::core::client_id::ClientOrderId;
 use crate::core::order::OrderRole;
 use crate::error::Result;
 use crate::exchange::{ConditionalKind, ConditionalStatus, ExConditional, ExPosition, ExchangeError};
-use crate::exec::close::journal_plan_id;
+use crate::exec::outcome::{ReadFailed, ReadFailedResult};
+use crate::exec::position::journal_plan_id;
 use crate::exec::snapshot::Snapshot;
 use crate::exec::{protect, Engine};
-use crate::outcome::{ExitCode, Report};
 use crate::store::journal::Severity;
 use crate::store::positions::PositionRecord;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-/// The outcome of a command that gave up on a read after protecting the position.
-pub const OUTCOME: &str = "read_failed_protected";
-
-/// `command` names the report; `failed` is the read that gave up.
-pub fn protect_despite(e: &mut Engine<'_>, command: &str, failed: ExchangeError) -> Result<Report> {
+/// `failed` is the read that gave up.
+pub fn protect_despite(e: &mut Engine<'_>, failed: ExchangeError) -> Result<ReadFailed> {
     let symbol = e.cfg.symbol.clone();
     let Some(pos) = e.store.active_position(&symbol)? else {
         return Err(failed.into());
@@ -91,38 +88,16 @@ pub fn protect_despite(e: &mut Engine<'_>, command: &str, failed: ExchangeError)
         format!("a read kept failing ({why}); protecting the position from the journal"),
         json!({"mismatch": "read_failed", "read_error": why, "position_read": exposure_proven, "unverified": unverified}),
     )?;
-    let rep = match protect::ensure_protection(e, &pos, &snap) {
-        Ok(r) => r,
+    let result = match protect::ensure_protection(e, &pos, &snap) {
+        Ok(protection) => ReadFailedResult::Protected { protection, position_read: exposure_proven, unverified },
         Err(err) => {
             // Exposure may exist and nothing could protect it: stop everything until a human looks.
             let msg = format!("position {plan_id} may be unprotected: {why}; protecting it failed: {err}");
             e.halt(&msg, Some(&plan_id))?;
-            return Ok(Report::new(command, "unprotected_halted", ExitCode::Critical)
-                .field("error", msg.clone())
-                .line(format!("CRITICAL: {msg}; system HALTED")));
+            ReadFailedResult::UnprotectedHalted { msg }
         }
     };
-    if rep.exit != ExitCode::Ok {
-        let mut r = rep;
-        r.command = command.to_string();
-        r.lines.insert(0, format!("a read kept failing: {why}"));
-        return Ok(r);
-    }
-    // Say what the protection rests on: a look-up, or only the journal's belief.
-    let rests_on = if unverified.is_empty() || exposure_proven {
-        "the position is protected"
-    } else {
-        "nothing could be read to check the journal's STOP/TP; they stand unverified"
-    };
-    let mut r = Report::new(command, OUTCOME, ExitCode::Failed)
-        .field("error", format!("{why}; {rests_on}"))
-        .field("position_read", exposure_proven)
-        .field("unverified", unverified.clone())
-        .line(format!("a read kept failing: {why}"));
-    r.lines.extend(rep.lines);
-    r.lines
-        .push(format!("{command} did not complete; the position is protected; run it again once the exchange answers"));
-    Ok(r)
+    Ok(ReadFailed { read_error: why, result })
 }
 
 /// A protective order the journal believes live and no read could check, standing in for itself.

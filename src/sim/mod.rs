@@ -125,7 +125,7 @@ fn auto_resume(store: &mut Store, ex: &PaperExchange, cfg: &Config, clock: &Manu
     }
     let rep = reconcile::reconcile(&mut Engine::new(cfg, store, ex, clock));
     let sys = store.system()?;
-    let clean = rep.is_ok_and(|r| r.exit == crate::outcome::ExitCode::Ok)
+    let clean = rep.is_ok_and(|r| r.exit_code() == crate::outcome::ExitCode::Ok)
         && sys.last_reconcile_clean
         && sys.last_reconcile_ms.is_some_and(|t| t >= sys.mode_since_ms);
     if clean {
@@ -223,22 +223,24 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
                 clock.advance_ms(RESTART_DELAY_MS);
             }
             let st = &mut store;
-            let cycle = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<crate::outcome::Report> {
-                if auto_resume(st, &ex, cfg, &clock)? {
-                    ledger.resumes += 1;
-                }
-                let mut engine = Engine::new(cfg, st, &ex, &clock);
-                let posture = &mut ledger.posture;
-                tick::tick_with(&mut engine, &mut |e: &mut Engine<'_>| {
-                    let out = sim_evaluate(e, &candles, i, &ind);
-                    match out.as_ref().map(|o| o.posture.action) {
-                        Ok(Some("refused")) => posture.entries_refused += 1,
-                        Ok(Some("sized_down")) => posture.entries_downsized += 1,
-                        _ => {}
+            let cycle = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                || -> Result<crate::exec::outcome::TickOutcome> {
+                    if auto_resume(st, &ex, cfg, &clock)? {
+                        ledger.resumes += 1;
                     }
-                    out
-                })
-            }));
+                    let mut engine = Engine::new(cfg, st, &ex, &clock);
+                    let posture = &mut ledger.posture;
+                    tick::tick_with(&mut engine, &mut |e: &mut Engine<'_>| {
+                        let out = sim_evaluate(e, &candles, i, &ind);
+                        match out.as_ref().map(|o| o.posture.action) {
+                            Ok(Some("refused")) => posture.entries_refused += 1,
+                            Ok(Some("sized_down")) => posture.entries_downsized += 1,
+                            _ => {}
+                        }
+                        out
+                    })
+                },
+            ));
             match cycle {
                 Ok(Ok(rep)) => {
                     ledger.note_exit(rep.exit);

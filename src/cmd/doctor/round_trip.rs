@@ -1,12 +1,13 @@
 //! `doctor --round-trip`: the smallest protected position the filters allow, opened and closed
 //! through the same code as a real trade (`exec::entry::enter` for ENTRY → STOP + TP,
-//! `exec::close::exit_position` for the CLOSE), so its client ids, journal and failure paths are
+//! `exec::exit::exit_position` for the CLOSE), so its client ids, journal and failure paths are
 //! the real ones and `replay --all` stays valid. Only the plan is made here instead of by
 //! `evaluate`: a LONG at the mark, stop 1 % under it, valid for one minute.
 //!
 //! Exit reason journaled: `manual` (the operator asked for the close; `trades` can tell the
 //! round trip apart by its `doctor_round_trip` audit event and plan decision).
 
+use crate::cmd::render;
 use crate::cmd::Ctx;
 use crate::config::{Config, ExchangeKind};
 use crate::core::doctor::{
@@ -18,11 +19,11 @@ use crate::core::types::PositionSide;
 use crate::error::{Error, Result};
 use crate::exchange::timed::{Timed, Timing};
 use crate::exchange::Exchange;
-use crate::exec::{close, entry, reconcile, Engine};
+use crate::exec::{entry, exit, reconcile, Engine};
 use crate::outcome::{ExitCode, Report};
 use crate::store::journal::Severity;
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The stop distance of the round trip's plan (percent under the mark).
 const STOP_PCT: Decimal = Decimal::from_parts(1, 0, 0, false, 0);
@@ -91,7 +92,7 @@ pub fn run(ctx: &mut Ctx, ex: &dyn Exchange) -> Result<Report> {
     let timed = Timed::new(ex);
     let mut e = Engine::new(&ctx.config, &mut ctx.store, &timed, ctx.clock.as_ref());
     refuse_unless_idle(&mut e)?;
-    let rec = reconcile::reconcile(&mut e)?;
+    let rec = render::reconcile(&reconcile::reconcile(&mut e)?);
     if rec.exit != ExitCode::Ok {
         return Ok(finish(rec, "reconcile", &timed, None));
     }
@@ -101,21 +102,23 @@ pub fn run(ctx: &mut Ctx, ex: &dyn Exchange) -> Result<Report> {
     }
     let plan = make_plan(&mut e)?;
     let entered = match entry::enter(&mut e) {
-        Ok(r) => r,
+        Ok(o) => o,
         Err(x) => {
             // A plan enter refused stays refused: a later `tick` must never enter the doctor's plan.
             retire_if_planned(&mut e, &plan)?;
             return Err(x);
         }
     };
-    if entered.exit != ExitCode::Ok || entered.fields.get("entered") != Some(&Value::Bool(true)) {
+    let entered_ok = entered.entered();
+    let entered = render::entry(&entered);
+    if !entered_ok {
         // enter already ended in its safe close / halt; report what it said.
         retire_if_planned(&mut e, &plan)?;
         return Ok(finish(entered, "enter", &timed, Some(&plan)));
     }
     // A read-back that fails leaves the position protected; it is closed all the same.
     let seen = verify_protection(&e, &plan);
-    let closed = close::exit_position(&mut e, &EXIT_REASON)?;
+    let closed = render::close(&exit::exit_position(&mut e, &EXIT_REASON)?);
     let flat = e.ex.position(e.symbol()).map(|p| p.is_flat());
     let mut r = finish(closed, "close", &timed, Some(&plan));
     r.set("entry", entered.to_json());
