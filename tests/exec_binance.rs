@@ -995,6 +995,62 @@ fn resized_tp_is_2r_from_the_actual_average_fill() {
     assert_eq!(s.request("POST", ALGO, &cid("TP", 2)).param("triggerPrice"), Some("42180"));
 }
 
+/// Issue 12 §1 (AC1): Binance's official `NewOrderResponse` model has neither `avgPrice` nor
+/// `cumQuote`. A FILLED ENTRY answered that way is a known fill of unknown price: the STOP (whose
+/// trigger is the plan's) goes out at once, and the price is looked up by client id in the STOP's
+/// own round — the STOP request reaches the exchange before the look-up is answered. The TP follows
+/// at exactly 2R from the looked-up fill (40040 → 42120), and the position carries that price.
+#[test]
+fn a_fill_answered_without_a_price_does_not_delay_the_stop() {
+    let s = Scenario::new();
+    s.mock.set_mark(dec!(40040));
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::WithoutPrice, 1);
+    // Every answer 100 ms late: a STOP sent only after the price look-up would arrive after it.
+    s.mock.set_latency_ms(100);
+    let out = s.run(&["enter"]);
+    out.code(0);
+    assert_eq!(out.json()["entered"], true);
+    let entry = s.request("POST", ORDER, &cid("ENTRY", 1));
+    assert!(!entry.body.contains("avgPrice") && !entry.body.contains("cumQuote"), "{}", entry.body);
+    let lookup = s.request("GET", ORDER, &cid("ENTRY", 1));
+    let stop = s.request("POST", ALGO, &cid("STOP", 1));
+    assert!(lookup.seq > entry.seq && stop.seq > entry.seq);
+    let answered = lookup.answered.expect("the look-up was answered");
+    assert!(stop.arrived < answered, "STOP {:?} waited for the look-up answered at {answered:?}", stop.arrived);
+    assert_eq!(stop.param("triggerPrice"), Some("39000"));
+    let tp = s.request("POST", ALGO, &cid("TP", 1));
+    assert!(tp.arrived > answered, "the TP needs the price");
+    assert_eq!(tp.param("triggerPrice"), Some("42120"));
+    let entry_price: String =
+        s.env.db().query_row("SELECT entry_price FROM position WHERE state = 'OPEN'", [], |r| r.get(0)).unwrap();
+    assert_eq!(entry_price.parse::<Decimal>().unwrap(), dec!(40040));
+    assert_eq!(s.events(&cid("ENTRY", 1)), ["SUBMITTING", "FILLED", "OBSERVED"]);
+    let open = s.mock.open_algos();
+    assert_eq!(open.len(), 2, "{open:?}");
+    assert!(open.iter().all(|a| a.qty == dec!(0.010)), "{open:?}");
+    s.finish();
+}
+
+/// Issue 12 §1: when the look-up cannot give the price either (every `GET /fapi/v1/order`
+/// refused), the exchange position's entry price is the fill's — never a guess, never zero.
+#[test]
+fn a_fill_without_a_price_whose_look_up_fails_takes_the_position_price() {
+    let s = Scenario::new();
+    s.mock.set_mark(dec!(40040));
+    s.mock.on("POST", ORDER, Some("ENTRY"), Action::WithoutPrice, 1);
+    // Every look-up after the send fails (the mock spares the pre-send check of the client id).
+    let refused = Action::api_error(400, -1102, "Mandatory parameter 'symbol' was not sent.");
+    s.mock.on("GET", ORDER, Some("ENTRY"), refused, 1000);
+    s.run(&["enter"]).code(0);
+    let failed = s.mock.requests().iter().filter(|r| r.method == "GET" && r.path == ORDER && r.status == 400).count();
+    assert!(failed >= 2, "the price was looked up and refused:\n{}", lines(&s.mock.requests()));
+    let entry_price: String =
+        s.env.db().query_row("SELECT entry_price FROM position WHERE state = 'OPEN'", [], |r| r.get(0)).unwrap();
+    assert_eq!(entry_price.parse::<Decimal>().unwrap(), dec!(40040));
+    assert_eq!(s.request("POST", ALGO, &cid("TP", 1)).param("triggerPrice"), Some("42120"));
+    s.finish();
+}
+
 /// AC1: when protection fails for a *partial* ENTRY, the failure path cancels the ENTRY's open
 /// remainder before it closes what filled. (Found as a bug: the remainder used to keep working and
 /// could fill into a naked position while mcbot believed it was flat and HALTED.)
@@ -1556,6 +1612,29 @@ fn hand_flip_ends_the_position_as_external_and_halts_touching_nothing() {
     s.run(&["tick"]);
     assert!(s.mock.writes_since(mark).is_empty(), "{:?}", s.mock.writes_since(mark));
     assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
+    s.finish();
+}
+
+/// Issue 10 item 6: `protect` run on its own after a hand flip (before any reconcile) does not take
+/// the bot's SELL STOP for the short's protection, and places nothing for a position that is not
+/// mcbot's: exit 1 naming reconcile, no write; the next reconcile ends mcbot's position (external).
+#[test]
+fn protect_alone_after_a_hand_flip_sends_nothing_and_names_reconcile() {
+    let s = Scenario::new();
+    s.run(&["enter"]).code(0);
+    let long = s.mock.position();
+    s.mock.fill_market_order("web_hand_sell", false, long * dec!(2));
+    let mark = s.mock.request_count();
+    let out = s.run(&["protect"]);
+    out.code(1);
+    let j = out.json();
+    assert!(j["error"].as_str().unwrap().contains("run `mcbot reconcile`"), "{j}");
+    assert!(s.mock.writes_since(mark).is_empty(), "{:?}", s.mock.writes_since(mark));
+    assert_eq!(s.mock.open_algos().len(), 2, "the bot's own orders stay as they were");
+    s.run(&["reconcile"]).code(10);
+    let (_, _, reason) = s.position();
+    assert_eq!(reason.as_deref(), Some("external"));
+    assert!(s.mock.writes_since(mark).is_empty(), "{:?}", s.mock.writes_since(mark));
     s.finish();
 }
 

@@ -7,6 +7,9 @@
 pub const ENTRY_SUBMITTED: &str = "entry_submitted";
 /// ENTRY (partly) filled; a position exists. data: {client_id, filled_qty, avg_price, complete}
 pub const ENTRY_FILLED: &str = "entry_filled";
+/// An ENTRY filled but no read gave its price; the plan's reference stands in (WARN).
+/// data: {client_id, entry_ref}
+pub const FILL_PRICE_UNKNOWN: &str = "fill_price_unknown";
 /// ENTRY ended with nothing filled (rejected, proven absent). data: {client_id, why}
 pub const ENTRY_NOT_FILLED: &str = "entry_not_filled";
 /// A halt landed while the ENTRY rested in its fill window; the remainder is cancelled. data: {client_id}

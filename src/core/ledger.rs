@@ -89,6 +89,12 @@ impl Ledger {
                 view.order_price = f.price;
                 view.order_qty = f.qty;
             }
+            // A fill answered without a price learns it from a later look-up (issue 12 §1).
+            OrderEvent::Observed
+                if view.role == OrderRole::Entry && view.fill_price.is_none() && view.filled_qty.is_some() =>
+            {
+                view.fill_price = f.price;
+            }
             OrderEvent::Filled | OrderEvent::PartiallyFilled => {
                 if f.price.is_some() {
                     view.fill_price = f.price;

@@ -33,6 +33,8 @@ pub mod position;
 pub mod posture;
 /// Pre-flight checks before an ENTRY.
 pub mod preflight;
+/// Which STOP/TP legs a position needs: open, exit side, full size.
+pub mod protection;
 /// Reconcile decisions: DB belief vs exchange truth → repairs.
 pub mod reconcile;
 /// Run-outcome alerts: still HALTED (rate-limited) and repeated failures.

@@ -83,13 +83,22 @@ pub struct ExOrder {
     pub status: ExOrderStatus,
     pub orig_qty: Decimal,
     pub executed_qty: Decimal,
-    /// Average fill price; zero when nothing filled.
+    /// Average fill price; zero when nothing filled — or when an ENTRY's answer carried no price
+    /// (Binance's official `NewOrderResponse` has neither avgPrice nor cumQuote): a known fill of
+    /// unknown price. Read it through [`ExOrder::fill_price`], never as a price of zero.
     pub avg_price: Decimal,
     pub reduce_only: bool,
     pub update_time_ms: i64,
     /// Sanitised transcript of the request/response that produced this value.
     #[serde(skip)]
     pub raw: String,
+}
+
+impl ExOrder {
+    /// The average price of what filled; `None` when nothing filled or the answer did not say.
+    pub fn fill_price(&self) -> Option<Decimal> {
+        (self.executed_qty > Decimal::ZERO && self.avg_price > Decimal::ZERO).then_some(self.avg_price)
+    }
 }
 
 /// A conditional order as the exchange reports it.

@@ -13,9 +13,11 @@ use crate::core::preflight::{self, PreflightInput};
 use crate::error::{Error, Result};
 use crate::exchange::{AccountSettings, ErrorClass, ExOrder, ExOrderStatus, MarkInfo, MarketOrderRequest};
 use crate::exec::ambiguity::{self, Resolved};
-use crate::exec::outcome::{EntryOutcome, ForcedClose, NotFilledWhy, Protection, ProtectionFailed};
+use crate::exec::outcome::{
+    EntryOutcome, ForcedClose, LegFailure, NotFilledWhy, Protection, ProtectionFailed, ProtectionFailure,
+};
 use crate::exec::position::adopt;
-use crate::exec::protect::protect_new_fill;
+use crate::exec::protect::{protect_new_fill, LegVerdict, Targets};
 use crate::exec::record::OrderRef;
 use crate::exec::snapshot::{self, Snapshot};
 use crate::exec::{failsafe, Engine};
@@ -381,7 +383,7 @@ fn unresolved(e: &mut Engine<'_>, plan: &TradePlan, why: &str) -> Result<EntryOu
 }
 
 /// Opens the position for the filled quantity and protects it at once; then handles a partial fill.
-fn after_ack(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: ExOrder) -> Result<EntryOutcome> {
+fn after_ack(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, mut order: ExOrder) -> Result<EntryOutcome> {
     if order.executed_qty.is_zero() && !order.status.is_open() {
         e.store.set_plan_status(&plan.id, PlanStatus::NotFilled, e.now())?;
         e.audit(
@@ -395,8 +397,14 @@ fn after_ack(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: ExOrder)
     }
     let mut pos: Option<PositionRecord> = None;
     if order.executed_qty > Decimal::ZERO {
-        let p = open_position(e, plan, o, &order)?;
-        if let Some(f) = protect_new_fill(e, &p, order.executed_qty)? {
+        let (p, failed) = if order.fill_price().is_some() {
+            let p = open_position(e, plan, o, &order, e.now())?;
+            let failed = protect_new_fill(e, &p, order.executed_qty)?;
+            (p, failed)
+        } else {
+            protect_before_the_price(e, plan, o, &mut order)?
+        };
+        if let Some(f) = failed {
             return Ok(EntryOutcome::ProtectionFailed(f));
         }
         pos = Some(p);
@@ -407,8 +415,15 @@ fn after_ack(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: ExOrder)
     fill_window(e, plan, o, order, pos)
 }
 
-fn open_position(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: &ExOrder) -> Result<PositionRecord> {
-    let now = e.now();
+/// `filled_ms`: when the ENTRY's answer said it filled (the start of the unprotected window).
+fn open_position(
+    e: &mut Engine<'_>,
+    plan: &TradePlan,
+    o: &OrderRef,
+    order: &ExOrder,
+    filled_ms: i64,
+) -> Result<PositionRecord> {
+    let now = filled_ms;
     let p = e.store.insert_position(&NewPosition {
         trade_plan_id: Some(plan.id.clone()),
         symbol: e.cfg.symbol.clone(),
@@ -430,6 +445,118 @@ fn open_position(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef, order: &ExO
         json!({"client_id": o.client_id, "filled_qty": order.executed_qty.to_string(), "avg_price": order.avg_price.to_string(), "complete": complete}),
     )?;
     Ok(e.store.position(p.id)?.unwrap_or(p))
+}
+
+/// An ENTRY that filled, answered without a price (Binance's official `NewOrderResponse` carries
+/// no avgPrice, issue 12 §1): the STOP goes out at once — its trigger is the plan's, committed
+/// with the ENTRY intent — and the price is looked up by client id in the STOP's own round. The
+/// TP (exactly 2R from the actual fill) follows once the price is known. Never a guessed price:
+/// when the look-up cannot say, the exchange position's entry price is read; only when that fails
+/// too is the plan's reference price used, with a WARN audit.
+fn protect_before_the_price(
+    e: &mut Engine<'_>,
+    plan: &TradePlan,
+    o: &OrderRef,
+    order: &mut ExOrder,
+) -> Result<(PositionRecord, Option<ProtectionFailed>)> {
+    let filled_ms = e.now();
+    let qty = order.executed_qty;
+    let prepared = e
+        .ledger(&plan.id)?
+        .of(&plan.id, OrderRole::Stop)
+        .last()
+        .filter(|v| v.state == OrderState::Intended)
+        .and_then(|v| v.order_price);
+    let (verdicts, looked_up) = match prepared {
+        Some(stop) => {
+            let t = Targets { side: plan.side, qty, stop, tp: stop };
+            let (ex, clock, symbol, cid) = (e.ex, e.clock, e.cfg.symbol.clone(), o.client_id.clone());
+            let budget = ambiguity::Budget {
+                max_elapsed_ms: i64::try_from(e.cfg.execution.entry_ack_timeout_ms).unwrap_or(i64::MAX),
+                pause_ms: 300,
+            };
+            let priced = move || {
+                ambiguity::resolve(clock, budget, || {
+                    ex.query_order(&symbol, &cid).map(|q| q.filter(|q| q.fill_price().is_some()))
+                })
+            };
+            let (verdicts, looked_up) = e.place_legs_alongside(&plan.id, &t, &[OrderRole::Stop], priced)?;
+            (Some((t, verdicts)), looked_up)
+        }
+        // No STOP intent to place (cannot happen after `submit`): the price first, then both legs.
+        None => {
+            let (ex, symbol) = (e.ex, e.cfg.symbol.clone());
+            let budget = ambiguity::Budget { max_elapsed_ms: 2_000, pause_ms: 300 };
+            let found = ambiguity::resolve(e.clock, budget, || {
+                ex.query_order(&symbol, &o.client_id).map(|q| q.filter(|q| q.fill_price().is_some()))
+            });
+            (None, found)
+        }
+    };
+    let price = match looked_up {
+        Resolved::Found(q) => {
+            let detail = Some("fill price looked up by client id (the answer carried none)".to_string());
+            if q.status != order.status || q.executed_qty != order.executed_qty {
+                e.record_order(o, &q, detail)?;
+            } else {
+                let status = Some(format!("{:?}", q.status).to_uppercase());
+                let (id, raw) = (Some(q.order_id.clone()), Some(q.raw.clone()));
+                e.record(o, OrderEvent::Observed, id, status, q.fill_price(), Some(q.executed_qty), detail, raw)?;
+            }
+            let price = q.avg_price;
+            *order = ExOrder { raw: String::new(), ..q };
+            price
+        }
+        Resolved::Absent | Resolved::Unknown(_) => price_from_position(e, plan, o)?,
+    };
+    order.avg_price = price;
+    let p = open_position(e, plan, o, order, filled_ms)?;
+    let Some((t, verdicts)) = verdicts else {
+        return Ok((p.clone(), protect_new_fill(e, &p, qty)?));
+    };
+    e.note_placed(&p, &t, &verdicts)?;
+    let legs: Vec<LegFailure> = verdicts
+        .into_iter()
+        .filter_map(|(_, v)| match v {
+            LegVerdict::Failed(f) => Some(f),
+            LegVerdict::Placed { .. } => None,
+        })
+        .collect();
+    if !legs.is_empty() {
+        return Ok((p.clone(), Some(failsafe::protection_failed(e, &p, ProtectionFailure { legs })?)));
+    }
+    if let Some(f) = crate::exec::protect::protect_legs(e, &p, qty, &[OrderRole::Tp])? {
+        return Ok((p, Some(f)));
+    }
+    // The look-up may have seen more of the order filled than the answer did.
+    let p = e.store.position(p.id)?.unwrap_or(p);
+    if order.executed_qty > qty {
+        if let Some(f) = resize(e, Some(&p))? {
+            return Ok((p, Some(f)));
+        }
+    }
+    Ok((p, None))
+}
+
+/// The fill's price when the order look-up could not give it: the exchange position's entry
+/// price (a fresh position's is the fill's), else the plan's reference, said in a WARN audit.
+fn price_from_position(e: &mut Engine<'_>, plan: &TradePlan, o: &OrderRef) -> Result<Decimal> {
+    if let Ok(p) = e.read_position() {
+        if p.entry_price > Decimal::ZERO && p.qty.abs() > Decimal::ZERO {
+            return Ok(p.entry_price);
+        }
+    }
+    e.audit(
+        Severity::Warn,
+        audit::FILL_PRICE_UNKNOWN,
+        Some(&plan.id),
+        format!(
+            "ENTRY {} filled but no read gave its price: the plan's reference {} stands in",
+            o.client_id, plan.entry_ref
+        ),
+        json!({"client_id": o.client_id, "entry_ref": plan.entry_ref.to_string()}),
+    )?;
+    Ok(plan.entry_ref)
 }
 
 fn done(e: &mut Engine<'_>, plan: &TradePlan, pos: Option<&PositionRecord>, order: &ExOrder) -> Result<EntryOutcome> {
@@ -552,7 +679,7 @@ fn sync_fill(
 ) -> Result<std::result::Result<PositionRecord, ProtectionFailed>> {
     match pos {
         None => {
-            let p = open_position(e, plan, o, order)?;
+            let p = open_position(e, plan, o, order, e.now())?;
             if let Some(f) = protect_new_fill(e, &p, order.executed_qty)? {
                 return Ok(Err(f));
             }

@@ -7,6 +7,7 @@ use crate::core::client_id::ClientOrderId;
 use crate::core::money::PriceRounding;
 use crate::core::order::{OrderEvent, OrderRole, OrderState};
 use crate::core::plan::take_profit_price;
+use crate::core::protection;
 use crate::core::types::PositionSide;
 use crate::error::{Error, Result};
 use crate::exchange::{
@@ -98,6 +99,20 @@ impl Engine<'_> {
         t: &Targets,
         roles: &[OrderRole],
     ) -> Result<Vec<(OrderRole, LegVerdict)>> {
+        Ok(self.place_legs_alongside(plan_id, t, roles, || ())?.0)
+    }
+
+    /// `place_legs`, with `alongside` — a read that must not delay the legs (the fill price of an
+    /// ENTRY answered without one, issue 12 §1) — sent in the same round as their first attempt.
+    pub fn place_legs_alongside<R: Send>(
+        &mut self,
+        plan_id: &str,
+        t: &Targets,
+        roles: &[OrderRole],
+        alongside: impl FnOnce() -> R + Send,
+    ) -> Result<(Vec<(OrderRole, LegVerdict)>, R)> {
+        let mut alongside = Some(alongside);
+        let mut side_result = None;
         let working_type =
             if self.cfg.execution.working_type_mark { WorkingType::MarkPrice } else { WorkingType::ContractPrice };
         let ledger = self.ledger(plan_id)?;
@@ -145,12 +160,19 @@ impl Engine<'_> {
             self.store.flush_batch()?;
             let (ex, clock) = (self.ex, self.clock);
             let budget = ambiguity::Budget { max_elapsed_ms: self.ack_timeout(OrderRole::Stop), pause_ms: 300 };
+            let side_task = alongside.take();
             let results: Vec<Leg> = if !ex.concurrent_calls() {
-                reqs.iter().map(|(_, req)| place_once(ex, clock, budget, req)).collect()
+                let legs = reqs.iter().map(|(_, req)| place_once(ex, clock, budget, req)).collect();
+                side_result = side_task.map(|f| f());
+                legs
             } else {
                 std::thread::scope(|s| {
                     let handles: Vec<_> =
                         reqs.iter().map(|(_, req)| s.spawn(move || place_once(ex, clock, budget, req))).collect();
+                    let side = side_task.map(|f| s.spawn(f));
+                    if let Some(h) = side {
+                        side_result = Some(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                    }
                     handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
                 })
             };
@@ -224,7 +246,13 @@ impl Engine<'_> {
             }
             pending = retry;
         }
-        Ok(verdicts)
+        let side = match (side_result, alongside.take()) {
+            (Some(r), _) => r,
+            // No leg was asked for: the read still runs.
+            (None, Some(f)) => f(),
+            (None, None) => return Err(Error::Failed("the read sent alongside the legs returned nothing".into())),
+        };
+        Ok((verdicts, side))
     }
 
     /// Audits each placed leg and records the STOP acknowledgement (the unprotected window).
@@ -317,8 +345,19 @@ impl Targets {
 /// Places protection for a fresh fill; on any failure runs the failure path.
 /// `None` when protected, `Some(what the failure path did)` otherwise.
 pub fn protect_new_fill(e: &mut Engine<'_>, pos: &PositionRecord, qty: Decimal) -> Result<Option<ProtectionFailed>> {
+    protect_legs(e, pos, qty, &[OrderRole::Stop, OrderRole::Tp])
+}
+
+/// Places `roles` for a fresh fill (the TP alone once the STOP went out before the fill's price
+/// was known); on any failure runs the failure path.
+pub fn protect_legs(
+    e: &mut Engine<'_>,
+    pos: &PositionRecord,
+    qty: Decimal,
+    roles: &[OrderRole],
+) -> Result<Option<ProtectionFailed>> {
     let t = e.targets_for(pos, qty)?;
-    let (_, legs) = place_and_note(e, pos, &t, &[OrderRole::Stop, OrderRole::Tp])?;
+    let (_, legs) = place_and_note(e, pos, &t, roles)?;
     if legs.is_empty() {
         return Ok(None);
     }
@@ -352,25 +391,39 @@ fn place_and_note(
 /// ones (never unprotected). Cannot place: the failure path.
 pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::Snapshot) -> Result<Protection> {
     let qty = snap.position.qty.abs();
-    let mut missing = Vec::new();
-    let mut undersized: Vec<ExConditional> = Vec::new();
-    let mut covers = Vec::new();
-    for role in [OrderRole::Stop, OrderRole::Tp] {
-        let open: Vec<&ExConditional> = snap
-            .our_conditionals
-            .iter()
-            .filter(|c| c.status.is_open() && ClientOrderId::parse(&c.client_id).is_ok_and(|id| id.role == role))
-            .collect();
-        match open.iter().find(|c| c.qty >= qty) {
-            Some(c) => {
-                covers.push(Cover { role, client_id: c.client_id.clone(), trigger_price: c.trigger_price, qty: c.qty })
-            }
-            None => {
-                missing.push(role);
-                undersized.extend(open.into_iter().cloned());
-            }
-        }
+    let held = if snap.position.qty > Decimal::ZERO { PositionSide::Long } else { PositionSide::Short };
+    if held != pos.side {
+        // A hand flip: the exchange's position is not the one mcbot holds; reconcile ends mcbot's
+        // (external) and halts. Nothing is placed for a position that is not mcbot's (item 6).
+        return Err(Error::Failed(format!(
+            "the exchange holds {held} {qty} {} where mcbot's position is {}: changed by hand; run `mcbot reconcile`",
+            snap.position.symbol, pos.side
+        )));
     }
+    let ours: Vec<&ExConditional> = snap
+        .our_conditionals
+        .iter()
+        .filter(|c| c.status.is_open() && ClientOrderId::parse(&c.client_id).is_ok_and(|id| id.role.is_conditional()))
+        .collect();
+    let legs: Vec<protection::Leg> = ours
+        .iter()
+        .filter_map(|c| {
+            let id = ClientOrderId::parse(&c.client_id).ok()?;
+            Some(protection::Leg { client_id: c.client_id.clone(), role: id.role, side: c.side, qty: c.qty })
+        })
+        .collect();
+    let verdict = protection::coverage(held, qty, &legs);
+    let missing = verdict.missing;
+    let covers: Vec<Cover> = ours
+        .iter()
+        .filter(|c| verdict.covering.contains(&c.client_id))
+        .filter_map(|c| {
+            let role = ClientOrderId::parse(&c.client_id).ok()?.role;
+            Some(Cover { role, client_id: c.client_id.clone(), trigger_price: c.trigger_price, qty: c.qty })
+        })
+        .collect();
+    let undersized: Vec<ExConditional> =
+        ours.iter().filter(|c| verdict.not_covering.contains(&c.client_id)).map(|c| (*c).clone()).collect();
     if missing.is_empty() {
         return Ok(Protection::Covered { qty, covers });
     }

@@ -157,7 +157,7 @@ impl Engine<'_> {
     pub fn record_order(&mut self, o: &OrderRef, ex: &ExOrder, detail: Option<String>) -> StoreResult<()> {
         let event = order_status_event(ex.status);
         let (price, qty) = if ex.executed_qty > Decimal::ZERO {
-            (Some(ex.avg_price), Some(ex.executed_qty))
+            (ex.fill_price(), Some(ex.executed_qty))
         } else {
             (None, Some(ex.orig_qty))
         };

@@ -30,6 +30,21 @@ fn filled_market_without_a_price_takes_it_from_the_order_query() {
     assert!(o.raw.starts_with("POST /fapi/v1/order") && o.raw.contains("GET /fapi/v1/order"), "{}", o.raw);
 }
 
+/// The same answer to an ENTRY (not reduce-only): the adapter returns the known fill at once with
+/// no price (`fill_price()` is `None`, never zero) and sends no look-up — exec sends it in the
+/// STOP's own round, so the STOP never waits for the price (issue 12 §1).
+#[test]
+fn filled_entry_without_a_price_returns_at_once_with_the_price_unknown() {
+    let env = Env::new();
+    let post = env.answer(POST, "/fapi/v1/order", 200, &fixture("rest_order_new_filled_official_no_price.json"));
+    let get = env.answer(GET, "/fapi/v1/order", 200, &fixture("rest_order_filled_market_reduceonly_sell_btcusdt.json"));
+    let entry = mcbot::exchange::MarketOrderRequest { reduce_only: false, ..close_request() };
+    let o = env.ex.place_market(&entry).unwrap();
+    post.assert_hits(1);
+    get.assert_hits(0);
+    assert_eq!((o.status, o.executed_qty, o.fill_price()), (ExOrderStatus::Filled, dec!(0.003), None));
+}
+
 /// When the look-up cannot give a price either, the result is an error (the caller's resolver
 /// asks again), never a zero price.
 #[test]

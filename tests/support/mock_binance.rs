@@ -71,6 +71,10 @@ pub enum Action {
     MoveMarkAfter(Decimal),
     /// Execute normally, then run the hook before answering (e.g. fill the caller's disk).
     Hook(Hook),
+    /// Execute normally, then answer in the shape of Binance's official `NewOrderResponse`
+    /// model (binance-sdk `derivatives_trading_usds_futures`), which has neither `avgPrice` nor
+    /// `cumQuote`: a fill of unknown price (issue 12 §1).
+    WithoutPrice,
 }
 
 /// Something a test does to the world at the moment a request is executed.
@@ -513,6 +517,18 @@ fn order_json(o: &Order, result: bool) -> Value {
         "priceProtect": false, "origType": "MARKET", "priceMatch": "NONE",
         "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0, "updateTime": o.update_time,
     })
+}
+
+/// An order answer without the two fields the official `NewOrderResponse` model lacks.
+fn without_price(body: &str) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(mut m)) => {
+            m.remove("avgPrice");
+            m.remove("cumQuote");
+            Value::Object(m).to_string()
+        }
+        _ => body.to_string(),
+    }
 }
 
 fn algo_json(a: &Algo) -> Value {
@@ -1487,6 +1503,7 @@ fn handle(shared: &Shared, raw: &Raw) -> usize {
                 Some(Action::Delay(ms)) => delay = *ms,
                 Some(Action::MoveMarkAfter(m)) => st.move_mark(*m),
                 Some(Action::Hook(h)) => (h.0)(),
+                Some(Action::WithoutPrice) => st_body = without_price(&st_body),
                 _ => {}
             }
             (status, body) = (st_code, st_body);

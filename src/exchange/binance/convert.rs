@@ -89,13 +89,25 @@ pub fn priceless_fill(w: &wire::Order) -> bool {
 }
 
 pub fn order(w: wire::Order, raw: String) -> Conv<ExOrder> {
+    order_priced(w, raw, false)
+}
+
+/// An ENTRY's fill answered without a price: the order as it is, its price zero
+/// (`ExOrder::fill_price` is `None`) — the caller looks the price up while the STOP goes out.
+pub fn priceless_order(w: wire::Order, raw: String) -> Conv<ExOrder> {
+    order_priced(w, raw, true)
+}
+
+fn order_priced(w: wire::Order, raw: String, price_may_be_missing: bool) -> Conv<ExOrder> {
     let executed = w.executed_qty.0;
     // avgPrice is "0" in ACK answers; fall back to cumQuote/executedQty, and refuse a fill with
     // no price rather than report zero.
     let avg_price = match (w.avg_price.0, w.cum_quote.0) {
         (Some(p), _) if p > Decimal::ZERO => p,
         (_, Some(q)) if executed > Decimal::ZERO && q > Decimal::ZERO => q / executed,
-        _ if executed > Decimal::ZERO => return Err("order has executedQty > 0 but no avgPrice".into()),
+        _ if executed > Decimal::ZERO && !price_may_be_missing => {
+            return Err("order has executedQty > 0 but no avgPrice".into())
+        }
         _ => Decimal::ZERO,
     };
     if w.order_id.0.is_empty() {

@@ -187,6 +187,12 @@ impl BinanceFutures {
         same("symbol", &req.symbol, &w.symbol, &raw)?;
         same("client order id", &req.client_id, &w.client_order_id, &raw)?;
         if convert::priceless_fill(&w) {
+            if !req.reduce_only {
+                // An ENTRY: its STOP's trigger comes from the plan, so the STOP must not wait for
+                // this price; exec looks it up in the STOP's own round (issue 12 §1).
+                tracing::info!(event = "binance.fill_without_price", symbol = %req.symbol, client_id = %req.client_id, "ENTRY filled; price to be looked up");
+                return converted(convert::priceless_order(w, raw.clone()), true, &raw);
+            }
             return self.fill_price(&req.symbol, &req.client_id, w.executed_qty.0, &raw);
         }
         converted(convert::order(w, raw.clone()), true, &raw)
