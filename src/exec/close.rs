@@ -12,16 +12,28 @@ use crate::exec::record::OrderRef;
 use crate::exec::Engine;
 use rust_decimal::Decimal;
 
+/// What the CLOSEs of one `close_until_flat` filled, once the exchange shows the position flat.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Flat {
+    /// Filled by our CLOSEs (zero: flat without them — a STOP or a hand closed it meanwhile).
+    pub qty: Decimal,
+    /// Their average price (zero when nothing filled).
+    pub avg_price: Decimal,
+    /// The exchange's time of the last CLOSE fill: the position's exit time.
+    pub last_fill_ms: Option<i64>,
+}
+
 impl Engine<'_> {
     /// Sends CLOSE (reduce-only market) until the exchange shows the position flat, retrying with
     /// a new attempt number each time, for at most `close_retry_max_elapsed_ms` (seed 000 §8.2,
-    /// CONTRACT §7.7). Returns the CLOSE fills' (qty, avg price) or None when it could not confirm.
-    pub fn close_until_flat(&mut self, plan_id: &str, side: PositionSide) -> Result<Option<(Decimal, Decimal)>> {
+    /// CONTRACT §7.7). `None` when it could not confirm the position flat.
+    pub fn close_until_flat(&mut self, plan_id: &str, side: PositionSide) -> Result<Option<Flat>> {
         let start = self.now();
         let deadline = start + i64::try_from(self.cfg.execution.close_retry_max_elapsed_ms).unwrap_or(i64::MAX);
         let symbol = self.symbol().to_string();
         let mut filled_qty = Decimal::ZERO;
         let mut filled_notional = Decimal::ZERO;
+        let mut last_fill_ms = None;
         let mut backoff_ms: u64 = 250;
         loop {
             let position = match self.read_position() {
@@ -33,8 +45,7 @@ impl Engine<'_> {
             };
             if let Some(p) = &position {
                 if p.is_flat() {
-                    let avg = if filled_qty > Decimal::ZERO { filled_notional / filled_qty } else { Decimal::ZERO };
-                    return Ok(Some((filled_qty, avg)));
+                    return Ok(Some(flat(filled_qty, filled_notional, last_fill_ms)));
                 }
                 let attempt = self.ledger(plan_id)?.next_attempt(plan_id, OrderRole::Close);
                 let cid = ClientOrderId::new(&self.cfg.bot_id, plan_id, OrderRole::Close, attempt)
@@ -59,6 +70,9 @@ impl Engine<'_> {
                         self.record_order(&o, &order, None)?;
                         filled_qty += order.executed_qty;
                         filled_notional += order.executed_qty * order.avg_price;
+                        if order.executed_qty > Decimal::ZERO && order.update_time_ms > 0 {
+                            last_fill_ms = Some(order.update_time_ms);
+                        }
                     }
                     Err(e) if ambiguity::is_unknown_outcome(&e) => {
                         self.record_error(&o, OrderEvent::Unknown, &e)?;
@@ -76,6 +90,9 @@ impl Engine<'_> {
                                 )?;
                                 filled_qty += order.executed_qty;
                                 filled_notional += order.executed_qty * order.avg_price;
+                                if order.executed_qty > Decimal::ZERO && order.update_time_ms > 0 {
+                                    last_fill_ms = Some(order.update_time_ms);
+                                }
                             }
                             ambiguity::Resolved::Absent => self.record_not_found(&o, "not accepted")?,
                             ambiguity::Resolved::Unknown(e2) => {
@@ -89,8 +106,7 @@ impl Engine<'_> {
                 // Confirm right away: a filled CLOSE should leave the position flat now.
                 if let Ok(p2) = self.read_position() {
                     if p2.is_flat() {
-                        let avg = if filled_qty > Decimal::ZERO { filled_notional / filled_qty } else { Decimal::ZERO };
-                        return Ok(Some((filled_qty, avg)));
+                        return Ok(Some(flat(filled_qty, filled_notional, last_fill_ms)));
                     }
                 }
             }
@@ -101,4 +117,9 @@ impl Engine<'_> {
             backoff_ms = (backoff_ms * 2).min(5_000);
         }
     }
+}
+
+fn flat(qty: Decimal, notional: Decimal, last_fill_ms: Option<i64>) -> Flat {
+    let avg_price = if qty > Decimal::ZERO { notional / qty } else { Decimal::ZERO };
+    Flat { qty, avg_price, last_fill_ms }
 }

@@ -51,7 +51,7 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<CloseOut
     if closed.is_some() {
         cancel_failed += e.cancel_all_protection(&stops)?;
     }
-    let Some((qty, avg)) = closed else {
+    let Some(flat) = closed else {
         e.store.set_position_state(pos.id, PositionState::Open)?;
         let budget_ms = e.cfg.execution.close_retry_max_elapsed_ms;
         let why = format!("CLOSE not confirmed within {budget_ms} ms");
@@ -61,10 +61,12 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<CloseOut
         let protection_restored = restore_protection(e, &pos);
         return Ok(CloseOutcome::NotConfirmed { budget_ms, protection_restored });
     };
+    let (qty, avg) = (flat.qty, flat.avg_price);
     let fees = position_fees(e, &plan_id);
     let exit_price = if qty > Decimal::ZERO { Some(avg) } else { None };
     let reason = if qty > Decimal::ZERO { reason.clone() } else { evidence_reason(e, &pos)? };
-    e.finalise_position(&pos, &reason, exit_price, Some(&fees), None)?;
+    // The exit time is the exchange's time of the CLOSE fill, not this process's clock.
+    e.finalise_position(&pos, &reason, exit_price, Some(&fees), flat.last_fill_ms)?;
     // Anything that appeared meanwhile (a late STOP) must not outlive the position.
     if let Ok(s2) = snapshot::read(e.ex, &e.cfg.symbol, &e.cfg.bot_id) {
         e.cancel_all_protection(&s2.our_conditionals)?;

@@ -6,6 +6,7 @@
 use crate::core::audit;
 use crate::core::position::ExitReason;
 use crate::error::Result;
+use crate::exec::close::Flat;
 use crate::exec::outcome::{ForcedClose, ProtectionFailed, ProtectionFailure};
 use crate::exec::position::{journal_plan_id, position_fees};
 use crate::exec::Engine;
@@ -49,8 +50,8 @@ pub fn protection_failed(
     let closed = close_and_clean(e, pos, &plan_id)?;
     e.halt(&format!("protection failed: {why}"), Some(&plan_id))?;
     let close = match closed {
-        Some(price) => {
-            finalise(e, pos, &plan_id, &reason, price)?;
+        Some(flat) => {
+            finalise(e, pos, &plan_id, &reason, flat)?;
             ForcedClose::Closed { reason }
         }
         None => {
@@ -78,8 +79,8 @@ pub fn close_partial(e: &mut Engine<'_>, plan_id: &str, pos: &PositionRecord) ->
         json!({"why": PARTIAL_FILL_TIMEOUT, "exit_reason": reason.to_string()}),
     )?;
     match close_and_clean(e, pos, plan_id)? {
-        Some(price) => {
-            finalise(e, pos, plan_id, &reason, price)?;
+        Some(flat) => {
+            finalise(e, pos, plan_id, &reason, flat)?;
             Ok(ForcedClose::Closed { reason })
         }
         None => {
@@ -91,23 +92,18 @@ pub fn close_partial(e: &mut Engine<'_>, plan_id: &str, pos: &PositionRecord) ->
     }
 }
 
-/// CLOSE until flat, then cancel every protective order of the plan. `Some(exit price)` when the
-/// exchange shows it flat (`None` inside: flat without a CLOSE fill of ours).
-fn close_and_clean(e: &mut Engine<'_>, pos: &PositionRecord, plan_id: &str) -> Result<Option<Option<Decimal>>> {
+/// CLOSE until flat, then cancel every protective order of the plan. `Some` when the exchange
+/// shows it flat.
+fn close_and_clean(e: &mut Engine<'_>, pos: &PositionRecord, plan_id: &str) -> Result<Option<Flat>> {
     let closed = e.close_until_flat(plan_id, pos.side)?;
     e.cancel_plan_protection(plan_id)?;
-    Ok(closed.map(|(qty, avg)| (qty > Decimal::ZERO).then_some(avg)))
+    Ok(closed)
 }
 
-fn finalise(
-    e: &mut Engine<'_>,
-    pos: &PositionRecord,
-    plan_id: &str,
-    reason: &ExitReason,
-    price: Option<Decimal>,
-) -> Result<()> {
+fn finalise(e: &mut Engine<'_>, pos: &PositionRecord, plan_id: &str, reason: &ExitReason, flat: Flat) -> Result<()> {
     let pos_now = e.store.position(pos.id)?.unwrap_or_else(|| pos.clone());
     // Flat already: reading the fills' commission delays no safety step.
     let fees = position_fees(e, plan_id);
-    e.finalise_position(&pos_now, reason, price, Some(&fees), None)
+    let price = (flat.qty > Decimal::ZERO).then_some(flat.avg_price);
+    e.finalise_position(&pos_now, reason, price, Some(&fees), flat.last_fill_ms)
 }
