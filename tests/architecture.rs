@@ -1,6 +1,7 @@
 //! The boundaries that keep the functional core pure hold themselves (issue 16 item 3): a test
 //! fails when `src/core` reaches for I/O, the clock, the environment, the DB, HTTP, threads or any
-//! other layer of the crate, or when `src/exec` (the use cases) reaches up into `src/cmd`.
+//! other layer of the crate, or when `src/exec` (the use cases) or `src/alerts` reaches up into
+//! `src/cmd`.
 
 use std::path::{Path, PathBuf};
 
@@ -69,4 +70,13 @@ fn core_is_pure() {
 fn use_cases_do_not_reach_up_into_the_commands() {
     let hits = offenders("src/exec", &["crate::cmd"]);
     assert!(hits.is_empty(), "src/exec must not import src/cmd:\n{}", hits.join("\n"));
+}
+
+/// `alerts/` (outbox delivery, heartbeat, metrics textfile) runs after every command and reads
+/// the store; a command module is above it, so it reads the figures it shares with `status`
+/// through `store::pnl`, never through `cmd/`.
+#[test]
+fn alerts_do_not_reach_up_into_the_commands() {
+    let hits = offenders("src/alerts", &["crate::cmd"]);
+    assert!(hits.is_empty(), "src/alerts must not import src/cmd:\n{}", hits.join("\n"));
 }
