@@ -64,7 +64,7 @@ impl Engine<'_> {
         }
         let policy = RetryPolicy {
             max_attempts: 30,
-            max_elapsed_ms: self.cfg.execution.close_retry_max_elapsed_ms,
+            max_elapsed_ms: self.cfg.execution.close_retry_max_elapsed_ms.as_u64(),
             base_delay_ms: 250,
             max_delay_ms: 5_000,
         };
@@ -284,7 +284,7 @@ impl Engine<'_> {
     /// CONTRACT §7.7). Returns the CLOSE fills' (qty, avg price) or None when it could not confirm.
     pub fn close_until_flat(&mut self, plan_id: &str, side: PositionSide) -> Result<Option<(Decimal, Decimal)>> {
         let start = self.now();
-        let deadline = start + i64::try_from(self.cfg.execution.close_retry_max_elapsed_ms).unwrap_or(i64::MAX);
+        let deadline = self.cfg.execution.close_retry_max_elapsed_ms.after(start);
         let symbol = self.symbol().to_string();
         let mut filled_qty = Decimal::ZERO;
         let mut filled_notional = Decimal::ZERO;
@@ -329,7 +329,7 @@ impl Engine<'_> {
                     Err(e) if ambiguity::is_unknown_outcome(&e) => {
                         self.record_error(&o, OrderEvent::Unknown, &e)?;
                         let budget = ambiguity::Budget {
-                            max_elapsed_ms: i64::try_from(self.cfg.execution.entry_ack_timeout_ms).unwrap_or(i64::MAX),
+                            max_elapsed_ms: self.cfg.execution.entry_ack_timeout_ms.as_i64(),
                             pause_ms: 300,
                         };
                         let ex = self.ex;
@@ -404,7 +404,7 @@ impl Engine<'_> {
                 }
             }
         }
-        let cooldown = i64::try_from(self.cfg.strategy.cooldown_candles).unwrap_or(0) * self.cfg.strategy.interval_ms;
+        let cooldown = self.cfg.strategy.cooldown_ms();
         self.store.set_cooldown_until(now + cooldown)?;
         let plan = journal_plan_id(pos);
         self.audit(
