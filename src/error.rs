@@ -46,7 +46,7 @@ impl Error {
             Error::Lock(LockError::Busy { .. }) => ExitCode::LockBusy,
             Error::Lock(LockError::Io { .. }) => ExitCode::Usage,
             // A refused key or secret is configuration: restarting into the same refusal is futile.
-            Error::Exchange(e) if crate::exchange::binance::codes::is_credentials_rejected(e) => ExitCode::Usage,
+            Error::Exchange(e) if e.is_credentials_rejected() => ExitCode::Usage,
             Error::Halted(_) => ExitCode::Halted,
             Error::Preflight { .. } => ExitCode::Preflight,
             Error::Critical(_) => ExitCode::Critical,

@@ -1,6 +1,7 @@
 //! The state lock: an exclusive `fs2` lock on `<state_db>.lock`, so two mcbot processes never act
 //! at once (CONTRACT §7.10). Held for the life of the guard; released on drop.
 
+use crate::core::millis::Millis;
 use fs2::FileExt;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -23,9 +24,9 @@ pub struct StateLock {
 }
 
 impl StateLock {
-    /// Polls for the exclusive lock until `timeout_ms` passes. Unlike cargo's lock, "locking not
+    /// Polls for the exclusive lock until `timeout` passes. Unlike cargo's lock, "locking not
     /// supported" is an error, never a silent success: a trading bot must not run unlocked.
-    pub fn acquire(path: &Path, timeout_ms: u64) -> Result<StateLock, LockError> {
+    pub fn acquire(path: &Path, timeout: Millis) -> Result<StateLock, LockError> {
         let io = |e: std::io::Error| LockError::Io { path: path.display().to_string(), problem: e.to_string() };
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
         let start = Instant::now();
@@ -37,7 +38,7 @@ impl StateLock {
                         || e.raw_os_error() == fs2::lock_contended_error().raw_os_error() =>
                 {
                     let waited = start.elapsed();
-                    if waited >= Duration::from_millis(timeout_ms) {
+                    if waited >= timeout.as_duration() {
                         return Err(LockError::Busy {
                             path: path.display().to_string(),
                             waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
@@ -71,11 +72,11 @@ mod tests {
     fn second_acquire_times_out_then_succeeds_after_release() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.db.lock");
-        let first = StateLock::acquire(&p, 0).unwrap();
-        let e = StateLock::acquire(&p, 50).unwrap_err();
+        let first = StateLock::acquire(&p, Millis::ZERO).unwrap();
+        let e = StateLock::acquire(&p, Millis::from_ms(50)).unwrap_err();
         assert!(matches!(e, LockError::Busy { .. }), "{e}");
         assert!(e.to_string().contains("s.db.lock"));
         drop(first);
-        assert!(StateLock::acquire(&p, 0).is_ok());
+        assert!(StateLock::acquire(&p, Millis::ZERO).is_ok());
     }
 }

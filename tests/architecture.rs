@@ -1,7 +1,8 @@
 //! The boundaries that keep the functional core pure hold themselves (issue 16 item 3): a test
 //! fails when `src/core` reaches for I/O, the clock, the environment, the DB, HTTP, threads or any
-//! other layer of the crate, or when `src/exec` (the use cases) reaches up into `src/cmd`, builds a
-//! report, or decides an unknown answer anywhere but `exec::ambiguity` (issue 10).
+//! other layer of the crate, or when `src/exec` (the use cases) or `src/alerts` reaches up into
+//! `src/cmd`, when `src/exec` builds a report, or decides an unknown answer anywhere but
+//! `exec::ambiguity` (issue 10).
 
 use std::path::{Path, PathBuf};
 
@@ -123,4 +124,13 @@ fn one_place_decides_what_an_unknown_answer_means() {
         }
     }
     assert!(hits.is_empty(), "only exec/ambiguity.rs decides unknown outcomes:\n{}", hits.join("\n"));
+}
+
+/// `alerts/` (outbox delivery, heartbeat, metrics textfile) runs after every command and reads
+/// the store; a command module is above it, so it reads the figures it shares with `status`
+/// through `store::pnl`, never through `cmd/`.
+#[test]
+fn alerts_do_not_reach_up_into_the_commands() {
+    let hits = offenders("src/alerts", &["crate::cmd"]);
+    assert!(hits.is_empty(), "src/alerts must not import src/cmd:\n{}", hits.join("\n"));
 }

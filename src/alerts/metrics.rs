@@ -14,7 +14,7 @@ fn snapshot(store: &Store, symbol: &str) -> StoreResult<MetricsSnapshot> {
     let active = store.active_position(symbol)?;
     let all = store.all_positions()?;
     // The same figures `status` shows (trades totals from the journal, unrealised at the last mark).
-    let pnl = crate::cmd::status_pnl::read(store, active.as_ref())?;
+    let pnl = crate::store::pnl::read(store, active.as_ref())?;
     let last_window =
         all.iter().filter_map(|p| p.entry_filled_ms.map(|t| (t, p.unprotected_window_ms))).max_by_key(|x| x.0);
     Ok(MetricsSnapshot {

@@ -84,7 +84,7 @@ fn report(checks: &[Check]) -> Report {
 fn read_fail(e: &ExchangeError) -> ReadFail {
     ReadFail {
         unreachable: matches!(e.kind, ExchangeErrorKind::Transport { .. }),
-        credentials: crate::exchange::binance::codes::is_credentials_rejected(e),
+        credentials: e.is_credentials_rejected(),
         message: e.message.clone(),
     }
 }

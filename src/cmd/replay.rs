@@ -8,12 +8,9 @@ use crate::clock::rfc3339;
 use crate::cmd::trades::{pnl_line, trade_json};
 use crate::cmd::Ctx;
 use crate::core::audit;
-use crate::core::ledger::OrderFact;
 use crate::core::plan::is_plan_id;
 use crate::core::posture;
-use crate::core::replay::{
-    replay_journal, replay_plan, rule, AuditFact, JournalFact, PlanReplay, Source, TimelineRow, Violation,
-};
+use crate::core::replay::{replay_journal, replay_plan, rule, PlanReplay, Source, TimelineRow, Violation};
 use crate::core::trades::closed_trades;
 use crate::error::{Error, Result};
 use crate::outcome::{ExitCode, Report};
@@ -82,26 +79,7 @@ impl DbReplay {
     }
 }
 
-/// Journal rows as the plain facts the core judges.
-pub fn journal_facts(entries: &[JournalEntry]) -> Vec<JournalFact> {
-    entries
-        .iter()
-        .map(|e| match e {
-            JournalEntry::OrderEvent(o) => {
-                JournalFact::Order { fact: OrderFact::from(o), detail: o.event.detail.clone() }
-            }
-            JournalEntry::AuditEvent(a) => JournalFact::Audit(AuditFact {
-                seq: a.seq,
-                ts_ms: a.event.ts_ms,
-                severity: a.event.severity.as_str().to_string(),
-                kind: a.event.kind.clone(),
-                plan_id: a.event.trade_plan_id.clone(),
-                message: a.event.message.clone(),
-                data: a.event.data.clone(),
-            }),
-        })
-        .collect()
-}
+pub use crate::store::journal::journal_facts;
 
 /// Replays every plan in the DB (from `trade_plan` and from the journal) and checks the chain.
 pub fn replay_store(store: &Store) -> StoreResult<DbReplay> {

@@ -1,36 +1,15 @@
 //! The money part of `status` (issue 13 §3): the balance and mark price the last `evaluate` read
 //! (status itself reads no exchange), the open position's unrealised PnL at that mark, and the
-//! realised PnL to date from the journal (the totals `trades` prints). Kept apart from
-//! `status.rs` so the layout of status can change without touching the figures.
+//! realised PnL to date from the journal (the totals `trades` prints), as `store::pnl` reads them.
+//! Kept apart from `status.rs` so the layout of status can change without touching the figures.
 
 use crate::clock::rfc3339;
 use crate::cmd::trades::totals_json;
-use crate::core::trades::{closed_trades, price_pnl, totals, Totals};
 use crate::outcome::Report;
-use crate::store::positions::PositionRecord;
-use crate::store::runs::MarketSeen;
-use crate::store::{Store, StoreResult};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-/// The figures, as `status` and the metrics textfile show them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PnlView {
-    pub seen: MarketSeen,
-    /// `None` when flat or no mark price has been read yet.
-    pub unrealized: Option<Decimal>,
-    pub realized: Totals,
-}
-
-/// Reads what the figures need from the store.
-pub fn read(store: &Store, position: Option<&PositionRecord>) -> StoreResult<PnlView> {
-    let seen = store.market_seen()?;
-    let unrealized = position
-        .zip(seen.mark_price)
-        .map(|(p, (mark, _))| price_pnl(p.side, p.entry_price, mark, p.qty).round_dp(8).normalize());
-    let facts = crate::cmd::replay::journal_facts(&store.full_journal()?);
-    Ok(PnlView { seen, unrealized, realized: totals(&closed_trades(&facts, None)) })
-}
+pub use crate::store::pnl::{read, PnlView};
 
 /// Adds `balance`, `unrealized_pnl` and `realized_pnl` to the report (fields and lines).
 pub fn add_to(r: &mut Report, t: &mut crate::cmd::human::Rows, v: &PnlView, position_open: bool) {

@@ -1,5 +1,7 @@
-//! Configuration: TOML parsed into `raw` structs, then validated into the typed `Config` that the
-//! rest of mcbot sees. Errors name the dotted key (CONTRACT §4).
+//! Configuration: TOML parsed into `raw` structs, then validated once into the typed `Config`
+//! that the rest of mcbot uses as it is: spans are [`Millis`], counts the integer type their users
+//! need, so no call site converts or clamps a config value again (issue 16 item 4). Errors name
+//! the dotted key (CONTRACT §4).
 
 /// serde mirror of the TOML file.
 /// `[[alerts.sink]]`, `[heartbeat]`, `[metrics]`.
@@ -14,6 +16,7 @@ pub mod secrets;
 /// `RawConfig` → `Config`, with ranges and defaults.
 pub mod validate;
 
+use crate::core::millis::Millis;
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 
@@ -76,17 +79,17 @@ pub struct ExchangeConfig {
     pub base_url: String,
     pub api_key_env: String,
     pub api_secret_env: String,
-    pub recv_window_ms: u64,
-    pub http_timeout_ms: u64,
+    pub recv_window_ms: Millis,
+    pub http_timeout_ms: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionConfig {
-    pub entry_ack_timeout_ms: u64,
-    pub stop_ack_timeout_ms: u64,
-    pub tp_ack_timeout_ms: u64,
-    pub entry_fill_window_ms: u64,
-    pub close_retry_max_elapsed_ms: u64,
+    pub entry_ack_timeout_ms: Millis,
+    pub stop_ack_timeout_ms: Millis,
+    pub tp_ack_timeout_ms: Millis,
+    pub entry_fill_window_ms: Millis,
+    pub close_retry_max_elapsed_ms: Millis,
     pub max_slippage_pct: Decimal,
     /// true = MARK_PRICE, false = CONTRACT_PRICE.
     pub working_type_mark: bool,
@@ -118,7 +121,14 @@ pub struct StrategyConfig {
     pub momentum_fail_candles: usize,
     pub momentum_fail_r: Decimal,
     pub funding_extreme_pct: Decimal,
-    pub cooldown_candles: usize,
+    pub cooldown_candles: u32,
+}
+
+impl StrategyConfig {
+    /// `cooldown_candles` whole candles, the span a closed trade's cooldown lasts.
+    pub fn cooldown_ms(&self) -> i64 {
+        i64::from(self.cooldown_candles).saturating_mul(self.interval_ms)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -149,7 +159,7 @@ pub struct Config {
     pub bot_id: String,
     pub symbol: String,
     pub state_db: PathBuf,
-    pub lock_timeout_ms: u64,
+    pub lock_timeout_ms: Millis,
     pub exchange: ExchangeConfig,
     pub execution: ExecutionConfig,
     pub strategy: StrategyConfig,

@@ -3,6 +3,7 @@
 use crate::config::raw::{Num, RawConfig};
 use crate::config::*;
 use crate::core::candle::interval_ms;
+use crate::core::millis::Millis;
 use rust_decimal::Decimal;
 use std::path::Path;
 use std::str::FromStr;
@@ -30,12 +31,12 @@ fn dec_range(key: &str, n: Option<Num>, default: &str, lo: Decimal, hi: Decimal)
     Ok(d)
 }
 
-fn ms(key: &str, v: Option<i64>, default: i64, lo: i64, hi: i64) -> ConfigResult<u64> {
+fn ms(key: &str, v: Option<i64>, default: i64, lo: i64, hi: i64) -> ConfigResult<Millis> {
     let v = v.unwrap_or(default);
     if v < lo || v > hi {
         return Err(ConfigError::invalid(key, format!("{v} is outside [{lo}, {hi}] ms")));
     }
-    u64::try_from(v).map_err(|_| ConfigError::invalid(key, "must be positive"))
+    Millis::new(v).ok_or_else(|| ConfigError::invalid(key, "must be positive"))
 }
 
 fn count(key: &str, v: Option<i64>, default: i64, lo: i64, hi: i64) -> ConfigResult<usize> {
@@ -44,6 +45,15 @@ fn count(key: &str, v: Option<i64>, default: i64, lo: i64, hi: i64) -> ConfigRes
         return Err(ConfigError::invalid(key, format!("{v} is outside [{lo}, {hi}]")));
     }
     usize::try_from(v).map_err(|_| ConfigError::invalid(key, "must be positive"))
+}
+
+/// A count its users multiply into spans or add to other `u32`s (a streak, a cooldown).
+fn small_count(key: &str, v: Option<i64>, default: i64, lo: i64, hi: i64) -> ConfigResult<u32> {
+    let v = v.unwrap_or(default);
+    if v < lo || v > hi {
+        return Err(ConfigError::invalid(key, format!("{v} is outside [{lo}, {hi}]")));
+    }
+    u32::try_from(v).map_err(|_| ConfigError::invalid(key, "must be positive"))
 }
 
 fn required(key: &str, v: Option<String>) -> ConfigResult<String> {
@@ -176,14 +186,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
             Decimal::from(20),
         )?,
         working_type_mark,
-        mismatch_halt_streak: u32::try_from(count(
-            "execution.mismatch_halt_streak",
-            e.mismatch_halt_streak,
-            3,
-            1,
-            1000,
-        )?)
-        .map_err(|_| ConfigError::invalid("execution.mismatch_halt_streak", "too large"))?,
+        mismatch_halt_streak: small_count("execution.mismatch_halt_streak", e.mismatch_halt_streak, 3, 1, 1000)?,
         adopted_stop_pct: dec_range(
             "execution.adopted_stop_pct",
             e.adopted_stop_pct,
@@ -242,7 +245,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
             Decimal::ZERO,
             hundred,
         )?,
-        cooldown_candles: count("strategy.cooldown_candles", s.cooldown_candles, 3, 0, 1000)?,
+        cooldown_candles: small_count("strategy.cooldown_candles", s.cooldown_candles, 3, 0, 1000)?,
     };
     if strategy.atr_min_pct > strategy.atr_max_pct {
         return Err(ConfigError::invalid("strategy.atr_min_pct", "must not exceed strategy.atr_max_pct"));
@@ -340,6 +343,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
 #[cfg(test)]
 mod tests {
     use crate::config::{parse, ConfigError, EXAMPLE_TOML};
+    use crate::core::millis::Millis;
     use rust_decimal_macros::dec;
     use std::path::Path;
 
@@ -369,7 +373,7 @@ mod tests {
         let c = parse(MIN, Path::new("/b")).unwrap();
         assert_eq!(c.state_db, Path::new("/b/s.db"));
         assert_eq!(c.strategy.interval_ms, 14_400_000);
-        assert_eq!(c.exchange.recv_window_ms, 5000);
+        assert_eq!(c.exchange.recv_window_ms, Millis::from_ms(5000));
     }
 
     #[test]
@@ -392,6 +396,30 @@ mod tests {
             let e = parse(text, Path::new("/")).unwrap_err();
             assert_eq!(key_of(e), *key, "case {i}");
         }
+    }
+
+    /// Issue 16 item 4: spans are validated once into `Millis` (the value as written, nothing
+    /// clamped) and a value past its range is refused with the message naming the key and range.
+    #[test]
+    fn spans_and_counts_are_validated_into_the_types_their_users_take() {
+        let at_bounds = format!(
+            "{MIN}[execution]\nclose_retry_max_elapsed_ms = 3600000\nentry_fill_window_ms = 1\n[strategy]\ncooldown_candles = 1000\n"
+        );
+        let c = parse(&at_bounds, Path::new("/")).unwrap();
+        assert_eq!(c.execution.close_retry_max_elapsed_ms, Millis::from_ms(3_600_000));
+        assert_eq!(c.execution.entry_fill_window_ms, Millis::from_ms(1));
+        assert_eq!(c.lock_timeout_ms, Millis::from_ms(30_000));
+        assert_eq!(c.strategy.cooldown_ms(), 1000 * 14_400_000);
+        let too_long = format!("{MIN}[execution]\nclose_retry_max_elapsed_ms = 3600001\n");
+        assert_eq!(
+            parse(&too_long, Path::new("/")).unwrap_err().to_string(),
+            "config key `execution.close_retry_max_elapsed_ms`: 3600001 is outside [1, 3600000] ms"
+        );
+        let negative = format!("{MIN}[strategy]\ncooldown_candles = -1\n");
+        assert_eq!(
+            parse(&negative, Path::new("/")).unwrap_err().to_string(),
+            "config key `strategy.cooldown_candles`: -1 is outside [0, 1000]"
+        );
     }
 
     #[test]

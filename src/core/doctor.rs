@@ -2,6 +2,7 @@
 //! `ok`/`warn`/`fail` check each, with a sentence a person can act on. Also the pure parts of
 //! `doctor --round-trip`: which hosts count as test/demo endpoints and the smallest order.
 
+use crate::core::millis::Millis;
 use crate::core::money::{PriceRounding, SymbolFilters};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -129,7 +130,7 @@ pub struct Facts {
     pub paper: bool,
     pub base_url: String,
     pub symbol: String,
-    pub recv_window_ms: u64,
+    pub recv_window_ms: Millis,
     /// Server time minus local time, ms (midpoint of the round trip).
     pub clock_offset_ms: Read<i64>,
     pub dual_side: Read<bool>,
@@ -240,7 +241,7 @@ fn clock_check(f: &Facts) -> Check {
     if f.paper {
         return check(N, Status::Ok, "paper exchange: it runs on this machine's clock");
     }
-    let window = i64::try_from(f.recv_window_ms).unwrap_or(i64::MAX);
+    let window = f.recv_window_ms.as_i64();
     let abs = off.saturating_abs();
     if abs < CLOCK_OK_MS {
         check(N, Status::Ok, format!("clock offset to the exchange {off} ms (recvWindow {window} ms)"))

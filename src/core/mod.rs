@@ -21,6 +21,8 @@ pub mod indicators;
 pub mod ledger;
 /// The Prometheus textfile text (pure formatter).
 pub mod metrics;
+/// `Millis`: a span of milliseconds validated once, lossless to convert, safe to add to a clock.
+pub mod millis;
 /// Exchange filters and Decimal quantisation of prices and quantities.
 pub mod money;
 /// Order roles and the order lifecycle state machine.

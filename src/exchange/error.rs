@@ -1,5 +1,6 @@
-//! Exchange errors, each carrying its retry class (seed 001 §1) and, for order-path calls, the
-//! sanitised transcript of what was sent and received.
+//! Exchange errors, each carrying its retry class (seed 001 §1), the port's own word for a
+//! refusal ([`Refusal`]) and, for order-path calls, the sanitised transcript of what was sent and
+//! received.
 
 use std::fmt;
 
@@ -38,6 +39,55 @@ impl fmt::Display for ErrorClass {
     }
 }
 
+/// Why the exchange refused a request, in the port's words (issue 16 item 3). Each adapter maps
+/// its own answers to these (Binance: `binance::codes::refusal_of_code`), the paper exchange
+/// raises them directly, and `exec/` matches these, never an exchange's error number. The
+/// exchange's own code and message stay in [`ExchangeErrorKind::Api`] and the message, for the
+/// journal and for humans.
+///
+/// A refusal says what was refused, not what may follow: that is the [`ErrorClass`]'s job
+/// (a [`Refusal::DuplicateClientId`] is `ambiguous` on Binance: the earlier order may be ours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// A stop or take-profit whose trigger price is already crossed: it would fire at once.
+    WouldTrigger,
+    /// A reduce-only order with nothing (left) to reduce: no position, the wrong side, or resting
+    /// reduce-only orders already cover it.
+    NothingToReduce,
+    /// The client order id is already in use.
+    DuplicateClientId,
+    /// The order named is not on the exchange (or no longer open).
+    NoSuchOrder,
+    /// Not enough balance or margin for the order.
+    InsufficientMargin,
+    /// The order breaks a symbol filter: precision, tick or step grid, quantity bounds, minimum
+    /// notional, price band.
+    FilterViolation,
+    /// The API key or secret was refused: a configuration problem (exit 2), not one to retry.
+    CredentialsRejected,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::WouldTrigger => "would_trigger",
+            Refusal::NothingToReduce => "nothing_to_reduce",
+            Refusal::DuplicateClientId => "duplicate_client_id",
+            Refusal::NoSuchOrder => "no_such_order",
+            Refusal::InsufficientMargin => "insufficient_margin",
+            Refusal::FilterViolation => "filter_violation",
+            Refusal::CredentialsRejected => "credentials_rejected",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What went wrong, in domain terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExchangeErrorKind {
@@ -69,13 +119,23 @@ pub struct ExchangeError {
     /// The exchange answered with a code absent from the adapter's table: whatever its class,
     /// it is not a *known* refusal, so an order write answered with it has an unknown outcome.
     pub unknown_code: bool,
+    /// What the exchange refused, when the adapter knows a port word for it.
+    pub refusal: Option<Refusal>,
 }
 
 pub type ExResult<T> = Result<T, ExchangeError>;
 
 impl ExchangeError {
     pub fn new(kind: ExchangeErrorKind, class: ErrorClass, message: impl Into<String>) -> Self {
-        ExchangeError { kind, class, message: message.into(), retry_after_ms: None, raw: None, unknown_code: false }
+        ExchangeError {
+            kind,
+            class,
+            message: message.into(),
+            retry_after_ms: None,
+            raw: None,
+            unknown_code: false,
+            refusal: None,
+        }
     }
     pub fn with_raw(mut self, raw: impl Into<String>) -> Self {
         self.raw = Some(raw.into());
@@ -86,11 +146,17 @@ impl ExchangeError {
         self.unknown_code = true;
         self
     }
+    /// Names what was refused (the adapter's mapping of its own codes, or the paper exchange's).
+    pub fn with_refusal(mut self, refusal: Option<Refusal>) -> Self {
+        self.refusal = refusal;
+        self
+    }
     pub fn with_retry_after(mut self, ms: Option<u64>) -> Self {
         self.retry_after_ms = ms;
         self
     }
-    /// The Binance-style error code, if the exchange sent one.
+    /// The exchange's own error code, if it sent one: for the journal and humans; decisions
+    /// match [`Self::refusal`].
     pub fn code(&self) -> Option<i64> {
         match self.kind {
             ExchangeErrorKind::Api { code } => Some(code),
@@ -107,9 +173,13 @@ impl ExchangeError {
         !self.unknown_code
             && matches!(self.class, ErrorClass::Retryable | ErrorClass::RetryableWithModification | ErrorClass::Fatal)
     }
-    /// A stop or take-profit that would trigger immediately (-2021 / -4142).
+    /// A stop or take-profit that would trigger immediately.
     pub fn is_would_trigger(&self) -> bool {
-        matches!(self.code(), Some(-2021) | Some(-4142))
+        self.refusal == Some(Refusal::WouldTrigger)
+    }
+    /// The exchange refused the API key or secret themselves (exit 2, CONTRACT §11).
+    pub fn is_credentials_rejected(&self) -> bool {
+        self.refusal == Some(Refusal::CredentialsRejected)
     }
 }
 

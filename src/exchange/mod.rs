@@ -10,7 +10,7 @@ pub mod error;
 /// The command's retry budget and the bounded retry executor.
 pub mod retry;
 
-pub use error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorKind};
+pub use error::{ErrorClass, ExResult, ExchangeError, ExchangeErrorKind, Refusal};
 
 use crate::core::candle::Candle;
 use crate::core::money::SymbolFilters;

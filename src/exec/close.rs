@@ -29,7 +29,7 @@ impl Engine<'_> {
     /// CONTRACT §7.7). `None` when it could not confirm the position flat.
     pub fn close_until_flat(&mut self, plan_id: &str, side: PositionSide) -> Result<Option<Flat>> {
         let start = self.now();
-        let deadline = start + i64::try_from(self.cfg.execution.close_retry_max_elapsed_ms).unwrap_or(i64::MAX);
+        let deadline = self.cfg.execution.close_retry_max_elapsed_ms.after(start);
         let symbol = self.symbol().to_string();
         let mut filled_qty = Decimal::ZERO;
         let mut filled_notional = Decimal::ZERO;
@@ -77,7 +77,7 @@ impl Engine<'_> {
                     Err(e) if ambiguity::is_unknown_outcome(&e) => {
                         self.record_error(&o, OrderEvent::Unknown, &e)?;
                         let budget = ambiguity::Budget {
-                            max_elapsed_ms: i64::try_from(self.cfg.execution.entry_ack_timeout_ms).unwrap_or(i64::MAX),
+                            max_elapsed_ms: self.cfg.execution.entry_ack_timeout_ms.as_i64(),
                             pause_ms: 300,
                         };
                         let ex = self.ex;

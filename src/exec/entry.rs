@@ -344,10 +344,7 @@ fn send_once(e: &mut Engine<'_>, o: &OrderRef, plan: &TradePlan) -> Result<Sent>
 /// Resolves an unknown ENTRY outcome by client id (the one rule: `exec::ambiguity`).
 fn lookup(e: &mut Engine<'_>, o: &OrderRef) -> Result<Sent> {
     let symbol = e.cfg.symbol.clone();
-    let budget = ambiguity::Budget {
-        max_elapsed_ms: i64::try_from(e.cfg.execution.entry_ack_timeout_ms).unwrap_or(i64::MAX),
-        pause_ms: 300,
-    };
+    let budget = ambiguity::Budget { max_elapsed_ms: e.cfg.execution.entry_ack_timeout_ms.as_i64(), pause_ms: 300 };
     let ex = e.ex;
     match ambiguity::resolve(e.clock, budget, || ex.query_order(&symbol, &o.client_id)) {
         Resolved::Found(order) => {
@@ -472,7 +469,7 @@ fn protect_before_the_price(
             let t = Targets { side: plan.side, qty, stop, tp: stop };
             let (ex, clock, symbol, cid) = (e.ex, e.clock, e.cfg.symbol.clone(), o.client_id.clone());
             let budget = ambiguity::Budget {
-                max_elapsed_ms: i64::try_from(e.cfg.execution.entry_ack_timeout_ms).unwrap_or(i64::MAX),
+                max_elapsed_ms: e.cfg.execution.entry_ack_timeout_ms.as_i64(),
                 pause_ms: 300,
             };
             let priced = move || {
@@ -583,7 +580,7 @@ fn fill_window(
     mut pos: Option<PositionRecord>,
 ) -> Result<EntryOutcome> {
     let symbol = e.cfg.symbol.clone();
-    let deadline = e.now() + i64::try_from(e.cfg.execution.entry_fill_window_ms).unwrap_or(i64::MAX);
+    let deadline = e.cfg.execution.entry_fill_window_ms.after(e.now());
     let mut halted_during_window = false;
     // No write transaction across a sleep or an exchange call: `halt` and `status` must never
     // wait for a resting ENTRY.

@@ -53,7 +53,7 @@ pub fn exit_position(e: &mut Engine<'_>, reason: &ExitReason) -> Result<CloseOut
     }
     let Some(flat) = closed else {
         e.store.set_position_state(pos.id, PositionState::Open)?;
-        let budget_ms = e.cfg.execution.close_retry_max_elapsed_ms;
+        let budget_ms = e.cfg.execution.close_retry_max_elapsed_ms.as_u64();
         let why = format!("CLOSE not confirmed within {budget_ms} ms");
         e.audit(Severity::Critical, audit::CLOSE_FAILED, Some(&plan_id), why.clone(), json!({"why": why}))?;
         e.halt(&format!("close failed: {why}"), Some(&plan_id))?;

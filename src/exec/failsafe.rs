@@ -55,7 +55,7 @@ pub fn protection_failed(
             ForcedClose::Closed { reason }
         }
         None => {
-            let budget_ms = e.cfg.execution.close_retry_max_elapsed_ms;
+            let budget_ms = e.cfg.execution.close_retry_max_elapsed_ms.as_u64();
             let msg = format!("protection failed ({why}) and CLOSE was not confirmed within {budget_ms} ms");
             e.audit(Severity::Critical, audit::CLOSE_FAILED, Some(&plan_id), msg.clone(), json!({"why": msg}))?;
             ForcedClose::NotConfirmed { budget_ms }
@@ -87,7 +87,7 @@ pub fn close_partial(e: &mut Engine<'_>, plan_id: &str, pos: &PositionRecord) ->
             let msg = "partial ENTRY could not be closed".to_string();
             e.audit(Severity::Critical, audit::CLOSE_FAILED, Some(plan_id), msg.clone(), json!({"why": msg}))?;
             e.halt(&msg, Some(plan_id))?;
-            Ok(ForcedClose::NotConfirmed { budget_ms: e.cfg.execution.close_retry_max_elapsed_ms })
+            Ok(ForcedClose::NotConfirmed { budget_ms: e.cfg.execution.close_retry_max_elapsed_ms.as_u64() })
         }
     }
 }

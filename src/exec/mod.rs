@@ -87,7 +87,7 @@ impl Engine<'_> {
         }
         let policy = RetryPolicy {
             max_attempts: 30,
-            max_elapsed_ms: self.cfg.execution.close_retry_max_elapsed_ms,
+            max_elapsed_ms: self.cfg.execution.close_retry_max_elapsed_ms.as_u64(),
             base_delay_ms: 250,
             max_delay_ms: 5_000,
         };

@@ -61,7 +61,7 @@ impl Engine<'_> {
                 }
             }
         }
-        let cooldown = i64::try_from(self.cfg.strategy.cooldown_candles).unwrap_or(0) * self.cfg.strategy.interval_ms;
+        let cooldown = self.cfg.strategy.cooldown_ms();
         self.store.set_cooldown_until(now + cooldown)?;
         let plan = journal_plan_id(pos);
         self.audit(

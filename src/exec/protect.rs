@@ -89,7 +89,7 @@ impl Engine<'_> {
         } else {
             self.cfg.execution.tp_ack_timeout_ms
         };
-        i64::try_from(ms).unwrap_or(i64::MAX)
+        ms.as_i64()
     }
 
     /// Places the given legs (STOP and/or TP) concurrently, one retry each for retryable failures.

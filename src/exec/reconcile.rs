@@ -40,7 +40,7 @@ fn active_plans(e: &Engine<'_>) -> Result<Vec<String>> {
 /// Looks up the ENTRY orders of `plans` that the journal leaves in flight (see above).
 fn resolve_entries_of(e: &mut Engine<'_>, plans: Vec<String>) -> Result<Option<String>> {
     let symbol = e.cfg.symbol.clone();
-    let window = i64::try_from(e.cfg.execution.entry_fill_window_ms).unwrap_or(i64::MAX);
+    let window = e.cfg.execution.entry_fill_window_ms.as_i64();
     let mut owner = None;
     for plan_id in plans {
         let ledger = e.ledger(&plan_id)?;
@@ -184,7 +184,7 @@ fn recover_cooldown(e: &mut Engine<'_>, exits: &[(String, i64)]) -> Result<Optio
 
 /// The cooldown `finalise_position` starts, when there is one.
 fn cooldown_ms(e: &Engine<'_>) -> Option<i64> {
-    let ms = i64::try_from(e.cfg.strategy.cooldown_candles).unwrap_or(0).saturating_mul(e.cfg.strategy.interval_ms);
+    let ms = e.cfg.strategy.cooldown_ms();
     (ms > 0).then_some(ms)
 }
 

@@ -202,7 +202,7 @@ fn place_missing(
     let working_type =
         if e.cfg.execution.working_type_mark { WorkingType::MarkPrice } else { WorkingType::ContractPrice };
     let budget = ambiguity::Budget {
-        max_elapsed_ms: i64::try_from(e.cfg.execution.stop_ack_timeout_ms).unwrap_or(i64::MAX),
+        max_elapsed_ms: e.cfg.execution.stop_ack_timeout_ms.as_i64(),
         pause_ms: 300,
     };
     let mut stop_ok = !missing.contains(&OrderRole::Stop);
@@ -279,7 +279,7 @@ fn place_missing(
 /// CLOSE at market until flat, bounded by `close_retry_max_elapsed_ms`, with no journal write.
 fn close_without_journal(e: &mut Engine<'_>, plan_id: &str, side: PositionSide, done: &mut Done) {
     let deadline =
-        e.now().saturating_add(i64::try_from(e.cfg.execution.close_retry_max_elapsed_ms).unwrap_or(i64::MAX));
+        e.cfg.execution.close_retry_max_elapsed_ms.after(e.now());
     let first = e.ledger(plan_id).map_or(1, |l| l.next_attempt(plan_id, OrderRole::Close));
     let budget = ambiguity::Budget { max_elapsed_ms: 3_000, pause_ms: 300 };
     for attempt in first..first + 10 {

@@ -460,6 +460,28 @@ impl From<&OrderEventRecord> for crate::core::ledger::OrderFact {
     }
 }
 
+/// Journal rows as the plain facts the core judges (replay, trades, the PnL figures).
+pub fn journal_facts(entries: &[JournalEntry]) -> Vec<crate::core::replay::JournalFact> {
+    use crate::core::replay::{AuditFact, JournalFact};
+    entries
+        .iter()
+        .map(|e| match e {
+            JournalEntry::OrderEvent(o) => {
+                JournalFact::Order { fact: crate::core::ledger::OrderFact::from(o), detail: o.event.detail.clone() }
+            }
+            JournalEntry::AuditEvent(a) => JournalFact::Audit(AuditFact {
+                seq: a.seq,
+                ts_ms: a.event.ts_ms,
+                severity: a.event.severity.as_str().to_string(),
+                kind: a.event.kind.clone(),
+                plan_id: a.event.trade_plan_id.clone(),
+                message: a.event.message.clone(),
+                data: a.event.data.clone(),
+            }),
+        })
+        .collect()
+}
+
 impl Store {
     /// The ledger of one plan's orders, folded from the journal.
     pub fn ledger_for_plan(&self, plan_id: &str) -> StoreResult<crate::core::ledger::Ledger> {

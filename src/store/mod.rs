@@ -13,6 +13,8 @@ pub mod migrate;
 pub mod outbox;
 /// Trade plans, insert-once by deterministic id.
 pub mod plans;
+/// The money figures (balance, unrealised and realised PnL) status and metrics show.
+pub mod pnl;
 /// Positions and their exit reasons.
 pub mod positions;
 /// Belief-debt posture state and its transition audit rows.

@@ -5,6 +5,7 @@ use httpmock::Mock;
 use mcbot::clock::{Clock, ManualClock};
 use mcbot::config::secrets::{ApiKey, ApiSecret, Credentials};
 use mcbot::config::{ExchangeConfig, ExchangeKind};
+use mcbot::core::millis::Millis;
 use mcbot::exchange::binance::sign::Signer;
 use mcbot::exchange::binance::BinanceFutures;
 use std::sync::Arc;
@@ -23,14 +24,14 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-pub fn config(base_url: &str, http_timeout_ms: u64) -> ExchangeConfig {
+pub fn config(base_url: &str, http_timeout_ms: u32) -> ExchangeConfig {
     ExchangeConfig {
         kind: ExchangeKind::Binance,
         base_url: base_url.to_string(),
         api_key_env: "UNUSED".into(),
         api_secret_env: "UNUSED".into(),
-        recv_window_ms: 5000,
-        http_timeout_ms,
+        recv_window_ms: Millis::from_ms(5000),
+        http_timeout_ms: Millis::from_ms(http_timeout_ms),
     }
 }
 
@@ -51,7 +52,7 @@ impl Env {
         Env::with_timeout(3000)
     }
 
-    pub fn with_timeout(http_timeout_ms: u64) -> Env {
+    pub fn with_timeout(http_timeout_ms: u32) -> Env {
         let server = MockServer::start();
         let clock = ManualClock::new(T0);
         let time_id = server

@@ -47,8 +47,11 @@ pub struct FakeExchange {
     pub filters: SymbolFilters,
 }
 
+/// A Binance-style refusal: the code for transcripts, and the port kind the Binance adapter maps
+/// it to (what `exec/` acts on).
 pub fn api_err(code: i64, class: ErrorClass, msg: &str) -> ExchangeError {
     ExchangeError::new(ExchangeErrorKind::Api { code }, class, msg)
+        .with_refusal(mcbot::exchange::binance::codes::refusal_of_code(code))
 }
 pub fn timeout_err() -> ExchangeError {
     ExchangeError::new(ExchangeErrorKind::Transport { sent: true }, ErrorClass::Ambiguous, "timed out after send")

@@ -13,7 +13,7 @@ fn good() -> Facts {
         paper: false,
         base_url: "https://demo-fapi.binance.com".into(),
         symbol: "BTCUSDT".into(),
-        recv_window_ms: 5000,
+        recv_window_ms: crate::core::millis::Millis::from_ms(5000),
         clock_offset_ms: Ok(12),
         dual_side: Ok(false),
         multi_assets: Ok(false),

@@ -30,7 +30,7 @@ pub struct StrategyParams {
     pub momentum_fail_candles: usize,
     pub momentum_fail_r: Decimal,
     pub funding_extreme_pct: Decimal,
-    pub cooldown_candles: usize,
+    pub cooldown_candles: u32,
     pub risk_per_trade_pct: Decimal,
     pub max_notional_usdt: Decimal,
 }
@@ -80,8 +80,8 @@ impl StrategyParams {
 /// the exit are skipped. Candle-aligned so the result does not depend on how many seconds after
 /// the close a cron run happens. Compare with [`super::decide`]'s rule: blocked while the evaluated
 /// candle's end (close_time_ms + 1) is before this instant.
-pub fn cooldown_until_ms(exit_ms: i64, interval_ms: i64, cooldown_candles: usize) -> i64 {
-    let candles = i64::try_from(cooldown_candles).unwrap_or(i64::MAX / 4);
+pub fn cooldown_until_ms(exit_ms: i64, interval_ms: i64, cooldown_candles: u32) -> i64 {
+    let candles = i64::from(cooldown_candles);
     (exit_ms.div_euclid(interval_ms) + 1).saturating_add(candles).saturating_mul(interval_ms)
 }
 

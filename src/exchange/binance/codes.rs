@@ -1,11 +1,12 @@
 //! The one table from Binance error codes, HTTP statuses and transport failures to an
-//! [`ErrorClass`], and the function that turns an HTTP answer into an [`ExchangeError`].
+//! [`ErrorClass`] and the port's [`Refusal`] kinds, and the function that turns an HTTP answer
+//! into an [`ExchangeError`].
 //!
 //! Sources: BINANCE.md §3 and §6 (the official error-code page), seed 001 (taxonomy; unknown →
 //! fatal). `docs/binance.md` embeds [`markdown`]'s output; a test fails when they drift.
 
 use crate::exchange::binance::wire::ApiErrorBody;
-use crate::exchange::error::{ErrorClass, ExchangeError, ExchangeErrorKind};
+use crate::exchange::error::{ErrorClass, ExchangeError, ExchangeErrorKind, Refusal};
 
 use ErrorClass::{Ambiguous, Fatal, IdempotentSafe, Retryable, RetryableWithModification as Modify};
 
@@ -52,7 +53,7 @@ pub const CODES: &[CodeRule] = &[
         -2021,
         "ORDER_WOULD_IMMEDIATELY_TRIGGER",
         Fatal,
-        "stop/TP on the wrong side: callers check is_would_trigger()",
+        "stop/TP on the wrong side of the mark: it would fire at once",
     ),
     rule(-2022, "REDUCE_ONLY_REJECT", Modify, "no position, or already covered"),
     rule(-2027, "MAX_LEVERAGE_RATIO", Modify, "position too large for the leverage"),
@@ -76,7 +77,7 @@ pub const CODES: &[CodeRule] = &[
     rule(-4118, "REDUCE_ONLY_MARGIN_CHECK_FAILED", Modify, "resting reduce-only orders already cover it"),
     rule(-4120, "STOP_ORDER_SWITCH_ALGO", Fatal, "bug: STOP/TP must go to /fapi/v1/algoOrder"),
     rule(-4131, "MARKET_ORDER_REJECT", Retryable, "thin book (PERCENT_PRICE); not executed"),
-    rule(-4142, "STRATEGY_INVALID_TRIGGER_PRICE", Fatal, "would trigger immediately: callers check is_would_trigger()"),
+    rule(-4142, "STRATEGY_INVALID_TRIGGER_PRICE", Fatal, "algo trigger price already crossed: it would fire at once"),
     rule(-4161, "ISOLATED_LEVERAGE_REJECT_WITH_POSITION", Fatal, "set leverage while flat"),
     rule(-4164, "MIN_NOTIONAL", Modify, "size up (reduce-only is exempt)"),
     rule(-4168, "JOINT_MARGIN_REJECT_WITH_ISOLATED", Fatal, "turn off Multi-Assets mode"),
@@ -95,6 +96,26 @@ pub const CREDENTIALS_REJECTED: [i64; 4] = [-1002, -1022, -2014, -2015];
 /// Is this error Binance refusing the API key or secret?
 pub fn is_credentials_rejected(e: &ExchangeError) -> bool {
     e.code().is_some_and(|c| CREDENTIALS_REJECTED.contains(&c))
+}
+
+/// The port's word for what a Binance `code` refused; `None` for codes that are not a refusal
+/// the bot acts on by kind (rate limits, timeouts, request bugs) and for unknown codes. Callers
+/// outside this adapter match the [`Refusal`], never the number.
+pub fn refusal_of_code(code: i64) -> Option<Refusal> {
+    if CREDENTIALS_REJECTED.contains(&code) {
+        return Some(Refusal::CredentialsRejected);
+    }
+    if NOT_FOUND.contains(&code) {
+        return Some(Refusal::NoSuchOrder);
+    }
+    match code {
+        -2021 | -4142 => Some(Refusal::WouldTrigger),
+        -2022 | -4118 => Some(Refusal::NothingToReduce),
+        -4116 => Some(Refusal::DuplicateClientId),
+        -2018 | -2019 => Some(Refusal::InsufficientMargin),
+        -1111 | -4004 | -4005 | -4014 | -4016 | -4023 | -4024 | -4164 => Some(Refusal::FilterViolation),
+        _ => None,
+    }
 }
 
 /// The clock-offset rejection the adapter handles itself (resync, then one retry).
@@ -243,7 +264,8 @@ pub fn check_answer(
     }
     let err = match code {
         Some(code) => {
-            let e = ExchangeError::new(ExchangeErrorKind::Api { code }, class_of_code(code, status), msg);
+            let e = ExchangeError::new(ExchangeErrorKind::Api { code }, class_of_code(code, status), msg)
+                .with_refusal(refusal_of_code(code));
             if is_known_code(code) {
                 e
             } else {
@@ -283,11 +305,12 @@ pub fn mismatch_error(message: impl Into<String>) -> ExchangeError {
 
 /// The tables as Markdown, embedded verbatim in `docs/binance.md`.
 pub fn markdown() -> String {
-    let mut s = String::from("| Code | Name | Class | Why |\n|---|---|---|---|\n");
+    let mut s = String::from("| Code | Name | Class | Port kind | Why |\n|---|---|---|---|---|\n");
     for r in CODES {
-        s.push_str(&format!("| {} | {} | {} | {} |\n", r.code, r.name, r.class, r.why));
+        let kind = refusal_of_code(r.code).map_or("", Refusal::as_str);
+        s.push_str(&format!("| {} | {} | {} | {kind} | {} |\n", r.code, r.name, r.class, r.why));
     }
-    s.push_str("| any other code | | fatal (ambiguous with a 5xx status) | seed 001: unknown means stop; on an order write it is never a refusal: look the order up |\n");
+    s.push_str("| any other code | | fatal (ambiguous with a 5xx status) | | seed 001: unknown means stop; on an order write it is never a refusal: look the order up |\n");
     s.push_str("\n| HTTP status | Body message starts with | Class | Why |\n|---|---|---|---|\n");
     for r in HTTP_RULES {
         let st = match r.status {
@@ -334,6 +357,51 @@ mod tests {
             let e = check_answer(400, &format!(r#"{{"code":{},"msg":"x"}}"#, r.code), None, 0).err().unwrap();
             assert_eq!(e.is_known_refusal(), e.class != Ambiguous && e.class != IdempotentSafe, "{}", r.code);
         }
+    }
+
+    /// Issue 16 item 3: the port's kinds come from this table alone. Every code that maps to a
+    /// kind is a listed code (an unknown code is never a refusal), the kinds `exec/` acts on come
+    /// from the codes Binance documents for them, and the kind reaches the error.
+    #[test]
+    fn codes_map_to_the_port_kinds() {
+        use Refusal::*;
+        for code in -6000..0 {
+            if refusal_of_code(code).is_some() {
+                assert!(is_known_code(code), "{code} maps to a kind but is not in CODES");
+            }
+        }
+        let cases: &[(i64, Option<Refusal>)] = &[
+            (-2021, Some(WouldTrigger)),
+            (-4142, Some(WouldTrigger)),
+            (-2022, Some(NothingToReduce)),
+            (-4118, Some(NothingToReduce)),
+            (-4116, Some(DuplicateClientId)),
+            (-2011, Some(NoSuchOrder)),
+            (-2013, Some(NoSuchOrder)),
+            (-2018, Some(InsufficientMargin)),
+            (-2019, Some(InsufficientMargin)),
+            (-1111, Some(FilterViolation)),
+            (-4164, Some(FilterViolation)),
+            (-4023, Some(FilterViolation)),
+            (-1002, Some(CredentialsRejected)),
+            (-1022, Some(CredentialsRejected)),
+            (-2014, Some(CredentialsRejected)),
+            (-2015, Some(CredentialsRejected)),
+            (-1021, None),
+            (-1003, None),
+            (-1007, None),
+            (-2010, None),
+            (-9999, None),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(refusal_of_code(*code), *kind, "{code}");
+            let e = check_answer(400, &format!(r#"{{"code":{code},"msg":"x"}}"#), None, 0).unwrap_err();
+            assert_eq!((e.refusal, e.code()), (*kind, Some(*code)), "{code}: the code stays for the journal");
+            assert_eq!(e.is_would_trigger(), *kind == Some(WouldTrigger), "{code}");
+            assert_eq!(e.is_credentials_rejected(), is_credentials_rejected(&e), "{code}");
+        }
+        let html = check_answer(502, "<html>bad gateway</html>", None, 0).unwrap_err();
+        assert_eq!(html.refusal, None);
     }
 
     #[test]

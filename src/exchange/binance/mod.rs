@@ -327,7 +327,7 @@ impl Exchange for BinanceFutures {
     fn standing(&self) -> crate::exchange::Standing {
         crate::exchange::Standing {
             clock_offset_ms: self.rest.clock_offset_ms(),
-            recv_window_ms: i64::try_from(self.rest.recv_window_ms()).unwrap_or(i64::MAX),
+            recv_window_ms: self.rest.recv_window_ms().as_i64(),
             rate_limit_used_pct: self.rest.gate.peak_used_pct(),
         }
     }

@@ -5,6 +5,7 @@
 
 use crate::clock::Clock;
 use crate::config::secrets::{ApiKey, Credentials};
+use crate::core::millis::Millis;
 use crate::exchange::binance::codes;
 use crate::exchange::binance::endpoints::{self, Endpoint};
 use crate::exchange::binance::http::Http;
@@ -45,7 +46,7 @@ pub struct Rest {
     creds: Option<(ApiKey, Signer)>,
     redactor: Redactor,
     pub clock: Arc<dyn Clock>,
-    recv_window_ms: u64,
+    recv_window_ms: Millis,
     /// Server time minus local time, ms.
     offset_ms: AtomicI64,
     synced: AtomicBool,
@@ -71,12 +72,12 @@ impl Rest {
     /// Fatal when the HTTP client or the signer cannot be built.
     pub fn new(
         base_url: &str,
-        http_timeout_ms: u64,
-        recv_window_ms: u64,
+        http_timeout_ms: Millis,
+        recv_window_ms: Millis,
         creds: Option<Credentials>,
         clock: Arc<dyn Clock>,
     ) -> ExResult<Rest> {
-        let http = Http::new(http_timeout_ms)?;
+        let http = Http::new(http_timeout_ms.as_u64())?;
         let (creds, redactor) = match creds {
             Some(c) => {
                 let signer = Signer::new(&c.secret).map_err(local)?;
@@ -154,7 +155,7 @@ impl Rest {
     }
 
     /// The `recvWindow` signed requests carry, ms.
-    pub fn recv_window_ms(&self) -> u64 {
+    pub fn recv_window_ms(&self) -> Millis {
         self.recv_window_ms
     }
 
@@ -224,7 +225,7 @@ impl Rest {
     fn send_signed(&self, ep: &Endpoint, params: &Query, key: &ApiKey, signer: &Signer, n: usize) -> ExResult<Reply> {
         self.pass_gate(ep, params.as_str(), n)?;
         let now = self.server_now_ms();
-        let req = sign::sign_request(&self.base_url, ep.path, params, self.recv_window_ms, now, signer);
+        let req = sign::sign_request(&self.base_url, ep.path, params, self.recv_window_ms.as_u64(), now, signer);
         self.send(ep, &req.url, &req.loggable_query, Some(key))
     }
 
@@ -288,7 +289,7 @@ impl Rest {
             self.sync_time().map_err(|e| not_sent(e, ep))?;
         }
         let base = base_url.trim_end_matches('/');
-        let req = sign::sign_request(base, ep.path, params, self.recv_window_ms, self.server_now_ms(), signer);
+        let req = sign::sign_request(base, ep.path, params, self.recv_window_ms.as_u64(), self.server_now_ms(), signer);
         self.send_to(ep, &req.url, &req.loggable_query, Some(key), false)
     }
 

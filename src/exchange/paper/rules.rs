@@ -1,9 +1,10 @@
-//! Binance's request checks as the paper exchange applies them, each failing with Binance's error
-//! code and message (BINANCE.md §4.1 filters, §5 client ids, §6 codes), so the bot's error
-//! handling is exercised offline exactly as it will be live.
+//! Binance's request checks as the paper exchange applies them (BINANCE.md §4.1 filters, §5 client
+//! ids, §6 codes). Each failure names the port's [`Refusal`] itself — what the bot acts on — and
+//! carries Binance's code and message only so that transcripts and journals read as they will
+//! live (issue 16 item 3).
 
 use crate::core::money::SymbolFilters;
-use crate::exchange::error::{ErrorClass, ExchangeError, ExchangeErrorKind};
+use crate::exchange::error::{ErrorClass, ExchangeError, ExchangeErrorKind, Refusal};
 use rust_decimal::Decimal;
 
 /// An API error as Binance would answer it.
@@ -11,9 +12,19 @@ pub fn api(code: i64, class: ErrorClass, msg: impl Into<String>) -> ExchangeErro
     ExchangeError::new(ExchangeErrorKind::Api { code }, class, msg)
 }
 
+/// A refusal in the port's words, with the code Binance would send for it.
+fn refused(refusal: Refusal, code: i64, class: ErrorClass, msg: impl Into<String>) -> ExchangeError {
+    api(code, class, msg).with_refusal(Some(refusal))
+}
+
 /// A request the caller must change before sending again.
 fn fix(code: i64, msg: impl Into<String>) -> ExchangeError {
     api(code, ErrorClass::RetryableWithModification, msg)
+}
+
+/// A symbol filter the request breaks: change it (re-quantise, resize) before sending again.
+fn filter(code: i64, msg: impl Into<String>) -> ExchangeError {
+    refused(Refusal::FilterViolation, code, ErrorClass::RetryableWithModification, msg)
 }
 
 pub fn bad_symbol() -> ExchangeError {
@@ -21,19 +32,19 @@ pub fn bad_symbol() -> ExchangeError {
 }
 
 pub fn would_trigger() -> ExchangeError {
-    api(-2021, ErrorClass::Fatal, "Order would immediately trigger.")
+    refused(Refusal::WouldTrigger, -2021, ErrorClass::Fatal, "Order would immediately trigger.")
 }
 
 pub fn reduce_only_reject() -> ExchangeError {
-    api(-2022, ErrorClass::Fatal, "ReduceOnly Order is rejected.")
+    refused(Refusal::NothingToReduce, -2022, ErrorClass::Fatal, "ReduceOnly Order is rejected.")
 }
 
 pub fn duplicate_client_id() -> ExchangeError {
-    api(-4116, ErrorClass::Fatal, "ClientOrderId is duplicated.")
+    refused(Refusal::DuplicateClientId, -4116, ErrorClass::Fatal, "ClientOrderId is duplicated.")
 }
 
 pub fn margin_insufficient() -> ExchangeError {
-    fix(-2019, "Margin is insufficient.")
+    refused(Refusal::InsufficientMargin, -2019, ErrorClass::RetryableWithModification, "Margin is insufficient.")
 }
 
 /// The market has no candle at the exchange's now (before the data starts, or after it ends).
@@ -100,20 +111,20 @@ fn too_precise(value: Decimal, step: Decimal) -> bool {
 /// LOT_SIZE / MARKET_LOT_SIZE for a market (or triggered market) quantity.
 pub fn check_qty(f: &SymbolFilters, qty: Decimal) -> Result<(), ExchangeError> {
     if qty <= Decimal::ZERO {
-        return Err(fix(-4003, "Quantity less than zero."));
+        return Err(filter(-4003, "Quantity less than zero."));
     }
     if too_precise(qty, f.step_size) {
-        return Err(fix(-1111, "Precision is over the maximum defined for this asset."));
+        return Err(filter(-1111, "Precision is over the maximum defined for this asset."));
     }
     if qty < f.min_qty {
-        return Err(fix(-4004, "Quantity less than min quantity."));
+        return Err(filter(-4004, "Quantity less than min quantity."));
     }
     let max = if f.market_max_qty > Decimal::ZERO { f.market_max_qty } else { f.max_qty };
     if max > Decimal::ZERO && qty > max {
-        return Err(fix(-4005, "Quantity greater than max quantity."));
+        return Err(filter(-4005, "Quantity greater than max quantity."));
     }
     if !on_grid(qty, f.min_qty, f.step_size) {
-        return Err(fix(-4023, "Qty not increased by step size."));
+        return Err(filter(-4023, "Qty not increased by step size."));
     }
     Ok(())
 }
@@ -121,19 +132,19 @@ pub fn check_qty(f: &SymbolFilters, qty: Decimal) -> Result<(), ExchangeError> {
 /// PRICE_FILTER applied to a trigger price.
 pub fn check_trigger(f: &SymbolFilters, price: Decimal) -> Result<(), ExchangeError> {
     if price <= Decimal::ZERO {
-        return Err(fix(-4006, "Stop price less than zero."));
+        return Err(filter(-4006, "Stop price less than zero."));
     }
     if too_precise(price, f.tick_size) {
-        return Err(fix(-1111, "Precision is over the maximum defined for this asset."));
+        return Err(filter(-1111, "Precision is over the maximum defined for this asset."));
     }
     if f.max_price > Decimal::ZERO && price > f.max_price {
-        return Err(fix(-4007, "Stop price greater than max price."));
+        return Err(filter(-4007, "Stop price greater than max price."));
     }
     if price < f.min_price {
-        return Err(fix(-4013, "Price less than min price."));
+        return Err(filter(-4013, "Price less than min price."));
     }
     if !on_grid(price, f.min_price, f.tick_size) {
-        return Err(fix(-4014, "Price not increased by tick size."));
+        return Err(filter(-4014, "Price not increased by tick size."));
     }
     Ok(())
 }
@@ -141,7 +152,7 @@ pub fn check_trigger(f: &SymbolFilters, price: Decimal) -> Result<(), ExchangeEr
 /// MIN_NOTIONAL at the mark price; reduce-only orders are exempt (BINANCE.md §7).
 pub fn check_notional(f: &SymbolFilters, qty: Decimal, mark: Decimal, reduce_only: bool) -> Result<(), ExchangeError> {
     if !reduce_only && qty * mark < f.min_notional {
-        return Err(fix(
+        return Err(filter(
             -4164,
             format!(
                 "Order's notional must be no smaller than {} (unless you choose reduce only).",
@@ -184,5 +195,39 @@ mod tests {
         assert_eq!(code(check_client_id("")), Some(-1118));
         assert_eq!(code(check_client_id("has space")), Some(-4015));
         assert_eq!(code(check_client_id(&"x".repeat(37))), Some(-4015));
+    }
+
+    /// Issue 16 item 3: the paper exchange raises the port's kinds itself, and they are the kinds
+    /// the Binance adapter maps the same codes to, so `exec/` meets one vocabulary on both.
+    #[test]
+    fn refusals_are_the_ports_kinds() {
+        let f = SymbolFilters::btcusdt_default();
+        let coarse = SymbolFilters { step_size: dec!(0.002), ..f.clone() };
+        let cases: Vec<(ExchangeError, Option<Refusal>)> = vec![
+            (would_trigger(), Some(Refusal::WouldTrigger)),
+            (reduce_only_reject(), Some(Refusal::NothingToReduce)),
+            (duplicate_client_id(), Some(Refusal::DuplicateClientId)),
+            (margin_insufficient(), Some(Refusal::InsufficientMargin)),
+            (check_qty(&f, dec!(0.0105)).unwrap_err(), Some(Refusal::FilterViolation)),
+            (check_qty(&f, dec!(121)).unwrap_err(), Some(Refusal::FilterViolation)),
+            (check_qty(&coarse, dec!(0.004)).unwrap_err(), Some(Refusal::FilterViolation)),
+            (check_qty(&f, dec!(0)).unwrap_err(), Some(Refusal::FilterViolation)),
+            (check_trigger(&f, dec!(100)).unwrap_err(), Some(Refusal::FilterViolation)),
+            (check_notional(&f, dec!(0.002), dec!(43000), false).unwrap_err(), Some(Refusal::FilterViolation)),
+            (check_client_id("").unwrap_err(), None),
+            (bad_symbol(), None),
+            (outage(), None),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.refusal, kind, "{e}");
+            assert_eq!(e.is_would_trigger(), kind == Some(Refusal::WouldTrigger), "{e}");
+            if let Some(code) = e.code().filter(|c| crate::exchange::binance::codes::is_known_code(*c)) {
+                assert_eq!(
+                    crate::exchange::binance::codes::refusal_of_code(code),
+                    kind,
+                    "{e}: Binance maps {code} alike"
+                );
+            }
+        }
     }
 }
