@@ -9,7 +9,8 @@ use mcbot::core::types::OrderSide;
 use mcbot::exchange::*;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// What to do to a matching call.
 #[derive(Debug, Clone)]
@@ -397,34 +398,54 @@ impl Exchange for FakeExchange {
     }
 }
 
-/// The payload of a simulated process death.
-#[derive(Debug)]
-pub struct Crash;
-
-/// Wraps the fake and kills "the process" (panics with `Crash`) at exchange call number `n`:
-/// before the call is executed, or after it executed but before its answer is seen.
+/// Wraps the fake and kills "the process" at exchange call number `n`: before the call is
+/// executed, or after it executed but before its answer is seen. From then on every call fails
+/// unexecuted (the dead process changes nothing on the exchange); the test reads the death back
+/// with [`crashed`](Self::crashed) and ties the store's commits to [`dead`](Self::dead).
 pub struct CrashingExchange<'a> {
     pub inner: &'a FakeExchange,
     pub n: usize,
     pub after: bool,
-    pub count: std::sync::atomic::AtomicUsize,
+    pub count: AtomicUsize,
+    /// The clock at the crash, once it happened.
+    crashed_at: Arc<Mutex<Option<i64>>>,
 }
 
 impl<'a> CrashingExchange<'a> {
     pub fn new(inner: &'a FakeExchange, n: usize, after: bool) -> Self {
-        CrashingExchange { inner, n, after, count: std::sync::atomic::AtomicUsize::new(0) }
+        CrashingExchange { inner, n, after, count: AtomicUsize::new(0), crashed_at: Arc::default() }
     }
-    fn around<T>(&self, f: impl FnOnce() -> T) -> T {
-        let k = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    /// When the process died (the clock then), if it did.
+    pub fn crashed(&self) -> Option<i64> {
+        *self.crashed_at.lock().unwrap()
+    }
+    /// Whether the process is dead, for `Store::refuse_commits_while`.
+    pub fn dead(&self) -> impl Fn() -> bool + Send + 'static {
+        let at = Arc::clone(&self.crashed_at);
+        move || at.lock().unwrap().is_some()
+    }
+    fn die(&self) -> ExchangeError {
+        self.crashed_at.lock().unwrap().get_or_insert(self.inner.clock.now_ms());
+        dead_err()
+    }
+    fn around<T>(&self, f: impl FnOnce() -> ExResult<T>) -> ExResult<T> {
+        if self.crashed().is_some() {
+            return Err(dead_err());
+        }
+        let k = self.count.fetch_add(1, Ordering::SeqCst) + 1;
         if k == self.n && !self.after {
-            std::panic::panic_any(Crash);
+            return Err(self.die());
         }
         let r = f();
         if k == self.n && self.after {
-            std::panic::panic_any(Crash);
+            return Err(self.die());
         }
         r
     }
+}
+
+fn dead_err() -> ExchangeError {
+    ExchangeError::new(ExchangeErrorKind::Local, ErrorClass::Fatal, "simulated crash: the process is dead")
 }
 
 impl Exchange for CrashingExchange<'_> {
