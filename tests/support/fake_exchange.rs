@@ -1,7 +1,9 @@
 //! A scripted in-process exchange for shell tests of `exec`: the paper exchange's matching engine
 //! (`paper::book`: fills, reduce-only caps and -2022, -2021 for stops on the wrong side, -4116,
 //! triggers, partial fills) at a mark the test sets, with a log of every call and faults injected
-//! per call label. No DB, no candles, no clock of its own: the test moves the mark and the clock.
+//! per call label. No DB: the test moves the mark and the clock. For `evaluate`, it can serve a
+//! candle list instead ([`FakeExchange::with_candles`]): klines as Binance serves them, the mark
+//! from the newest opened candle.
 
 use mcbot::clock::{Clock, ManualClock};
 use mcbot::core::candle::Candle;
@@ -38,6 +40,9 @@ pub struct FakeState {
     pub faults: Vec<(String, Fault, usize)>,
     /// Margin type and leverage as the account reports them (the book trades at its own leverage).
     pub settings: AccountSettings,
+    /// Every candle the exchange will ever have (`with_candles`); `klines` serves those opened.
+    pub candles: Vec<Candle>,
+    pub funding_rate: Decimal,
 }
 
 pub struct FakeExchange {
@@ -71,10 +76,35 @@ impl FakeExchange {
                 calls: vec![],
                 faults: vec![],
                 settings: AccountSettings { isolated: true, leverage: 1, dual_side: false },
+                candles: vec![],
+                funding_rate: dec!(0.0001),
             }),
             clock,
             filters: SymbolFilters::btcusdt_default(),
         }
+    }
+    /// An exchange with these candles and a clock of its own (the exchange's, not mcbot's).
+    pub fn with_candles(candles: Vec<Candle>) -> Self {
+        let ex = FakeExchange::new(ManualClock::new(0), Decimal::ONE);
+        ex.state.lock().unwrap().candles = candles;
+        ex
+    }
+    /// Sets the exchange clock `after_ms` after candle `i` closed (close_time + 1 + after_ms).
+    pub fn at_close_of(&self, i: usize, after_ms: i64) {
+        let close = self.state.lock().unwrap().candles[i].close_time_ms;
+        self.clock.set_ms(close + 1 + after_ms);
+    }
+    pub fn set_funding_rate(&self, rate: Decimal) {
+        self.state.lock().unwrap().funding_rate = rate;
+    }
+    /// Every later call labelled `what` fails with a 503 naming it (not executed).
+    pub fn fail_read(&self, what: &str) {
+        let e = ExchangeError::new(
+            ExchangeErrorKind::Http { status: 503 },
+            ErrorClass::Retryable,
+            format!("{what} unavailable"),
+        );
+        self.on(what, Fault::Fail(e), usize::MAX);
     }
     /// Injects `fault` into the next `times` calls whose label starts with `label`.
     pub fn on(&self, label: &str, fault: Fault, times: usize) {
@@ -157,22 +187,29 @@ impl Exchange for FakeExchange {
         "fake"
     }
     fn server_time(&self) -> ExResult<i64> {
-        self.begin("server_time");
-        Ok(self.clock.now_ms())
+        self.read("server_time", |_| self.clock.now_ms())
     }
     fn filters(&self, _symbol: &str) -> ExResult<SymbolFilters> {
         self.read("filters", |_| self.filters.clone())
     }
-    fn klines(&self, _symbol: &str, _interval: &str, _limit: usize) -> ExResult<Vec<Candle>> {
-        self.begin("klines");
-        Ok(vec![])
+    /// Like Binance: the newest `limit` candles that have opened, the forming one included.
+    fn klines(&self, _symbol: &str, _interval: &str, limit: usize) -> ExResult<Vec<Candle>> {
+        let now = self.clock.now_ms();
+        self.read("klines", |s| {
+            let opened: Vec<Candle> = s.candles.iter().filter(|c| c.open_time_ms <= now).cloned().collect();
+            opened[opened.len().saturating_sub(limit)..].to_vec()
+        })
     }
     fn mark_info(&self, symbol: &str) -> ExResult<MarkInfo> {
-        self.read("mark_info", |s| MarkInfo {
-            symbol: symbol.into(),
-            mark_price: s.mark,
-            funding_rate: dec!(0.0001),
-            time_ms: self.clock.now_ms(),
+        let now = self.clock.now_ms();
+        self.read("mark_info", |s| {
+            let newest = s.candles.iter().rev().find(|c| c.open_time_ms <= now).map(|c| c.close);
+            MarkInfo {
+                symbol: symbol.into(),
+                mark_price: if s.candles.is_empty() { s.mark } else { newest.unwrap_or(Decimal::ONE) },
+                funding_rate: s.funding_rate,
+                time_ms: now,
+            }
         })
     }
     fn position(&self, symbol: &str) -> ExResult<ExPosition> {
@@ -273,8 +310,7 @@ impl Exchange for FakeExchange {
         Ok(())
     }
     fn wallet_balance(&self, _asset: &str) -> ExResult<Decimal> {
-        self.begin("wallet_balance");
-        Ok(self.state.lock().unwrap().book.balance)
+        self.read("wallet_balance", |s| s.book.balance)
     }
     fn order_fills(&self, _symbol: &str, order_id: &str, _placed_ms: i64) -> ExResult<Vec<Fill>> {
         self.begin("order_fills");
