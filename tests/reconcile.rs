@@ -291,7 +291,7 @@ fn crash_sweep(script: &dyn Fn(&mut Rig)) {
             let label = format!("crash at call {n} ({})", if after { "after executing" } else { "before sending" });
             match crashed {
                 // What the dead process waited for after its death never happened.
-                Some(at) => r.clock.set_ms(at),
+                Some(crash) => r.clock.set_ms(crash.at_ms),
                 None => {
                     assert!(n > total, "{label} should have crashed");
                     outcome.unwrap_or_else(|e| panic!("{label}: a run without a crash failed: {e}"));

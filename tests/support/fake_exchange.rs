@@ -9,6 +9,7 @@ use mcbot::clock::{Clock, ManualClock};
 use mcbot::core::candle::Candle;
 use mcbot::core::money::SymbolFilters;
 use mcbot::exchange::paper::book::{Book, Costs};
+use mcbot::exchange::paper::faults::{dead, SimulatedCrash};
 use mcbot::exchange::paper::wire::{ex_conditional, ex_order, not_open, Req};
 use mcbot::exchange::*;
 use rust_decimal::Decimal;
@@ -322,52 +323,49 @@ impl Exchange for FakeExchange {
 
 /// Wraps the fake and kills "the process" at exchange call number `n`: before the call is
 /// executed, or after it executed but before its answer is seen. From then on every call fails
-/// unexecuted (the dead process changes nothing on the exchange); the test reads the death back
-/// with [`crashed`](Self::crashed) and ties the store's commits to [`dead`](Self::dead).
+/// unexecuted (the dead process changes nothing on the exchange), with the paper engine's dead
+/// error; the test reads the crash back with [`crashed`](Self::crashed) and ties the store's
+/// commits to [`dead`](Self::dead).
 pub struct CrashingExchange<'a> {
     pub inner: &'a FakeExchange,
     pub n: usize,
     pub after: bool,
     pub count: AtomicUsize,
-    /// The clock at the crash, once it happened.
-    crashed_at: Arc<Mutex<Option<i64>>>,
+    crash: Arc<Mutex<Option<SimulatedCrash>>>,
 }
 
 impl<'a> CrashingExchange<'a> {
     pub fn new(inner: &'a FakeExchange, n: usize, after: bool) -> Self {
-        CrashingExchange { inner, n, after, count: AtomicUsize::new(0), crashed_at: Arc::default() }
+        CrashingExchange { inner, n, after, count: AtomicUsize::new(0), crash: Arc::default() }
     }
-    /// When the process died (the clock then), if it did.
-    pub fn crashed(&self) -> Option<i64> {
-        *self.crashed_at.lock().unwrap()
+    /// The crash, once the process died.
+    pub fn crashed(&self) -> Option<SimulatedCrash> {
+        *self.crash.lock().unwrap()
     }
     /// Whether the process is dead, for `Store::refuse_commits_while`.
     pub fn dead(&self) -> impl Fn() -> bool + Send + 'static {
-        let at = Arc::clone(&self.crashed_at);
-        move || at.lock().unwrap().is_some()
+        let crash = Arc::clone(&self.crash);
+        move || crash.lock().unwrap().is_some()
     }
-    fn die(&self) -> ExchangeError {
-        self.crashed_at.lock().unwrap().get_or_insert(self.inner.clock.now_ms());
-        dead_err()
+    fn die(&self, call: usize, method: &'static str) -> ExchangeError {
+        let at_ms = self.inner.clock.now_ms();
+        let c = SimulatedCrash { call: u64::try_from(call).unwrap_or(u64::MAX), method, executed: self.after, at_ms };
+        dead(self.crash.lock().unwrap().get_or_insert(c))
     }
-    fn around<T>(&self, f: impl FnOnce() -> ExResult<T>) -> ExResult<T> {
-        if self.crashed().is_some() {
-            return Err(dead_err());
+    fn around<T>(&self, method: &'static str, f: impl FnOnce() -> ExResult<T>) -> ExResult<T> {
+        if let Some(c) = self.crashed() {
+            return Err(dead(&c));
         }
         let k = self.count.fetch_add(1, Ordering::SeqCst) + 1;
         if k == self.n && !self.after {
-            return Err(self.die());
+            return Err(self.die(k, method));
         }
         let r = f();
         if k == self.n && self.after {
-            return Err(self.die());
+            return Err(self.die(k, method));
         }
         r
     }
-}
-
-fn dead_err() -> ExchangeError {
-    ExchangeError::new(ExchangeErrorKind::Local, ErrorClass::Fatal, "simulated crash: the process is dead")
 }
 
 impl Exchange for CrashingExchange<'_> {
@@ -375,57 +373,57 @@ impl Exchange for CrashingExchange<'_> {
         "crashing-fake"
     }
     fn server_time(&self) -> ExResult<i64> {
-        self.around(|| self.inner.server_time())
+        self.around("server_time", || self.inner.server_time())
     }
     fn filters(&self, s: &str) -> ExResult<SymbolFilters> {
-        self.around(|| self.inner.filters(s))
+        self.around("filters", || self.inner.filters(s))
     }
     fn klines(&self, s: &str, i: &str, l: usize) -> ExResult<Vec<Candle>> {
-        self.around(|| self.inner.klines(s, i, l))
+        self.around("klines", || self.inner.klines(s, i, l))
     }
     fn mark_info(&self, s: &str) -> ExResult<MarkInfo> {
-        self.around(|| self.inner.mark_info(s))
+        self.around("mark_info", || self.inner.mark_info(s))
     }
     fn position(&self, s: &str) -> ExResult<ExPosition> {
-        self.around(|| Exchange::position(self.inner, s))
+        self.around("position", || Exchange::position(self.inner, s))
     }
     fn open_orders(&self, s: &str) -> ExResult<Vec<ExOrder>> {
-        self.around(|| self.inner.open_orders(s))
+        self.around("open_orders", || self.inner.open_orders(s))
     }
     fn open_conditional_orders(&self, s: &str) -> ExResult<Vec<ExConditional>> {
-        self.around(|| self.inner.open_conditional_orders(s))
+        self.around("open_conditional_orders", || self.inner.open_conditional_orders(s))
     }
     fn place_market(&self, r: &MarketOrderRequest) -> ExResult<ExOrder> {
-        self.around(|| self.inner.place_market(r))
+        self.around("place_market", || self.inner.place_market(r))
     }
     fn place_conditional(&self, r: &ConditionalOrderRequest) -> ExResult<ExConditional> {
-        self.around(|| self.inner.place_conditional(r))
+        self.around("place_conditional", || self.inner.place_conditional(r))
     }
     fn query_order(&self, s: &str, c: &str) -> ExResult<Option<ExOrder>> {
-        self.around(|| self.inner.query_order(s, c))
+        self.around("query_order", || self.inner.query_order(s, c))
     }
     fn query_conditional(&self, s: &str, c: &str) -> ExResult<Option<ExConditional>> {
-        self.around(|| self.inner.query_conditional(s, c))
+        self.around("query_conditional", || self.inner.query_conditional(s, c))
     }
     fn cancel_order(&self, s: &str, c: &str) -> ExResult<CancelOutcome> {
-        self.around(|| self.inner.cancel_order(s, c))
+        self.around("cancel_order", || self.inner.cancel_order(s, c))
     }
     fn cancel_conditional(&self, s: &str, c: &str) -> ExResult<CancelOutcome> {
-        self.around(|| self.inner.cancel_conditional(s, c))
+        self.around("cancel_conditional", || self.inner.cancel_conditional(s, c))
     }
     fn account_settings(&self, s: &str) -> ExResult<AccountSettings> {
-        self.around(|| self.inner.account_settings(s))
+        self.around("account_settings", || self.inner.account_settings(s))
     }
     fn set_isolated_margin(&self, s: &str) -> ExResult<()> {
-        self.around(|| self.inner.set_isolated_margin(s))
+        self.around("set_isolated_margin", || self.inner.set_isolated_margin(s))
     }
     fn set_leverage(&self, s: &str, l: u32) -> ExResult<()> {
-        self.around(|| self.inner.set_leverage(s, l))
+        self.around("set_leverage", || self.inner.set_leverage(s, l))
     }
     fn wallet_balance(&self, a: &str) -> ExResult<Decimal> {
-        self.around(|| self.inner.wallet_balance(a))
+        self.around("wallet_balance", || self.inner.wallet_balance(a))
     }
     fn order_fills(&self, s: &str, o: &str, t: i64) -> ExResult<Vec<Fill>> {
-        self.around(|| self.inner.order_fills(s, o, t))
+        self.around("order_fills", || self.inner.order_fills(s, o, t))
     }
 }
