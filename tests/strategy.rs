@@ -1,13 +1,12 @@
 //! Strategy and the `evaluate` use case, in-process: the real shipped 4h candles served by a
-//! scripted exchange (tests/strategy/fake.rs), a temp state DB and a manual clock. The binary
+//! scripted exchange (tests/support/fake_exchange.rs), a temp state DB and a manual clock. The binary
 //! cannot be pointed at a fake, so `exec::evaluate` is driven directly; one binary test checks
 //! the command's JSON envelope.
 
-mod fake;
 mod golden;
 
+use crate::support::fake_exchange::FakeExchange;
 use crate::support::TestEnv;
-use fake::FakeExchange;
 use mcbot::clock::ManualClock;
 use mcbot::config::Config;
 use mcbot::core::audit;
@@ -27,7 +26,6 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use tempfile::TempDir;
 
@@ -96,7 +94,7 @@ fn config_maps_onto_strategy_params_with_contract_defaults() {
 fn evaluate_records_one_plan_per_candle_and_expires_it_after_the_window() {
     let cs = real_candles();
     let i = first_plan_index(1500);
-    let ex = FakeExchange::new(cs.to_vec());
+    let ex = FakeExchange::with_candles(cs.to_vec());
     ex.at_close_of(i, 5_000);
     let mut s = setup();
     let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
@@ -148,16 +146,17 @@ fn evaluate_records_one_plan_per_candle_and_expires_it_after_the_window() {
     assert_eq!(s.store.plan(&plan.id).unwrap().unwrap().status, PlanStatus::Expired);
     assert_eq!(audit_count(&s.store, audit::PLAN_EXPIRED), 1);
     // Nothing was ever sent.
-    assert_eq!(ex.order_calls.load(Ordering::SeqCst), 0);
+    let reads = ["server_time", "klines", "mark_info", "wallet_balance", "filters"];
+    assert!(ex.calls().iter().all(|c| reads.contains(&c.as_str())), "{:?}", ex.calls());
 }
 
 #[test]
 fn regime_exit_is_recorded_once_as_pending_with_an_audit_event() {
     let cs = real_candles();
     let i = 5_000;
-    let ex = FakeExchange::new(cs.to_vec());
+    let ex = FakeExchange::with_candles(cs.to_vec());
     // Funding +0.2 % is against a long beyond the 0.10 % limit.
-    *ex.funding_rate.lock().unwrap() = dec!(0.002);
+    ex.set_funding_rate(dec!(0.002));
     ex.at_close_of(i, 5_000);
     let mut s = setup();
     let pos = s
@@ -228,14 +227,14 @@ fn regime_exit_is_recorded_once_as_pending_with_an_audit_event() {
 fn forming_candle_is_dropped_by_the_exchange_clock() {
     let cs = real_candles();
     let i = 3_000;
-    let ex = FakeExchange::new(cs.to_vec());
+    let ex = FakeExchange::with_candles(cs.to_vec());
     let s = setup();
     ex.at_close_of(i, 5_000);
     let snap = fetch_snapshot(&ex, &s.config).unwrap();
     assert_eq!(snap.candles.len(), 1000, "history candles, the forming one dropped");
     assert_eq!(snap.candles.last().unwrap().close_time_ms, cs[i].close_time_ms);
     // One millisecond before candle i closes by the exchange clock, it is still forming.
-    ex.now_ms.store(cs[i].close_time_ms, Ordering::SeqCst);
+    ex.clock.set_ms(cs[i].close_time_ms);
     let snap = fetch_snapshot(&ex, &s.config).unwrap();
     assert_eq!(snap.candles.last().unwrap().close_time_ms, cs[i - 1].close_time_ms);
     assert!(snap.candles.iter().all(|c| c.close_time_ms < snap.server_time_ms));
@@ -246,9 +245,9 @@ fn exchange_failure_writes_nothing() {
     let cs = real_candles();
     let i = first_plan_index(1500);
     for what in ["server_time", "klines", "mark_info", "wallet_balance", "filters"] {
-        let ex = FakeExchange::new(cs.to_vec());
+        let ex = FakeExchange::with_candles(cs.to_vec());
         ex.at_close_of(i, 5_000);
-        *ex.fail.lock().unwrap() = Some(what);
+        ex.fail_read(what);
         let mut s = setup();
         let e = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap_err();
         assert!(matches!(e, Error::Exchange(_)), "{what}: {e}");
@@ -266,7 +265,7 @@ fn bad_exchange_candles_never_plan() {
     let mut bad_range = real_candles().to_vec();
     bad_range[i].high = bad_range[i].low - dec!(1);
     for (name, cs, at) in [("gap", with_gap, i - 1), ("high < low", bad_range, i)] {
-        let ex = FakeExchange::new(cs);
+        let ex = FakeExchange::with_candles(cs);
         ex.at_close_of(at, 5_000);
         let mut s = setup();
         let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
@@ -275,7 +274,7 @@ fn bad_exchange_candles_never_plan() {
         assert!(s.store.all_plans().unwrap().is_empty(), "{name}");
     }
     // Too little history (an exchange that only has 100 candles).
-    let ex = FakeExchange::new(real_candles()[..100].to_vec());
+    let ex = FakeExchange::with_candles(real_candles()[..100].to_vec());
     ex.at_close_of(98, 5_000);
     let mut s = setup();
     let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
@@ -334,7 +333,7 @@ fn posture_extra_cooldown_candles_block_the_next_entry() {
     use mcbot::core::posture::{Evidence, PostureMode, Thresholds};
     let cs = real_candles();
     let i = first_plan_index(1500);
-    let ex = FakeExchange::new(cs.to_vec());
+    let ex = FakeExchange::with_candles(cs.to_vec());
     ex.at_close_of(i, 5_000);
     let mut s = setup();
     s.store.set_cooldown_until(cs[i].close_time_ms + 1).unwrap();

@@ -4,8 +4,11 @@
 //! Every candle runs the live `tick` (reconcile, evaluate, exit|enter, protect) against the paper
 //! exchange. The one difference from a live run is how indicators are computed: streamed across
 //! the whole file in O(1) per candle instead of recomputed over a 1000-candle window (EMA200
-//! differs by ~1e-6 relative; see docs/sim.md). A simulated crash kills "the process" (the store
-//! is discarded as a dead process would leave it) and the next candle's tick reconciles. After a
+//! differs by ~1e-6 relative; see docs/sim.md). A simulated crash kills "the process": the
+//! injector marks it dead, so every later exchange call of that tick fails unexecuted and the
+//! store refuses every later commit; when the tick returns, the driver finds the crash as a value
+//! ([`FaultInjector::restart`]), rolls the store's open batch back as a dead process would leave
+//! it, and restarts at once, whose tick reconciles. After a
 //! halt, the next candle reconciles and, when clean, resumes (counted). At every candle boundary
 //! the invariants are checked; replay checks the whole journal at the end.
 
@@ -21,7 +24,7 @@ use crate::core::candle::Candle;
 use crate::core::indicators::{IndicatorState, Indicators};
 use crate::core::strategy;
 use crate::error::{Error, Result};
-use crate::exchange::paper::faults::{quiet_simulated_crashes, FaultConfig, FaultInjector, SimulatedCrash};
+use crate::exchange::paper::faults::{FaultConfig, FaultInjector};
 use crate::exchange::paper::market::{FileMarketData, MarketData};
 use crate::exchange::paper::{PaperExchange, PaperOptions};
 use crate::exchange::{ConditionalKind, Exchange};
@@ -193,10 +196,11 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
     }
     let clock = ManualClock::new(candles[start].close_time_ms + 1 + TICK_DELAY_MS);
     let faults = (opts.fault_rate > 0.0).then(|| FaultInjector::new(FaultConfig::random(opts.seed, opts.fault_rate)));
-    if faults.is_some() {
-        quiet_simulated_crashes();
-    }
     let mut store = open_store(&opts.state_db, clock.now_ms())?;
+    if let Some(f) = &faults {
+        let f = f.clone();
+        store.refuse_commits_while(move || f.is_dead());
+    }
     let ex = open_exchange(&opts.state_db, cfg, &clock, &market, &faults)?;
     let start_balance = ex.account()?.balance;
 
@@ -222,40 +226,42 @@ pub fn run(cfg: &Config, opts: &SimOptions) -> Result<SimResult> {
             if restart > 0 {
                 clock.advance_ms(RESTART_DELAY_MS);
             }
-            let st = &mut store;
-            let cycle = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                || -> Result<crate::exec::outcome::TickOutcome> {
-                    if auto_resume(st, &ex, cfg, &clock)? {
-                        ledger.resumes += 1;
+            let cycle = (|| -> Result<crate::exec::outcome::TickOutcome> {
+                if auto_resume(&mut store, &ex, cfg, &clock)? {
+                    ledger.resumes += 1;
+                }
+                let mut engine = Engine::new(cfg, &mut store, &ex, &clock);
+                let posture = &mut ledger.posture;
+                tick::tick_with(&mut engine, &mut |e: &mut Engine<'_>| {
+                    let out = sim_evaluate(e, &candles, i, &ind);
+                    match out.as_ref().map(|o| o.posture.action) {
+                        Ok(Some("refused")) => posture.entries_refused += 1,
+                        Ok(Some("sized_down")) => posture.entries_downsized += 1,
+                        _ => {}
                     }
-                    let mut engine = Engine::new(cfg, st, &ex, &clock);
-                    let posture = &mut ledger.posture;
-                    tick::tick_with(&mut engine, &mut |e: &mut Engine<'_>| {
-                        let out = sim_evaluate(e, &candles, i, &ind);
-                        match out.as_ref().map(|o| o.posture.action) {
-                            Ok(Some("refused")) => posture.entries_refused += 1,
-                            Ok(Some("sized_down")) => posture.entries_downsized += 1,
-                            _ => {}
-                        }
-                        out
-                    })
-                },
-            ));
-            match cycle {
-                Ok(Ok(rep)) => {
+                    out
+                })
+            })();
+            // A dead process's outcome (an error or a report) is what it made of its dead calls
+            // and refused writes: only the crash counts.
+            match (faults.as_ref().and_then(FaultInjector::crash), cycle) {
+                (Some(crash), _) => {
+                    ledger.crashes += 1;
+                    // The restarted process sees only what was committed: its open batch dies
+                    // with it (rolled back while commits are still refused), and its waits after
+                    // the crash never happened. The exchange's book already equals its tables.
+                    store.reset_after_crash();
+                    clock.set_ms(crash.at_ms);
+                    if let Some(f) = &faults {
+                        f.restart();
+                    }
+                    ex.reload_after_crash();
+                }
+                (None, Ok(rep)) => {
                     ledger.note_exit(rep.exit);
                     break;
                 }
-                Ok(Err(e)) => return Err(e),
-                Err(payload) if payload.is::<SimulatedCrash>() => {
-                    ledger.crashes += 1;
-                    // The restarted process sees only what was committed; the store's connection
-                    // holds no other state, so rolling back its open batch is a restart. The
-                    // exchange's book already equals its tables (see reload_after_crash).
-                    store.reset_after_crash();
-                    ex.reload_after_crash();
-                }
-                Err(payload) => std::panic::resume_unwind(payload),
+                (None, Err(e)) => return Err(e),
             }
         }
         let mode = store.posture(clock.now_ms())?.mode;

@@ -189,8 +189,17 @@ impl Store {
         reserve::release(&self.path)
     }
 
+    /// Ties every later commit to `dead`: while it says true, a commit (a batch's or an autocommit
+    /// write's) is turned into a rollback and the write fails. A simulated crash is a value the
+    /// driver gets back once the dead process's call stack has returned (`sim`, crash tests); this
+    /// keeps whatever that process still tried to write out of the DB, so the DB afterwards is the
+    /// DB at the crash.
+    pub fn refuse_commits_while(&self, dead: impl Fn() -> bool + Send + 'static) {
+        self.conn.commit_hook(Some(dead));
+    }
+
     /// Drops the store the way a dead process would: an open batch is rolled back, not committed.
-    /// For `sim` and crash tests, after a simulated crash was caught.
+    /// For crash tests, after a simulated crash.
     pub fn discard_after_crash(self) {
         self.abandon_batch();
     }
@@ -210,7 +219,8 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        // A batch still open at a normal end is committed; during a panic (a crash) it is not.
+        // A batch still open at a normal end is committed; during a panic it is not. (A simulated
+        // crash's batch was already given up: `discard_after_crash`, `reset_after_crash`.)
         if !self.conn.is_autocommit() {
             let sql = if std::thread::panicking() { "ROLLBACK" } else { "COMMIT" };
             if let Err(e) = self.conn.execute_batch(sql) {
@@ -231,4 +241,36 @@ pub(crate) fn opt_dec_col(column: &'static str, s: Option<String>) -> StoreResul
 
 pub(crate) fn parse_col<T: FromStr>(column: &'static str, s: &str) -> StoreResult<T> {
     s.parse().map_err(|_| StoreError::BadValue { column, value: s.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Store;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn commits_are_refused_while_dead_and_nothing_written_after_the_death_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, 0).unwrap();
+        let dead = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&dead);
+        s.refuse_commits_while(move || flag.load(Ordering::SeqCst));
+        s.record_run("tick", 0, false, 10).unwrap();
+        s.begin_batch().unwrap();
+        s.record_run("tick", 1, true, 20).unwrap();
+        dead.store(true, Ordering::SeqCst);
+        s.record_run("tick", 1, true, 30).unwrap();
+        assert!(s.flush_batch().is_err(), "the batch's commit is refused");
+        // An autocommit write is rolled back too (a RETURNING write may not even say so).
+        let _ = s.record_run("reconcile", 1, true, 40);
+        assert!(s.set_halted("dead", 50).is_err(), "a plain autocommit write fails");
+        s.reset_after_crash();
+        drop(s);
+        let after = Store::open(&path, 0).unwrap();
+        assert_eq!(after.command_run("tick").unwrap().map(|r| r.last_at_ms), Some(10));
+        assert_eq!(after.command_run("reconcile").unwrap(), None);
+        assert!(!after.system().unwrap().is_halted());
+    }
 }

@@ -1,15 +1,21 @@
-//! A scripted in-memory exchange for shell tests of `exec`: Binance-like defaults (market orders
-//! fill at the mark, reduce-only caps at the position, -2021 for stops on the wrong side, -2022
-//! reduce-only with no position), a log of every call, and faults injected per call label.
+//! A scripted in-process exchange for shell tests of `exec`: the paper exchange's matching engine
+//! (`paper::book`: fills, reduce-only caps and -2022, -2021 for stops on the wrong side, -4116,
+//! triggers, partial fills) at a mark the test sets, with a log of every call and faults injected
+//! per call label. No DB: the test moves the mark and the clock. For `evaluate`, it can serve a
+//! candle list instead ([`FakeExchange::with_candles`]): klines as Binance serves them, the mark
+//! from the newest opened candle.
 
 use mcbot::clock::{Clock, ManualClock};
 use mcbot::core::candle::Candle;
 use mcbot::core::money::SymbolFilters;
-use mcbot::core::types::OrderSide;
+use mcbot::exchange::paper::book::{Book, Costs};
+use mcbot::exchange::paper::faults::{dead, SimulatedCrash};
+use mcbot::exchange::paper::wire::{ex_conditional, ex_order, not_open, Req};
 use mcbot::exchange::*;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// What to do to a matching call.
 #[derive(Debug, Clone)]
@@ -26,19 +32,18 @@ pub enum Fault {
     CompletePartial,
 }
 
-/// Shared mutable state of the fake.
+/// Shared mutable state of the fake: the book, and what the script controls around it.
 #[derive(Debug)]
 pub struct FakeState {
-    pub position_qty: Decimal,
-    pub entry_price: Decimal,
+    pub book: Book,
     pub mark: Decimal,
-    pub orders: Vec<ExOrder>,
-    pub conds: Vec<ExConditional>,
     pub calls: Vec<String>,
     pub faults: Vec<(String, Fault, usize)>,
+    /// Margin type and leverage as the account reports them (the book trades at its own leverage).
     pub settings: AccountSettings,
-    pub next_id: u64,
-    pub fills: Vec<Fill>,
+    /// Every candle the exchange will ever have (`with_candles`); `klines` serves those opened.
+    pub candles: Vec<Candle>,
+    pub funding_rate: Decimal,
 }
 
 pub struct FakeExchange {
@@ -60,24 +65,50 @@ pub fn http_503() -> ExchangeError {
     ExchangeError::new(ExchangeErrorKind::Http { status: 503 }, ErrorClass::Retryable, "Service Unavailable")
 }
 
+const SYMBOL: &str = "BTCUSDT";
+/// What every answer's transcript names as the endpoint.
+const ENDPOINT: &str = "fake";
+
 impl FakeExchange {
+    /// A flat account of 10,000 USDT, fees 0.04 % of notional, no slippage.
     pub fn new(clock: ManualClock, mark: Decimal) -> Self {
+        let costs = Costs { fee_rate: dec!(0.0004), slip_rate: Decimal::ZERO };
         FakeExchange {
             state: Mutex::new(FakeState {
-                position_qty: Decimal::ZERO,
-                entry_price: Decimal::ZERO,
+                book: Book::new(SYMBOL, dec!(10000), costs, clock.now_ms()),
                 mark,
-                orders: vec![],
-                conds: vec![],
                 calls: vec![],
                 faults: vec![],
                 settings: AccountSettings { isolated: true, leverage: 1, dual_side: false },
-                next_id: 1000,
-                fills: vec![],
+                candles: vec![],
+                funding_rate: dec!(0.0001),
             }),
             clock,
             filters: SymbolFilters::btcusdt_default(),
         }
+    }
+    /// An exchange with these candles and a clock of its own (the exchange's, not mcbot's).
+    pub fn with_candles(candles: Vec<Candle>) -> Self {
+        let ex = FakeExchange::new(ManualClock::new(0), Decimal::ONE);
+        ex.state.lock().unwrap().candles = candles;
+        ex
+    }
+    /// Sets the exchange clock `after_ms` after candle `i` closed (close_time + 1 + after_ms).
+    pub fn at_close_of(&self, i: usize, after_ms: i64) {
+        let close = self.state.lock().unwrap().candles[i].close_time_ms;
+        self.clock.set_ms(close + 1 + after_ms);
+    }
+    pub fn set_funding_rate(&self, rate: Decimal) {
+        self.state.lock().unwrap().funding_rate = rate;
+    }
+    /// Every later call labelled `what` fails with a 503 naming it (not executed).
+    pub fn fail_read(&self, what: &str) {
+        let e = ExchangeError::new(
+            ExchangeErrorKind::Http { status: 503 },
+            ErrorClass::Retryable,
+            format!("{what} unavailable"),
+        );
+        self.on(what, Fault::Fail(e), usize::MAX);
     }
     /// Injects `fault` into the next `times` calls whose label starts with `label`.
     pub fn on(&self, label: &str, fault: Fault, times: usize) {
@@ -94,10 +125,11 @@ impl FakeExchange {
             .collect()
     }
     pub fn position(&self) -> Decimal {
-        self.state.lock().unwrap().position_qty
+        self.state.lock().unwrap().book.pos_qty
     }
     pub fn open_conds(&self) -> Vec<ExConditional> {
-        self.state.lock().unwrap().conds.iter().filter(|c| c.status.is_open()).cloned().collect()
+        let s = self.state.lock().unwrap();
+        s.book.open_conds().map(|c| ex_conditional(SYMBOL, c, ENDPOINT, &Req::symbol(SYMBOL))).collect()
     }
     pub fn set_mark(&self, m: Decimal) {
         self.state.lock().unwrap().mark = m;
@@ -105,39 +137,15 @@ impl FakeExchange {
     /// Sets the exchange position directly (phantom/foreign scenarios).
     pub fn set_position(&self, qty: Decimal, entry: Decimal) {
         let mut s = self.state.lock().unwrap();
-        s.position_qty = qty;
-        s.entry_price = entry;
+        s.book.pos_qty = qty;
+        s.book.pos_entry = entry;
     }
-    /// Moves the mark and fires conditional orders it crosses (a STOP/TP hit while mcbot sleeps).
+    /// Moves the mark without a gap and fires the conditional orders it crosses, at their
+    /// triggers (a STOP/TP hit while mcbot sleeps).
     pub fn move_mark_and_trigger(&self, m: Decimal) {
         let mut s = self.state.lock().unwrap();
-        s.mark = m;
-        let mut fired = vec![];
-        for (i, c) in s.conds.iter().enumerate() {
-            if c.status != ConditionalStatus::New {
-                continue;
-            }
-            let hit = match (c.kind, c.side) {
-                (ConditionalKind::StopMarket, OrderSide::Sell)
-                | (ConditionalKind::TakeProfitMarket, OrderSide::Buy) => m <= c.trigger_price,
-                (ConditionalKind::StopMarket, OrderSide::Buy)
-                | (ConditionalKind::TakeProfitMarket, OrderSide::Sell) => m >= c.trigger_price,
-            };
-            if hit {
-                fired.push(i);
-            }
-        }
-        for i in fired {
-            let pos = s.position_qty;
-            let c = &mut s.conds[i];
-            let reduce = c.qty.min(pos.abs());
-            c.status = ConditionalStatus::Finished;
-            c.actual_qty = Some(reduce);
-            c.actual_price = Some(c.trigger_price);
-            c.actual_order_id = Some(format!("child-{}", c.algo_id));
-            let sign = if c.side == OrderSide::Sell { Decimal::NEGATIVE_ONE } else { Decimal::ONE };
-            s.position_qty += sign * reduce;
-        }
+        let from = std::mem::replace(&mut s.mark, m);
+        s.book.price_moved(self.clock.now_ms(), from, m);
     }
 
     fn begin(&self, label: &str) -> Option<Fault> {
@@ -153,9 +161,24 @@ impl FakeExchange {
         Some(f)
     }
 
-    fn id(s: &mut FakeState) -> String {
-        s.next_id += 1;
-        s.next_id.to_string()
+    /// A read: the label's `Fail` fault, else `read` over the state.
+    fn read<T>(&self, label: &str, read: impl FnOnce(&mut FakeState) -> T) -> ExResult<T> {
+        if let Some(Fault::Fail(e)) = self.begin(label) {
+            return Err(e);
+        }
+        Ok(read(&mut self.state.lock().unwrap()))
+    }
+
+    /// A write: `Fail` before it, `ExecuteThenFail` after it, else its answer.
+    fn write<T>(&self, fault: Option<Fault>, write: impl FnOnce(&mut FakeState) -> ExResult<T>) -> ExResult<T> {
+        if let Some(Fault::Fail(e)) = fault {
+            return Err(e);
+        }
+        let answer = write(&mut self.state.lock().unwrap())?;
+        match fault {
+            Some(Fault::ExecuteThenFail(e)) => Err(e),
+            _ => Ok(answer),
+        }
     }
 }
 
@@ -168,213 +191,111 @@ impl Exchange for FakeExchange {
         "fake"
     }
     fn server_time(&self) -> ExResult<i64> {
-        self.begin("server_time");
-        Ok(self.clock.now_ms())
+        self.read("server_time", |_| self.clock.now_ms())
     }
     fn filters(&self, _symbol: &str) -> ExResult<SymbolFilters> {
-        if let Some(Fault::Fail(e)) = self.begin("filters") {
-            return Err(e);
-        }
-        Ok(self.filters.clone())
+        self.read("filters", |_| self.filters.clone())
     }
-    fn klines(&self, _symbol: &str, _interval: &str, _limit: usize) -> ExResult<Vec<Candle>> {
-        self.begin("klines");
-        Ok(vec![])
+    /// Like Binance: the newest `limit` candles that have opened, the forming one included.
+    fn klines(&self, _symbol: &str, _interval: &str, limit: usize) -> ExResult<Vec<Candle>> {
+        let now = self.clock.now_ms();
+        self.read("klines", |s| {
+            let opened: Vec<Candle> = s.candles.iter().filter(|c| c.open_time_ms <= now).cloned().collect();
+            opened[opened.len().saturating_sub(limit)..].to_vec()
+        })
     }
     fn mark_info(&self, symbol: &str) -> ExResult<MarkInfo> {
-        if let Some(Fault::Fail(e)) = self.begin("mark_info") {
-            return Err(e);
-        }
-        let s = self.state.lock().unwrap();
-        Ok(MarkInfo {
-            symbol: symbol.into(),
-            mark_price: s.mark,
-            funding_rate: dec!(0.0001),
-            time_ms: self.clock.now_ms(),
+        let now = self.clock.now_ms();
+        self.read("mark_info", |s| {
+            let newest = s.candles.iter().rev().find(|c| c.open_time_ms <= now).map(|c| c.close);
+            MarkInfo {
+                symbol: symbol.into(),
+                mark_price: if s.candles.is_empty() { s.mark } else { newest.unwrap_or(Decimal::ONE) },
+                funding_rate: s.funding_rate,
+                time_ms: now,
+            }
         })
     }
     fn position(&self, symbol: &str) -> ExResult<ExPosition> {
-        if let Some(Fault::Fail(e)) = self.begin("position") {
-            return Err(e);
-        }
-        let s = self.state.lock().unwrap();
-        Ok(ExPosition {
+        self.read("position", |s| ExPosition {
             symbol: symbol.into(),
-            qty: s.position_qty,
-            entry_price: s.entry_price,
+            qty: s.book.pos_qty,
+            entry_price: s.book.pos_entry,
             mark_price: s.mark,
             update_time_ms: 0,
         })
     }
-    fn open_orders(&self, _symbol: &str) -> ExResult<Vec<ExOrder>> {
-        if let Some(Fault::Fail(e)) = self.begin("open_orders") {
-            return Err(e);
-        }
-        Ok(self.state.lock().unwrap().orders.iter().filter(|o| o.status.is_open()).cloned().collect())
+    fn open_orders(&self, symbol: &str) -> ExResult<Vec<ExOrder>> {
+        self.read("open_orders", |s| {
+            s.book.open_orders().map(|o| ex_order(symbol, o, ENDPOINT, &Req::symbol(symbol))).collect()
+        })
     }
     fn open_conditional_orders(&self, _symbol: &str) -> ExResult<Vec<ExConditional>> {
-        if let Some(Fault::Fail(e)) = self.begin("open_conditional_orders") {
-            return Err(e);
-        }
+        self.read("open_conditional_orders", |_| ())?;
         Ok(self.open_conds())
     }
     fn place_market(&self, req: &MarketOrderRequest) -> ExResult<ExOrder> {
         let fault = self.begin(&format!("place_market:{}", role_of(&req.client_id)));
-        if let Some(Fault::Fail(e)) = fault {
-            return Err(e);
-        }
-        let mut s = self.state.lock().unwrap();
-        let sign = if req.side == OrderSide::Buy { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
-        let mut qty = req.qty;
-        if req.reduce_only {
-            if s.position_qty.is_zero() || (s.position_qty > Decimal::ZERO) == (sign > Decimal::ZERO) {
-                return Err(api_err(-2022, ErrorClass::Fatal, "ReduceOnly Order is rejected."));
-            }
-            qty = qty.min(s.position_qty.abs());
-        }
-        let (status, exec_qty) = match fault {
-            Some(Fault::PartialFill(q)) => (ExOrderStatus::PartiallyFilled, q),
-            _ => (ExOrderStatus::Filled, qty),
+        let partial = match fault {
+            Some(Fault::PartialFill(q)) => Some((q, None)),
+            _ => None,
         };
-        let mark = s.mark;
-        if !req.reduce_only {
-            let old = s.position_qty.abs();
-            s.entry_price =
-                if old.is_zero() { mark } else { (s.entry_price * old + mark * exec_qty) / (old + exec_qty) };
-        }
-        s.position_qty += sign * exec_qty;
-        let id = Self::id(&mut s);
-        s.fills.push(Fill {
-            order_id: id.clone(),
-            price: mark,
-            qty: exec_qty,
-            commission: exec_qty * mark * dec!(0.0004),
-            commission_asset: "USDT".into(),
-            realized_pnl: Decimal::ZERO,
-            time_ms: 0,
-        });
-        let order = ExOrder {
-            symbol: req.symbol.clone(),
-            client_id: req.client_id.clone(),
-            order_id: id,
-            side: req.side,
-            status,
-            orig_qty: req.qty,
-            executed_qty: exec_qty,
-            avg_price: mark,
-            reduce_only: req.reduce_only,
-            update_time_ms: self.clock.now_ms(),
-            raw: format!("fake place_market {}", req.client_id),
-        };
-        s.orders.push(order.clone());
-        drop(s);
-        if let Some(Fault::ExecuteThenFail(e)) = fault {
-            return Err(e);
-        }
-        Ok(order)
+        let now = self.clock.now_ms();
+        self.write(fault, |s| {
+            let (i, _) = s.book.place_market(req, &self.filters, s.mark, now, partial)?;
+            Ok(ex_order(&req.symbol, &s.book.orders[i], ENDPOINT, &Req::order(&req.symbol, &req.client_id)))
+        })
     }
     fn place_conditional(&self, req: &ConditionalOrderRequest) -> ExResult<ExConditional> {
         let fault = self.begin(&format!("place_conditional:{}", role_of(&req.client_id)));
-        if let Some(Fault::Fail(e)) = fault {
-            return Err(e);
-        }
-        let mut s = self.state.lock().unwrap();
-        let would_trigger =
-            match (req.kind, req.side) {
-                (ConditionalKind::StopMarket, OrderSide::Sell)
-                | (ConditionalKind::TakeProfitMarket, OrderSide::Buy) => req.trigger_price >= s.mark,
-                (ConditionalKind::StopMarket, OrderSide::Buy)
-                | (ConditionalKind::TakeProfitMarket, OrderSide::Sell) => req.trigger_price <= s.mark,
-            };
-        if would_trigger {
-            return Err(api_err(-2021, ErrorClass::Fatal, "Order would immediately trigger."));
-        }
-        if s.conds.iter().any(|c| c.client_id == req.client_id && c.status.is_open()) {
-            return Err(api_err(-4116, ErrorClass::Fatal, "ClientOrderId is duplicated."));
-        }
-        let c = ExConditional {
-            symbol: req.symbol.clone(),
-            client_id: req.client_id.clone(),
-            algo_id: Self::id(&mut s),
-            kind: req.kind,
-            side: req.side,
-            status: ConditionalStatus::New,
-            trigger_price: req.trigger_price,
-            qty: req.qty,
-            reduce_only: true,
-            close_position: false,
-            actual_order_id: None,
-            actual_price: None,
-            actual_qty: None,
-            update_time_ms: self.clock.now_ms(),
-            raw: format!("fake place_conditional {}", req.client_id),
-        };
-        s.conds.push(c.clone());
-        drop(s);
-        if let Some(Fault::ExecuteThenFail(e)) = fault {
-            return Err(e);
-        }
-        Ok(c)
+        let now = self.clock.now_ms();
+        self.write(fault, |s| {
+            let i = s.book.place_conditional(req, &self.filters, s.mark, now)?;
+            Ok(ex_conditional(&req.symbol, &s.book.conds[i], ENDPOINT, &Req::algo(&req.symbol, &req.client_id)))
+        })
     }
-    fn query_order(&self, _symbol: &str, client_id: &str) -> ExResult<Option<ExOrder>> {
+    fn query_order(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExOrder>> {
         // The pre-send check that an ENTRY's client id is unused finds nothing; a scripted fault
         // on a look-up is meant for the look-up after the order was sent.
-        if !self.state.lock().unwrap().orders.iter().any(|o| o.client_id == client_id) {
+        if self.state.lock().unwrap().book.order_by_client(client_id).is_none() {
             return Ok(None);
         }
         let fault = self.begin(&format!("query_order:{}", role_of(client_id)));
         if let Some(Fault::Fail(e)) = fault {
             return Err(e);
         }
-        if let Some(Fault::CompletePartial) = fault {
-            let mut s = self.state.lock().unwrap();
+        let now = self.clock.now_ms();
+        let mut s = self.state.lock().unwrap();
+        let i = s.book.order_by_client(client_id);
+        if let (Some(Fault::CompletePartial), Some(i)) = (fault, i) {
             let mark = s.mark;
-            let mut add = Decimal::ZERO;
-            let mut sign = Decimal::ONE;
-            if let Some(o) =
-                s.orders.iter_mut().find(|o| o.client_id == client_id && o.status == ExOrderStatus::PartiallyFilled)
-            {
-                add = o.orig_qty - o.executed_qty;
-                o.avg_price = (o.avg_price * o.executed_qty + mark * add) / o.orig_qty;
-                o.executed_qty = o.orig_qty;
-                o.status = ExOrderStatus::Filled;
-                sign = if o.side == OrderSide::Buy { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
-            }
-            s.position_qty += sign * add;
+            s.book.complete_partial(i, now, mark);
         }
-        Ok(self.state.lock().unwrap().orders.iter().rev().find(|o| o.client_id == client_id).cloned())
+        Ok(i.map(|i| ex_order(symbol, &s.book.orders[i], ENDPOINT, &Req::order(symbol, client_id))))
     }
-    fn query_conditional(&self, _symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
-        if let Some(Fault::Fail(e)) = self.begin(&format!("query_conditional:{}", role_of(client_id))) {
-            return Err(e);
-        }
-        Ok(self.state.lock().unwrap().conds.iter().rev().find(|c| c.client_id == client_id).cloned())
+    fn query_conditional(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
+        self.read(&format!("query_conditional:{}", role_of(client_id)), |s| {
+            let i = s.book.cond_by_client(client_id)?;
+            Some(ex_conditional(symbol, &s.book.conds[i], ENDPOINT, &Req::algo(symbol, client_id)))
+        })
     }
-    fn cancel_order(&self, _symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
-        if let Some(Fault::Fail(e)) = self.begin(&format!("cancel_order:{}", role_of(client_id))) {
-            return Err(e);
-        }
-        let mut s = self.state.lock().unwrap();
-        match s.orders.iter_mut().find(|o| o.client_id == client_id && o.status.is_open()) {
-            Some(o) => {
-                o.status = ExOrderStatus::Canceled;
-                Ok(CancelOutcome::Cancelled { raw: "fake cancel".into() })
-            }
-            None => Ok(CancelOutcome::NotOpen { raw: "fake -2011".into() }),
-        }
+    fn cancel_order(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
+        let now = self.clock.now_ms();
+        self.read(&format!("cancel_order:{}", role_of(client_id)), |s| match s.book.cancel_order(client_id, now) {
+            Some(i) => CancelOutcome::Cancelled {
+                raw: ex_order(symbol, &s.book.orders[i], ENDPOINT, &Req::order(symbol, client_id)).raw,
+            },
+            None => CancelOutcome::NotOpen { raw: not_open(ENDPOINT, &Req::order(symbol, client_id)) },
+        })
     }
-    fn cancel_conditional(&self, _symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
-        if let Some(Fault::Fail(e)) = self.begin(&format!("cancel_conditional:{}", role_of(client_id))) {
-            return Err(e);
-        }
-        let mut s = self.state.lock().unwrap();
-        match s.conds.iter_mut().find(|c| c.client_id == client_id && c.status.is_open()) {
-            Some(c) => {
-                c.status = ConditionalStatus::Canceled;
-                Ok(CancelOutcome::Cancelled { raw: "fake cancel algo".into() })
-            }
-            None => Ok(CancelOutcome::NotOpen { raw: "fake algo unknown".into() }),
-        }
+    fn cancel_conditional(&self, symbol: &str, client_id: &str) -> ExResult<CancelOutcome> {
+        let now = self.clock.now_ms();
+        self.read(&format!("cancel_conditional:{}", role_of(client_id)), |s| match s.book.cancel_cond(client_id, now) {
+            Some(i) => CancelOutcome::Cancelled {
+                raw: ex_conditional(symbol, &s.book.conds[i], ENDPOINT, &Req::algo(symbol, client_id)).raw,
+            },
+            None => CancelOutcome::NotOpen { raw: not_open(ENDPOINT, &Req::algo(symbol, client_id)) },
+        })
     }
     fn account_settings(&self, _symbol: &str) -> ExResult<AccountSettings> {
         self.begin("account_settings");
@@ -387,44 +308,64 @@ impl Exchange for FakeExchange {
     }
     fn set_leverage(&self, _symbol: &str, leverage: u32) -> ExResult<()> {
         self.begin("set_leverage");
-        self.state.lock().unwrap().settings.leverage = leverage;
+        let mut s = self.state.lock().unwrap();
+        s.settings.leverage = leverage;
+        s.book.set_leverage(leverage);
         Ok(())
     }
     fn wallet_balance(&self, _asset: &str) -> ExResult<Decimal> {
-        self.begin("wallet_balance");
-        Ok(dec!(10000))
+        self.read("wallet_balance", |s| s.book.balance)
     }
     fn order_fills(&self, _symbol: &str, order_id: &str, _placed_ms: i64) -> ExResult<Vec<Fill>> {
         self.begin("order_fills");
-        Ok(self.state.lock().unwrap().fills.iter().filter(|f| f.order_id == order_id).cloned().collect())
+        let s = self.state.lock().unwrap();
+        let i = order_id.parse().ok().and_then(|id| s.book.order_by_id(id));
+        Ok(i.map(|i| s.book.orders[i].fills.clone()).unwrap_or_default())
     }
 }
 
-/// The payload of a simulated process death.
-#[derive(Debug)]
-pub struct Crash;
-
-/// Wraps the fake and kills "the process" (panics with `Crash`) at exchange call number `n`:
-/// before the call is executed, or after it executed but before its answer is seen.
+/// Wraps the fake and kills "the process" at exchange call number `n`: before the call is
+/// executed, or after it executed but before its answer is seen. From then on every call fails
+/// unexecuted (the dead process changes nothing on the exchange), with the paper engine's dead
+/// error; the test reads the crash back with [`crashed`](Self::crashed) and ties the store's
+/// commits to [`dead`](Self::dead).
 pub struct CrashingExchange<'a> {
     pub inner: &'a FakeExchange,
     pub n: usize,
     pub after: bool,
-    pub count: std::sync::atomic::AtomicUsize,
+    pub count: AtomicUsize,
+    crash: Arc<Mutex<Option<SimulatedCrash>>>,
 }
 
 impl<'a> CrashingExchange<'a> {
     pub fn new(inner: &'a FakeExchange, n: usize, after: bool) -> Self {
-        CrashingExchange { inner, n, after, count: std::sync::atomic::AtomicUsize::new(0) }
+        CrashingExchange { inner, n, after, count: AtomicUsize::new(0), crash: Arc::default() }
     }
-    fn around<T>(&self, f: impl FnOnce() -> T) -> T {
-        let k = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    /// The crash, once the process died.
+    pub fn crashed(&self) -> Option<SimulatedCrash> {
+        *self.crash.lock().unwrap()
+    }
+    /// Whether the process is dead, for `Store::refuse_commits_while`.
+    pub fn dead(&self) -> impl Fn() -> bool + Send + 'static {
+        let crash = Arc::clone(&self.crash);
+        move || crash.lock().unwrap().is_some()
+    }
+    fn die(&self, call: usize, method: &'static str) -> ExchangeError {
+        let at_ms = self.inner.clock.now_ms();
+        let c = SimulatedCrash { call: u64::try_from(call).unwrap_or(u64::MAX), method, executed: self.after, at_ms };
+        dead(self.crash.lock().unwrap().get_or_insert(c))
+    }
+    fn around<T>(&self, method: &'static str, f: impl FnOnce() -> ExResult<T>) -> ExResult<T> {
+        if let Some(c) = self.crashed() {
+            return Err(dead(&c));
+        }
+        let k = self.count.fetch_add(1, Ordering::SeqCst) + 1;
         if k == self.n && !self.after {
-            std::panic::panic_any(Crash);
+            return Err(self.die(k, method));
         }
         let r = f();
         if k == self.n && self.after {
-            std::panic::panic_any(Crash);
+            return Err(self.die(k, method));
         }
         r
     }
@@ -435,57 +376,57 @@ impl Exchange for CrashingExchange<'_> {
         "crashing-fake"
     }
     fn server_time(&self) -> ExResult<i64> {
-        self.around(|| self.inner.server_time())
+        self.around("server_time", || self.inner.server_time())
     }
     fn filters(&self, s: &str) -> ExResult<SymbolFilters> {
-        self.around(|| self.inner.filters(s))
+        self.around("filters", || self.inner.filters(s))
     }
     fn klines(&self, s: &str, i: &str, l: usize) -> ExResult<Vec<Candle>> {
-        self.around(|| self.inner.klines(s, i, l))
+        self.around("klines", || self.inner.klines(s, i, l))
     }
     fn mark_info(&self, s: &str) -> ExResult<MarkInfo> {
-        self.around(|| self.inner.mark_info(s))
+        self.around("mark_info", || self.inner.mark_info(s))
     }
     fn position(&self, s: &str) -> ExResult<ExPosition> {
-        self.around(|| Exchange::position(self.inner, s))
+        self.around("position", || Exchange::position(self.inner, s))
     }
     fn open_orders(&self, s: &str) -> ExResult<Vec<ExOrder>> {
-        self.around(|| self.inner.open_orders(s))
+        self.around("open_orders", || self.inner.open_orders(s))
     }
     fn open_conditional_orders(&self, s: &str) -> ExResult<Vec<ExConditional>> {
-        self.around(|| self.inner.open_conditional_orders(s))
+        self.around("open_conditional_orders", || self.inner.open_conditional_orders(s))
     }
     fn place_market(&self, r: &MarketOrderRequest) -> ExResult<ExOrder> {
-        self.around(|| self.inner.place_market(r))
+        self.around("place_market", || self.inner.place_market(r))
     }
     fn place_conditional(&self, r: &ConditionalOrderRequest) -> ExResult<ExConditional> {
-        self.around(|| self.inner.place_conditional(r))
+        self.around("place_conditional", || self.inner.place_conditional(r))
     }
     fn query_order(&self, s: &str, c: &str) -> ExResult<Option<ExOrder>> {
-        self.around(|| self.inner.query_order(s, c))
+        self.around("query_order", || self.inner.query_order(s, c))
     }
     fn query_conditional(&self, s: &str, c: &str) -> ExResult<Option<ExConditional>> {
-        self.around(|| self.inner.query_conditional(s, c))
+        self.around("query_conditional", || self.inner.query_conditional(s, c))
     }
     fn cancel_order(&self, s: &str, c: &str) -> ExResult<CancelOutcome> {
-        self.around(|| self.inner.cancel_order(s, c))
+        self.around("cancel_order", || self.inner.cancel_order(s, c))
     }
     fn cancel_conditional(&self, s: &str, c: &str) -> ExResult<CancelOutcome> {
-        self.around(|| self.inner.cancel_conditional(s, c))
+        self.around("cancel_conditional", || self.inner.cancel_conditional(s, c))
     }
     fn account_settings(&self, s: &str) -> ExResult<AccountSettings> {
-        self.around(|| self.inner.account_settings(s))
+        self.around("account_settings", || self.inner.account_settings(s))
     }
     fn set_isolated_margin(&self, s: &str) -> ExResult<()> {
-        self.around(|| self.inner.set_isolated_margin(s))
+        self.around("set_isolated_margin", || self.inner.set_isolated_margin(s))
     }
     fn set_leverage(&self, s: &str, l: u32) -> ExResult<()> {
-        self.around(|| self.inner.set_leverage(s, l))
+        self.around("set_leverage", || self.inner.set_leverage(s, l))
     }
     fn wallet_balance(&self, a: &str) -> ExResult<Decimal> {
-        self.around(|| self.inner.wallet_balance(a))
+        self.around("wallet_balance", || self.inner.wallet_balance(a))
     }
     fn order_fills(&self, s: &str, o: &str, t: i64) -> ExResult<Vec<Fill>> {
-        self.around(|| self.inner.order_fills(s, o, t))
+        self.around("order_fills", || self.inner.order_fills(s, o, t))
     }
 }

@@ -8,6 +8,8 @@
 //! different lanes, so which call meets which fault does not depend on thread scheduling.
 //!
 //! How a call is judged, in this order (only calls that are not paused and not `server_time`):
+//! 0. once the process has "died" ([`SimulatedCrash`]), every call fails with the dead error,
+//!    is not executed and is not counted, until the driver [`restart`](FaultInjector::restart)s;
 //! 1. the global call counter goes up by one; if it equals `crash_at_call`, the process "dies"
 //!    there (with concurrent calls, "the Nth call" is whichever arrives Nth);
 //! 2. inside its lane's outage window, the call fails with HTTP 503 and is not executed (a retry
@@ -15,11 +17,18 @@
 //! 3. otherwise, with probability `rate`, one fault is drawn uniformly among the kinds that make
 //!    sense for that call (see [`CallKind`]).
 //!
-//! One injector is meant to outlive the exchange instances it serves: `sim` restarts after a
-//! [`SimulatedCrash`] by opening a new `PaperExchange` with a clone of the same injector, so the
-//! random sequence continues instead of replaying the crash forever.
+//! A crash is a value, not a panic: the injector remembers it, the exchange answers every later
+//! call with [`dead`] (so the dead process can change nothing on the exchange), a store whose
+//! commits are tied to [`FaultInjector::is_dead`] refuses every later write, and the driver reads
+//! the crash back with [`FaultInjector::crash`] once the call stack has returned. The world after
+//! the crash is the world at the crash; no panic hook, no unwinding.
+//!
+//! One injector is meant to outlive the exchange instances it serves: after a crash `sim` calls
+//! [`restart`](FaultInjector::restart) and goes on with the same injector, so the random sequence
+//! continues instead of replaying the crash forever.
 
 use crate::core::rng::SplitMix64;
+use crate::exchange::error::{ErrorClass, ExchangeError, ExchangeErrorKind};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -40,7 +49,7 @@ pub enum FaultKind {
     PartialFill,
     /// A window of 1..=N calls that all fail with a Retryable HTTP 503 and are not executed (F-005).
     Outage,
-    /// The process dies between exchange calls ([`SimulatedCrash`]), after or instead of the call.
+    /// The process dies at an exchange call ([`SimulatedCrash`]), after or instead of the call.
     Crash,
 }
 
@@ -65,10 +74,10 @@ impl FaultKind {
     }
 }
 
-/// The panic payload of a simulated process crash. `sim` catches it with `catch_unwind`
-/// (`payload.downcast_ref::<SimulatedCrash>()`) and restarts; the paper exchange's state is in the
-/// DB, committed before the panic, exactly as a real exchange would keep it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A simulated process death, as the injector remembers it until [`FaultInjector::restart`].
+/// The paper exchange's state is in the DB, committed before the crash, exactly as a real
+/// exchange would keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SimulatedCrash {
     /// The injector's global call counter (from 1) at the crash: the order in which calls arrived,
     /// so not stable across runs when calls run concurrently.
@@ -77,6 +86,18 @@ pub struct SimulatedCrash {
     pub method: &'static str,
     /// Whether that call took effect on the exchange before the process died.
     pub executed: bool,
+    /// The clock at the crash: the dead process's own waits after it never happened.
+    pub at_ms: i64,
+}
+
+/// What every call of a dead process gets: not executed, not retryable. Callers never need to
+/// tell it apart (the driver asks the injector), so it uses today's local-refusal kind.
+pub fn dead(crash: &SimulatedCrash) -> ExchangeError {
+    ExchangeError::new(
+        ExchangeErrorKind::Local,
+        ErrorClass::Fatal,
+        format!("simulated crash at call {} ({}): the process is dead", crash.call, crash.method),
+    )
 }
 
 /// What an exchange call is, for choosing which faults may hit it.
@@ -111,8 +132,11 @@ pub enum Decision {
     Clean,
     /// Fail with HTTP 503; do not execute.
     Outage,
-    /// Die: `executed` says whether the call runs first.
+    /// Die: `executed` says whether the call runs first. The exchange reports the death with
+    /// [`FaultInjector::die`].
     Crash { call: u64, executed: bool },
+    /// The process died earlier: fail with [`dead`], do not execute.
+    Dead(SimulatedCrash),
     /// A call-specific fault (rejections, lost ack, partial fill): the exchange applies it and
     /// reports back whether it could (`FaultInjector::record`).
     Inject(FaultKind),
@@ -164,6 +188,8 @@ struct State {
     calls: u64,
     paused: u32,
     lanes: HashMap<&'static str, Lane>,
+    /// Set by [`FaultInjector::die`], taken by [`FaultInjector::restart`].
+    crashed: Option<SimulatedCrash>,
 }
 
 /// FNV-1a: a lane's stream seed must never change with a std or dependency upgrade (`sim`
@@ -188,8 +214,8 @@ pub struct FaultInjector {
     stats: Arc<Mutex<FaultStats>>,
 }
 
-// A simulated crash panics outside these locks, but a poisoned lock must still not take the
-// simulation down: the guarded data is plain counters, valid at every instant.
+// A poisoned lock (a real panic elsewhere) must not take the simulation down: the guarded data is
+// plain counters, valid at every instant.
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -198,7 +224,7 @@ impl FaultInjector {
     pub fn new(cfg: FaultConfig) -> Self {
         let stats = FaultKind::ALL.iter().map(|k| (k.as_str().to_string(), 0)).collect();
         FaultInjector {
-            state: Arc::new(Mutex::new(State { cfg, calls: 0, paused: 0, lanes: HashMap::new() })),
+            state: Arc::new(Mutex::new(State { cfg, calls: 0, paused: 0, lanes: HashMap::new(), crashed: None })),
             stats: Arc::new(Mutex::new(stats)),
         }
     }
@@ -252,6 +278,9 @@ impl FaultInjector {
     pub fn decide(&self, lane: &'static str, call: CallKind) -> Decision {
         let decision = {
             let mut s = relock(&self.state);
+            if let Some(c) = &s.crashed {
+                return Decision::Dead(*c);
+            }
             if s.paused > 0 {
                 return Decision::Clean;
             }
@@ -291,6 +320,27 @@ impl FaultInjector {
         decision
     }
 
+    /// The process dies: every later call is [`Decision::Dead`] until [`restart`](Self::restart).
+    /// The first death wins (a sibling call cannot die twice).
+    pub fn die(&self, crash: SimulatedCrash) {
+        relock(&self.state).crashed.get_or_insert(crash);
+    }
+
+    /// The crash the process died of, if it is dead.
+    pub fn crash(&self) -> Option<SimulatedCrash> {
+        relock(&self.state).crashed
+    }
+
+    /// Whether the process is dead: what a store's commit guard asks.
+    pub fn is_dead(&self) -> bool {
+        relock(&self.state).crashed.is_some()
+    }
+
+    /// A new process: calls are judged again. Returns the crash it recovers from.
+    pub fn restart(&self) -> Option<SimulatedCrash> {
+        relock(&self.state).crashed.take()
+    }
+
     /// Counts one applied fault.
     pub fn record(&self, kind: FaultKind) {
         *relock(&self.stats).entry(kind.as_str().to_string()).or_insert(0) += 1;
@@ -300,17 +350,6 @@ impl FaultInjector {
     pub(crate) fn draw_below(&self, lane: &'static str, n: u64) -> u64 {
         relock(&self.state).lane(lane).rng.below(n)
     }
-}
-
-/// Replaces the panic hook with one that stays silent for [`SimulatedCrash`] payloads and hands
-/// every other panic to the previous hook. Optional: for `sim` and tests that crash on purpose.
-pub fn quiet_simulated_crashes() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if info.payload().downcast_ref::<SimulatedCrash>().is_none() {
-            previous(info);
-        }
-    }));
 }
 
 #[cfg(test)]
@@ -392,6 +431,35 @@ mod tests {
         assert_eq!(f.decide("place_market(entry)", CallKind::Entry), Decision::Clean);
         assert_eq!(f.snapshot()["crash"], 1);
         assert!(!f.is_paused());
+    }
+
+    #[test]
+    fn a_dead_process_makes_no_counted_call_until_it_restarts() {
+        let f = FaultInjector::new(FaultConfig::random(4, 0.5));
+        let crash = SimulatedCrash { call: 1, method: "position", executed: true, at_ms: 77 };
+        f.die(crash);
+        f.die(SimulatedCrash { call: 2, ..crash });
+        assert!(f.is_dead());
+        for lane in LANES {
+            assert_eq!(f.decide(lane.0, lane.1), Decision::Dead(crash), "the first death wins");
+        }
+        f.paused(|| assert_eq!(f.decide("position", CallKind::Other), Decision::Dead(crash)));
+        assert_eq!(f.calls(), 0, "calls of a dead process are not counted");
+        assert_eq!(f.snapshot().values().sum::<u64>(), 0, "nor counted as faults");
+        assert_eq!(f.restart(), Some(crash));
+        assert!(!f.is_dead() && f.crash().is_none());
+        // The streams were not drawn from while dead: the restarted process meets what a process
+        // that never died would have met.
+        let fresh = FaultInjector::new(FaultConfig::random(4, 0.5));
+        for i in 0..200 {
+            let (a, b) = (f.decide(LANES[i % 4].0, LANES[i % 4].1), fresh.decide(LANES[i % 4].0, LANES[i % 4].1));
+            assert_eq!(a, b, "call {i}");
+            if matches!(a, Decision::Crash { .. }) {
+                break; // the two would now differ only in whether the caller reports the death
+            }
+        }
+        let e = dead(&crash);
+        assert!(e.class == ErrorClass::Fatal && e.message.contains("simulated crash at call 1"), "{e}");
     }
 
     #[test]

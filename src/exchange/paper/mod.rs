@@ -2,9 +2,11 @@
 //! DB, with prices from a [`MarketData`] source and deterministic fault injection.
 //!
 //! Every call (except `server_time`) runs the same way: ask the [`FaultInjector`] (outage: fail
-//! with 503, not executed; crash before: die now), take the lock, **advance** the book to the
-//! clock's now (triggers, funding, partial-fill completions; see [`book`]), do the call, commit
-//! what it changed, release the lock, then maybe die after the call ([`SimulatedCrash`]).
+//! with 503, not executed; dead or crash before: fail with [`faults::dead`], not executed), take
+//! the lock, **advance** the book to the clock's now (triggers, funding, partial-fill completions;
+//! see [`book`]), do the call, commit what it changed, release the lock, then maybe die after the
+//! call (the answer is lost: [`faults::dead`]). A death is reported to the injector
+//! ([`SimulatedCrash`]); the driver reads it from there, no panic.
 //!
 //! Crash consistency: a request's changes are committed before its answer (and before any crash).
 //! Changes that follow from time alone are not written on their own: they are a deterministic
@@ -27,7 +29,7 @@
 //! exchange instance after every simulated crash, on the same DB):
 //!
 //! ```no_run
-//! # use std::{panic, path::Path, sync::Arc};
+//! # use std::{path::Path, sync::Arc};
 //! # use mcbot::{clock::ManualClock, config::PaperConfig, exchange::Exchange};
 //! use mcbot::exchange::paper::*;
 //! # fn tick(_: &dyn Exchange) {}
@@ -37,16 +39,13 @@
 //! let first = market.candles()[0].open_time_ms;
 //! let clock = ManualClock::new(first);
 //! let opts = PaperOptions { watch_other_writers: false, ..PaperOptions::from_config(cfg, "BTCUSDT") };
-//! let open = || {
-//!     PaperExchange::open_with(db, opts.clone(), Arc::new(clock.clone()), market.clone(), Some(faults.clone()))
-//! };
-//! quiet_simulated_crashes();
-//! let mut ex = open()?;
+//! let ex = PaperExchange::open_with(db, opts, Arc::new(clock.clone()), market.clone(), Some(faults.clone()))?;
 //! for c in &market.candles()[1..] {
 //!     clock.set_ms(c.open_time_ms); // the previous candle just closed; its tick runs now
-//!     if let Err(p) = panic::catch_unwind(panic::AssertUnwindSafe(|| tick(&ex))) {
-//!         let _crash: &SimulatedCrash = p.downcast_ref().ok_or("a real panic")?;
-//!         ex = open()?; // "restart": the exchange's state is what the DB (re)derives
+//!     tick(&ex); // after a crash every call of this tick fails: the process is dead
+//!     if let Some(crash) = faults.restart() {
+//!         clock.set_ms(crash.at_ms); // what the dead process waited for never happened
+//!         ex.reload_after_crash(); // "restart": the exchange's state is what the DB holds
 //!     }
 //! }
 //! let _report = (faults.snapshot(), ex.account()?);
@@ -70,7 +69,7 @@ pub mod rules;
 /// Domain values and raw transcripts.
 pub mod wire;
 
-pub use faults::{quiet_simulated_crashes, FaultConfig, FaultInjector, FaultKind, FaultStats, SimulatedCrash};
+pub use faults::{FaultConfig, FaultInjector, FaultKind, FaultStats, SimulatedCrash};
 pub use market::{FileMarketData, MarketData, MarketDataError};
 
 use crate::clock::Clock;
@@ -171,10 +170,6 @@ impl std::fmt::Debug for PaperExchange {
     }
 }
 
-fn crash(call: u64, method: &'static str, executed: bool) -> ! {
-    std::panic::panic_any(SimulatedCrash { call, method, executed })
-}
-
 impl PaperExchange {
     /// Opens the paper account in the state DB at `db_path` (creating it with the configured
     /// starting balance the first time), trading `symbol` with prices from `market`. Pass one
@@ -210,8 +205,8 @@ impl PaperExchange {
     }
 
     /// After a simulated crash of the *bot* (`sim`): the exchange lives on. Requests commit before
-    /// they answer and simulated crashes happen outside the book's lock, so the book already
-    /// equals its tables; only a lock poisoned by a real panic forces a reload from the DB.
+    /// they answer and a dead process's calls never reach the book, so the book already equals
+    /// its tables; only a lock poisoned by a real panic forces a reload from the DB.
     pub fn reload_after_crash(&self) {
         if self.inner.is_poisoned() {
             self.inner.clear_poison();
@@ -247,8 +242,8 @@ impl PaperExchange {
 
     fn lock(&self) -> ExResult<MutexGuard<'_, Inner>> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| {
-            // Only a bug can panic under this lock (simulated crashes happen outside it), and the
-            // DB is the truth: take the guard and reload.
+            // Only a bug can panic under this lock, and the DB is the truth: take the guard and
+            // reload.
             self.inner.clear_poison();
             let mut g = p.into_inner();
             g.stale = true;
@@ -282,7 +277,7 @@ impl PaperExchange {
         self.market.candle_at(now)?.map(|c| c.open).ok_or_else(|| rules::no_market(now))
     }
 
-    /// One exchange call: faults, advance, `op`, commit, maybe crash. `method` names the call and
+    /// One exchange call: faults, advance, `op`, commit, maybe die. `method` names the call and
     /// its fault lane (see [`faults`]); `request` is only serialised when a transcript needs it.
     fn call<T, Q: Serialize>(
         &self,
@@ -293,14 +288,15 @@ impl PaperExchange {
         op: impl FnOnce(&mut Book, i64, &mut Injected) -> ExResult<T>,
     ) -> ExResult<T> {
         let decision = self.faults.as_ref().map_or(Decision::Clean, |f| f.decide(method, kind));
+        let now = self.clock.now_ms();
         let mut injected = Injected::default();
         match decision {
             Decision::Outage => return Err(with_transcript(rules::outage(), endpoint, request)),
-            Decision::Crash { call, executed: false } => crash(call, method, false),
+            Decision::Dead(crash) => return Err(faults::dead(&crash)),
+            Decision::Crash { call, executed: false } => return Err(self.die(call, method, false, now)),
             Decision::Inject(k) => injected.kind = Some(k),
             Decision::Clean | Decision::Crash { .. } => {}
         }
-        let now = self.clock.now_ms();
         let result = self.lock().and_then(|mut inner| {
             let r =
                 inner.book.advance(now, self.market.as_ref()).and_then(|()| op(&mut inner.book, now, &mut injected));
@@ -313,9 +309,18 @@ impl PaperExchange {
             f.record(k);
         }
         if let Decision::Crash { call, executed: true } = decision {
-            crash(call, method, true);
+            return Err(self.die(call, method, true, now));
         }
         result.map_err(|e| with_transcript(e, endpoint, request))
+    }
+
+    /// The process dies at this call: the injector remembers it, the caller gets the dead error.
+    fn die(&self, call: u64, method: &'static str, executed: bool, at_ms: i64) -> ExchangeError {
+        let crash = SimulatedCrash { call, method, executed, at_ms };
+        if let Some(f) = &self.faults {
+            f.die(crash);
+        }
+        faults::dead(&crash)
     }
 
     /// A call that is not an ENTRY, STOP or TP: only outages and crashes may hit it.

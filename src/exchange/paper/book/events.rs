@@ -16,8 +16,22 @@ enum Event {
     Complete(usize),
 }
 
-/// Fill base price when `c`'s range reaches `k`'s trigger.
-fn range_hit(k: &Cond, c: &Candle) -> Option<Decimal> {
+/// The prices a stretch of time went through: a candle's, or a scripted move of the mark.
+#[derive(Clone, Copy)]
+struct Range {
+    open: Decimal,
+    high: Decimal,
+    low: Decimal,
+}
+
+impl From<&Candle> for Range {
+    fn from(c: &Candle) -> Self {
+        Range { open: c.open, high: c.high, low: c.low }
+    }
+}
+
+/// Fill base price when range `c` reaches `k`'s trigger.
+fn range_hit(k: &Cond, c: Range) -> Option<Decimal> {
     let t = k.trigger;
     match (k.side, is_stop(k.kind)) {
         (OrderSide::Sell, true) if c.low <= t => Some(c.open.min(t)),
@@ -74,7 +88,7 @@ impl Book {
         events.sort_by_key(|(t, rank, _)| (*t, *rank));
         for (t, _, ev) in events {
             match ev {
-                Event::Range(c) => self.trigger_all(t, |k| range_hit(k, &c)),
+                Event::Range(c) => self.trigger_all(t, |k| range_hit(k, Range::from(&c))),
                 Event::Open(c) => self.trigger_all(t, |k| open_hit(k, &c)),
                 Event::Funding(f) => {
                     let candle = match candles.iter().find(|c| c.open_time_ms <= t && t <= c.close_time_ms) {
@@ -87,7 +101,7 @@ impl Book {
                 }
                 Event::Complete(i) => {
                     if let Some(c) = market.candle_at(t)? {
-                        self.complete(i, t, c.open);
+                        self.complete_partial(i, t, c.open);
                     }
                 }
             }
@@ -140,7 +154,16 @@ impl Book {
         self.touch();
     }
 
-    fn complete(&mut self, i: usize, t: i64, mark: Decimal) {
+    /// The price went from `from` to `to` at `t` without a gap (a scripted mark in tests): every
+    /// open conditional order whose trigger lies on the way fires, as inside a candle's range.
+    pub fn price_moved(&mut self, t: i64, from: Decimal, to: Decimal) {
+        let range = Range { open: from, high: from.max(to), low: from.min(to) };
+        self.trigger_all(t, |k| range_hit(k, range));
+    }
+
+    /// The open rest of partially filled order `i` fills at `mark` (time-driven in `advance`; a
+    /// scripted completion in tests).
+    pub fn complete_partial(&mut self, i: usize, t: i64, mark: Decimal) {
         let o = &self.orders[i];
         let rest = o.orig_qty - o.executed_qty;
         if !o.status.is_open() || rest <= Decimal::ZERO {
@@ -167,7 +190,9 @@ impl Book {
             for o in &self.orders {
                 let before_by_range =
                     o.algo_id.and_then(|a| self.conds.get(usize::try_from(a - 1).ok()?)).is_some_and(|k| {
-                        ended.as_ref().is_some_and(|e| e.close_time_ms + 1 == t && range_hit(k, e).is_some())
+                        ended
+                            .as_ref()
+                            .is_some_and(|e| e.close_time_ms + 1 == t && range_hit(k, Range::from(e)).is_some())
                     });
                 let sign = if o.side == OrderSide::Buy { Decimal::ONE } else { -Decimal::ONE };
                 qty += o
