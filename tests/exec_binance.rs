@@ -1558,12 +1558,13 @@ fn halt_during_a_resting_entry_answers_at_once_and_cancels_the_remainder() {
     let status_ms = t.elapsed().as_millis();
     status.code(0);
     assert_eq!(status.json()["mode"], "RUNNING", "{}", status.stdout);
+    // Taken before the halt: the resting enter may notice it and cancel before `halt` returns.
+    let mark = s.mock.request_count();
     let t = std::time::Instant::now();
     let halt = s.run(&["halt", "--reason", "operator"]);
     let halt_ms = t.elapsed().as_millis();
     halt.code(0);
     eprintln!("measured while enter rests in its fill window: status {status_ms} ms, halt {halt_ms} ms");
-    let mark = s.mock.request_count();
     let out = Outcome::of(&child.wait_with_output().unwrap());
     out.code(1);
     assert_eq!(out.json()["outcome"], "not_filled", "{}", out.stdout);
