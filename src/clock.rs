@@ -58,6 +58,25 @@ impl Clock for ManualClock {
     }
 }
 
+/// The exchange's clock against ours, as one time sync measured it: what a process starts with
+/// instead of a fresh `/fapi/v1/time` round trip while it is young enough (issue 16 item 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockSync {
+    /// Exchange clock minus local clock, ms.
+    pub offset_ms: i64,
+    /// Local time of the measurement, ms.
+    pub measured_ms: i64,
+}
+
+impl ClockSync {
+    /// Measured at most `max_age_ms` before `now_ms` (and not in the future: a local clock that
+    /// jumped back makes every older measurement suspect).
+    pub fn is_fresh(&self, now_ms: i64, max_age_ms: i64) -> bool {
+        let age = now_ms.saturating_sub(self.measured_ms);
+        (0..=max_age_ms).contains(&age)
+    }
+}
+
 /// RFC 3339 UTC text for a ms timestamp (CONTRACT §3: times are RFC 3339 UTC).
 pub fn rfc3339(ms: i64) -> String {
     match chrono::DateTime::from_timestamp_millis(ms) {

@@ -1708,3 +1708,6 @@ fn stop_hit_with_bnb_fees_keeps_them_in_bnb() {
     assert_eq!(fees, None);
     s.finish();
 }
+
+/// Issue 16 item 6: one round of reads before the ENTRY; the persisted clock offset.
+mod round_trips;
