@@ -100,6 +100,16 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_sync_is_fresh_only_inside_its_age_and_never_from_the_future() {
+        let s = ClockSync { offset_ms: -40, measured_ms: 10_000 };
+        assert!(s.is_fresh(10_000, 600));
+        assert!(s.is_fresh(10_600, 600));
+        assert!(!s.is_fresh(10_601, 600));
+        assert!(!s.is_fresh(9_999, 600), "measured after now: the local clock went back");
+        assert!(!ClockSync { offset_ms: 0, measured_ms: i64::MIN }.is_fresh(i64::MAX, 600));
+    }
+
+    #[test]
     fn rfc3339_format() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
     }
