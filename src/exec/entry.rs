@@ -153,6 +153,8 @@ pub fn enter(e: &mut Engine<'_>) -> Result<Report> {
 }
 
 fn enter_unguarded(e: &mut Engine<'_>) -> Result<Report> {
+    // Reconcile's reads serve this ENTRY at most: never a later one.
+    let prefetched = e.prefetched.take();
     let now = e.now();
     let Some(plan) = e.store.latest_plan_with_status(PlanStatus::Planned)? else {
         return Ok(Report::ok("enter").field("entered", false).line("no planned trade; nothing to do"));
@@ -172,7 +174,6 @@ fn enter_unguarded(e: &mut Engine<'_>) -> Result<Report> {
             .line(format!("plan {} expired; never entered late", plan.id)));
     }
     refuse_if_halted(e, &plan)?;
-    let prefetched = e.prefetched.take();
     let attempt = e.ledger(&plan.id)?.next_attempt(&plan.id, OrderRole::Entry);
     let entry_cid = ClientOrderId::new(&e.cfg.bot_id, &plan.id, OrderRole::Entry, attempt)
         .map_err(|x| Error::Failed(x.to_string()))?
