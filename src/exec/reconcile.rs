@@ -286,10 +286,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool, before_entry: bool) -> R
     let now = e.now();
     let round_ms = now;
     // Ahead of an ENTRY (over a network port only: in-process reads cost no round trip).
-    let entry_cid = match before_entry && e.ex.concurrent_calls() {
-        true => crate::exec::entry::upcoming_entry(e)?,
-        false => None,
-    };
+    let entry_cid = if before_entry && e.ex.concurrent_calls() { crate::exec::entry::upcoming_entry(e)? } else { None };
     let (read, history, entry_inputs) = {
         let er: &Engine<'_> = e;
         let snapshot_read =
