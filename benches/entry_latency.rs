@@ -12,6 +12,10 @@
 //! * (b) command start → ENTRY request arrival, in round trips (target ≤ 5);
 //! * (c) requests before the ENTRY, and the critical path of round trips.
 //!
+//! Both starts of a process are measured: with no clock offset kept (a first run, or one older
+//! than `CLOCK_SYNC_MAX_AGE_MS`: the adapter syncs first) and with a young one kept by the
+//! previous run (what `mcbot enter` reads from the state DB).
+//!
 //! Then the process start: `mcbot status` on a fresh DB, wall time per run.
 //!
 //! `cargo bench --bench entry_latency` (about 10 s; the round trip and the number of runs are the
@@ -21,7 +25,7 @@
 #[path = "../tests/support/mock_binance.rs"]
 mod mock_binance;
 
-use mcbot::clock::{Clock, SystemClock};
+use mcbot::clock::{Clock, ClockSync, SystemClock};
 use mcbot::config::secrets::{ApiKey, ApiSecret, Credentials};
 use mcbot::core::plan::{PlanStatus, TradePlan};
 use mcbot::core::types::PositionSide;
@@ -66,7 +70,9 @@ fn config(dir: &std::path::Path, url: &str) -> mcbot::config::Config {
     mcbot::config::parse(&text, dir).unwrap()
 }
 
-fn one_run() -> Run {
+/// One `reconcile` + `enter`; `fresh_offset`: the process starts from a clock offset the previous
+/// run measured a moment ago (the mock's clock is the real one: offset 0).
+fn one_run(fresh_offset: bool) -> Run {
     let mock = MockBinance::start();
     mock.set_latency_ms(RTT_MS);
     let dir = tempfile::tempdir().unwrap();
@@ -93,9 +99,10 @@ fn one_run() -> Run {
     let t0 = Instant::now();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let creds = Credentials { key: ApiKey::new(API_KEY), secret: ApiSecret::new(API_SECRET) };
-    let ex = BinanceFutures::new(&cfg.exchange, creds, clock.clone()).unwrap();
+    let kept = fresh_offset.then(|| ClockSync { offset_ms: 0, measured_ms: clock.now_ms() });
+    let ex = BinanceFutures::new(&cfg.exchange, creds, clock.clone()).unwrap().with_clock_sync(kept);
     let mut engine = Engine::new(&cfg, &mut store, &ex, clock.as_ref());
-    let rec = mcbot::exec::reconcile::reconcile(&mut engine).unwrap();
+    let rec = mcbot::exec::reconcile::reconcile_before_entry(&mut engine).unwrap();
     assert_eq!(rec.exit_code(), mcbot::outcome::ExitCode::Ok, "{rec:?}");
     let rep = mcbot::exec::entry::enter(&mut engine).unwrap();
     assert!(rep.entered(), "{rep:?}");
@@ -180,16 +187,9 @@ fn process_start() -> Vec<f64> {
         .collect()
 }
 
-fn main() {
-    // `cargo test --benches` runs benches once as tests with `--bench` absent: keep that fast.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("entry_latency: run with `cargo bench --bench entry_latency`");
-        return;
-    }
+/// (a)–(c) over `runs`.
+fn report(runs: &[Run]) {
     let rtt = RTT_MS as f64;
-    println!("entry_latency: {RUNS} runs of reconcile + enter against the mock, {RTT_MS} ms per round trip");
-    let _warm = one_run();
-    let runs: Vec<Run> = (0..RUNS).map(|_| one_run()).collect();
     println!(
         "(a) unprotected window (ENTRY answer -> STOP answer), ms: {}",
         stats(runs.iter().map(|r| ms(r.window)).collect())
@@ -231,6 +231,23 @@ fn main() {
         for (at, line) in &last.before {
             println!("      {at:8.1}  {line}");
         }
+    }
+}
+
+fn main() {
+    // `cargo test --benches` runs benches once as tests with `--bench` absent: keep that fast.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("entry_latency: run with `cargo bench --bench entry_latency`");
+        return;
+    }
+    println!("entry_latency: {RUNS} runs of reconcile + enter against the mock, {RTT_MS} ms per round trip");
+    let _warm = one_run(false);
+    for (fresh, start) in [
+        (false, "no clock offset kept (first run, or older than 10 min)"),
+        (true, "a young clock offset kept by the previous run"),
+    ] {
+        println!("--- process start: {start}");
+        report(&(0..RUNS).map(|_| one_run(fresh)).collect::<Vec<_>>());
     }
     println!("(d) process start, `mcbot status` on a fresh DB, ms:       {}", stats(process_start()));
     println!("(e) one durable state-DB commit (WAL, synchronous=FULL), ms: {}", stats(commit_cost()));

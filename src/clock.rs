@@ -58,6 +58,25 @@ impl Clock for ManualClock {
     }
 }
 
+/// The exchange's clock against ours, as one time sync measured it: what a process starts with
+/// instead of a fresh `/fapi/v1/time` round trip while it is young enough (issue 16 item 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockSync {
+    /// Exchange clock minus local clock, ms.
+    pub offset_ms: i64,
+    /// Local time of the measurement, ms.
+    pub measured_ms: i64,
+}
+
+impl ClockSync {
+    /// Measured at most `max_age_ms` before `now_ms` (and not in the future: a local clock that
+    /// jumped back makes every older measurement suspect).
+    pub fn is_fresh(&self, now_ms: i64, max_age_ms: i64) -> bool {
+        let age = now_ms.saturating_sub(self.measured_ms);
+        (0..=max_age_ms).contains(&age)
+    }
+}
+
 /// RFC 3339 UTC text for a ms timestamp (CONTRACT §3: times are RFC 3339 UTC).
 pub fn rfc3339(ms: i64) -> String {
     match chrono::DateTime::from_timestamp_millis(ms) {
@@ -78,6 +97,16 @@ mod tests {
         let d = c.clone();
         d.advance_ms(5);
         assert_eq!(c.now_ms(), 1255);
+    }
+
+    #[test]
+    fn a_clock_sync_is_fresh_only_inside_its_age_and_never_from_the_future() {
+        let s = ClockSync { offset_ms: -40, measured_ms: 10_000 };
+        assert!(s.is_fresh(10_000, 600));
+        assert!(s.is_fresh(10_600, 600));
+        assert!(!s.is_fresh(10_601, 600));
+        assert!(!s.is_fresh(9_999, 600), "measured after now: the local clock went back");
+        assert!(!ClockSync { offset_ms: 0, measured_ms: i64::MIN }.is_fresh(i64::MAX, 600));
     }
 
     #[test]

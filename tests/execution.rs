@@ -376,7 +376,9 @@ fn preflight_fixes_margin_and_leverage_when_flat() {
         s.settings.leverage = 20;
     }
     r.enter().unwrap();
-    let sent = r.ex.sent();
+    let mut sent = r.ex.sent();
+    // Both settings go out together (issue 16 item 6), in either order, before the ENTRY.
+    sent[..2].sort();
     assert_eq!(&sent[..3], ["set_isolated_margin", "set_leverage", "place_market:ENTRY"]);
     r.assert_replay_clean();
 }
@@ -540,5 +542,44 @@ fn tick_carries_out_a_pending_regime_exit() {
     assert_eq!(r.ex.position(), Decimal::ZERO);
     let closed = r.store.all_positions().unwrap().pop().unwrap();
     assert_eq!(closed.exit_reason.as_deref(), Some("regime:volatility_contraction"));
+    r.assert_replay_clean();
+}
+
+/// Issue 16 item 6: `mcbot enter`'s reconcile reads what pre-flight needs in its own round; after
+/// a reconcile that repaired nothing, `enter` sends the ENTRY without reading again. (The fake
+/// logs no pre-send client-id look-up; `exec_binance::round_trips` asserts it over HTTP.)
+#[test]
+fn enter_after_a_clean_reconcile_reads_everything_once() {
+    let mut r = Rig::new("");
+    {
+        let mut e = r.engine();
+        assert_eq!(mcbot::exec::reconcile::reconcile_before_entry(&mut e).unwrap().exit_code(), ExitCode::Ok);
+        assert!(mcbot::exec::entry::enter(&mut e).unwrap().entered());
+    }
+    let calls = r.ex.calls();
+    let entry = calls.iter().position(|c| c == "place_market:ENTRY").expect("ENTRY sent");
+    let before = &calls[..entry];
+    for read in ["position", "open_orders", "open_conditional_orders", "account_settings", "mark_info", "filters"] {
+        assert_eq!(before.iter().filter(|c| *c == read).count(), 1, "{read}: {before:?}");
+    }
+    r.assert_replay_clean();
+}
+
+/// Reads older than the hand-over bound (2 s) are read again: here one of reconcile's reads took
+/// that long.
+#[test]
+fn reconcile_reads_older_than_the_bound_are_read_again() {
+    let mut r = Rig::new("");
+    r.ex.on("mark_info", Fault::Delay(2_001), 1);
+    {
+        let mut e = r.engine();
+        assert_eq!(mcbot::exec::reconcile::reconcile_before_entry(&mut e).unwrap().exit_code(), ExitCode::Ok);
+        assert!(mcbot::exec::entry::enter(&mut e).unwrap().entered());
+    }
+    let calls = r.ex.calls();
+    let entry = calls.iter().position(|c| c == "place_market:ENTRY").expect("ENTRY sent");
+    for read in ["position", "account_settings"] {
+        assert_eq!(calls[..entry].iter().filter(|c| *c == read).count(), 2, "{read}: {calls:?}");
+    }
     r.assert_replay_clean();
 }

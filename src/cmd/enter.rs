@@ -13,7 +13,7 @@ pub struct EnterArgs {}
 pub fn run(_args: &EnterArgs, ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    let rec = render::reconcile(&reconcile::reconcile(&mut engine)?);
+    let rec = render::reconcile(&reconcile::reconcile_before_entry(&mut engine)?);
     if rec.exit != ExitCode::Ok {
         let mut r = rec;
         r.command = "enter".into();

@@ -115,13 +115,24 @@ impl Ctx {
 
     /// Connects the configured exchange. Missing secrets are a configuration error (exit 2), found
     /// here, before any request.
+    /// The clock offset the last process measured starts this one (issue 16 item 6).
     pub fn connect(&self) -> Result<Box<dyn Exchange>> {
-        connect_exchange(&self.config, self.clock.clone())
+        connect_exchange_from(&self.config, self.clock.clone(), self.store.clock_sync()?)
     }
 }
 
 /// Builds the exchange implementation named by `exchange.kind`.
 pub fn connect_exchange(config: &Config, clock: Arc<dyn Clock>) -> Result<Box<dyn Exchange>> {
+    connect_exchange_from(config, clock, None)
+}
+
+/// [`connect_exchange`], starting the Binance adapter from a persisted clock offset when it is
+/// young enough.
+pub fn connect_exchange_from(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    sync: Option<crate::clock::ClockSync>,
+) -> Result<Box<dyn Exchange>> {
     match config.exchange.kind {
         ExchangeKind::Binance => {
             let creds = config::secrets::from_env_or_file(
@@ -131,7 +142,8 @@ pub fn connect_exchange(config: &Config, clock: Arc<dyn Clock>) -> Result<Box<dy
             )?;
             let limits = crate::exchange::binance::limits_file::LimitsFile::beside(&config.state_db);
             refuse_while_banned(&limits, clock.now_ms())?;
-            let ex = crate::exchange::binance::BinanceFutures::with_limits(&config.exchange, creds, clock, limits)?;
+            let ex = crate::exchange::binance::BinanceFutures::with_limits(&config.exchange, creds, clock, limits)?
+                .with_clock_sync(sync);
             Ok(Box::new(ex))
         }
         ExchangeKind::Paper => {

@@ -367,6 +367,11 @@ pub trait Exchange: Send + Sync {
     fn standing(&self) -> Standing {
         Standing::default()
     }
+    /// The exchange clock offset this port signs with and when it was measured, for the next
+    /// process to start from (issue 16 item 6); `None` for a port that measures no clock.
+    fn clock_sync(&self) -> Option<crate::clock::ClockSync> {
+        None
+    }
 }
 
 fn not_answered(exchange: &str, what: &str, id: &str) -> ExchangeError {

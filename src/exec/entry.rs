@@ -11,7 +11,9 @@ use crate::core::plan::{PlanStatus, TradePlan};
 use crate::core::position::PositionState;
 use crate::core::preflight::{self, PreflightInput};
 use crate::error::{Error, Result};
-use crate::exchange::{AccountSettings, ErrorClass, ExOrder, ExOrderStatus, MarkInfo, MarketOrderRequest};
+use crate::exchange::{
+    AccountSettings, ErrorClass, ExOrder, ExOrderStatus, ExResult, Exchange, MarkInfo, MarketOrderRequest,
+};
 use crate::exec::ambiguity::{self, Resolved};
 use crate::exec::outcome::{
     EntryOutcome, ForcedClose, LegFailure, NotFilledWhy, Protection, ProtectionFailed, ProtectionFailure,
@@ -37,8 +39,13 @@ enum Sent {
 }
 
 /// Everything read before the ENTRY, in one concurrent round.
-struct PreRead {
+pub(crate) struct PreRead {
     snap: Snapshot,
+    inputs: EntryInputs,
+}
+
+/// What pre-flight reads besides the snapshot.
+pub(crate) struct EntryInputs {
     settings: AccountSettings,
     filters: SymbolFilters,
     mark: MarkInfo,
@@ -48,26 +55,79 @@ struct PreRead {
     known_entry: Option<ExOrder>,
 }
 
-fn pre_read(e: &Engine<'_>, entry_cid: &str) -> Result<PreRead> {
-    let (ex, symbol, bot) = (e.ex, e.cfg.symbol.as_str(), e.cfg.bot_id.as_str());
+/// Pre-flight's reads made in the read round of the reconcile right before `enter` (issue 16
+/// item 6), kept only when that reconcile sent nothing and repaired nothing.
+pub(crate) struct Prefetched {
+    /// The ENTRY client id `known_entry` was looked up for.
+    client_id: String,
+    /// Local time the round started: the reads are at most this old.
+    read_ms: i64,
+    pre: PreRead,
+}
+
+impl Prefetched {
+    pub(crate) fn new(client_id: String, read_ms: i64, snap: Snapshot, inputs: EntryInputs) -> Prefetched {
+        Prefetched { client_id, read_ms, pre: PreRead { snap, inputs } }
+    }
+}
+
+/// How old reads made in reconcile's round may be and still stand for pre-flight's own: the few
+/// milliseconds between that round and the ENTRY, with room for a snapshot read that was retried.
+/// Anything older is read again.
+const PREFETCH_MAX_AGE_MS: i64 = 2_000;
+
+/// The client id the next `enter` would send its ENTRY under, when a fresh PLANNED plan waits:
+/// what reconcile looks up in its own read round ahead of `enter`.
+pub(crate) fn upcoming_entry(e: &Engine<'_>) -> Result<Option<String>> {
+    let Some(plan) = e.store.latest_plan_with_status(PlanStatus::Planned)? else { return Ok(None) };
+    if plan.is_stale(e.now()) {
+        return Ok(None);
+    }
+    let attempt = e.ledger(&plan.id)?.next_attempt(&plan.id, OrderRole::Entry);
+    Ok(ClientOrderId::new(&e.cfg.bot_id, &plan.id, OrderRole::Entry, attempt).ok().map(|c| c.to_string()))
+}
+
+/// Account settings, filters, mark and the look-up of `entry_cid`, concurrently.
+pub(crate) fn read_entry_inputs(ex: &dyn Exchange, symbol: &str, entry_cid: &str) -> ExResult<EntryInputs> {
     if !ex.concurrent_calls() {
-        return Ok(PreRead {
-            snap: snapshot::read(ex, symbol, bot)?,
+        return Ok(EntryInputs {
             settings: ex.account_settings(symbol)?,
             filters: ex.filters(symbol)?,
             mark: ex.mark_info(symbol)?,
             known_entry: ex.query_order(symbol, entry_cid)?,
         });
     }
-    let (snap, settings, filters, mark, known) = std::thread::scope(|s| {
-        let a = s.spawn(|| snapshot::read(ex, symbol, bot));
+    let (settings, filters, mark, known) = std::thread::scope(|s| {
         let b = s.spawn(|| ex.account_settings(symbol));
         let c = s.spawn(|| ex.filters(symbol));
         let k = s.spawn(|| ex.query_order(symbol, entry_cid));
         let d = ex.mark_info(symbol);
-        (snapshot::join(a), snapshot::join(b), snapshot::join(c), d, snapshot::join(k))
+        (snapshot::join(b), snapshot::join(c), d, snapshot::join(k))
     });
-    Ok(PreRead { snap: snap?, settings: settings?, filters: filters?, mark: mark?, known_entry: known? })
+    Ok(EntryInputs { settings: settings?, filters: filters?, mark: mark?, known_entry: known? })
+}
+
+/// Pre-flight's reads: those reconcile made for this very ENTRY moments ago when it handed them
+/// over, else the snapshot and the rest in one concurrent round.
+fn pre_read(e: &Engine<'_>, entry_cid: &str, prefetched: Option<Prefetched>) -> Result<PreRead> {
+    let now = e.now();
+    if let Some(p) = prefetched {
+        if p.client_id == entry_cid && (0..=PREFETCH_MAX_AGE_MS).contains(&(now - p.read_ms)) {
+            tracing::debug!(event = "entry.prefetched", age_ms = now - p.read_ms, "pre-flight uses reconcile's reads");
+            return Ok(p.pre);
+        }
+    }
+    let (ex, symbol, bot) = (e.ex, e.cfg.symbol.as_str(), e.cfg.bot_id.as_str());
+    if !ex.concurrent_calls() {
+        let snap = snapshot::read(ex, symbol, bot)?;
+        return Ok(PreRead { snap, inputs: read_entry_inputs(ex, symbol, entry_cid)? });
+    }
+    let (snap, inputs) = std::thread::scope(|s| {
+        let a = s.spawn(|| snapshot::read(ex, symbol, bot));
+        let inputs = read_entry_inputs(ex, symbol, entry_cid);
+        (snapshot::join(a), inputs)
+    });
+    Ok(PreRead { snap: snap?, inputs: inputs? })
 }
 
 /// Pre-flight `client_id_unused`: the exchange already knows the ENTRY's client id, so this plan
@@ -96,6 +156,8 @@ pub fn enter(e: &mut Engine<'_>) -> Result<EntryOutcome> {
 }
 
 fn enter_unguarded(e: &mut Engine<'_>) -> Result<EntryOutcome> {
+    // Reconcile's reads serve this ENTRY at most: never a later one.
+    let prefetched = e.prefetched.take();
     let now = e.now();
     let Some(plan) = e.store.latest_plan_with_status(PlanStatus::Planned)? else {
         return Ok(EntryOutcome::NoPlan);
@@ -116,8 +178,8 @@ fn enter_unguarded(e: &mut Engine<'_>) -> Result<EntryOutcome> {
     let entry_cid = ClientOrderId::new(&e.cfg.bot_id, &plan.id, OrderRole::Entry, attempt)
         .map_err(|x| Error::Failed(x.to_string()))?
         .to_string();
-    let mut pre = pre_read(e, &entry_cid)?;
-    refuse_if_known(e, &plan, &entry_cid, pre.known_entry.as_ref())?;
+    let mut pre = pre_read(e, &entry_cid, prefetched)?;
+    refuse_if_known(e, &plan, &entry_cid, pre.inputs.known_entry.as_ref())?;
     fix_margin_settings(e, &mut pre)?;
     let sys = e.store.system()?;
     let db_pos = e.store.active_position(&e.cfg.symbol)?;
@@ -127,16 +189,16 @@ fn enter_unguarded(e: &mut Engine<'_>) -> Result<EntryOutcome> {
         reconciled: sys.last_reconcile_ms.is_some(),
         entry_block_reason: sys.entry_block_reason.as_deref(),
         cooldown_until_ms: sys.cooldown_until_ms,
-        isolated: pre.settings.isolated,
-        leverage: pre.settings.leverage,
-        dual_side: pre.settings.dual_side,
+        isolated: pre.inputs.settings.isolated,
+        leverage: pre.inputs.settings.leverage,
+        dual_side: pre.inputs.settings.dual_side,
         exchange_position_qty: pre.snap.position.qty,
         db_position_active: db_pos.is_some(),
         our_open_orders: pre.snap.our_orders.len() + pre.snap.our_conditionals.len(),
         foreign_orders: pre.snap.foreign_orders.len() + pre.snap.foreign_conditionals.len(),
-        mark_price: pre.mark.mark_price,
+        mark_price: pre.inputs.mark.mark_price,
         max_slippage_pct: e.cfg.execution.max_slippage_pct,
-        filters: &pre.filters,
+        filters: &pre.inputs.filters,
     };
     if let Err(f) = preflight::check(&input) {
         e.audit(
@@ -150,7 +212,7 @@ fn enter_unguarded(e: &mut Engine<'_>) -> Result<EntryOutcome> {
     }
     // The mode is re-read right before the ENTRY is sent (CONTRACT §7.10).
     refuse_if_halted(e, &plan)?;
-    let result = submit(e, &plan, &pre.filters);
+    let result = submit(e, &plan, &pre.inputs.filters);
     e.store.flush_batch()?;
     if e.store.plan(&plan.id)?.is_some_and(|p| p.status == PlanStatus::NotFilled) {
         close_unused_protection_intents(e, &plan.id)?;
@@ -221,20 +283,33 @@ fn refuse_if_halted(e: &mut Engine<'_>, plan: &TradePlan) -> Result<()> {
 }
 
 /// ISOLATED and 1x are set when they are not already (the exchange answers "no need to change"
-/// as success); hedge mode is never switched automatically because it is account-wide.
+/// as success); hedge mode is never switched automatically because it is account-wide. Only what
+/// `symbolConfig` shows differs is sent, and both at once when both differ: neither depends on the
+/// other while flat.
 fn fix_margin_settings(e: &mut Engine<'_>, pre: &mut PreRead) -> Result<()> {
     let flat = pre.snap.position.is_flat() && pre.snap.our_orders.is_empty() && pre.snap.foreign_orders.is_empty();
     if !flat {
         return Ok(());
     }
-    if !pre.settings.isolated {
-        e.ex.set_isolated_margin(&e.cfg.symbol)?;
-        pre.settings.isolated = true;
-    }
-    if pre.settings.leverage != 1 {
-        e.ex.set_leverage(&e.cfg.symbol, 1)?;
-        pre.settings.leverage = 1;
-    }
+    let settings = &mut pre.inputs.settings;
+    let (ex, symbol) = (e.ex, e.cfg.symbol.as_str());
+    let (isolate, lever) = (!settings.isolated, settings.leverage != 1);
+    let (isolated, levered) = if isolate && lever && ex.concurrent_calls() {
+        std::thread::scope(|s| {
+            let m = s.spawn(|| ex.set_isolated_margin(symbol));
+            let l = ex.set_leverage(symbol, 1);
+            (snapshot::join(m), l)
+        })
+    } else {
+        let m = if isolate { ex.set_isolated_margin(symbol) } else { Ok(()) };
+        // One after the other (an in-process exchange): a refused margin change sends no more.
+        let l = if lever && m.is_ok() { ex.set_leverage(symbol, 1) } else { Ok(()) };
+        (m, l)
+    };
+    isolated?;
+    levered?;
+    settings.isolated = true;
+    settings.leverage = 1;
     Ok(())
 }
 
@@ -468,10 +543,8 @@ fn protect_before_the_price(
         Some(stop) => {
             let t = Targets { side: plan.side, qty, stop, tp: stop };
             let (ex, clock, symbol, cid) = (e.ex, e.clock, e.cfg.symbol.clone(), o.client_id.clone());
-            let budget = ambiguity::Budget {
-                max_elapsed_ms: e.cfg.execution.entry_ack_timeout_ms.as_i64(),
-                pause_ms: 300,
-            };
+            let budget =
+                ambiguity::Budget { max_elapsed_ms: e.cfg.execution.entry_ack_timeout_ms.as_i64(), pause_ms: 300 };
             let priced = move || {
                 ambiguity::resolve(clock, budget, || {
                     ex.query_order(&symbol, &cid).map(|q| q.filter(|q| q.fill_price().is_some()))

@@ -52,11 +52,28 @@ pub struct Engine<'a> {
     pub store: &'a mut Store,
     pub ex: &'a dyn Exchange,
     pub clock: &'a dyn Clock,
+    /// What a reconcile that repaired nothing read for the ENTRY that follows it, in its own read
+    /// round (issue 16 item 6); taken, at most once, by `entry::enter`.
+    pub(crate) prefetched: Option<entry::Prefetched>,
 }
 
 impl<'a> Engine<'a> {
     pub fn new(cfg: &'a Config, store: &'a mut Store, ex: &'a dyn Exchange, clock: &'a dyn Clock) -> Self {
-        Engine { cfg, store, ex, clock }
+        Engine { cfg, store, ex, clock, prefetched: None }
+    }
+
+    /// Keeps the adapter's clock offset for the next process when this one measured a newer one
+    /// than the state DB holds (issue 16 item 6). Only a measurement writes: a process that
+    /// started from the stored offset adds no DB write.
+    ///
+    /// # Errors
+    /// State DB failures.
+    pub fn keep_clock_sync(&mut self) -> crate::error::Result<()> {
+        let Some(now) = self.ex.clock_sync() else { return Ok(()) };
+        if self.store.clock_sync()?.is_none_or(|kept| kept.measured_ms < now.measured_ms) {
+            self.store.set_clock_sync(now)?;
+        }
+        Ok(())
     }
     pub fn now(&self) -> i64 {
         self.clock.now_ms()

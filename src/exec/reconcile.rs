@@ -262,10 +262,19 @@ pub fn reconcile(e: &mut Engine<'_>) -> Result<ReconcileOutcome> {
 /// this journal never wrote are its own to take over (issue 10 item 7, docs/recovery.md).
 pub fn reconcile_with(e: &mut Engine<'_>, adopt: bool) -> Result<ReconcileOutcome> {
     // A naked position is protected even when no journal row can be written (issue 11 item 2).
-    crate::exec::unwritable::guarded(e, ReconcileOutcome::Unwritable, |e| reconcile_unguarded(e, adopt))
+    crate::exec::unwritable::guarded(e, ReconcileOutcome::Unwritable, |e| reconcile_unguarded(e, adopt, false))
 }
 
-fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<ReconcileOutcome> {
+/// `reconcile` right before `entry::enter` (`mcbot enter`): its read round also reads what
+/// pre-flight needs — settings, filters, mark and the look-up of the ENTRY's client id — and
+/// hands it to `enter` when it repaired nothing, so the ENTRY follows one round of reads, not
+/// two (issue 16 item 6). A reconcile that sent or repaired anything hands nothing over.
+pub fn reconcile_before_entry(e: &mut Engine<'_>) -> Result<ReconcileOutcome> {
+    crate::exec::unwritable::guarded(e, ReconcileOutcome::Unwritable, |e| reconcile_unguarded(e, false, true))
+}
+
+fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool, before_entry: bool) -> Result<ReconcileOutcome> {
+    e.prefetched = None;
     // Asked before anything below writes: has this journal ever written an order?
     let fresh_journal = !e.store.has_order_events()?;
     let established = !adopt && !fresh_journal;
@@ -275,19 +284,40 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<ReconcileOutco
     // in the same round as the snapshot, so it costs no round trip (issue 10 item 3).
     let history_since = cooldown_ms(e).filter(|_| fresh_journal).map(|c| e.now() - c.min(HISTORY_WINDOW_MS));
     let now = e.now();
-    let (read, history) = {
+    let round_ms = now;
+    // Ahead of an ENTRY (over a network port only: in-process reads cost no round trip).
+    let entry_cid = if before_entry && e.ex.concurrent_calls() { crate::exec::entry::upcoming_entry(e)? } else { None };
+    let (read, history, entry_inputs) = {
         let er: &Engine<'_> = e;
         let snapshot_read =
             || er.read_persistent("snapshot", |_| snapshot::read(er.ex, &er.cfg.symbol, &er.cfg.bot_id));
-        match history_since {
-            None => (snapshot_read(), History::default()),
-            Some(since) if er.ex.concurrent_calls() => std::thread::scope(|s| {
-                let h = s.spawn(|| read_history(er.ex, &er.cfg.symbol, now, since));
+        if er.ex.concurrent_calls() {
+            let (ex, symbol) = (er.ex, er.cfg.symbol.as_str());
+            std::thread::scope(|s| {
+                let h = history_since.map(|since| s.spawn(move || read_history(ex, symbol, now, since)));
+                let k = entry_cid
+                    .as_deref()
+                    .map(|cid| s.spawn(move || crate::exec::entry::read_entry_inputs(ex, symbol, cid)));
                 let snap = snapshot_read();
-                (snap, h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            }),
-            Some(since) => (snapshot_read(), read_history(er.ex, &er.cfg.symbol, now, since)),
+                let history = h.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                (snap, history.unwrap_or_default(), k.map(snapshot::join))
+            })
+        } else {
+            let history = history_since.map(|since| read_history(er.ex, &er.cfg.symbol, now, since));
+            (snapshot_read(), history.unwrap_or_default(), None)
         }
+    };
+    // The offset measured before the round's first signed request starts the next process.
+    if let Err(err) = e.keep_clock_sync() {
+        tracing::warn!(event = "reconcile.clock_sync_unsaved", error = %err, "clock offset not kept for the next run");
+    }
+    let entry_inputs = match entry_inputs {
+        Some(Ok(inputs)) => entry_cid.zip(Some(inputs)),
+        Some(Err(err)) => {
+            tracing::debug!(event = "reconcile.entry_reads_failed", error = %err, "enter reads again");
+            None
+        }
+        None => None,
     };
     let snap = match read {
         Ok(s) => s,
@@ -617,6 +647,12 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool) -> Result<ReconcileOutco
     } else {
         ReconcileVerdict::Ok
     };
+    // Handed to `enter` only from a reconcile that sent nothing and changed nothing: any repair
+    // makes the snapshot stale, and pre-flight must then read again.
+    if let Some((cid, inputs)) = entry_inputs.filter(|_| clean && repairs.is_empty() && verdict == ReconcileVerdict::Ok)
+    {
+        e.prefetched = Some(crate::exec::entry::Prefetched::new(cid, round_ms, snap.clone(), inputs));
+    }
     Ok(ReconcileOutcome::Done(Reconciled {
         verdict,
         notes: lines,

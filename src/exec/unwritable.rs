@@ -201,10 +201,7 @@ fn place_missing(
     let Ok(ledger) = e.ledger(plan_id) else { return false };
     let working_type =
         if e.cfg.execution.working_type_mark { WorkingType::MarkPrice } else { WorkingType::ContractPrice };
-    let budget = ambiguity::Budget {
-        max_elapsed_ms: e.cfg.execution.stop_ack_timeout_ms.as_i64(),
-        pause_ms: 300,
-    };
+    let budget = ambiguity::Budget { max_elapsed_ms: e.cfg.execution.stop_ack_timeout_ms.as_i64(), pause_ms: 300 };
     let mut stop_ok = !missing.contains(&OrderRole::Stop);
     for role in missing {
         if *role == OrderRole::Tp && !stop_ok {
@@ -278,8 +275,7 @@ fn place_missing(
 
 /// CLOSE at market until flat, bounded by `close_retry_max_elapsed_ms`, with no journal write.
 fn close_without_journal(e: &mut Engine<'_>, plan_id: &str, side: PositionSide, done: &mut Done) {
-    let deadline =
-        e.cfg.execution.close_retry_max_elapsed_ms.after(e.now());
+    let deadline = e.cfg.execution.close_retry_max_elapsed_ms.after(e.now());
     let first = e.ledger(plan_id).map_or(1, |l| l.next_attempt(plan_id, OrderRole::Close));
     let budget = ambiguity::Budget { max_elapsed_ms: 3_000, pause_ms: 300 };
     for attempt in first..first + 10 {

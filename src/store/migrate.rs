@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_posture.sql")),
     (8, include_str!("migrations/0008_run_record.sql")),
     (9, include_str!("migrations/0009_posture_open_since.sql")),
+    (10, include_str!("migrations/0010_clock_sync.sql")),
 ];
 
 pub fn latest_version() -> i64 {

@@ -1,5 +1,6 @@
 //! System mode (RUNNING/HALTED), reconcile bookkeeping, mismatch streak and cooldown.
 
+use crate::clock::ClockSync;
 use crate::store::{Store, StoreError, StoreResult};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -130,6 +131,27 @@ impl Store {
         self.conn
             .prepare_cached("UPDATE system_state SET cooldown_until_ms = ?1 WHERE id = 1")?
             .execute(params![until_ms])?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The exchange clock offset the last process measured, if any (issue 16 item 6).
+    pub fn clock_sync(&self) -> StoreResult<Option<ClockSync>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT offset_ms, measured_ms FROM clock_sync WHERE id = 1")?
+            .query_row([], |r| Ok(ClockSync { offset_ms: r.get(0)?, measured_ms: r.get(1)? }))
+            .optional()?)
+    }
+
+    pub fn set_clock_sync(&self, sync: ClockSync) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO clock_sync (id, offset_ms, measured_ms) VALUES (1, ?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET offset_ms = excluded.offset_ms, measured_ms = excluded.measured_ms",
+            )?
+            .execute(params![sync.offset_ms, sync.measured_ms])?;
         Ok(())
     }
 }

@@ -58,6 +58,11 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// How old a persisted clock offset may be and still sign the first request of a process. A
+/// server's clock drifts by milliseconds a day against NTP, far inside the default 5 s
+/// `recvWindow`; the bound keeps a jump of the local clock (or a moved host) from living long.
+pub const CLOCK_SYNC_MAX_AGE_MS: i64 = 10 * 60_000;
+
 /// The adapter. Cheap to share across scoped threads (`&self` everywhere).
 pub struct BinanceFutures {
     rest: Rest,
@@ -112,6 +117,17 @@ impl BinanceFutures {
         let budget = Arc::new(RetryBudget::new(BudgetLimits::COMMAND, rest.clock.now_ms()));
         let rest = rest.with_budget(budget.clone());
         Ok(BinanceFutures { rest, filters: Mutex::new(HashMap::new()), budget })
+    }
+
+    /// Starts from the clock offset an earlier process measured when it is at most
+    /// [`CLOCK_SYNC_MAX_AGE_MS`] old: the first signed request then goes out without a
+    /// `/fapi/v1/time` round trip before it. An offset that has gone wrong meanwhile costs one
+    /// -1021, which Binance answers before acting; the adapter then resyncs and sends once more.
+    pub fn with_clock_sync(self, sync: Option<crate::clock::ClockSync>) -> Self {
+        if let Some(s) = sync.filter(|s| s.is_fresh(self.rest.clock.now_ms(), CLOCK_SYNC_MAX_AGE_MS)) {
+            self.rest.seed_clock(s);
+        }
+        self
     }
 
     /// Replaces the retry budget (tests; a caller that owns a budget of its own).
@@ -323,6 +339,9 @@ impl Exchange for BinanceFutures {
     }
     fn rate_usage(&self) -> Option<RateUsage> {
         Some(self.current_rate_usage())
+    }
+    fn clock_sync(&self) -> Option<crate::clock::ClockSync> {
+        self.rest.clock_sync()
     }
     fn standing(&self) -> crate::exchange::Standing {
         crate::exchange::Standing {

@@ -3,7 +3,7 @@
 //! one: a -1021 (timestamp outside recvWindow) is rejected before execution, so the adapter
 //! resyncs its clock offset and sends once more (CONTRACT §6, BINANCE.md §6).
 
-use crate::clock::Clock;
+use crate::clock::{Clock, ClockSync};
 use crate::config::secrets::{ApiKey, Credentials};
 use crate::core::millis::Millis;
 use crate::exchange::binance::codes;
@@ -50,6 +50,9 @@ pub struct Rest {
     /// Server time minus local time, ms.
     offset_ms: AtomicI64,
     synced: AtomicBool,
+    /// Local time of the last measurement of `offset_ms` (by `/fapi/v1/time` here, or by an
+    /// earlier process when seeded); `NOT_MEASURED` when signing with the local clock unmeasured.
+    measured_ms: AtomicI64,
     /// Held while the first clock sync runs, so concurrent first calls (the snapshot's three reads)
     /// wait for one `/fapi/v1/time` instead of each sending their own.
     first_sync: Mutex<()>,
@@ -62,6 +65,9 @@ pub struct Rest {
     /// The command's retry budget: a read does not wait out a 429 back-off past its deadline.
     budget: Option<Arc<RetryBudget>>,
 }
+
+/// `measured_ms` before any measurement.
+const NOT_MEASURED: i64 = i64::MIN;
 
 fn local(message: impl Into<String>) -> ExchangeError {
     ExchangeError::new(ExchangeErrorKind::Local, ErrorClass::Fatal, message)
@@ -95,6 +101,7 @@ impl Rest {
             recv_window_ms,
             offset_ms: AtomicI64::new(0),
             synced: AtomicBool::new(false),
+            measured_ms: AtomicI64::new(NOT_MEASURED),
             first_sync: Mutex::new(()),
             gate: RateGate::default(),
             key_env: "the API key variable".into(),
@@ -154,6 +161,23 @@ impl Rest {
         self.synced.load(Ordering::SeqCst).then(|| self.offset_ms.load(Ordering::SeqCst))
     }
 
+    /// The offset and when it was measured; `None` while nothing was measured (not even by an
+    /// earlier process).
+    pub fn clock_sync(&self) -> Option<ClockSync> {
+        let measured_ms = self.measured_ms.load(Ordering::SeqCst);
+        (self.synced.load(Ordering::SeqCst) && measured_ms != NOT_MEASURED)
+            .then(|| ClockSync { offset_ms: self.offset_ms.load(Ordering::SeqCst), measured_ms })
+    }
+
+    /// Starts from an offset an earlier process measured instead of syncing before the first
+    /// signed call. The caller decides it is young enough; a -1021 still resyncs (see `call`).
+    pub fn seed_clock(&self, sync: ClockSync) {
+        let _first = self.first_sync.lock().unwrap_or_else(PoisonError::into_inner);
+        self.offset_ms.store(sync.offset_ms, Ordering::SeqCst);
+        self.measured_ms.store(sync.measured_ms, Ordering::SeqCst);
+        self.synced.store(true, Ordering::SeqCst);
+    }
+
     /// The `recvWindow` signed requests carry, ms.
     pub fn recv_window_ms(&self) -> Millis {
         self.recv_window_ms
@@ -171,7 +195,9 @@ impl Rest {
         let st: wire::ServerTime = serde_json::from_str(&reply.body)
             .map_err(|e| codes::parse_error(false, format!("/fapi/v1/time: {e}")).with_raw(reply.transcript()))?;
         let server = st.server_time.0;
-        self.offset_ms.store(server - (t0 + (t1 - t0) / 2), Ordering::SeqCst);
+        let midpoint = t0 + (t1 - t0) / 2;
+        self.offset_ms.store(server - midpoint, Ordering::SeqCst);
+        self.measured_ms.store(midpoint, Ordering::SeqCst);
         self.synced.store(true, Ordering::SeqCst);
         Ok(server)
     }
@@ -206,15 +232,22 @@ impl Rest {
                 }
             }
         }
+        let signed_with = self.measured_ms.load(Ordering::SeqCst);
         let first = self.send_signed(ep, params, key, signer, kline_limit);
         let rejected = match first {
             Err(e) if e.code() == Some(codes::INVALID_TIMESTAMP) => e,
             other => return other,
         };
-        tracing::warn!(event = "binance.clock_resync", path = ep.path, "timestamp rejected (-1021): resyncing");
-        if let Err(sync) = self.sync_time() {
-            return Err(clock_skew(rejected, &format!("the resync failed: {sync}")));
+        // Concurrent calls refused together share one resync: whoever comes second finds the
+        // offset measured after its own request was signed and only signs again.
+        let resync = self.first_sync.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.measured_ms.load(Ordering::SeqCst) == signed_with {
+            tracing::warn!(event = "binance.clock_resync", path = ep.path, "timestamp rejected (-1021): resyncing");
+            if let Err(sync) = self.sync_time() {
+                return Err(clock_skew(rejected, &format!("the resync failed: {sync}")));
+            }
         }
+        drop(resync);
         match self.send_signed(ep, params, key, signer, kline_limit) {
             Err(e) if e.code() == Some(codes::INVALID_TIMESTAMP) => Err(clock_skew(e, "even after a resync")),
             other => other,
