@@ -8,272 +8,20 @@
 //! auditable reason. Failure modes (§10): F-001 duplicate ENTRY, F-002 naked position, F-003
 //! phantom position, F-004 partial fill drift, F-005 exchange outage mid-trade.
 
-use crate::support::mock_binance::{now_ms, Action, MockBinance, Request, API_KEY, API_SECRET};
-use crate::support::{Outcome, TestEnv};
-use mcbot::core::plan::{PlanStatus, TradePlan};
-use mcbot::core::types::PositionSide;
-use mcbot::store::Store;
+use crate::support::bot::Bot;
+use crate::support::mock_binance::{now_ms, Action, Request, API_KEY, API_SECRET};
+use crate::support::scenario::{cid, lines, Scenario, ALGO, ORDER, PLAN};
+use crate::support::Outcome;
+use mcbot::core::plan::PlanStatus;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::Value;
-
-pub(crate) const PLAN: &str = "a1b2c3d4e5f6";
-pub(crate) const ORDER: &str = "/fapi/v1/order";
-pub(crate) const ALGO: &str = "/fapi/v1/algoOrder";
-
-/// `mc_a1b2c3d4e5f6_<ROLE>_<n>`
-pub(crate) fn cid(role: &str, n: u32) -> String {
-    format!("mc_{PLAN}_{role}_{n}")
-}
-
-/// Execution timeouts small enough to keep each scenario well under two seconds.
-const EXECUTION: &[(&str, &str)] = &[
-    ("entry_ack_timeout_ms", "1000"),
-    ("stop_ack_timeout_ms", "1000"),
-    ("tp_ack_timeout_ms", "1000"),
-    ("entry_fill_window_ms", "1000"),
-    ("close_retry_max_elapsed_ms", "1500"),
-];
-
-/// A temp mcbot installation pointed at a fresh mock, with a reconciled, flat account and one
-/// PLANNED long: reference 40000 (= the mock's mark), stop 39000, qty 0.010.
-pub(crate) struct Scenario {
-    pub(crate) env: TestEnv,
-    pub(crate) mock: MockBinance,
-}
-
-impl Scenario {
-    pub(crate) fn new() -> Scenario {
-        Scenario::with(&[])
-    }
-
-    /// `overrides` replace keys of [execution] (or add `exchange.*` / `risk.*` / `posture.*` ones,
-    /// written with the prefix).
-    pub(crate) fn with(overrides: &[(&str, &str)]) -> Scenario {
-        let mock = MockBinance::start();
-        let env = TestEnv::new();
-        let mut exchange = vec![("http_timeout_ms", "2000".to_string())];
-        let mut lock_timeout = "300".to_string();
-        // `risk.*` and `posture.*` keys: their own tables, after [execution].
-        let mut tables: Vec<(&str, &str, String)> = Vec::new();
-        let mut execution: Vec<(&str, String)> = EXECUTION.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        for (k, v) in overrides {
-            if *k == "lock_timeout_ms" {
-                lock_timeout = v.to_string();
-                continue;
-            }
-            if let Some((table, k)) = k.split_once('.').filter(|(t, _)| ["risk", "posture"].contains(t)) {
-                tables.push((table, k, v.to_string()));
-                continue;
-            }
-            let target = if let Some(k) = k.strip_prefix("exchange.") {
-                exchange.retain(|(n, _)| *n != k);
-                exchange.push((k, v.to_string()));
-                continue;
-            } else {
-                &mut execution
-            };
-            target.retain(|(n, _)| n != k);
-            target.push((k, v.to_string()));
-        }
-        let mut text = format!(
-            "bot_id = \"mc\"\nsymbol = \"BTCUSDT\"\nstate_db = \"state/mcbot.db\"\nlock_timeout_ms = {lock_timeout}\n\n[exchange]\nkind = \"binance\"\nbase_url = \"{}\"\n",
-            mock.url()
-        );
-        for (k, v) in &exchange {
-            text.push_str(&format!("{k} = {v}\n"));
-        }
-        text.push_str("\n[execution]\n");
-        for (k, v) in &execution {
-            text.push_str(&format!("{k} = {v}\n"));
-        }
-        for table in ["risk", "posture"] {
-            if tables.iter().any(|(t, _, _)| *t == table) {
-                text.push_str(&format!("\n[{table}]\n"));
-            }
-            for (_, k, v) in tables.iter().filter(|(t, _, _)| *t == table) {
-                text.push_str(&format!("{k} = {v}\n"));
-            }
-        }
-        env.write_config(&text);
-        let s = Scenario { env, mock };
-        s.seed();
-        s
-    }
-
-    /// The state `evaluate` and an earlier `reconcile` would have left: reconciled, one PLANNED plan.
-    pub(crate) fn seed(&self) {
-        let now = now_ms();
-        let store = Store::open(&self.env.db_path(), now).unwrap();
-        store.record_reconcile(now, true, 0, None).unwrap();
-        self.add_plan(PLAN);
-    }
-
-    /// A PLANNED long `id`: reference 40000, stop 39000, qty 0.010, valid for this candle.
-    pub(crate) fn add_plan(&self, id: &str) {
-        self.add_plan_at(id, dec!(40000), dec!(39000));
-    }
-
-    /// A PLANNED long `id` at `entry_ref` with `stop`, qty 0.010, valid for this candle.
-    pub(crate) fn add_plan_at(&self, id: &str, entry_ref: Decimal, stop: Decimal) {
-        let now = now_ms();
-        let plan = TradePlan {
-            id: id.into(),
-            symbol: "BTCUSDT".into(),
-            interval: "4h".into(),
-            candle_close_ms: now - 1_000,
-            side: PositionSide::Long,
-            entry_ref,
-            stop_price: stop,
-            qty: dec!(0.010),
-            risk_usdt: dec!(10),
-            valid_until_ms: now + 14_400_000,
-            status: PlanStatus::Planned,
-        };
-        Store::open(&self.env.db_path(), now).unwrap().insert_plan(&plan, None, now).unwrap();
-    }
-
-    /// `mcbot --json <args>` with the credentials, started and left running (a second command
-    /// runs beside it).
-    pub(crate) fn spawn(&self, args: &[&str]) -> std::process::Child {
-        self.env
-            .std_command()
-            .arg("--json")
-            .args(args)
-            .env("MCBOT_API_KEY", API_KEY)
-            .env("MCBOT_API_SECRET", API_SECRET)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    pub(crate) fn store(&self) -> Store {
-        Store::open(&self.env.db_path(), now_ms()).unwrap()
-    }
-
-    /// `mcbot --json -v <args>` with the credentials in the environment. Neither credential may
-    /// appear in what it prints (CONTRACT §4).
-    pub(crate) fn run(&self, args: &[&str]) -> Outcome {
-        let mut all = vec!["--json", "-v"];
-        all.extend_from_slice(args);
-        let out = self.env.run_env(&all, &[("MCBOT_API_KEY", API_KEY), ("MCBOT_API_SECRET", API_SECRET)]);
-        assert_no_secret_in("output", &format!("{}{}", out.stdout, out.stderr));
-        out
-    }
-
-    /// The order_event rows of one client id, as event names.
-    pub(crate) fn events(&self, client_id: &str) -> Vec<String> {
-        let db = self.env.db();
-        let mut st = db.prepare("SELECT event FROM order_event WHERE client_id = ?1 ORDER BY seq").unwrap();
-        st.query_map([client_id], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
-    }
-
-    /// `SEVERITY:kind` of every audit_event row, in order.
-    pub(crate) fn audit(&self) -> Vec<String> {
-        let db = self.env.db();
-        let mut st = db.prepare("SELECT severity || ':' || kind FROM audit_event ORDER BY seq").unwrap();
-        st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
-    }
-
-    pub(crate) fn mode(&self) -> String {
-        self.env.db().query_row("SELECT mode FROM system_state", [], |r| r.get(0)).unwrap()
-    }
-
-    pub(crate) fn plan_status(&self) -> String {
-        self.env.db().query_row("SELECT status FROM trade_plan WHERE id = ?1", [PLAN], |r| r.get(0)).unwrap()
-    }
-
-    /// (state, qty, exit_reason) of the latest position row.
-    pub(crate) fn position(&self) -> (String, String, Option<String>) {
-        self.env
-            .db()
-            .query_row("SELECT state, qty, exit_reason FROM position ORDER BY id DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .unwrap()
-    }
-
-    /// Index of the first request matching `method path client_id` (panics if absent).
-    #[track_caller]
-    /// The first such request. For the look-up of an order (GET /fapi/v1/order) that means the
-    /// first look-up after the order was sent: the pre-send check that its client id is unused
-    /// (issue 10 item 3) comes before every ENTRY and is asserted on its own.
-    pub(crate) fn at(&self, method: &str, path: &str, client_id: &str) -> usize {
-        let reqs = self.mock.requests();
-        let from = self.sent_at(method, path, client_id).unwrap_or(0);
-        reqs.iter()
-            .skip(from)
-            .position(|r| r.method == method && r.path == path && r.client_id() == Some(client_id))
-            .map(|i| i + from)
-            .unwrap_or_else(|| panic!("no {method} {path} {client_id} in\n{}", lines(&reqs)))
-    }
-
-    /// For a look-up of an order: the index of that order's first POST.
-    pub(crate) fn sent_at(&self, method: &str, path: &str, client_id: &str) -> Option<usize> {
-        if method != "GET" || path != ORDER {
-            return None;
-        }
-        self.mock
-            .requests()
-            .iter()
-            .position(|r| r.method == "POST" && r.path == ORDER && r.client_id() == Some(client_id))
-    }
-
-    /// Look-ups of an order after it was sent (the ambiguity rule's look-ups).
-    pub(crate) fn lookups_after_send(&self, client_id: &str) -> usize {
-        let from = self.sent_at("GET", ORDER, client_id).unwrap_or(usize::MAX);
-        self.mock
-            .requests()
-            .iter()
-            .skip(from)
-            .filter(|r| r.method == "GET" && r.path == ORDER && r.client_id() == Some(client_id))
-            .count()
-    }
-
-    pub(crate) fn request(&self, method: &str, path: &str, client_id: &str) -> Request {
-        self.mock.requests()[self.at(method, path, client_id)].clone()
-    }
-
-    /// The end of every scenario: every signed request carried its key and signature (the mock
-    /// verified the HMAC), no credential reached the DB, and the journal replays clean.
-    #[track_caller]
-    pub(crate) fn finish(&self) {
-        for r in self.mock.requests() {
-            let public = ["/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/premiumIndex", "/fapi/v1/klines"];
-            if !public.contains(&r.path.as_str()) {
-                assert!(r.signed && r.api_key.as_deref() == Some(API_KEY), "unsigned request: {r:?}");
-                assert_ne!(r.status, 401, "key refused: {r:?}");
-                assert!(!r.body.contains("-1022"), "signature refused: {r:?}");
-            }
-        }
-        for file in ["state/mcbot.db", "state/mcbot.db-wal"] {
-            if let Ok(bytes) = std::fs::read(self.env.path().join(file)) {
-                let text = String::from_utf8_lossy(&bytes);
-                assert_no_secret_in(file, &text);
-                assert!(!text.contains("signature="), "a request signature reached {file}");
-            }
-        }
-        let rep = self.run(&["replay", "--all"]);
-        assert_eq!(rep.code, 0, "replay --all: {}", rep.stdout);
-    }
-}
-
-#[track_caller]
-fn assert_no_secret_in(what: &str, text: &str) {
-    assert!(!text.contains(API_SECRET), "the API secret leaked into {what}");
-    assert!(!text.contains(API_KEY), "the API key leaked into {what}");
-}
-
-fn lines(reqs: &[Request]) -> String {
-    reqs.iter().map(|r| format!("{:>3} {} -> {}", r.seq, r.line(), r.status)).collect::<Vec<_>>().join("\n")
-}
 
 /// The happy path the failure modes deviate from (seed 000 §4): ENTRY, then STOP and TP for the
 /// filled quantity, TP at exactly 2R, both reduce-only on the Algo Order API.
 #[test]
 fn happy_path_entry_then_stop_and_tp_over_http() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     let out = s.run(&["enter"]);
     out.code(0);
     let j = out.json();
@@ -384,7 +132,7 @@ impl Scenario {
 /// it: exactly one POST with `_ENTRY_1`, no `_ENTRY_2`.
 #[test]
 fn f001_lost_entry_response_is_looked_up_by_client_id_never_resent() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThenDrop, 1);
     let out = s.run(&["enter"]);
     out.code(0);
@@ -407,7 +155,7 @@ fn f001_lost_entry_response_is_looked_up_by_client_id_never_resent() {
 #[test]
 fn f001_unknown_outcome_answers_are_resolved_by_lookup() {
     for action in [Action::executed_then_unknown_error(), Action::executed_then_1007()] {
-        let s = Scenario::new();
+        let s = Bot::new().planned_long().mock();
         s.mock.on("POST", ORDER, Some("ENTRY"), action.clone(), 1);
         s.run(&["enter"]).code(0);
         assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 1, "{action:?}");
@@ -422,7 +170,7 @@ fn f001_unknown_outcome_answers_are_resolved_by_lookup() {
 /// else is sent, found FILLED, protected — never taken as "not accepted" and left naked.
 #[test]
 fn unknown_code_on_an_applied_entry_is_looked_up_and_protected() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThen { status: 400, body }, 1);
     s.run(&["enter"]).code(0);
@@ -439,7 +187,7 @@ fn unknown_code_on_an_applied_entry_is_looked_up_and_protected() {
 /// apart in time prove it absent before attempt 2 goes out; exactly one ENTRY fills.
 #[test]
 fn unknown_code_on_a_refused_entry_is_proven_absent_before_attempt_2() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::api_error(400, -1199, "An unexpected new error occurred."), 1);
     s.run(&["enter"]).code(0);
     assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 2, "two agreeing look-ups");
@@ -458,7 +206,7 @@ fn unknown_code_on_a_refused_entry_is_proven_absent_before_attempt_2() {
 /// after the forced close); the position stays protected by it, exit 0, no HALT.
 #[test]
 fn unknown_code_on_an_applied_stop_is_found_not_journaled_rejected() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
     s.mock.on("POST", ALGO, Some("STOP"), Action::ExecuteThen { status: 400, body }, 1);
     s.run(&["enter"]).code(0);
@@ -475,7 +223,7 @@ fn unknown_code_on_an_applied_stop_is_found_not_journaled_rejected() {
 /// attempt, with the attempt number incremented, after the position is seen still flat.
 #[test]
 fn entry_503_service_unavailable_is_retried_once_as_entry_2() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::service_unavailable(), 1);
     s.run(&["enter"]).code(0);
     let (first, second) = (s.at("POST", ORDER, &cid("ENTRY", 1)), s.at("POST", ORDER, &cid("ENTRY", 2)));
@@ -495,7 +243,7 @@ fn entry_503_service_unavailable_is_retried_once_as_entry_2() {
 /// TP that did land, HALT, CRITICAL audit, exit 10.
 #[test]
 fn f002_stop_rejected_closes_cancels_tp_and_halts_exit_10() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.on("POST", ALGO, Some("STOP"), Action::api_error(400, -4045, "Reach max stop order limit."), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_rejected");
@@ -508,7 +256,11 @@ fn f002_stop_rejected_closes_cancels_tp_and_halts_exit_10() {
 /// after `stop_ack_timeout_ms` → CLOSE, then the late STOP (and the TP) are cancelled, HALT, 10.
 #[test]
 fn stop_ack_timeout_closes_then_cancels_the_late_stop_exit_10() {
-    let s = Scenario::with(&[("stop_ack_timeout_ms", "300"), ("exchange.http_timeout_ms", "3000")]);
+    let s = Bot::new()
+        .set("execution.stop_ack_timeout_ms", "300")
+        .set("exchange.http_timeout_ms", "3000")
+        .planned_long()
+        .mock();
     s.mock.on("POST", ALGO, Some("STOP"), Action::Delay(900), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("STOP", 1), "forced_close:stop_ack_timeout");
@@ -520,7 +272,7 @@ fn stop_ack_timeout_closes_then_cancels_the_late_stop_exit_10() {
 /// Seed 000 §5 "TP rejected": the same response, and the STOP that did land is cancelled.
 #[test]
 fn tp_rejected_closes_cancels_stop_and_halts_exit_10() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.on("POST", ALGO, Some("TP"), Action::api_error(400, -2022, "ReduceOnly Order is rejected."), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("STOP", 1), "forced_close:tp_rejected");
@@ -533,7 +285,7 @@ fn tp_rejected_closes_cancels_stop_and_halts_exit_10() {
 /// mock's trigger rule, not a scripted error) → CLOSE at the new mark, HALT, exit 10.
 #[test]
 fn stop_2021_would_trigger_after_a_fast_move_closes_and_halts() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::MoveMarkAfter(dec!(38900)), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_would_trigger");
@@ -550,7 +302,7 @@ fn stop_2021_would_trigger_after_a_fast_move_closes_and_halts() {
 /// before the small ones are cancelled (never unprotected).
 #[test]
 fn f004_partial_fill_completed_in_window_resizes_protection() {
-    let s = Scenario::with(&[("entry_fill_window_ms", "2000")]);
+    let s = Bot::new().set("execution.entry_fill_window_ms", "2000").planned_long().mock();
     s.mock.on(
         "POST",
         ORDER,
@@ -581,7 +333,7 @@ fn f004_partial_fill_completed_in_window_resizes_protection() {
 /// HALT; exit 1.
 #[test]
 fn f004_partial_fill_timed_out_cancels_remainder_and_closes() {
-    let s = Scenario::with(&[("entry_fill_window_ms", "600")]);
+    let s = Bot::new().set("execution.entry_fill_window_ms", "600").planned_long().mock();
     s.mock.on(
         "POST",
         ORDER,
@@ -616,7 +368,7 @@ fn f004_partial_fill_timed_out_cancels_remainder_and_closes() {
 /// When the exchange recovers, `exit` (never blocked by HALTED) closes the position.
 #[test]
 fn f005_outage_during_close_retries_new_attempts_then_halts_exit_10() {
-    let s = Scenario::with(&[("close_retry_max_elapsed_ms", "1500")]);
+    let s = Bot::new().set("execution.close_retry_max_elapsed_ms", "1500").planned_long().mock();
     s.run(&["enter"]).code(0);
     s.mock.on("POST", ORDER, Some("CLOSE"), Action::service_unavailable(), usize::MAX);
     let out = s.run(&["exit"]);
@@ -658,7 +410,7 @@ fn f005_outage_during_close_retries_new_attempts_then_halts_exit_10() {
 /// `manual`, no second CLOSE sent, and the journal replays.
 #[test]
 fn unknown_code_on_an_applied_close_is_looked_up_not_resent() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
     s.mock.on("POST", ORDER, Some("CLOSE"), Action::ExecuteThen { status: 400, body }, 1);
@@ -677,7 +429,7 @@ fn unknown_code_on_an_applied_close_is_looked_up_not_resent() {
 /// (nor a margin or leverage change) reaches the exchange.
 #[test]
 fn halted_enter_refuses_with_exit_3_and_sends_no_order() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.store().set_halted("operator", now_ms()).unwrap();
     let out = s.run(&["enter"]);
     out.code(3);
@@ -693,7 +445,7 @@ fn halted_enter_refuses_with_exit_3_and_sends_no_order() {
 /// 100 ms so the first holds the lock for most of a second: exactly one ENTRY request reaches the
 /// exchange.
 fn concurrent_enters(lock_timeout_ms: &str) -> (Scenario, Vec<Outcome>) {
-    let s = Scenario::with(&[("lock_timeout_ms", lock_timeout_ms)]);
+    let s = Bot::new().set("lock_timeout_ms", lock_timeout_ms).planned_long().mock();
     s.mock.set_latency_ms(100);
     let spawn = || {
         let mut c = s.env.std_command();
@@ -739,7 +491,7 @@ fn concurrent_enters_the_waiting_one_finds_nothing_to_do() {
 /// full size at the plan's prices.
 #[test]
 fn restart_with_naked_position_reconcile_places_stop_and_tp() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     s.mock.cancel_all_algos();
     let mark = s.mock.request_count();
@@ -766,7 +518,7 @@ fn restart_with_naked_position_reconcile_places_stop_and_tp() {
 /// `protect` (CONTRACT §1): only the missing STOP is placed; the TP that is still open stays.
 #[test]
 fn protect_places_only_the_missing_stop() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     {
         let mut st = s.mock.state();
@@ -787,7 +539,7 @@ fn protect_places_only_the_missing_stop() {
 fn f003_phantom_position_after_a_crash_is_adopted_and_protected() {
     use mcbot::core::order::{OrderEvent, OrderRole};
     use mcbot::store::journal::NewOrderEvent;
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     {
         let mut store = s.store();
         let now = now_ms();
@@ -832,7 +584,7 @@ fn f003_phantom_position_after_a_crash_is_adopted_and_protected() {
 /// `reconcile` finalises the position as `stop_hit` at the trigger and cancels the TP.
 #[test]
 fn stop_hit_while_down_is_finalised_as_stop_hit_and_tp_cancelled() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(38950));
     assert_eq!(s.mock.position(), Decimal::ZERO, "the STOP fired");
@@ -850,7 +602,7 @@ fn stop_hit_while_down_is_finalised_as_stop_hit_and_tp_cancelled() {
 /// CLOSE is confirmed: AC1), and records the reason.
 #[test]
 fn regime_exit_cancels_protection_then_closes_and_records_the_reason() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(40500));
     let out = s.run(&["exit", "--reason", "regime:trend_invalidation"]);
@@ -873,7 +625,7 @@ fn regime_exit_cancels_protection_then_closes_and_records_the_reason() {
 /// client id, apart in time, prove it absent (-2013); only then attempt 2 goes out.
 #[test]
 fn ambiguous_entry_that_never_landed_is_proven_absent_then_entry_2() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::Drop, 1);
     s.run(&["enter"]).code(0);
     assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 2, "two look-ups before attempt 2");
@@ -890,7 +642,7 @@ fn ambiguous_entry_that_never_landed_is_proven_absent_then_entry_2() {
 /// and protected, and nothing is sent twice.
 #[test]
 fn unresolvable_entry_with_a_position_found_is_protected() {
-    let s = Scenario::with(&[("entry_ack_timeout_ms", "300")]);
+    let s = Bot::new().set("execution.entry_ack_timeout_ms", "300").planned_long().mock();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThenDrop, 1);
     s.mock.on("GET", ORDER, Some("ENTRY"), Action::service_unavailable(), usize::MAX);
     let out = s.run(&["enter"]);
@@ -906,7 +658,7 @@ fn unresolvable_entry_with_a_position_found_is_protected() {
 /// either way, so it HALTs (exit 10) rather than guess; the next `reconcile` settles it.
 #[test]
 fn unresolvable_entry_while_flat_halts_exit_10() {
-    let s = Scenario::with(&[("entry_ack_timeout_ms", "300")]);
+    let s = Bot::new().set("execution.entry_ack_timeout_ms", "300").planned_long().mock();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::Drop, 1);
     s.mock.on("GET", ORDER, Some("ENTRY"), Action::service_unavailable(), 4);
     let out = s.run(&["enter"]);
@@ -927,7 +679,7 @@ fn unresolvable_entry_while_flat_halts_exit_10() {
 /// clientAlgoId proves it absent, so STOP_2 goes out, and the position is protected.
 #[test]
 fn lost_stop_that_never_landed_is_retried_once_as_stop_2() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.on("POST", ALGO, Some("STOP"), Action::Drop, 1);
     s.run(&["enter"]).code(0);
     s.before(s.at("GET", ALGO, &cid("STOP", 1)), s.at("POST", ALGO, &cid("STOP", 2)));
@@ -940,7 +692,7 @@ fn lost_stop_that_never_landed_is_retried_once_as_stop_2() {
 /// A lost STOP answer whose order did land is found by the look-up and not sent again.
 #[test]
 fn lost_stop_answer_is_found_by_lookup_and_not_resent() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.on("POST", ALGO, Some("STOP"), Action::ExecuteThenDrop, 1);
     s.run(&["enter"]).code(0);
     assert_eq!(s.count_role("POST", ALGO, "STOP"), 1);
@@ -953,7 +705,7 @@ fn lost_stop_answer_is_found_by_lookup_and_not_resent() {
 /// the TP, HALT, exit 10.
 #[test]
 fn stop_lost_twice_forces_close_and_halt_exit_10() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.on("POST", ALGO, Some("STOP"), Action::Drop, 2);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_unavailable");
@@ -965,7 +717,7 @@ fn stop_lost_twice_forces_close_and_halt_exit_10() {
 /// resyncs its clock with /fapi/v1/time and sends the same order once more; one fill.
 #[test]
 fn entry_1021_resyncs_the_clock_and_sends_once_more() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     let msg = "Timestamp for this request is outside of the recvWindow.";
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::api_error(400, -1021, msg), 1);
     s.run(&["enter"]).code(0);
@@ -985,7 +737,7 @@ fn entry_1021_resyncs_the_clock_and_sends_once_more() {
 /// TP_2 is at 42180. (Found as a bug: the TP of the first partial fill, 42000, used to be kept.)
 #[test]
 fn resized_tp_is_2r_from_the_actual_average_fill() {
-    let s = Scenario::with(&[("entry_fill_window_ms", "2000")]);
+    let s = Bot::new().set("execution.entry_fill_window_ms", "2000").planned_long().mock();
     let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: Some(dec!(40100)) };
     s.mock.on("POST", ORDER, Some("ENTRY"), partial, 1);
     s.run(&["enter"]).code(0);
@@ -1000,7 +752,7 @@ fn resized_tp_is_2r_from_the_actual_average_fill() {
 /// could fill into a naked position while mcbot believed it was flat and HALTED.)
 #[test]
 fn failed_protection_of_a_partial_entry_cancels_the_remainder() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(1500), rest_price: None };
     s.mock.on("POST", ORDER, Some("ENTRY"), partial, 1);
     s.mock.on("POST", ALGO, Some("STOP"), Action::api_error(400, -4045, "Reach max stop order limit."), 1);
@@ -1022,7 +774,7 @@ fn failed_protection_of_a_partial_entry_cancels_the_remainder() {
 /// `close_retry_max_elapsed_ms`.)
 #[test]
 fn exit_during_an_outage_never_leaves_the_position_without_a_stop() {
-    let s = Scenario::with(&[("close_retry_max_elapsed_ms", "1500")]);
+    let s = Bot::new().set("execution.close_retry_max_elapsed_ms", "1500").planned_long().mock();
     s.run(&["enter"]).code(0);
     s.mock.on("POST", ORDER, Some("CLOSE"), Action::service_unavailable(), usize::MAX);
     let mut c = s.env.std_command();
@@ -1049,7 +801,7 @@ fn exit_during_an_outage_never_leaves_the_position_without_a_stop() {
 /// (TP cancelled, CLOSE, STOP cancelled) with the exit reason `manual`; new entries stay refused.
 #[test]
 fn halt_flatten_halts_then_closes_the_position() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     let out = s.run(&["halt", "--flatten", "--reason", "news risk"]);
     out.code(0);
@@ -1113,7 +865,7 @@ fn lost_state_adoption_keeps_the_working_stop_and_tp() {
     for how in
         [StateLoss::Deleted, StateLoss::ZeroBytes, StateLoss::WalLost, StateLoss::WalGarbled, StateLoss::OlderCopy]
     {
-        let s = Scenario::new();
+        let s = Bot::new().planned_long().mock();
         let copy = s.save_copy();
         s.run(&["enter"]).code(0);
         s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
@@ -1172,7 +924,7 @@ impl Scenario {
 /// orders over without cancelling any STOP before its replacement.
 #[test]
 fn second_instance_orders_are_kept_and_the_journal_halts() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     let theirs = s.add_other_instance_protection("b2c3d4e5f6a1");
     let mark = s.mock.request_count();
@@ -1212,7 +964,7 @@ fn second_instance_orders_are_kept_and_the_journal_halts() {
 /// the covering STOP was never touched, and the reconcile counts it as a mismatch.
 #[test]
 fn resize_leftover_stop_is_cancelled_once_coverage_is_confirmed() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     {
         let mut st = s.mock.state();
@@ -1238,7 +990,7 @@ fn resize_leftover_stop_is_cancelled_once_coverage_is_confirmed() {
 /// held for the recovery window bring it back to GREEN one mode at a time.
 #[test]
 fn posture_rises_on_hand_cancelled_stops_and_relaxes_after_clean_runs() {
-    let s = Scenario::with(&[("mismatch_halt_streak", "5")]);
+    let s = Bot::new().set("execution.mismatch_halt_streak", "5").planned_long().mock();
     s.run(&["enter"]).code(0);
     let posture = |s: &Scenario| s.run(&["status"]).json()["posture"].clone();
     assert_eq!(posture(&s)["mode"], "GREEN");
@@ -1286,7 +1038,8 @@ fn posture_rises_on_hand_cancelled_stops_and_relaxes_after_clean_runs() {
 /// (50) goes straight to ORANGE. The STOP is re-placed each time, whatever the policy.
 #[test]
 fn posture_thresholds_come_from_the_config() {
-    let s = Scenario::with(&[("mismatch_halt_streak", "5"), ("posture.yellow_enter", "45")]);
+    let s =
+        Bot::new().set("execution.mismatch_halt_streak", "5").set("posture.yellow_enter", "45").planned_long().mock();
     s.run(&["enter"]).code(0);
     let mut modes = Vec::new();
     for attempt in [2, 3] {
@@ -1305,7 +1058,7 @@ fn posture_thresholds_come_from_the_config() {
 /// back to GREEN one mode at a time.
 #[test]
 fn foreign_position_ages_in_the_debt_and_the_posture_relaxes_once_it_is_gone() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     {
         let mut st = s.mock.state();
         st.position_qty = dec!(0.020);
@@ -1350,7 +1103,7 @@ fn foreign_position_ages_in_the_debt_and_the_posture_relaxes_once_it_is_gone() {
 /// clean reconcile closes the kind; ORANGE holds until its recovery window.
 #[test]
 fn failing_reads_keep_an_open_mismatch_open_and_raise_the_posture() {
-    let s = Scenario::with(&[("mismatch_halt_streak", "5")]);
+    let s = Bot::new().set("execution.mismatch_halt_streak", "5").planned_long().mock();
     s.run(&["enter"]).code(0);
     let posture = |s: &Scenario| s.run(&["status"]).json()["posture"].clone();
     let since = |s: &Scenario| -> Option<i64> {
@@ -1388,7 +1141,7 @@ fn failing_reads_keep_an_open_mismatch_open_and_raise_the_posture() {
 /// position and `protect` still re-places a cancelled STOP. (RED is reached through the stored state a previous run left.)
 #[test]
 fn posture_red_halts_but_close_still_works() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     // A previous run ended RED; this run's reconcile is clean but RED holds (hysteresis) and halts.
     s.env
@@ -1433,7 +1186,7 @@ fn set_posture(s: &Scenario, mode: &str, score: u32) {
 /// evaluate's reason and an audit row; no ENTRY reaches the exchange and the plan stays PLANNED.
 #[test]
 fn enter_rechecks_the_posture_and_refuses_when_it_rose_to_orange() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     set_posture(&s, "ORANGE", 55);
     let out = s.run(&["enter"]);
     out.code(5);
@@ -1456,7 +1209,7 @@ fn enter_rechecks_the_posture_and_refuses_when_it_rose_to_orange() {
 /// reason, and the STOP and TP cover exactly what filled.
 #[test]
 fn enter_rechecks_the_posture_and_sizes_down_under_yellow() {
-    let s = Scenario::with(&[("risk.max_notional_usdt", "600")]);
+    let s = Bot::new().set("risk.max_notional_usdt", "600").planned_long().mock();
     set_posture(&s, "YELLOW", 25);
     s.run(&["enter"]).code(0);
     assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
@@ -1482,7 +1235,7 @@ fn enter_rechecks_the_posture_and_sizes_down_under_yellow() {
 /// exposure. (How long `halt` took is printed for the note, never asserted.)
 #[test]
 fn halt_during_a_resting_entry_answers_at_once_and_cancels_the_remainder() {
-    let s = Scenario::with(&[("entry_fill_window_ms", "10000")]);
+    let s = Bot::new().set("execution.entry_fill_window_ms", "10000").planned_long().mock();
     s.mock.on(
         "POST",
         ORDER,
@@ -1528,7 +1281,7 @@ fn halt_during_a_resting_entry_answers_at_once_and_cancels_the_remainder() {
 /// refusing entries and still send nothing.
 #[test]
 fn hand_flip_ends_the_position_as_external_and_halts_touching_nothing() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     let long = s.mock.position();
     assert!(long > Decimal::ZERO);
@@ -1567,7 +1320,7 @@ fn hand_flip_ends_the_position_as_external_and_halts_touching_nothing() {
 #[test]
 fn lost_state_after_a_stop_out_never_sends_the_same_entry_again() {
     for how in [StateLoss::Deleted, StateLoss::ZeroBytes, StateLoss::OlderCopy] {
-        let s = Scenario::new();
+        let s = Bot::new().planned_long().mock();
         let copy = s.save_copy();
         s.run(&["enter"]).code(0);
         s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
@@ -1612,7 +1365,7 @@ mod leftovers;
 /// carry `fees_by_asset`, and the USDT total is null (unknown), not the USDT part alone.
 #[test]
 fn exit_reports_bnb_fees_in_bnb_and_no_usdt_total() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     s.mock.state().commission_asset = "BNB";
     let out = s.run(&["exit"]);
@@ -1634,7 +1387,7 @@ fn exit_reports_bnb_fees_in_bnb_and_no_usdt_total() {
 /// fees — null with `fees_complete: false`, never 0.
 #[test]
 fn exit_whose_fills_have_no_trades_reports_fees_unknown_not_zero() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     s.mock.state().hide_trades = true;
     let out = s.run(&["exit"]);
@@ -1649,7 +1402,7 @@ fn exit_whose_fills_have_no_trades_reports_fees_unknown_not_zero() {
 /// The same exit with USDT fees: a complete USDT total (the stateful mock charges 0.04 %).
 #[test]
 fn exit_reports_usdt_fees_as_a_total() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     let j = s.run(&["exit"]).json();
     let total: Decimal = j["fees"].as_str().unwrap().parse().unwrap();
@@ -1675,7 +1428,7 @@ fn closed_audit(s: &Scenario) -> serde_json::Value {
 /// trigger time), all in USDT, so the position's `fees` is their total and complete.
 #[test]
 fn stop_hit_records_entry_and_stop_fees() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(38950));
     s.run(&["reconcile"]).code(0);
@@ -1696,7 +1449,7 @@ fn stop_hit_records_entry_and_stop_fees() {
 /// never the BNB amount counted as USDT.
 #[test]
 fn stop_hit_with_bnb_fees_keeps_them_in_bnb() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.mock.state().commission_asset = "BNB";
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(38950));

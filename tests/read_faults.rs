@@ -7,8 +7,9 @@
 //! to exist and the exchange takes orders (seed 000 AC1, F-002 naked position; AC3 bounded
 //! failure; F-005 exchange outage).
 
-use crate::exec_binance::{cid, Scenario, ALGO, ORDER};
+use crate::support::bot::Bot;
 use crate::support::mock_binance::{unreadable_bodies, Action, READS};
+use crate::support::scenario::{cid, Scenario, ALGO, ORDER};
 use rust_decimal_macros::dec;
 
 /// Faulted for ever: more matches than any command can make.
@@ -18,7 +19,7 @@ const MAX_RETRIES: usize = 12;
 
 /// Entered and protected (STOP_1, TP_1); then the STOP is cancelled by hand.
 fn naked_stop() -> Scenario {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     let mut st = s.mock.state();
     let stop = st.algos.iter_mut().find(|a| a.order_type == "STOP_MARKET").unwrap();
@@ -208,7 +209,7 @@ fn tick_behind_an_unreadable_read_protects_once_and_enters_nothing() {
 /// far as anything can tell), at most one WARN line per retried request, and does not halt.
 #[test]
 fn every_read_503_is_bounded_and_sends_nothing() {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     s.run(&["enter"]).code(0);
     let from = s.mock.request_count();
     for path in READS.iter().chain(&["/fapi/v1/algoOrder", "/fapi/v1/order"]) {
@@ -240,10 +241,13 @@ fn every_read_503_is_bounded_and_sends_nothing() {
 #[test]
 #[ignore]
 fn measure_unreachable_exchange() {
-    let defaults = [("close_retry_max_elapsed_ms", "60000"), ("exchange.http_timeout_ms", "10000")];
     let only = std::env::var("MEASURE_TARGET").unwrap_or_default();
     for target in ["closed port", "503"].into_iter().filter(|t| only.is_empty() || only == *t) {
-        let s = Scenario::with(&defaults);
+        let s = Bot::new()
+            .set("execution.close_retry_max_elapsed_ms", "60000")
+            .set("exchange.http_timeout_ms", "10000")
+            .planned_long()
+            .mock();
         s.run(&["enter"]).code(0);
         if target == "503" {
             for path in READS.iter().chain(&["/fapi/v1/algoOrder", "/fapi/v1/order", "/fapi/v1/klines"]) {

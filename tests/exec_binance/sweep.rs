@@ -37,7 +37,7 @@ enum Start {
 }
 
 fn start(how: Start) -> Scenario {
-    let s = Scenario::new();
+    let s = Bot::new().planned_long().mock();
     if !matches!(how, Start::Planned) {
         s.run(&["enter"]).code(0);
     }

@@ -1,8 +1,14 @@
-//! Test harness: a temp dir with a config and state DB, the real binary, and read access to the DB.
+//! Test harness: one builder (`bot::Bot`) for every style of test, and under it `TestEnv` — a temp
+//! dir with a config and state DB, the real binary, and read access to the DB.
 #![allow(dead_code)]
 
+pub mod bot;
 pub mod fake_exchange;
 pub mod mock_binance;
+pub mod plan;
+pub mod rig;
+pub mod scenario;
+pub mod steps;
 
 use assert_cmd::Command;
 use rusqlite::Connection;

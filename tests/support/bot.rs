@@ -1,0 +1,158 @@
+//! The one way a test sets up mcbot: `Bot::new()`, chained setters for the config and the starting
+//! state, then one finisher for the style of test — `.paper()` (the binary on the paper exchange),
+//! `.binance(url)` (the binary on any Binance address), `.mock()` (the binary on the stateful HTTP
+//! mock) or `.fake()` (the engine in-process over the scripted fake).
+
+use super::mock_binance::{now_ms, MockBinance};
+use super::rig::{Rig, T0};
+use super::scenario::Scenario;
+use super::{plan, TestEnv};
+use mcbot::store::Store;
+
+/// What a test asks for before it picks a finisher.
+#[must_use]
+#[derive(Debug, Clone, Default)]
+pub struct Bot {
+    /// `(table, key, TOML value)`; table "" is the top level.
+    settings: Vec<(String, String, String)>,
+    planned_long: bool,
+}
+
+/// Execution timeouts small enough to keep a scenario over HTTP well under two seconds.
+const MOCK_EXECUTION: &[(&str, &str)] = &[
+    ("entry_ack_timeout_ms", "1000"),
+    ("stop_ack_timeout_ms", "1000"),
+    ("tp_ack_timeout_ms", "1000"),
+    ("entry_fill_window_ms", "1000"),
+    ("close_retry_max_elapsed_ms", "1500"),
+];
+
+impl Bot {
+    /// A fresh installation: no plan, never reconciled.
+    pub fn new() -> Bot {
+        Bot::default()
+    }
+
+    /// Sets config key `key` — `"lock_timeout_ms"` at the top level, `"execution.stop_ack_timeout_ms"`
+    /// in its table — to the TOML literal `value` (strings with their quotes), over the finisher's
+    /// defaults.
+    pub fn set(mut self, key: &str, value: &str) -> Bot {
+        let (table, key) = key.split_once('.').unwrap_or(("", key));
+        put(&mut self.settings, table, key, value);
+        self
+    }
+
+    /// Starts reconciled and flat with one PLANNED long (`plan::seed`).
+    pub fn planned_long(mut self) -> Bot {
+        self.planned_long = true;
+        self
+    }
+
+    /// The real binary on the paper exchange (`BASE_CONFIG` plus the settings).
+    pub fn paper(self) -> TestEnv {
+        self.install(&[("", "lock_timeout_ms", "300"), ("exchange", "kind", "\"paper\"")])
+    }
+
+    /// The real binary on the Binance adapter pointed at `base_url`.
+    pub fn binance(self, base_url: &str) -> TestEnv {
+        let url = format!("\"{base_url}\"");
+        self.install(&[
+            ("", "lock_timeout_ms", "300"),
+            ("exchange", "kind", "\"binance\""),
+            ("exchange", "base_url", &url),
+            ("exchange", "http_timeout_ms", "2000"),
+        ])
+    }
+
+    /// The real binary on the Binance adapter against a fresh stateful mock, with execution
+    /// timeouts short enough for tests (`MOCK_EXECUTION`).
+    pub fn mock(self) -> Scenario {
+        let mock = MockBinance::start();
+        let mut bot = Bot::new();
+        for (k, v) in MOCK_EXECUTION {
+            put(&mut bot.settings, "execution", k, v);
+        }
+        for (t, k, v) in self.settings {
+            put(&mut bot.settings, &t, &k, &v);
+        }
+        bot.planned_long = self.planned_long;
+        let env = bot.binance(&mock.url());
+        Scenario { env, mock }
+    }
+
+    /// The engine in-process over the scripted fake (mark 40000) on a `ManualClock` at `T0`; the
+    /// config is also written to the temp dir, the state DB open.
+    pub fn fake(self) -> Rig {
+        let mut bot = self;
+        if !bot.settings.iter().any(|(t, k, _)| t == "execution" && k == "close_retry_max_elapsed_ms") {
+            put(&mut bot.settings, "execution", "close_retry_max_elapsed_ms", "20000");
+        }
+        let planned_long = std::mem::take(&mut bot.planned_long);
+        let env = bot.install(&[("exchange", "kind", "\"paper\"")]);
+        let text = std::fs::read_to_string(env.config_path()).unwrap();
+        let cfg = mcbot::config::parse(&text, env.path()).unwrap();
+        let store = Store::open(&cfg.state_db, T0).unwrap();
+        if planned_long {
+            plan::seed(&store, T0);
+        }
+        Rig::new(env, cfg, store)
+    }
+
+    /// A temp dir with `state/`, `mcbot.toml` = the identity, `defaults`, then the settings; the
+    /// plan seeded at the wall clock when asked for.
+    fn install(self, defaults: &[(&str, &str, &str)]) -> TestEnv {
+        let mut all = Vec::new();
+        for (t, k, v) in
+            [("", "bot_id", "\"mc\""), ("", "symbol", "\"BTCUSDT\""), ("", "state_db", "\"state/mcbot.db\"")]
+                .iter()
+                .chain(defaults)
+        {
+            put(&mut all, t, k, v);
+        }
+        for (t, k, v) in &self.settings {
+            put(&mut all, t, k, v);
+        }
+        let env = TestEnv::empty();
+        std::fs::create_dir_all(env.path().join("state")).unwrap();
+        env.write_config(&render(&all));
+        if self.planned_long {
+            let now = now_ms();
+            plan::seed(&Store::open(&env.db_path(), now).unwrap(), now);
+        }
+        env
+    }
+}
+
+/// Sets `table.key` to `value`, replacing an earlier value in place.
+fn put(settings: &mut Vec<(String, String, String)>, table: &str, key: &str, value: &str) {
+    match settings.iter_mut().find(|(t, k, _)| t == table && k == key) {
+        Some(s) => s.2 = value.to_string(),
+        None => settings.push((table.to_string(), key.to_string(), value.to_string())),
+    }
+}
+
+/// The TOML text: top-level keys first, then each table in the order it was first named.
+fn render(settings: &[(String, String, String)]) -> String {
+    let mut tables: Vec<&str> = vec![""];
+    for (t, _, _) in settings {
+        if !tables.contains(&t.as_str()) {
+            tables.push(t);
+        }
+    }
+    let mut text = String::new();
+    for table in tables {
+        if !table.is_empty() {
+            text.push_str(&format!("\n[{table}]\n"));
+        }
+        for (_, k, v) in settings.iter().filter(|(t, _, _)| t == table) {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    text
+}
+
+#[test]
+fn the_paper_finisher_writes_the_base_config() {
+    let env = Bot::new().paper();
+    assert_eq!(std::fs::read_to_string(env.config_path()).unwrap(), super::BASE_CONFIG);
+}
