@@ -447,13 +447,7 @@ fn halted_enter_refuses_with_exit_3_and_sends_no_order() {
 fn concurrent_enters(lock_timeout_ms: &str) -> (Scenario, Vec<Outcome>) {
     let s = Bot::new().set("lock_timeout_ms", lock_timeout_ms).planned_long().mock();
     s.mock.set_latency_ms(100);
-    let spawn = || {
-        let mut c = s.env.std_command();
-        c.args(["--json", "enter"]).env("MCBOT_API_KEY", API_KEY).env("MCBOT_API_SECRET", API_SECRET);
-        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-        c.spawn().unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (s.spawn(&["enter"]), s.spawn(&["enter"]));
     let mut outs = vec![Outcome::of(&a.wait_with_output().unwrap()), Outcome::of(&b.wait_with_output().unwrap())];
     // The process that entered first, the other one second (both may exit 0).
     let entered = |o: &Outcome| {

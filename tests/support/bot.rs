@@ -50,63 +50,54 @@ impl Bot {
 
     /// The real binary on the paper exchange (`BASE_CONFIG` plus the settings).
     pub fn paper(self) -> TestEnv {
-        self.install(&[("", "lock_timeout_ms", "300"), ("exchange", "kind", "\"paper\"")])
+        self.at_wall_clock(&[("exchange", "kind", "\"paper\"")])
     }
 
     /// The real binary on the Binance adapter pointed at `base_url`.
     pub fn binance(self, base_url: &str) -> TestEnv {
         let url = format!("\"{base_url}\"");
-        self.install(&[
-            ("", "lock_timeout_ms", "300"),
-            ("exchange", "kind", "\"binance\""),
-            ("exchange", "base_url", &url),
-            ("exchange", "http_timeout_ms", "2000"),
-        ])
+        self.at_wall_clock(&binance_at(&url))
     }
 
     /// The real binary on the Binance adapter against a fresh stateful mock, with execution
     /// timeouts short enough for tests (`MOCK_EXECUTION`).
     pub fn mock(self) -> Scenario {
         let mock = MockBinance::start();
-        let mut bot = Bot::new();
-        for (k, v) in MOCK_EXECUTION {
-            put(&mut bot.settings, "execution", k, v);
-        }
-        for (t, k, v) in self.settings {
-            put(&mut bot.settings, &t, &k, &v);
-        }
-        bot.planned_long = self.planned_long;
-        let env = bot.binance(&mock.url());
-        Scenario { env, mock }
+        let url = format!("\"{}\"", mock.url());
+        let mut defaults = binance_at(&url).to_vec();
+        defaults.extend(MOCK_EXECUTION.iter().map(|(k, v)| ("execution", *k, *v)));
+        Scenario { env: self.at_wall_clock(&defaults), mock }
     }
 
     /// The engine in-process over the scripted fake (mark 40000) on a `ManualClock` at `T0`; the
     /// config is also written to the temp dir, the state DB open.
     pub fn fake(self) -> Rig {
-        let mut bot = self;
-        if !bot.settings.iter().any(|(t, k, _)| t == "execution" && k == "close_retry_max_elapsed_ms") {
-            put(&mut bot.settings, "execution", "close_retry_max_elapsed_ms", "20000");
-        }
-        let planned_long = std::mem::take(&mut bot.planned_long);
-        let env = bot.install(&[("exchange", "kind", "\"paper\"")]);
+        let env =
+            self.install(&[("exchange", "kind", "\"paper\""), ("execution", "close_retry_max_elapsed_ms", "20000")]);
         let text = std::fs::read_to_string(env.config_path()).unwrap();
         let cfg = mcbot::config::parse(&text, env.path()).unwrap();
         let store = Store::open(&cfg.state_db, T0).unwrap();
-        if planned_long {
+        if self.planned_long {
             plan::seed(&store, T0);
         }
         Rig::new(env, cfg, store)
     }
 
-    /// A temp dir with `state/`, `mcbot.toml` = the identity, `defaults`, then the settings; the
-    /// plan seeded at the wall clock when asked for.
-    fn install(self, defaults: &[(&str, &str, &str)]) -> TestEnv {
+    /// `install`, and the plan seeded at the wall clock when asked for.
+    fn at_wall_clock(self, defaults: &[(&str, &str, &str)]) -> TestEnv {
+        let env = self.install(defaults);
+        if self.planned_long {
+            let now = now_ms();
+            plan::seed(&Store::open(&env.db_path(), now).unwrap(), now);
+        }
+        env
+    }
+
+    /// A temp dir with `state/` and `mcbot.toml`: the identity, the finisher's `defaults`, then
+    /// the settings, each replacing what came before.
+    fn install(&self, defaults: &[(&str, &str, &str)]) -> TestEnv {
         let mut all = Vec::new();
-        for (t, k, v) in
-            [("", "bot_id", "\"mc\""), ("", "symbol", "\"BTCUSDT\""), ("", "state_db", "\"state/mcbot.db\"")]
-                .iter()
-                .chain(defaults)
-        {
+        for (t, k, v) in IDENTITY.iter().chain(defaults) {
             put(&mut all, t, k, v);
         }
         for (t, k, v) in &self.settings {
@@ -115,12 +106,21 @@ impl Bot {
         let env = TestEnv::empty();
         std::fs::create_dir_all(env.path().join("state")).unwrap();
         env.write_config(&render(&all));
-        if self.planned_long {
-            let now = now_ms();
-            plan::seed(&Store::open(&env.db_path(), now).unwrap(), now);
-        }
         env
     }
+}
+
+/// Who the installation is; the same for every finisher.
+const IDENTITY: &[(&str, &str, &str)] = &[
+    ("", "bot_id", "\"mc\""),
+    ("", "symbol", "\"BTCUSDT\""),
+    ("", "state_db", "\"state/mcbot.db\""),
+    ("", "lock_timeout_ms", "300"),
+];
+
+/// The Binance adapter at `url` (a TOML string).
+fn binance_at(url: &str) -> [(&str, &str, &str); 3] {
+    [("exchange", "kind", "\"binance\""), ("exchange", "base_url", url), ("exchange", "http_timeout_ms", "2000")]
 }
 
 /// Sets `table.key` to `value`, replacing an earlier value in place.
