@@ -8,6 +8,7 @@ use super::rig::{Rig, T0};
 use super::scenario::Scenario;
 use super::{plan, TestEnv};
 use mcbot::store::Store;
+use toml::Table;
 
 /// What a test asks for before it picks a finisher.
 #[must_use]
@@ -38,7 +39,7 @@ impl Bot {
     /// defaults.
     pub fn set(mut self, key: &str, value: &str) -> Bot {
         let (table, key) = key.split_once('.').unwrap_or(("", key));
-        put(&mut self.settings, table, key, value);
+        self.settings.push((table.into(), key.into(), value.into()));
         self
     }
 
@@ -96,16 +97,19 @@ impl Bot {
     /// A temp dir with `state/` and `mcbot.toml`: the identity, the finisher's `defaults`, then
     /// the settings, each replacing what came before.
     fn install(&self, defaults: &[(&str, &str, &str)]) -> TestEnv {
-        let mut all = Vec::new();
-        for (t, k, v) in IDENTITY.iter().chain(defaults) {
-            put(&mut all, t, k, v);
-        }
-        for (t, k, v) in &self.settings {
-            put(&mut all, t, k, v);
+        let mut config = Table::new();
+        let settings = self.settings.iter().map(|(t, k, v)| (t.as_str(), k.as_str(), v.as_str()));
+        for (table, key, value) in IDENTITY.iter().copied().chain(defaults.iter().copied()).chain(settings) {
+            let value = format!("v = {value}").parse::<Table>().unwrap().remove("v").unwrap();
+            let table = match table {
+                "" => &mut config,
+                t => config.entry(t).or_insert(Table::new().into()).as_table_mut().unwrap(),
+            };
+            table.insert(key.into(), value);
         }
         let env = TestEnv::empty();
         std::fs::create_dir_all(env.path().join("state")).unwrap();
-        env.write_config(&render(&all));
+        env.write_config(&config.to_string());
         env
     }
 }
@@ -123,36 +127,9 @@ fn binance_at(url: &str) -> [(&str, &str, &str); 3] {
     [("exchange", "kind", "\"binance\""), ("exchange", "base_url", url), ("exchange", "http_timeout_ms", "2000")]
 }
 
-/// Sets `table.key` to `value`, replacing an earlier value in place.
-fn put(settings: &mut Vec<(String, String, String)>, table: &str, key: &str, value: &str) {
-    match settings.iter_mut().find(|(t, k, _)| t == table && k == key) {
-        Some(s) => s.2 = value.to_string(),
-        None => settings.push((table.to_string(), key.to_string(), value.to_string())),
-    }
-}
-
-/// The TOML text: top-level keys first, then each table in the order it was first named.
-fn render(settings: &[(String, String, String)]) -> String {
-    let mut tables: Vec<&str> = vec![""];
-    for (t, _, _) in settings {
-        if !tables.contains(&t.as_str()) {
-            tables.push(t);
-        }
-    }
-    let mut text = String::new();
-    for table in tables {
-        if !table.is_empty() {
-            text.push_str(&format!("\n[{table}]\n"));
-        }
-        for (_, k, v) in settings.iter().filter(|(t, _, _)| t == table) {
-            text.push_str(&format!("{k} = {v}\n"));
-        }
-    }
-    text
-}
-
 #[test]
 fn the_paper_finisher_writes_the_base_config() {
     let env = Bot::new().paper();
-    assert_eq!(std::fs::read_to_string(env.config_path()).unwrap(), super::BASE_CONFIG);
+    let written: Table = std::fs::read_to_string(env.config_path()).unwrap().parse().unwrap();
+    assert_eq!(written, super::BASE_CONFIG.parse::<Table>().unwrap());
 }
