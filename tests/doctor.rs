@@ -7,7 +7,7 @@
 
 use crate::support::bot::Bot;
 use crate::support::mock_binance::{Action, MockBinance, API_KEY, API_SECRET};
-use crate::support::{plan, Outcome, TestEnv, BASE_CONFIG};
+use crate::support::{plan, Outcome, TestEnv};
 use rust_decimal_macros::dec;
 use serde_json::Value;
 
@@ -201,7 +201,6 @@ fn unreachable_host_reports_every_check_naming_base_url_exit_5() {
 #[test]
 fn paper_mode_runs_and_says_so() {
     let env = TestEnv::new();
-    env.write_config(BASE_CONFIG);
     let out = env.run(&["--json", "doctor"]);
     out.code(0);
     let j = out.json();
@@ -352,7 +351,6 @@ fn round_trip_refused_with_an_open_plan_exit_5_nothing_sent() {
 #[test]
 fn paper_round_trip_runs_the_same_paths_and_replays_clean() {
     let env = TestEnv::new();
-    env.write_config(BASE_CONFIG);
     let out = env.run(&["--json", "doctor", "--round-trip"]);
     out.code(0);
     let j = out.json();
@@ -390,7 +388,6 @@ fn plain_doctor_answers_while_the_lock_is_held_the_round_trip_and_paper_wait_for
     FileExt::unlock(&holder).unwrap();
     // The paper book lives in the state DB: paper doctor takes the lock.
     let paper = TestEnv::new();
-    paper.write_config(BASE_CONFIG);
     paper.run(&["status"]).code(0);
     let holder = std::fs::OpenOptions::new()
         .create(true)

@@ -346,9 +346,7 @@ fn empty_journal_is_zero_and_a_bad_since_is_exit_2() {
 /// with the last tick's exit code.
 #[test]
 fn status_and_metrics_show_balance_unrealised_and_realised_pnl() {
-    let s = Bot::new().planned_long().mock();
-    let text = std::fs::read_to_string(s.env.config_path()).unwrap();
-    s.env.write_config(&format!("{text}\n[metrics]\ntextfile = \"state/mcbot.prom\"\n"));
+    let s = Bot::new().set("metrics.textfile", "\"state/mcbot.prom\"").planned_long().mock();
     let metric = |name: &str| -> Option<String> {
         let text = std::fs::read_to_string(s.env.path().join("state/mcbot.prom")).unwrap();
         let prefix = format!("{name}{{bot_id=\"mc\",symbol=\"BTCUSDT\"}} ");
