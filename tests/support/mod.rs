@@ -123,3 +123,15 @@ impl TestEnv {
         self.db().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 }
+
+/// The order_event rows of one client id, as event names, in journal order.
+pub fn events_of(db: &Connection, client_id: &str) -> Vec<String> {
+    let mut st = db.prepare("SELECT event FROM order_event WHERE client_id = ?1 ORDER BY seq").unwrap();
+    st.query_map([client_id], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// `SEVERITY:kind` of every audit_event row, in journal order.
+pub fn audit_of(db: &Connection) -> Vec<String> {
+    let mut st = db.prepare("SELECT severity || ':' || kind FROM audit_event ORDER BY seq").unwrap();
+    st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+}

@@ -3,7 +3,7 @@
 //! the fake's call log read back.
 
 use super::fake_exchange::FakeExchange;
-use super::{steps, TestEnv};
+use super::{audit_of, events_of, steps, TestEnv};
 use mcbot::clock::ManualClock;
 use mcbot::config::Config;
 use mcbot::core::position::ExitReason;
@@ -55,12 +55,7 @@ impl Rig {
     }
     /// The order_event rows of one client id, as event names.
     pub fn events(&self, client_id: &str) -> Vec<String> {
-        self.store
-            .order_events_for_client(client_id)
-            .unwrap()
-            .iter()
-            .map(|e| e.event.event.as_str().to_string())
-            .collect()
+        events_of(self.store.conn(), client_id)
     }
     /// How many calls the fake received whose label starts with `prefix` (`place_market:ENTRY`).
     pub fn sent_count(&self, prefix: &str) -> usize {
@@ -77,11 +72,6 @@ impl Rig {
     }
     /// `SEVERITY:kind` of every audit_event row, in order.
     pub fn audit_kinds(&self) -> Vec<String> {
-        self.store
-            .audit_events(0)
-            .unwrap()
-            .into_iter()
-            .map(|a| format!("{}:{}", a.event.severity.as_str(), a.event.kind))
-            .collect()
+        audit_of(self.store.conn())
     }
 }

@@ -3,7 +3,7 @@
 //! shares (`finish`: signed requests, no secret on disk, `replay --all` clean).
 
 use super::mock_binance::{now_ms, MockBinance, Request, API_KEY, API_SECRET};
-use super::{plan, Outcome, TestEnv};
+use super::{audit_of, events_of, plan, Outcome, TestEnv};
 use mcbot::store::Store;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -71,16 +71,12 @@ impl Scenario {
 
     /// The order_event rows of one client id, as event names.
     pub fn events(&self, client_id: &str) -> Vec<String> {
-        let db = self.env.db();
-        let mut st = db.prepare("SELECT event FROM order_event WHERE client_id = ?1 ORDER BY seq").unwrap();
-        st.query_map([client_id], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+        events_of(&self.env.db(), client_id)
     }
 
     /// `SEVERITY:kind` of every audit_event row, in order.
     pub fn audit(&self) -> Vec<String> {
-        let db = self.env.db();
-        let mut st = db.prepare("SELECT severity || ':' || kind FROM audit_event ORDER BY seq").unwrap();
-        st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+        audit_of(&self.env.db())
     }
 
     pub fn mode(&self) -> String {
