@@ -21,7 +21,7 @@ use serde_json::Value;
 /// filled quantity, TP at exactly 2R, both reduce-only on the Algo Order API.
 #[test]
 fn happy_path_entry_then_stop_and_tp_over_http() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let out = s.run(&["enter"]);
     out.code(0);
     let j = out.json();
@@ -132,7 +132,7 @@ impl Scenario {
 /// it: exactly one POST with `_ENTRY_1`, no `_ENTRY_2`.
 #[test]
 fn f001_lost_entry_response_is_looked_up_by_client_id_never_resent() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThenDrop, 1);
     let out = s.run(&["enter"]);
     out.code(0);
@@ -155,7 +155,7 @@ fn f001_lost_entry_response_is_looked_up_by_client_id_never_resent() {
 #[test]
 fn f001_unknown_outcome_answers_are_resolved_by_lookup() {
     for action in [Action::executed_then_unknown_error(), Action::executed_then_1007()] {
-        let s = Bot::new().planned_long().mock();
+        let s = Scenario::new();
         s.mock.on("POST", ORDER, Some("ENTRY"), action.clone(), 1);
         s.run(&["enter"]).code(0);
         assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 1, "{action:?}");
@@ -170,7 +170,7 @@ fn f001_unknown_outcome_answers_are_resolved_by_lookup() {
 /// else is sent, found FILLED, protected — never taken as "not accepted" and left naked.
 #[test]
 fn unknown_code_on_an_applied_entry_is_looked_up_and_protected() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThen { status: 400, body }, 1);
     s.run(&["enter"]).code(0);
@@ -187,7 +187,7 @@ fn unknown_code_on_an_applied_entry_is_looked_up_and_protected() {
 /// apart in time prove it absent before attempt 2 goes out; exactly one ENTRY fills.
 #[test]
 fn unknown_code_on_a_refused_entry_is_proven_absent_before_attempt_2() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::api_error(400, -1199, "An unexpected new error occurred."), 1);
     s.run(&["enter"]).code(0);
     assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 2, "two agreeing look-ups");
@@ -206,7 +206,7 @@ fn unknown_code_on_a_refused_entry_is_proven_absent_before_attempt_2() {
 /// after the forced close); the position stays protected by it, exit 0, no HALT.
 #[test]
 fn unknown_code_on_an_applied_stop_is_found_not_journaled_rejected() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
     s.mock.on("POST", ALGO, Some("STOP"), Action::ExecuteThen { status: 400, body }, 1);
     s.run(&["enter"]).code(0);
@@ -223,7 +223,7 @@ fn unknown_code_on_an_applied_stop_is_found_not_journaled_rejected() {
 /// attempt, with the attempt number incremented, after the position is seen still flat.
 #[test]
 fn entry_503_service_unavailable_is_retried_once_as_entry_2() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::service_unavailable(), 1);
     s.run(&["enter"]).code(0);
     let (first, second) = (s.at("POST", ORDER, &cid("ENTRY", 1)), s.at("POST", ORDER, &cid("ENTRY", 2)));
@@ -243,7 +243,7 @@ fn entry_503_service_unavailable_is_retried_once_as_entry_2() {
 /// TP that did land, HALT, CRITICAL audit, exit 10.
 #[test]
 fn f002_stop_rejected_closes_cancels_tp_and_halts_exit_10() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on("POST", ALGO, Some("STOP"), Action::api_error(400, -4045, "Reach max stop order limit."), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_rejected");
@@ -272,7 +272,7 @@ fn stop_ack_timeout_closes_then_cancels_the_late_stop_exit_10() {
 /// Seed 000 §5 "TP rejected": the same response, and the STOP that did land is cancelled.
 #[test]
 fn tp_rejected_closes_cancels_stop_and_halts_exit_10() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on("POST", ALGO, Some("TP"), Action::api_error(400, -2022, "ReduceOnly Order is rejected."), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("STOP", 1), "forced_close:tp_rejected");
@@ -285,7 +285,7 @@ fn tp_rejected_closes_cancels_stop_and_halts_exit_10() {
 /// mock's trigger rule, not a scripted error) → CLOSE at the new mark, HALT, exit 10.
 #[test]
 fn stop_2021_would_trigger_after_a_fast_move_closes_and_halts() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::MoveMarkAfter(dec!(38900)), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_would_trigger");
@@ -410,7 +410,7 @@ fn f005_outage_during_close_retries_new_attempts_then_halts_exit_10() {
 /// `manual`, no second CLOSE sent, and the journal replays.
 #[test]
 fn unknown_code_on_an_applied_close_is_looked_up_not_resent() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
     s.mock.on("POST", ORDER, Some("CLOSE"), Action::ExecuteThen { status: 400, body }, 1);
@@ -429,7 +429,7 @@ fn unknown_code_on_an_applied_close_is_looked_up_not_resent() {
 /// (nor a margin or leverage change) reaches the exchange.
 #[test]
 fn halted_enter_refuses_with_exit_3_and_sends_no_order() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.store().set_halted("operator", now_ms()).unwrap();
     let out = s.run(&["enter"]);
     out.code(3);
@@ -485,7 +485,7 @@ fn concurrent_enters_the_waiting_one_finds_nothing_to_do() {
 /// full size at the plan's prices.
 #[test]
 fn restart_with_naked_position_reconcile_places_stop_and_tp() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.cancel_all_algos();
     let mark = s.mock.request_count();
@@ -512,7 +512,7 @@ fn restart_with_naked_position_reconcile_places_stop_and_tp() {
 /// `protect` (CONTRACT §1): only the missing STOP is placed; the TP that is still open stays.
 #[test]
 fn protect_places_only_the_missing_stop() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     {
         let mut st = s.mock.state();
@@ -533,7 +533,7 @@ fn protect_places_only_the_missing_stop() {
 fn f003_phantom_position_after_a_crash_is_adopted_and_protected() {
     use mcbot::core::order::{OrderEvent, OrderRole};
     use mcbot::store::journal::NewOrderEvent;
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     {
         let mut store = s.store();
         let now = now_ms();
@@ -578,7 +578,7 @@ fn f003_phantom_position_after_a_crash_is_adopted_and_protected() {
 /// `reconcile` finalises the position as `stop_hit` at the trigger and cancels the TP.
 #[test]
 fn stop_hit_while_down_is_finalised_as_stop_hit_and_tp_cancelled() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(38950));
     assert_eq!(s.mock.position(), Decimal::ZERO, "the STOP fired");
@@ -596,7 +596,7 @@ fn stop_hit_while_down_is_finalised_as_stop_hit_and_tp_cancelled() {
 /// CLOSE is confirmed: AC1), and records the reason.
 #[test]
 fn regime_exit_cancels_protection_then_closes_and_records_the_reason() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(40500));
     let out = s.run(&["exit", "--reason", "regime:trend_invalidation"]);
@@ -619,7 +619,7 @@ fn regime_exit_cancels_protection_then_closes_and_records_the_reason() {
 /// client id, apart in time, prove it absent (-2013); only then attempt 2 goes out.
 #[test]
 fn ambiguous_entry_that_never_landed_is_proven_absent_then_entry_2() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::Drop, 1);
     s.run(&["enter"]).code(0);
     assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 2, "two look-ups before attempt 2");
@@ -673,7 +673,7 @@ fn unresolvable_entry_while_flat_halts_exit_10() {
 /// clientAlgoId proves it absent, so STOP_2 goes out, and the position is protected.
 #[test]
 fn lost_stop_that_never_landed_is_retried_once_as_stop_2() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on("POST", ALGO, Some("STOP"), Action::Drop, 1);
     s.run(&["enter"]).code(0);
     s.before(s.at("GET", ALGO, &cid("STOP", 1)), s.at("POST", ALGO, &cid("STOP", 2)));
@@ -686,7 +686,7 @@ fn lost_stop_that_never_landed_is_retried_once_as_stop_2() {
 /// A lost STOP answer whose order did land is found by the look-up and not sent again.
 #[test]
 fn lost_stop_answer_is_found_by_lookup_and_not_resent() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on("POST", ALGO, Some("STOP"), Action::ExecuteThenDrop, 1);
     s.run(&["enter"]).code(0);
     assert_eq!(s.count_role("POST", ALGO, "STOP"), 1);
@@ -699,7 +699,7 @@ fn lost_stop_answer_is_found_by_lookup_and_not_resent() {
 /// the TP, HALT, exit 10.
 #[test]
 fn stop_lost_twice_forces_close_and_halt_exit_10() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on("POST", ALGO, Some("STOP"), Action::Drop, 2);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_unavailable");
@@ -711,7 +711,7 @@ fn stop_lost_twice_forces_close_and_halt_exit_10() {
 /// resyncs its clock with /fapi/v1/time and sends the same order once more; one fill.
 #[test]
 fn entry_1021_resyncs_the_clock_and_sends_once_more() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let msg = "Timestamp for this request is outside of the recvWindow.";
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::api_error(400, -1021, msg), 1);
     s.run(&["enter"]).code(0);
@@ -746,7 +746,7 @@ fn resized_tp_is_2r_from_the_actual_average_fill() {
 /// could fill into a naked position while mcbot believed it was flat and HALTED.)
 #[test]
 fn failed_protection_of_a_partial_entry_cancels_the_remainder() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(1500), rest_price: None };
     s.mock.on("POST", ORDER, Some("ENTRY"), partial, 1);
     s.mock.on("POST", ALGO, Some("STOP"), Action::api_error(400, -4045, "Reach max stop order limit."), 1);
@@ -795,7 +795,7 @@ fn exit_during_an_outage_never_leaves_the_position_without_a_stop() {
 /// (TP cancelled, CLOSE, STOP cancelled) with the exit reason `manual`; new entries stay refused.
 #[test]
 fn halt_flatten_halts_then_closes_the_position() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     let out = s.run(&["halt", "--flatten", "--reason", "news risk"]);
     out.code(0);
@@ -859,7 +859,7 @@ fn lost_state_adoption_keeps_the_working_stop_and_tp() {
     for how in
         [StateLoss::Deleted, StateLoss::ZeroBytes, StateLoss::WalLost, StateLoss::WalGarbled, StateLoss::OlderCopy]
     {
-        let s = Bot::new().planned_long().mock();
+        let s = Scenario::new();
         let copy = s.save_copy();
         s.run(&["enter"]).code(0);
         s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
@@ -918,7 +918,7 @@ impl Scenario {
 /// orders over without cancelling any STOP before its replacement.
 #[test]
 fn second_instance_orders_are_kept_and_the_journal_halts() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     let theirs = s.add_other_instance_protection("b2c3d4e5f6a1");
     let mark = s.mock.request_count();
@@ -958,7 +958,7 @@ fn second_instance_orders_are_kept_and_the_journal_halts() {
 /// the covering STOP was never touched, and the reconcile counts it as a mismatch.
 #[test]
 fn resize_leftover_stop_is_cancelled_once_coverage_is_confirmed() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     {
         let mut st = s.mock.state();
@@ -1052,7 +1052,7 @@ fn posture_thresholds_come_from_the_config() {
 /// back to GREEN one mode at a time.
 #[test]
 fn foreign_position_ages_in_the_debt_and_the_posture_relaxes_once_it_is_gone() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     {
         let mut st = s.mock.state();
         st.position_qty = dec!(0.020);
@@ -1135,7 +1135,7 @@ fn failing_reads_keep_an_open_mismatch_open_and_raise_the_posture() {
 /// position and `protect` still re-places a cancelled STOP. (RED is reached through the stored state a previous run left.)
 #[test]
 fn posture_red_halts_but_close_still_works() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     // A previous run ended RED; this run's reconcile is clean but RED holds (hysteresis) and halts.
     s.env
@@ -1180,7 +1180,7 @@ fn set_posture(s: &Scenario, mode: &str, score: u32) {
 /// evaluate's reason and an audit row; no ENTRY reaches the exchange and the plan stays PLANNED.
 #[test]
 fn enter_rechecks_the_posture_and_refuses_when_it_rose_to_orange() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     set_posture(&s, "ORANGE", 55);
     let out = s.run(&["enter"]);
     out.code(5);
@@ -1275,7 +1275,7 @@ fn halt_during_a_resting_entry_answers_at_once_and_cancels_the_remainder() {
 /// refusing entries and still send nothing.
 #[test]
 fn hand_flip_ends_the_position_as_external_and_halts_touching_nothing() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     let long = s.mock.position();
     assert!(long > Decimal::ZERO);
@@ -1314,7 +1314,7 @@ fn hand_flip_ends_the_position_as_external_and_halts_touching_nothing() {
 #[test]
 fn lost_state_after_a_stop_out_never_sends_the_same_entry_again() {
     for how in [StateLoss::Deleted, StateLoss::ZeroBytes, StateLoss::OlderCopy] {
-        let s = Bot::new().planned_long().mock();
+        let s = Scenario::new();
         let copy = s.save_copy();
         s.run(&["enter"]).code(0);
         s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
@@ -1359,7 +1359,7 @@ mod leftovers;
 /// carry `fees_by_asset`, and the USDT total is null (unknown), not the USDT part alone.
 #[test]
 fn exit_reports_bnb_fees_in_bnb_and_no_usdt_total() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.state().commission_asset = "BNB";
     let out = s.run(&["exit"]);
@@ -1381,7 +1381,7 @@ fn exit_reports_bnb_fees_in_bnb_and_no_usdt_total() {
 /// fees — null with `fees_complete: false`, never 0.
 #[test]
 fn exit_whose_fills_have_no_trades_reports_fees_unknown_not_zero() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.state().hide_trades = true;
     let out = s.run(&["exit"]);
@@ -1396,7 +1396,7 @@ fn exit_whose_fills_have_no_trades_reports_fees_unknown_not_zero() {
 /// The same exit with USDT fees: a complete USDT total (the stateful mock charges 0.04 %).
 #[test]
 fn exit_reports_usdt_fees_as_a_total() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     let j = s.run(&["exit"]).json();
     let total: Decimal = j["fees"].as_str().unwrap().parse().unwrap();
@@ -1422,7 +1422,7 @@ fn closed_audit(s: &Scenario) -> serde_json::Value {
 /// trigger time), all in USDT, so the position's `fees` is their total and complete.
 #[test]
 fn stop_hit_records_entry_and_stop_fees() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(38950));
     s.run(&["reconcile"]).code(0);
@@ -1443,7 +1443,7 @@ fn stop_hit_records_entry_and_stop_fees() {
 /// never the BNB amount counted as USDT.
 #[test]
 fn stop_hit_with_bnb_fees_keeps_them_in_bnb() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.state().commission_asset = "BNB";
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(38950));

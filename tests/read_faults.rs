@@ -19,7 +19,7 @@ const MAX_RETRIES: usize = 12;
 
 /// Entered and protected (STOP_1, TP_1); then the STOP is cancelled by hand.
 fn naked_stop() -> Scenario {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     let mut st = s.mock.state();
     let stop = st.algos.iter_mut().find(|a| a.order_type == "STOP_MARKET").unwrap();
@@ -209,7 +209,7 @@ fn tick_behind_an_unreadable_read_protects_once_and_enters_nothing() {
 /// far as anything can tell), at most one WARN line per retried request, and does not halt.
 #[test]
 fn every_read_503_is_bounded_and_sends_nothing() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     let from = s.mock.request_count();
     for path in READS.iter().chain(&["/fapi/v1/algoOrder", "/fapi/v1/order"]) {

@@ -3,7 +3,6 @@
 //! Delivered to the 127.0.0.1 receiver of `tests/alerts.rs`.
 
 use crate::alerts::Receiver;
-use crate::support::bot::Bot;
 use crate::support::mock_binance::{Action, API_KEY, API_SECRET};
 use crate::support::scenario::Scenario;
 use crate::support::{TestEnv, BASE_CONFIG};
@@ -54,7 +53,7 @@ fn a_halted_bot_keeps_saying_so_at_most_every_12_hours() {
 #[test]
 fn the_same_command_failing_3_runs_in_a_row_warns_once() {
     let rx = Receiver::start(200);
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let text = std::fs::read_to_string(s.env.config_path()).unwrap();
     s.env.write_config(&webhook_config(&text));
     s.mock.on("GET", "/fapi/v3/positionRisk", None, Action::api_error(400, -1000, "An unknown error occurred."), 100);
@@ -91,12 +90,12 @@ fn a_sink_answering_after_5_s_does_not_delay_the_stop() {
             s.env.db().query_row("SELECT unprotected_window_ms FROM position", [], |r| r.get(0)).unwrap();
         ((at("STOP") - at("ENTRY")).as_millis(), window)
     };
-    let baseline = Bot::new().planned_long().mock();
+    let baseline = Scenario::new();
     baseline.run(&["enter"]).code(0);
     let (base_gap, base_window) = gap_ms(&baseline);
 
     let slow = Receiver::start_slow(200, std::time::Duration::from_secs(5));
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let text = std::fs::read_to_string(s.env.config_path()).unwrap();
     s.env.write_config(&webhook_config(&text).replace("min_level = \"warn\"", "min_level = \"info\""));
     let url = slow.url("/hook");

@@ -30,7 +30,7 @@ fn fills_of(s: &Scenario, plan: &str) -> (Vec<(String, Decimal)>, Decimal, Decim
 /// are their arithmetic (win rate ½, drawdown = the first trade's net loss).
 #[test]
 fn trades_match_the_mock_fills_after_a_stop_fill_and_a_take_profit() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(38950)); // through the STOP at 39000
     s.run(&["reconcile"]).code(0);
@@ -110,7 +110,7 @@ fn income_reads(s: &Scenario) -> Vec<(usize, crate::support::mock_binance::Reque
 /// comes after the CLOSE (bookkeeping never delays the close) and asks for FUNDING_FEE only.
 #[test]
 fn funding_settled_while_held_is_on_the_row_and_in_net_pnl() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     let start = entry_filled_ms(&s);
     {
@@ -154,7 +154,7 @@ fn funding_settled_while_held_is_on_the_row_and_in_net_pnl() {
 /// `funding_unknown`), never 0, and the close itself is unaffected.
 #[test]
 fn funding_the_exchange_does_not_tell_stays_unknown() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.on("GET", "/fapi/v1/income", None, Action::api_error(400, -1000, "An unknown error occurred."), 100);
     s.mock.set_mark(dec!(40300));
@@ -173,7 +173,7 @@ fn funding_the_exchange_does_not_tell_stays_unknown() {
 /// reconcile's, and the funding window ends there too.
 #[test]
 fn a_stop_filled_while_down_exits_at_the_exchange_fill_time() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     let start = entry_filled_ms(&s);
     s.mock.set_mark(dec!(38950)); // through the STOP at 39000, with nobody watching
@@ -204,7 +204,7 @@ fn a_stop_filled_while_down_exits_at_the_exchange_fill_time() {
 #[test]
 fn an_exchange_fill_time_ahead_of_our_clock_is_kept_within_reason() {
     for (ahead, kept) in [(20_000, true), (86_400_000, false)] {
-        let s = Bot::new().planned_long().mock();
+        let s = Scenario::new();
         s.run(&["enter"]).code(0);
         s.mock.set_mark(dec!(38950));
         let filled_at = crate::support::mock_binance::now_ms() + ahead;
@@ -231,7 +231,7 @@ fn an_exchange_fill_time_ahead_of_our_clock_is_kept_within_reason() {
 /// `exit --json` and `replay --json` carry that same row.
 #[test]
 fn a_manual_exit_is_a_trade_row_with_the_close_fill() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(40300));
     let out = s.run(&["exit"]);
@@ -258,7 +258,7 @@ fn a_manual_exit_is_a_trade_row_with_the_close_fill() {
 /// after the close and the halt, never before).
 #[test]
 fn a_forced_close_is_a_trade_row_with_its_fees() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.on(
         "POST",
         "/fapi/v1/algoOrder",

@@ -65,7 +65,7 @@ fn working(s: &Scenario) -> Vec<String> {
 /// the position with the same working orders and the journal replays clean.
 #[test]
 fn disk_full_after_the_entry_still_protects_the_fill_and_exits_10() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let u = unwritable();
     s.mock.on("POST", ORDER, Some("ENTRY"), u.cut_off(), 1);
     let out = u.run(&s, &["enter"]);
@@ -105,7 +105,7 @@ fn disk_full_after_the_entry_still_protects_the_fill_and_exits_10() {
 /// the journal (CLOSE reduce-only for the whole fill), nothing is left working, exit 10.
 #[test]
 fn disk_full_and_a_refused_stop_close_the_fill_without_the_journal() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let u = unwritable();
     s.mock.on("POST", ORDER, Some("ENTRY"), u.cut_off(), 1);
     s.mock.on("POST", ALGO, Some("STOP"), Action::api_error(400, -2021, "Order would immediately trigger."), 2);
@@ -131,7 +131,7 @@ fn disk_full_and_a_refused_stop_close_the_fill_without_the_journal() {
 /// reconcile after space returns knows the new orders as its own, not another instance's.
 #[test]
 fn reconcile_on_a_full_disk_protects_a_naked_position_first() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.cancel_all_algos();
     let u = unwritable();
@@ -159,7 +159,7 @@ fn reconcile_on_a_full_disk_protects_a_naked_position_first() {
 /// cannot be opened at all.
 #[test]
 fn a_full_disk_with_nothing_exposed_sends_no_entry_and_exits_2() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let u = unwritable();
     s.mock.on("GET", "/fapi/v1/time", None, u.cut_off(), 1);
     let mark = s.mock.request_count();
@@ -184,7 +184,7 @@ fn a_write_failure_at_every_request_after_the_entry_ends_protected() {
         ("GET", ORDER, Some("ENTRY"), Some(partial)),
     ];
     for (method, path, role, entry) in cases {
-        let s = Bot::new().planned_long().mock();
+        let s = Scenario::new();
         if let Some(a) = entry {
             s.mock.on("POST", ORDER, Some("ENTRY"), a, 1);
         }
@@ -228,7 +228,7 @@ fn an_unusable_state_at_start_is_exit_2_and_sends_nothing() {
         }),
     ];
     for (case, spoil) in cases {
-        let s = Bot::new().planned_long().mock();
+        let s = Scenario::new();
         spoil(&s);
         let mark = s.mock.request_count();
         let out = if case == "no space from the start" {

@@ -28,7 +28,7 @@ const ROUNDS: u32 = 40;
 
 #[test]
 fn a_halt_at_any_moment_of_enter_never_lets_an_entry_intent_follow_it() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     let mut rng = Seeded(0x5eed_1111);
     let (mut entered, mut refused) = (0, 0);
     for round in 0..ROUNDS {

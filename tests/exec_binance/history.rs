@@ -14,7 +14,7 @@ fn naked_after_a_crash_and_a_lost_db(s: &Scenario) {
 
 #[test]
 fn a_lost_db_under_a_naked_own_position_adopts_and_protects_it_from_the_order_history() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     naked_after_a_crash_and_a_lost_db(&s);
     let mark = s.mock.request_count();
     let out = s.run(&["reconcile"]);
@@ -35,7 +35,7 @@ fn a_lost_db_under_a_naked_own_position_adopts_and_protects_it_from_the_order_hi
 
 #[test]
 fn a_hand_position_after_our_plan_closed_is_not_ours_by_history() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.mock.fill_market_order(&cid("ENTRY", 1), true, dec!(0.010));
     s.mock.fill_market_order(&cid("CLOSE", 1), false, dec!(0.010));
     s.mock.fill_market_order("web_hand_buy", true, dec!(0.010));
@@ -55,7 +55,7 @@ fn a_hand_position_after_our_plan_closed_is_not_ours_by_history() {
 /// refused by pre-flight `cooldown` instead of re-entering right after the stop-out.
 #[test]
 fn a_lost_db_after_a_stop_out_keeps_the_cooldown() {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     s.run(&["enter"]).code(0);
     s.mock.set_mark(dec!(38900));
     assert_eq!(s.mock.position(), Decimal::ZERO, "the STOP filled");

@@ -37,7 +37,7 @@ enum Start {
 }
 
 fn start(how: Start) -> Scenario {
-    let s = Bot::new().planned_long().mock();
+    let s = Scenario::new();
     if !matches!(how, Start::Planned) {
         s.run(&["enter"]).code(0);
     }

@@ -2,6 +2,7 @@
 //! credentials, the request log read by client id, the DB read back, and the end every scenario
 //! shares (`finish`: signed requests, no secret on disk, `replay --all` clean).
 
+use super::bot::Bot;
 use super::mock_binance::{now_ms, MockBinance, Request, API_KEY, API_SECRET};
 use super::{audit_of, events_of, plan, Outcome, TestEnv};
 use mcbot::store::Store;
@@ -24,6 +25,11 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The start most tests over HTTP share: short for `Bot::new().planned_long().mock()`.
+    pub fn new() -> Scenario {
+        Bot::new().planned_long().mock()
+    }
+
     /// What `evaluate` and an earlier clean `reconcile` would have left (`plan::seed`), now.
     pub fn seed(&self) {
         plan::seed(&self.store(), now_ms());
