@@ -22,24 +22,22 @@
 //! constants below). Figures and what dominates them: `docs/latency.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-#[path = "../tests/support/mock_binance.rs"]
-mod mock_binance;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use mcbot::clock::{Clock, ClockSync, SystemClock};
 use mcbot::config::secrets::{ApiKey, ApiSecret, Credentials};
-use mcbot::core::plan::{PlanStatus, TradePlan};
-use mcbot::core::types::PositionSide;
 use mcbot::exchange::binance::BinanceFutures;
 use mcbot::exec::Engine;
 use mcbot::store::Store;
-use mock_binance::{now_ms, MockBinance, Request, API_KEY, API_SECRET};
-use rust_decimal_macros::dec;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::bot::Bot;
+use support::mock_binance::{now_ms, MockBinance, Request, API_KEY, API_SECRET};
+use support::steps;
 
 const RTT_MS: u64 = 50;
 const RUNS: usize = 10;
-const PLAN: &str = "a1b2c3d4e5f6";
 
 struct Run {
     /// ENTRY answered → STOP answered.
@@ -63,37 +61,15 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn config(dir: &std::path::Path, url: &str) -> mcbot::config::Config {
-    let text = format!(
-        "bot_id = \"mc\"\nsymbol = \"BTCUSDT\"\nstate_db = \"state.db\"\n[exchange]\nkind = \"binance\"\nbase_url = \"{url}\"\nhttp_timeout_ms = 5000\n"
-    );
-    mcbot::config::parse(&text, dir).unwrap()
-}
-
 /// One `reconcile` + `enter`; `fresh_offset`: the process starts from a clock offset the previous
 /// run measured a moment ago (the mock's clock is the real one: offset 0).
 fn one_run(fresh_offset: bool) -> Run {
     let mock = MockBinance::start();
     mock.set_latency_ms(RTT_MS);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &mock.url());
-    let now = now_ms();
-    let mut store = Store::open(&cfg.state_db, now).unwrap();
-    store.record_reconcile(now, true, 0, None).unwrap();
-    let plan = TradePlan {
-        id: PLAN.into(),
-        symbol: "BTCUSDT".into(),
-        interval: "4h".into(),
-        candle_close_ms: now - 1_000,
-        side: PositionSide::Long,
-        entry_ref: dec!(40000),
-        stop_price: dec!(39000),
-        qty: dec!(0.010),
-        risk_usdt: dec!(10),
-        valid_until_ms: now + 14_400_000,
-        status: PlanStatus::Planned,
-    };
-    store.insert_plan(&plan, None, now).unwrap();
+    // Reconciled, flat, one PLANNED long, on a state DB on disk.
+    let env = Bot::new().set("exchange.http_timeout_ms", "5000").planned_long().binance(&mock.url());
+    let cfg = mcbot::config::load(&env.config_path()).unwrap();
+    let mut store = Store::open(&cfg.state_db, now_ms()).unwrap();
 
     // The command starts here: what `mcbot enter` does after parsing its config and taking the lock.
     let t0 = Instant::now();
@@ -102,10 +78,10 @@ fn one_run(fresh_offset: bool) -> Run {
     let kept = fresh_offset.then(|| ClockSync { offset_ms: 0, measured_ms: clock.now_ms() });
     let ex = BinanceFutures::new(&cfg.exchange, creds, clock.clone()).unwrap().with_clock_sync(kept);
     let mut engine = Engine::new(&cfg, &mut store, &ex, clock.as_ref());
-    let rec = mcbot::exec::reconcile::reconcile_before_entry(&mut engine).unwrap();
-    assert_eq!(rec.exit_code(), mcbot::outcome::ExitCode::Ok, "{rec:?}");
-    let rep = mcbot::exec::entry::enter(&mut engine).unwrap();
-    assert!(rep.entered(), "{rep:?}");
+    let rec = steps::reconcile_before_entry(&mut engine).unwrap();
+    assert_eq!(rec.exit, mcbot::outcome::ExitCode::Ok, "{:?}", rec.lines);
+    let rep = steps::enter(&mut engine).unwrap();
+    assert_eq!(rep.exit, mcbot::outcome::ExitCode::Ok, "{:?}", rep.lines);
 
     let reqs = mock.requests();
     let find = |role: &str| -> &Request {

@@ -5,22 +5,13 @@
 //! Seed 000: AC1 (no position without a STOP: the round trip shows it on the venue), AC5 (every
 //! exit has an auditable reason: the round trip's CLOSE records `manual`).
 
+use crate::support::bot::Bot;
 use crate::support::mock_binance::{Action, MockBinance, API_KEY, API_SECRET};
-use crate::support::{Outcome, TestEnv, BASE_CONFIG};
+use crate::support::{plan, Outcome, TestEnv};
 use rust_decimal_macros::dec;
 use serde_json::Value;
 
 const CREDS: [(&str, &str); 2] = [("MCBOT_API_KEY", API_KEY), ("MCBOT_API_SECRET", API_SECRET)];
-
-/// A temp installation pointed at `base_url` (Binance adapter).
-fn env_at(base_url: &str) -> TestEnv {
-    let env = TestEnv::new();
-    env.write_config(&format!(
-        "bot_id = \"mc\"\nsymbol = \"BTCUSDT\"\nstate_db = \"state/mcbot.db\"\nlock_timeout_ms = 300\n\n\
-         [exchange]\nkind = \"binance\"\nbase_url = \"{base_url}\"\nhttp_timeout_ms = 2000\n"
-    ));
-    env
-}
 
 fn doctor(env: &TestEnv, args: &[&str]) -> Outcome {
     let mut all = vec!["--json", "doctor"];
@@ -48,7 +39,7 @@ fn check(j: &Value, name: &str) -> (String, String) {
 #[test]
 fn healthy_account_is_ok_exit_0_and_nothing_is_written() {
     let mock = MockBinance::start();
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     let out = doctor(&env, &[]);
     out.code(0);
     let j = out.json();
@@ -77,7 +68,7 @@ fn healthy_account_is_ok_exit_0_and_nothing_is_written() {
 #[test]
 fn wrong_key_fails_naming_the_env_var_and_what_binance_said_exit_5() {
     let mock = MockBinance::start();
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     let out = env.run_env(&["--json", "doctor"], &[("MCBOT_API_KEY", "wrongKey123"), ("MCBOT_API_SECRET", API_SECRET)]);
     out.code(5);
     let j = out.json();
@@ -96,7 +87,7 @@ fn wrong_key_fails_naming_the_env_var_and_what_binance_said_exit_5() {
 fn hedge_mode_fails() {
     let mock = MockBinance::start();
     mock.state().dual_side = true;
-    let out = doctor(&env_at(&mock.url()), &[]);
+    let out = doctor(&Bot::new().binance(&mock.url()), &[]);
     out.code(5);
     let j = out.json();
     let (s, d) = check(&j, "position_mode");
@@ -109,7 +100,7 @@ fn hedge_mode_fails() {
 fn multi_assets_mode_fails() {
     let mock = MockBinance::start();
     mock.state().multi_assets = true;
-    let out = doctor(&env_at(&mock.url()), &[]);
+    let out = doctor(&Bot::new().binance(&mock.url()), &[]);
     out.code(5);
     assert_eq!(check(&out.json(), "margin_mode").0, "fail");
 }
@@ -118,7 +109,7 @@ fn multi_assets_mode_fails() {
 fn symbol_not_trading_fails() {
     let mock = MockBinance::start();
     mock.state().symbol_status = "BREAK";
-    let out = doctor(&env_at(&mock.url()), &[]);
+    let out = doctor(&Bot::new().binance(&mock.url()), &[]);
     out.code(5);
     let (s, d) = check(&out.json(), "symbol");
     assert_eq!(s, "fail");
@@ -129,7 +120,7 @@ fn symbol_not_trading_fails() {
 fn low_balance_fails_against_the_smallest_order() {
     let mock = MockBinance::start();
     mock.state().balance = dec!(50);
-    let out = doctor(&env_at(&mock.url()), &[]);
+    let out = doctor(&Bot::new().binance(&mock.url()), &[]);
     out.code(5);
     let (s, d) = check(&out.json(), "balance");
     assert_eq!(s, "fail");
@@ -144,7 +135,7 @@ fn crossed_margin_with_a_position_fails_but_settable_when_flat() {
         st.isolated = false;
         st.leverage = 20;
     }
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     let out = doctor(&env, &[]);
     out.code(0);
     let (s, d) = check(&out.json(), "isolated_1x");
@@ -165,7 +156,7 @@ fn crossed_margin_with_a_position_fails_but_settable_when_flat() {
 fn withdraw_enabled_key_warns_loudly_exit_0() {
     let mock = MockBinance::start();
     mock.state().withdrawals_enabled = true;
-    let out = doctor(&env_at(&mock.url()), &[]);
+    let out = doctor(&Bot::new().binance(&mock.url()), &[]);
     out.code(0);
     let j = out.json();
     assert_eq!(j["outcome"], "warn", "{j}");
@@ -177,7 +168,7 @@ fn withdraw_enabled_key_warns_loudly_exit_0() {
 #[test]
 fn clock_offset_warns_then_fails_past_recv_window() {
     let mock = MockBinance::start();
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     mock.state().server_offset_ms = 2_500;
     let out = doctor(&env, &[]);
     out.code(0);
@@ -195,7 +186,7 @@ fn clock_offset_warns_then_fails_past_recv_window() {
 fn unreachable_host_reports_every_check_naming_base_url_exit_5() {
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let env = env_at(&format!("http://127.0.0.1:{port}"));
+    let env = Bot::new().binance(&format!("http://127.0.0.1:{port}"));
     let out = doctor(&env, &[]);
     out.code(5);
     let j = out.json();
@@ -210,7 +201,6 @@ fn unreachable_host_reports_every_check_naming_base_url_exit_5() {
 #[test]
 fn paper_mode_runs_and_says_so() {
     let env = TestEnv::new();
-    env.write_config(BASE_CONFIG);
     let out = env.run(&["--json", "doctor"]);
     out.code(0);
     let j = out.json();
@@ -221,7 +211,7 @@ fn paper_mode_runs_and_says_so() {
 #[test]
 fn round_trip_refused_on_the_production_host_exit_2() {
     // Refused before any request: nothing is reachable here, the verdict is about the host.
-    let env = env_at("https://fapi.binance.com");
+    let env = Bot::new().binance("https://fapi.binance.com");
     let out = env.run_env(&["--json", "doctor", "--round-trip"], &CREDS);
     out.code(2);
     let j = out.json();
@@ -231,7 +221,7 @@ fn round_trip_refused_on_the_production_host_exit_2() {
 
 #[test]
 fn round_trip_refused_on_an_unknown_host_unless_live_is_acknowledged() {
-    let env = env_at("https://futures.example.com");
+    let env = Bot::new().binance("https://futures.example.com");
     env.run_env(&["--json", "doctor", "--round-trip"], &CREDS).code(2);
     let out = env.run_env(&["--json", "doctor", "--i-know-this-is-live"], &CREDS);
     out.code(2); // requires --round-trip (clap)
@@ -245,7 +235,7 @@ fn writes(mock: &MockBinance, plan: &str) -> Vec<String> {
 #[test]
 fn round_trip_enters_protects_verifies_and_closes_through_the_real_paths() {
     let mock = MockBinance::start();
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     let out = doctor(&env, &["--round-trip"]);
     out.code(0);
     let j = out.json();
@@ -291,7 +281,7 @@ fn round_trip_enters_protects_verifies_and_closes_through_the_real_paths() {
 #[test]
 fn round_trip_refused_while_halted_sends_nothing() {
     let mock = MockBinance::start();
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     env.run_env(&["halt", "--reason", "test"], &CREDS).code(0);
     doctor(&env, &["--round-trip"]).code(3);
     assert!(mock.writes().is_empty(), "{:?}", mock.writes());
@@ -301,7 +291,7 @@ fn round_trip_refused_while_halted_sends_nothing() {
 fn round_trip_not_started_when_a_check_fails() {
     let mock = MockBinance::start();
     mock.state().dual_side = true;
-    let out = doctor(&env_at(&mock.url()), &["--round-trip"]);
+    let out = doctor(&Bot::new().binance(&mock.url()), &["--round-trip"]);
     out.code(5);
     assert_eq!(out.json()["round_trip"]["started"], false);
     assert!(mock.writes().is_empty());
@@ -318,7 +308,7 @@ fn round_trip_stop_rejected_ends_in_the_real_forced_close_and_halt_exit_10() {
         Action::api_error(400, -4045, "Reach max stop order limit."),
         1,
     );
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     let out = doctor(&env, &["--round-trip"]);
     out.code(10);
     let j = out.json();
@@ -343,22 +333,10 @@ fn round_trip_stop_rejected_ends_in_the_real_forced_close_and_halt_exit_10() {
 #[test]
 fn round_trip_refused_with_an_open_plan_exit_5_nothing_sent() {
     let mock = MockBinance::start();
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     let now = crate::support::mock_binance::now_ms();
     let store = mcbot::store::Store::open(&env.db_path(), now).unwrap();
-    let plan = mcbot::core::plan::TradePlan {
-        id: "a1b2c3d4e5f6".into(),
-        symbol: "BTCUSDT".into(),
-        interval: "4h".into(),
-        candle_close_ms: now - 1_000,
-        side: mcbot::core::types::PositionSide::Long,
-        entry_ref: dec!(40000),
-        stop_price: dec!(39000),
-        qty: dec!(0.010),
-        risk_usdt: dec!(10),
-        valid_until_ms: now + 14_400_000,
-        status: mcbot::core::plan::PlanStatus::Planned,
-    };
+    let plan = plan::planned_long(plan::PLAN, now, dec!(40000), dec!(39000));
     store.insert_plan(&plan, None, now).unwrap();
     drop(store);
     let out = doctor(&env, &["--round-trip"]);
@@ -373,7 +351,6 @@ fn round_trip_refused_with_an_open_plan_exit_5_nothing_sent() {
 #[test]
 fn paper_round_trip_runs_the_same_paths_and_replays_clean() {
     let env = TestEnv::new();
-    env.write_config(BASE_CONFIG);
     let out = env.run(&["--json", "doctor", "--round-trip"]);
     out.code(0);
     let j = out.json();
@@ -396,7 +373,7 @@ fn paper_round_trip_runs_the_same_paths_and_replays_clean() {
 fn plain_doctor_answers_while_the_lock_is_held_the_round_trip_and_paper_wait_for_it() {
     use fs2::FileExt;
     let mock = MockBinance::start();
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     env.run(&["status"]).code(0); // creates the DB
     let holder = std::fs::OpenOptions::new()
         .create(true)
@@ -411,7 +388,6 @@ fn plain_doctor_answers_while_the_lock_is_held_the_round_trip_and_paper_wait_for
     FileExt::unlock(&holder).unwrap();
     // The paper book lives in the state DB: paper doctor takes the lock.
     let paper = TestEnv::new();
-    paper.write_config(BASE_CONFIG);
     paper.run(&["status"]).code(0);
     let holder = std::fs::OpenOptions::new()
         .create(true)
@@ -430,7 +406,7 @@ fn round_trip_whose_tp_fills_before_the_read_back_is_a_failed_check_not_a_halt()
     // the position before doctor reads the protection back.
     let mock = MockBinance::start();
     mock.on("POST", "/fapi/v1/algoOrder", Some("TP"), Action::MoveMarkAfter(dec!(41000)), 1);
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     let out = doctor(&env, &["--round-trip"]);
     let j = out.json();
     assert_eq!(mock.position(), dec!(0), "{j}");
@@ -445,7 +421,7 @@ fn round_trip_whose_tp_fills_before_the_read_back_is_a_failed_check_not_a_halt()
 #[test]
 fn a_second_round_trip_inside_the_cooldown_is_refused_before_any_order() {
     let mock = MockBinance::start();
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     doctor(&env, &["--round-trip"]).code(0);
     let sent = mock.writes().len();
     let out = doctor(&env, &["--round-trip"]);
@@ -462,7 +438,7 @@ fn round_trip_refused_by_enters_preflight_retires_its_plan_so_no_tick_enters_it(
     let mock = MockBinance::start();
     mock.on("GET", "/fapi/v1/premiumIndex", None, Action::MoveMarkAfter(dec!(40000)), 1); // doctor's checks
     mock.on("GET", "/fapi/v1/premiumIndex", None, Action::MoveMarkAfter(dec!(41000)), 1); // the plan's read
-    let env = env_at(&mock.url());
+    let env = Bot::new().binance(&mock.url());
     let out = doctor(&env, &["--round-trip"]);
     out.code(5);
     assert!(out.json()["error"].as_str().unwrap().contains("slippage"), "{}", out.stdout);

@@ -8,266 +8,14 @@
 //! auditable reason. Failure modes (§10): F-001 duplicate ENTRY, F-002 naked position, F-003
 //! phantom position, F-004 partial fill drift, F-005 exchange outage mid-trade.
 
-use crate::support::mock_binance::{now_ms, Action, MockBinance, Request, API_KEY, API_SECRET};
-use crate::support::{Outcome, TestEnv};
-use mcbot::core::plan::{PlanStatus, TradePlan};
-use mcbot::core::types::PositionSide;
-use mcbot::store::Store;
+use crate::support::bot::Bot;
+use crate::support::mock_binance::{now_ms, Action, Request, API_KEY, API_SECRET};
+use crate::support::scenario::{cid, lines, Scenario, ALGO, ORDER, PLAN};
+use crate::support::Outcome;
+use mcbot::core::plan::PlanStatus;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::Value;
-
-pub(crate) const PLAN: &str = "a1b2c3d4e5f6";
-pub(crate) const ORDER: &str = "/fapi/v1/order";
-pub(crate) const ALGO: &str = "/fapi/v1/algoOrder";
-
-/// `mc_a1b2c3d4e5f6_<ROLE>_<n>`
-pub(crate) fn cid(role: &str, n: u32) -> String {
-    format!("mc_{PLAN}_{role}_{n}")
-}
-
-/// Execution timeouts small enough to keep each scenario well under two seconds.
-const EXECUTION: &[(&str, &str)] = &[
-    ("entry_ack_timeout_ms", "1000"),
-    ("stop_ack_timeout_ms", "1000"),
-    ("tp_ack_timeout_ms", "1000"),
-    ("entry_fill_window_ms", "1000"),
-    ("close_retry_max_elapsed_ms", "1500"),
-];
-
-/// A temp mcbot installation pointed at a fresh mock, with a reconciled, flat account and one
-/// PLANNED long: reference 40000 (= the mock's mark), stop 39000, qty 0.010.
-pub(crate) struct Scenario {
-    pub(crate) env: TestEnv,
-    pub(crate) mock: MockBinance,
-}
-
-impl Scenario {
-    pub(crate) fn new() -> Scenario {
-        Scenario::with(&[])
-    }
-
-    /// `overrides` replace keys of [execution] (or add `exchange.*` / `risk.*` / `posture.*` ones,
-    /// written with the prefix).
-    pub(crate) fn with(overrides: &[(&str, &str)]) -> Scenario {
-        let mock = MockBinance::start();
-        let env = TestEnv::new();
-        let mut exchange = vec![("http_timeout_ms", "2000".to_string())];
-        let mut lock_timeout = "300".to_string();
-        // `risk.*` and `posture.*` keys: their own tables, after [execution].
-        let mut tables: Vec<(&str, &str, String)> = Vec::new();
-        let mut execution: Vec<(&str, String)> = EXECUTION.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        for (k, v) in overrides {
-            if *k == "lock_timeout_ms" {
-                lock_timeout = v.to_string();
-                continue;
-            }
-            if let Some((table, k)) = k.split_once('.').filter(|(t, _)| ["risk", "posture"].contains(t)) {
-                tables.push((table, k, v.to_string()));
-                continue;
-            }
-            let target = if let Some(k) = k.strip_prefix("exchange.") {
-                exchange.retain(|(n, _)| *n != k);
-                exchange.push((k, v.to_string()));
-                continue;
-            } else {
-                &mut execution
-            };
-            target.retain(|(n, _)| n != k);
-            target.push((k, v.to_string()));
-        }
-        let mut text = format!(
-            "bot_id = \"mc\"\nsymbol = \"BTCUSDT\"\nstate_db = \"state/mcbot.db\"\nlock_timeout_ms = {lock_timeout}\n\n[exchange]\nkind = \"binance\"\nbase_url = \"{}\"\n",
-            mock.url()
-        );
-        for (k, v) in &exchange {
-            text.push_str(&format!("{k} = {v}\n"));
-        }
-        text.push_str("\n[execution]\n");
-        for (k, v) in &execution {
-            text.push_str(&format!("{k} = {v}\n"));
-        }
-        for table in ["risk", "posture"] {
-            if tables.iter().any(|(t, _, _)| *t == table) {
-                text.push_str(&format!("\n[{table}]\n"));
-            }
-            for (_, k, v) in tables.iter().filter(|(t, _, _)| *t == table) {
-                text.push_str(&format!("{k} = {v}\n"));
-            }
-        }
-        env.write_config(&text);
-        let s = Scenario { env, mock };
-        s.seed();
-        s
-    }
-
-    /// The state `evaluate` and an earlier `reconcile` would have left: reconciled, one PLANNED plan.
-    pub(crate) fn seed(&self) {
-        let now = now_ms();
-        let store = Store::open(&self.env.db_path(), now).unwrap();
-        store.record_reconcile(now, true, 0, None).unwrap();
-        self.add_plan(PLAN);
-    }
-
-    /// A PLANNED long `id`: reference 40000, stop 39000, qty 0.010, valid for this candle.
-    pub(crate) fn add_plan(&self, id: &str) {
-        self.add_plan_at(id, dec!(40000), dec!(39000));
-    }
-
-    /// A PLANNED long `id` at `entry_ref` with `stop`, qty 0.010, valid for this candle.
-    pub(crate) fn add_plan_at(&self, id: &str, entry_ref: Decimal, stop: Decimal) {
-        let now = now_ms();
-        let plan = TradePlan {
-            id: id.into(),
-            symbol: "BTCUSDT".into(),
-            interval: "4h".into(),
-            candle_close_ms: now - 1_000,
-            side: PositionSide::Long,
-            entry_ref,
-            stop_price: stop,
-            qty: dec!(0.010),
-            risk_usdt: dec!(10),
-            valid_until_ms: now + 14_400_000,
-            status: PlanStatus::Planned,
-        };
-        Store::open(&self.env.db_path(), now).unwrap().insert_plan(&plan, None, now).unwrap();
-    }
-
-    /// `mcbot --json <args>` with the credentials, started and left running (a second command
-    /// runs beside it).
-    pub(crate) fn spawn(&self, args: &[&str]) -> std::process::Child {
-        self.env
-            .std_command()
-            .arg("--json")
-            .args(args)
-            .env("MCBOT_API_KEY", API_KEY)
-            .env("MCBOT_API_SECRET", API_SECRET)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    pub(crate) fn store(&self) -> Store {
-        Store::open(&self.env.db_path(), now_ms()).unwrap()
-    }
-
-    /// `mcbot --json -v <args>` with the credentials in the environment. Neither credential may
-    /// appear in what it prints (CONTRACT §4).
-    pub(crate) fn run(&self, args: &[&str]) -> Outcome {
-        let mut all = vec!["--json", "-v"];
-        all.extend_from_slice(args);
-        let out = self.env.run_env(&all, &[("MCBOT_API_KEY", API_KEY), ("MCBOT_API_SECRET", API_SECRET)]);
-        assert_no_secret_in("output", &format!("{}{}", out.stdout, out.stderr));
-        out
-    }
-
-    /// The order_event rows of one client id, as event names.
-    pub(crate) fn events(&self, client_id: &str) -> Vec<String> {
-        let db = self.env.db();
-        let mut st = db.prepare("SELECT event FROM order_event WHERE client_id = ?1 ORDER BY seq").unwrap();
-        st.query_map([client_id], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
-    }
-
-    /// `SEVERITY:kind` of every audit_event row, in order.
-    pub(crate) fn audit(&self) -> Vec<String> {
-        let db = self.env.db();
-        let mut st = db.prepare("SELECT severity || ':' || kind FROM audit_event ORDER BY seq").unwrap();
-        st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
-    }
-
-    pub(crate) fn mode(&self) -> String {
-        self.env.db().query_row("SELECT mode FROM system_state", [], |r| r.get(0)).unwrap()
-    }
-
-    pub(crate) fn plan_status(&self) -> String {
-        self.env.db().query_row("SELECT status FROM trade_plan WHERE id = ?1", [PLAN], |r| r.get(0)).unwrap()
-    }
-
-    /// (state, qty, exit_reason) of the latest position row.
-    pub(crate) fn position(&self) -> (String, String, Option<String>) {
-        self.env
-            .db()
-            .query_row("SELECT state, qty, exit_reason FROM position ORDER BY id DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .unwrap()
-    }
-
-    /// Index of the first request matching `method path client_id` (panics if absent).
-    #[track_caller]
-    /// The first such request. For the look-up of an order (GET /fapi/v1/order) that means the
-    /// first look-up after the order was sent: the pre-send check that its client id is unused
-    /// (issue 10 item 3) comes before every ENTRY and is asserted on its own.
-    pub(crate) fn at(&self, method: &str, path: &str, client_id: &str) -> usize {
-        let reqs = self.mock.requests();
-        let from = self.sent_at(method, path, client_id).unwrap_or(0);
-        reqs.iter()
-            .skip(from)
-            .position(|r| r.method == method && r.path == path && r.client_id() == Some(client_id))
-            .map(|i| i + from)
-            .unwrap_or_else(|| panic!("no {method} {path} {client_id} in\n{}", lines(&reqs)))
-    }
-
-    /// For a look-up of an order: the index of that order's first POST.
-    pub(crate) fn sent_at(&self, method: &str, path: &str, client_id: &str) -> Option<usize> {
-        if method != "GET" || path != ORDER {
-            return None;
-        }
-        self.mock
-            .requests()
-            .iter()
-            .position(|r| r.method == "POST" && r.path == ORDER && r.client_id() == Some(client_id))
-    }
-
-    /// Look-ups of an order after it was sent (the ambiguity rule's look-ups).
-    pub(crate) fn lookups_after_send(&self, client_id: &str) -> usize {
-        let from = self.sent_at("GET", ORDER, client_id).unwrap_or(usize::MAX);
-        self.mock
-            .requests()
-            .iter()
-            .skip(from)
-            .filter(|r| r.method == "GET" && r.path == ORDER && r.client_id() == Some(client_id))
-            .count()
-    }
-
-    pub(crate) fn request(&self, method: &str, path: &str, client_id: &str) -> Request {
-        self.mock.requests()[self.at(method, path, client_id)].clone()
-    }
-
-    /// The end of every scenario: every signed request carried its key and signature (the mock
-    /// verified the HMAC), no credential reached the DB, and the journal replays clean.
-    #[track_caller]
-    pub(crate) fn finish(&self) {
-        for r in self.mock.requests() {
-            let public = ["/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/premiumIndex", "/fapi/v1/klines"];
-            if !public.contains(&r.path.as_str()) {
-                assert!(r.signed && r.api_key.as_deref() == Some(API_KEY), "unsigned request: {r:?}");
-                assert_ne!(r.status, 401, "key refused: {r:?}");
-                assert!(!r.body.contains("-1022"), "signature refused: {r:?}");
-            }
-        }
-        for file in ["state/mcbot.db", "state/mcbot.db-wal"] {
-            if let Ok(bytes) = std::fs::read(self.env.path().join(file)) {
-                let text = String::from_utf8_lossy(&bytes);
-                assert_no_secret_in(file, &text);
-                assert!(!text.contains("signature="), "a request signature reached {file}");
-            }
-        }
-        let rep = self.run(&["replay", "--all"]);
-        assert_eq!(rep.code, 0, "replay --all: {}", rep.stdout);
-    }
-}
-
-#[track_caller]
-fn assert_no_secret_in(what: &str, text: &str) {
-    assert!(!text.contains(API_SECRET), "the API secret leaked into {what}");
-    assert!(!text.contains(API_KEY), "the API key leaked into {what}");
-}
-
-fn lines(reqs: &[Request]) -> String {
-    reqs.iter().map(|r| format!("{:>3} {} -> {}", r.seq, r.line(), r.status)).collect::<Vec<_>>().join("\n")
-}
 
 /// The happy path the failure modes deviate from (seed 000 §4): ENTRY, then STOP and TP for the
 /// filled quantity, TP at exactly 2R, both reduce-only on the Algo Order API.
@@ -508,7 +256,11 @@ fn f002_stop_rejected_closes_cancels_tp_and_halts_exit_10() {
 /// after `stop_ack_timeout_ms` → CLOSE, then the late STOP (and the TP) are cancelled, HALT, 10.
 #[test]
 fn stop_ack_timeout_closes_then_cancels_the_late_stop_exit_10() {
-    let s = Scenario::with(&[("stop_ack_timeout_ms", "300"), ("exchange.http_timeout_ms", "3000")]);
+    let s = Bot::new()
+        .set("execution.stop_ack_timeout_ms", "300")
+        .set("exchange.http_timeout_ms", "3000")
+        .planned_long()
+        .mock();
     s.mock.on("POST", ALGO, Some("STOP"), Action::Delay(900), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("STOP", 1), "forced_close:stop_ack_timeout");
@@ -550,7 +302,7 @@ fn stop_2021_would_trigger_after_a_fast_move_closes_and_halts() {
 /// before the small ones are cancelled (never unprotected).
 #[test]
 fn f004_partial_fill_completed_in_window_resizes_protection() {
-    let s = Scenario::with(&[("entry_fill_window_ms", "2000")]);
+    let s = Bot::new().set("execution.entry_fill_window_ms", "2000").planned_long().mock();
     s.mock.on(
         "POST",
         ORDER,
@@ -581,7 +333,7 @@ fn f004_partial_fill_completed_in_window_resizes_protection() {
 /// HALT; exit 1.
 #[test]
 fn f004_partial_fill_timed_out_cancels_remainder_and_closes() {
-    let s = Scenario::with(&[("entry_fill_window_ms", "600")]);
+    let s = Bot::new().set("execution.entry_fill_window_ms", "600").planned_long().mock();
     s.mock.on(
         "POST",
         ORDER,
@@ -616,7 +368,7 @@ fn f004_partial_fill_timed_out_cancels_remainder_and_closes() {
 /// When the exchange recovers, `exit` (never blocked by HALTED) closes the position.
 #[test]
 fn f005_outage_during_close_retries_new_attempts_then_halts_exit_10() {
-    let s = Scenario::with(&[("close_retry_max_elapsed_ms", "1500")]);
+    let s = Bot::new().set("execution.close_retry_max_elapsed_ms", "1500").planned_long().mock();
     s.run(&["enter"]).code(0);
     s.mock.on("POST", ORDER, Some("CLOSE"), Action::service_unavailable(), usize::MAX);
     let out = s.run(&["exit"]);
@@ -693,15 +445,9 @@ fn halted_enter_refuses_with_exit_3_and_sends_no_order() {
 /// 100 ms so the first holds the lock for most of a second: exactly one ENTRY request reaches the
 /// exchange.
 fn concurrent_enters(lock_timeout_ms: &str) -> (Scenario, Vec<Outcome>) {
-    let s = Scenario::with(&[("lock_timeout_ms", lock_timeout_ms)]);
+    let s = Bot::new().set("lock_timeout_ms", lock_timeout_ms).planned_long().mock();
     s.mock.set_latency_ms(100);
-    let spawn = || {
-        let mut c = s.env.std_command();
-        c.args(["--json", "enter"]).env("MCBOT_API_KEY", API_KEY).env("MCBOT_API_SECRET", API_SECRET);
-        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-        c.spawn().unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (s.spawn(&["enter"]), s.spawn(&["enter"]));
     let mut outs = vec![Outcome::of(&a.wait_with_output().unwrap()), Outcome::of(&b.wait_with_output().unwrap())];
     // The process that entered first, the other one second (both may exit 0).
     let entered = |o: &Outcome| {
@@ -890,7 +636,7 @@ fn ambiguous_entry_that_never_landed_is_proven_absent_then_entry_2() {
 /// and protected, and nothing is sent twice.
 #[test]
 fn unresolvable_entry_with_a_position_found_is_protected() {
-    let s = Scenario::with(&[("entry_ack_timeout_ms", "300")]);
+    let s = Bot::new().set("execution.entry_ack_timeout_ms", "300").planned_long().mock();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThenDrop, 1);
     s.mock.on("GET", ORDER, Some("ENTRY"), Action::service_unavailable(), usize::MAX);
     let out = s.run(&["enter"]);
@@ -906,7 +652,7 @@ fn unresolvable_entry_with_a_position_found_is_protected() {
 /// either way, so it HALTs (exit 10) rather than guess; the next `reconcile` settles it.
 #[test]
 fn unresolvable_entry_while_flat_halts_exit_10() {
-    let s = Scenario::with(&[("entry_ack_timeout_ms", "300")]);
+    let s = Bot::new().set("execution.entry_ack_timeout_ms", "300").planned_long().mock();
     s.mock.on("POST", ORDER, Some("ENTRY"), Action::Drop, 1);
     s.mock.on("GET", ORDER, Some("ENTRY"), Action::service_unavailable(), 4);
     let out = s.run(&["enter"]);
@@ -985,7 +731,7 @@ fn entry_1021_resyncs_the_clock_and_sends_once_more() {
 /// TP_2 is at 42180. (Found as a bug: the TP of the first partial fill, 42000, used to be kept.)
 #[test]
 fn resized_tp_is_2r_from_the_actual_average_fill() {
-    let s = Scenario::with(&[("entry_fill_window_ms", "2000")]);
+    let s = Bot::new().set("execution.entry_fill_window_ms", "2000").planned_long().mock();
     let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: Some(dec!(40100)) };
     s.mock.on("POST", ORDER, Some("ENTRY"), partial, 1);
     s.run(&["enter"]).code(0);
@@ -1078,7 +824,7 @@ fn failed_protection_of_a_partial_entry_cancels_the_remainder() {
 /// `close_retry_max_elapsed_ms`.)
 #[test]
 fn exit_during_an_outage_never_leaves_the_position_without_a_stop() {
-    let s = Scenario::with(&[("close_retry_max_elapsed_ms", "1500")]);
+    let s = Bot::new().set("execution.close_retry_max_elapsed_ms", "1500").planned_long().mock();
     s.run(&["enter"]).code(0);
     s.mock.on("POST", ORDER, Some("CLOSE"), Action::service_unavailable(), usize::MAX);
     let mut c = s.env.std_command();
@@ -1294,7 +1040,7 @@ fn resize_leftover_stop_is_cancelled_once_coverage_is_confirmed() {
 /// held for the recovery window bring it back to GREEN one mode at a time.
 #[test]
 fn posture_rises_on_hand_cancelled_stops_and_relaxes_after_clean_runs() {
-    let s = Scenario::with(&[("mismatch_halt_streak", "5")]);
+    let s = Bot::new().set("execution.mismatch_halt_streak", "5").planned_long().mock();
     s.run(&["enter"]).code(0);
     let posture = |s: &Scenario| s.run(&["status"]).json()["posture"].clone();
     assert_eq!(posture(&s)["mode"], "GREEN");
@@ -1342,7 +1088,8 @@ fn posture_rises_on_hand_cancelled_stops_and_relaxes_after_clean_runs() {
 /// (50) goes straight to ORANGE. The STOP is re-placed each time, whatever the policy.
 #[test]
 fn posture_thresholds_come_from_the_config() {
-    let s = Scenario::with(&[("mismatch_halt_streak", "5"), ("posture.yellow_enter", "45")]);
+    let s =
+        Bot::new().set("execution.mismatch_halt_streak", "5").set("posture.yellow_enter", "45").planned_long().mock();
     s.run(&["enter"]).code(0);
     let mut modes = Vec::new();
     for attempt in [2, 3] {
@@ -1406,7 +1153,7 @@ fn foreign_position_ages_in_the_debt_and_the_posture_relaxes_once_it_is_gone() {
 /// clean reconcile closes the kind; ORANGE holds until its recovery window.
 #[test]
 fn failing_reads_keep_an_open_mismatch_open_and_raise_the_posture() {
-    let s = Scenario::with(&[("mismatch_halt_streak", "5")]);
+    let s = Bot::new().set("execution.mismatch_halt_streak", "5").planned_long().mock();
     s.run(&["enter"]).code(0);
     let posture = |s: &Scenario| s.run(&["status"]).json()["posture"].clone();
     let since = |s: &Scenario| -> Option<i64> {
@@ -1512,7 +1259,7 @@ fn enter_rechecks_the_posture_and_refuses_when_it_rose_to_orange() {
 /// reason, and the STOP and TP cover exactly what filled.
 #[test]
 fn enter_rechecks_the_posture_and_sizes_down_under_yellow() {
-    let s = Scenario::with(&[("risk.max_notional_usdt", "600")]);
+    let s = Bot::new().set("risk.max_notional_usdt", "600").planned_long().mock();
     set_posture(&s, "YELLOW", 25);
     s.run(&["enter"]).code(0);
     assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
@@ -1538,7 +1285,7 @@ fn enter_rechecks_the_posture_and_sizes_down_under_yellow() {
 /// exposure. (How long `halt` took is printed for the note, never asserted.)
 #[test]
 fn halt_during_a_resting_entry_answers_at_once_and_cancels_the_remainder() {
-    let s = Scenario::with(&[("entry_fill_window_ms", "10000")]);
+    let s = Bot::new().set("execution.entry_fill_window_ms", "10000").planned_long().mock();
     s.mock.on(
         "POST",
         ORDER,

@@ -4,104 +4,17 @@
 //! AC1 no position without a STOP, AC2 no duplicate ENTRY, AC3 every failure ends in a safe close
 //! or a HALT, AC4 restart reconciles, AC5 every exit has an auditable reason.
 
-use crate::support::fake_exchange::{api_err, http_503, timeout_err, FakeExchange, Fault};
-use mcbot::clock::{Clock, ManualClock};
-use mcbot::config::Config;
+use crate::support::bot::Bot;
+use crate::support::fake_exchange::{api_err, http_503, timeout_err, Fault};
+use crate::support::rig::{Rig, T0};
+use crate::support::steps;
+use mcbot::clock::Clock;
 use mcbot::core::order::OrderRole;
-use mcbot::core::plan::{PlanStatus, TradePlan};
-use mcbot::core::types::PositionSide;
-use mcbot::error::Error;
+use mcbot::core::plan::PlanStatus;
 use mcbot::exchange::ErrorClass;
-use mcbot::exec::Engine;
 use mcbot::outcome::ExitCode;
-use mcbot::store::Store;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use tempfile::TempDir;
-
-pub const T0: i64 = 1_700_000_000_000;
-
-pub struct Rig {
-    pub _dir: TempDir,
-    pub cfg: Config,
-    pub store: Store,
-    pub ex: FakeExchange,
-    pub clock: ManualClock,
-    #[allow(dead_code)]
-    pub plan: TradePlan,
-}
-
-pub fn config(dir: &std::path::Path, extra: &str) -> Config {
-    let text = format!(
-        "bot_id = \"mc\"\nsymbol = \"BTCUSDT\"\nstate_db = \"s.db\"\n[exchange]\nkind = \"paper\"\n[execution]\nclose_retry_max_elapsed_ms = 20000\n{extra}"
-    );
-    mcbot::config::parse(&text, dir).unwrap()
-}
-
-impl Rig {
-    /// A reconciled, flat account with one PLANNED long: ref 40000, stop 39000, qty 0.010.
-    pub fn new(extra: &str) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path(), extra);
-        let clock = ManualClock::new(T0);
-        let store = Store::open(&cfg.state_db, T0).unwrap();
-        store.record_reconcile(T0, true, 0, None).unwrap();
-        let plan = TradePlan {
-            id: "a1b2c3d4e5f6".into(),
-            symbol: "BTCUSDT".into(),
-            interval: "4h".into(),
-            candle_close_ms: T0 - 1,
-            side: PositionSide::Long,
-            entry_ref: dec!(40000),
-            stop_price: dec!(39000),
-            qty: dec!(0.010),
-            risk_usdt: dec!(10),
-            valid_until_ms: T0 + 14_400_000,
-            status: PlanStatus::Planned,
-        };
-        store.insert_plan(&plan, None, T0).unwrap();
-        let ex = FakeExchange::new(clock.clone(), dec!(40000));
-        Rig { _dir: dir, cfg, store, ex, clock, plan }
-    }
-    pub fn engine(&mut self) -> Engine<'_> {
-        Engine::new(&self.cfg, &mut self.store, &self.ex, &self.clock)
-    }
-    /// `enter`, worded as the command words it (the typed outcome through `cmd::render`).
-    pub fn enter(&mut self) -> Result<mcbot::outcome::Report, Error> {
-        mcbot::exec::entry::enter(&mut self.engine()).map(|o| mcbot::cmd::render::entry(&o))
-    }
-    pub fn count(&self, sql: &str) -> i64 {
-        self.store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-    pub fn events(&self, client_id: &str) -> Vec<String> {
-        self.store
-            .order_events_for_client(client_id)
-            .unwrap()
-            .iter()
-            .map(|e| e.event.event.as_str().to_string())
-            .collect()
-    }
-    pub fn sent_count(&self, prefix: &str) -> usize {
-        self.ex.sent().iter().filter(|c| c.starts_with(prefix)).count()
-    }
-    /// The journal the scenario left behind passes `replay` (CONTRACT §7.9).
-    #[track_caller]
-    pub fn assert_replay_clean(&self) {
-        let rep = mcbot::cmd::replay::replay_store(&self.store).unwrap();
-        assert!(rep.is_clean(), "replay violations: {:?}", rep.violations());
-    }
-    pub fn halted(&self) -> bool {
-        self.store.system().unwrap().is_halted()
-    }
-    pub fn audit_kinds(&self) -> Vec<String> {
-        self.store
-            .audit_events(0)
-            .unwrap()
-            .into_iter()
-            .map(|a| format!("{}:{}", a.event.severity.as_str(), a.event.kind))
-            .collect()
-    }
-}
 
 const ENTRY1: &str = "mc_a1b2c3d4e5f6_ENTRY_1";
 const STOP1: &str = "mc_a1b2c3d4e5f6_STOP_1";
@@ -110,7 +23,7 @@ const TP1: &str = "mc_a1b2c3d4e5f6_TP_1";
 /// AC1: ENTRY, then STOP and TP for the filled quantity; TP at exactly 2R from the actual fill.
 #[test]
 fn happy_path_enters_and_protects_with_tp_at_exactly_2r() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.set_mark(dec!(40050)); // fill 50 above the reference: R = 40050 - 39000 = 1050
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
@@ -138,7 +51,7 @@ fn happy_path_enters_and_protects_with_tp_at_exactly_2r() {
 /// it, so no second ENTRY is ever sent.
 #[test]
 fn f001_lost_ack_is_resolved_by_lookup_never_double_enters() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_market:ENTRY", Fault::ExecuteThenFail(timeout_err()), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok);
@@ -154,7 +67,7 @@ fn f001_lost_ack_is_resolved_by_lookup_never_double_enters() {
 /// only then attempt 2 goes out, with a new client id.
 #[test]
 fn ambiguous_entry_proven_absent_allows_attempt_2() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_market:ENTRY", Fault::Fail(timeout_err()), 1);
     r.enter().unwrap();
     assert_eq!(r.sent_count("place_market:ENTRY"), 2);
@@ -167,7 +80,7 @@ fn ambiguous_entry_proven_absent_allows_attempt_2() {
 /// ENTRY 5xx (a definite "service unavailable", not executed): attempt 2 is allowed once.
 #[test]
 fn entry_5xx_retries_once_with_incremented_attempt() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_market:ENTRY", Fault::Fail(http_503()), 1);
     r.enter().unwrap();
     assert_eq!(r.events(ENTRY1), ["SUBMITTING", "REJECTED"]);
@@ -179,7 +92,7 @@ fn entry_5xx_retries_once_with_incremented_attempt() {
 /// A fatal ENTRY rejection (margin insufficient): no retry, no position, plan NOT_FILLED.
 #[test]
 fn fatal_entry_rejection_does_not_retry() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_market:ENTRY", Fault::Fail(api_err(-2019, ErrorClass::Fatal, "Margin is insufficient.")), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Failed);
@@ -209,7 +122,7 @@ fn assert_forced_close_and_halt(r: &Rig, cancel_label: &str) {
 /// F-002 / seed 000 §5 / AC1+AC3: STOP rejected → CLOSE, cancel TP, HALT, CRITICAL, exit 10.
 #[test]
 fn f002_stop_rejected_forces_close_cancel_halt_exit_10() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on(
         "place_conditional:STOP",
         Fault::Fail(api_err(-2022, ErrorClass::Fatal, "ReduceOnly Order is rejected.")),
@@ -225,7 +138,7 @@ fn f002_stop_rejected_forces_close_cancel_halt_exit_10() {
 /// Seed 000 §5: -2021 (would immediately trigger) on the STOP is a placement failure.
 #[test]
 fn stop_would_trigger_2021_forces_close_and_halt() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on(
         "place_conditional:STOP",
         Fault::Fail(api_err(-2021, ErrorClass::Fatal, "Order would immediately trigger.")),
@@ -243,7 +156,7 @@ fn stop_would_trigger_2021_forces_close_and_halt() {
 /// that did land is cancelled too.
 #[test]
 fn stop_ack_timeout_forces_close_and_cancels_the_late_stop() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_conditional:STOP", Fault::Delay(6_000), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Critical);
@@ -255,7 +168,7 @@ fn stop_ack_timeout_forces_close_and_cancels_the_late_stop() {
 /// Seed 000 §5: TP rejected → CLOSE, cancel the STOP, HALT.
 #[test]
 fn tp_rejected_forces_close_cancels_stop_and_halts() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_conditional:TP", Fault::Fail(api_err(-4045, ErrorClass::Fatal, "Reach max stop order limit.")), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Critical);
@@ -266,7 +179,7 @@ fn tp_rejected_forces_close_cancels_stop_and_halts() {
 /// Seed 000 §8.2: STOP/TP get one retry for a retryable failure (here a 503).
 #[test]
 fn stop_503_gets_exactly_one_retry_then_protects() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
@@ -279,7 +192,7 @@ fn stop_503_gets_exactly_one_retry_then_protects() {
 /// A failed retry is a placement failure: CLOSE + HALT.
 #[test]
 fn stop_retry_that_fails_again_forces_close() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 2);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Critical);
@@ -292,7 +205,7 @@ fn stop_retry_that_fails_again_forces_close() {
 /// duplicate STOP, no retry.
 #[test]
 fn stop_ambiguous_found_by_lookup_is_not_resent() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_conditional:STOP", Fault::ExecuteThenFail(timeout_err()), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok);
@@ -306,7 +219,7 @@ fn stop_ambiguous_found_by_lookup_is_not_resent() {
 /// ones cancelled).
 #[test]
 fn f004_partial_fill_completed_protection_resized() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_market:ENTRY", Fault::PartialFill(dec!(0.004)), 1);
     r.ex.on("query_order:ENTRY", Fault::CompletePartial, 1);
     let rep = r.enter().unwrap();
@@ -326,7 +239,7 @@ fn f004_partial_fill_completed_protection_resized() {
 /// F-004: not fully filled within entry_fill_window_ms → remainder cancelled, position closed.
 #[test]
 fn f004_partial_fill_timed_out_is_cancelled_and_closed() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_market:ENTRY", Fault::PartialFill(dec!(0.004)), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Failed);
@@ -344,7 +257,7 @@ fn f004_partial_fill_timed_out_is_cancelled_and_closed() {
 /// CONTRACT §7.6: HALTED refuses the ENTRY (exit 3) and sends nothing.
 #[test]
 fn halted_refuses_entry_and_sends_nothing() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.store.set_halted("operator", T0).unwrap();
     let e = r.enter().unwrap_err();
     assert_eq!(e.exit_code(), ExitCode::Halted);
@@ -356,7 +269,7 @@ fn halted_refuses_entry_and_sends_nothing() {
 /// Pre-flight (seed 003 slippage guard): mark too far from the reference → exit 5, audit, no order.
 #[test]
 fn preflight_slippage_refuses_with_exit_5() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.set_mark(dec!(40400)); // 1 % > 0.5 %
     let e = r.enter().unwrap_err();
     assert_eq!(e.exit_code(), ExitCode::Preflight);
@@ -369,7 +282,7 @@ fn preflight_slippage_refuses_with_exit_5() {
 /// Pre-flight sets ISOLATED and 1x when needed (they are idempotent on the exchange).
 #[test]
 fn preflight_fixes_margin_and_leverage_when_flat() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     {
         let mut s = r.ex.state.lock().unwrap();
         s.settings.isolated = false;
@@ -386,7 +299,7 @@ fn preflight_fixes_margin_and_leverage_when_flat() {
 /// A stale plan is EXPIRED and never entered late.
 #[test]
 fn stale_plan_expires_and_is_never_entered() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.clock.set_ms(T0 + 14_400_000);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok);
@@ -398,7 +311,7 @@ fn stale_plan_expires_and_is_never_entered() {
 /// AC2: entering twice for one plan is impossible: the second run finds no PLANNED plan.
 #[test]
 fn second_enter_for_the_same_plan_sends_nothing() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     let before = r.ex.sent().len();
     let rep = r.enter().unwrap();
@@ -412,11 +325,11 @@ fn second_enter_for_the_same_plan_sends_nothing() {
 /// CLOSE is confirmed so the position is never without a STOP (AC1) — and records the reason.
 #[test]
 fn regime_exit_cancels_protection_then_closes_and_records_reason() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     r.ex.set_mark(dec!(40500));
     let reason = "regime:trend_invalidation".parse().unwrap();
-    let rep = mcbot::cmd::render::close(&mcbot::exec::exit::exit_position(&mut r.engine(), &reason).unwrap());
+    let rep = r.exit(&reason).unwrap();
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     let sent = r.ex.sent();
     let close_at = sent.iter().position(|c| c == "place_market:CLOSE").unwrap();
@@ -437,12 +350,10 @@ fn regime_exit_cancels_protection_then_closes_and_records_reason() {
 /// close_retry_max_elapsed_ms, then HALT, CRITICAL, exit 10.
 #[test]
 fn f005_outage_during_close_retries_then_halts_exit_10() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     r.ex.on("place_market:CLOSE", Fault::Fail(http_503()), 1000);
-    let rep = mcbot::cmd::render::close(
-        &mcbot::exec::exit::exit_position(&mut r.engine(), &mcbot::core::position::ExitReason::Manual).unwrap(),
-    );
+    let rep = r.exit(&mcbot::core::position::ExitReason::Manual).unwrap();
     assert_eq!(rep.exit, ExitCode::Critical);
     let closes = r.sent_count("place_market:CLOSE");
     assert!(closes >= 3, "CLOSE retried: {closes}");
@@ -460,12 +371,10 @@ fn f005_outage_during_close_retries_then_halts_exit_10() {
 /// CONTRACT §7.6: exits are never blocked by HALTED.
 #[test]
 fn exit_works_while_halted() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     r.store.set_halted("operator", T0).unwrap();
-    let rep = mcbot::cmd::render::close(
-        &mcbot::exec::exit::exit_position(&mut r.engine(), &mcbot::core::position::ExitReason::Manual).unwrap(),
-    );
+    let rep = r.exit(&mcbot::core::position::ExitReason::Manual).unwrap();
     assert_eq!(rep.exit, ExitCode::Ok);
     assert_eq!(r.ex.position(), Decimal::ZERO);
     r.assert_replay_clean();
@@ -474,10 +383,10 @@ fn exit_works_while_halted() {
 /// `protect` is idempotent: a fully protected position sends nothing.
 #[test]
 fn protect_is_idempotent_when_covered() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     let before = r.ex.sent().len();
-    let rep = mcbot::cmd::render::protect(&mcbot::exec::protect::protect_command(&mut r.engine()).unwrap());
+    let rep = r.protect().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok);
     assert_eq!(r.ex.sent().len(), before);
     r.assert_replay_clean();
@@ -486,10 +395,10 @@ fn protect_is_idempotent_when_covered() {
 /// Undersized STOP (position grew): protect places full-size STOP/TP, then cancels the old ones.
 #[test]
 fn protect_resizes_undersized_protection() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     r.ex.set_position(dec!(0.015), dec!(40000));
-    let rep = mcbot::cmd::render::protect(&mcbot::exec::protect::protect_command(&mut r.engine()).unwrap());
+    let rep = r.protect().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     let conds = r.ex.open_conds();
     assert_eq!(conds.len(), 2, "{conds:?}");
@@ -502,7 +411,7 @@ fn protect_resizes_undersized_protection() {
 /// AC1 + journal: every exchange interaction left an order_event row with role, attempt, client id.
 #[test]
 fn every_interaction_is_journaled_and_chain_verifies() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 1);
     r.enter().unwrap();
     let n_sent = r.ex.sent().len() as i64;
@@ -519,8 +428,8 @@ fn every_interaction_is_journaled_and_chain_verifies() {
 /// `tick`: reconcile, evaluate, enter (the PLANNED plan), protect — one report with every step.
 #[test]
 fn tick_enters_a_planned_trade_and_protects_it() {
-    let mut r = Rig::new("");
-    let rep = mcbot::cmd::render::tick(&mcbot::exec::tick::tick(&mut r.engine()).unwrap());
+    let mut r = Bot::new().planned_long().fake();
+    let rep = r.tick().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     let steps: Vec<String> =
         rep.fields["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap().to_string()).collect();
@@ -533,11 +442,11 @@ fn tick_enters_a_planned_trade_and_protects_it() {
 /// `tick` carries out a regime exit that `evaluate` recorded (seed 000 §7: decisive).
 #[test]
 fn tick_carries_out_a_pending_regime_exit() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     let pos = r.store.active_position("BTCUSDT").unwrap().unwrap();
     r.store.set_pending_exit(pos.id, Some("regime:volatility_contraction")).unwrap();
-    let rep = mcbot::cmd::render::tick(&mcbot::exec::tick::tick(&mut r.engine()).unwrap());
+    let rep = r.tick().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     assert_eq!(r.ex.position(), Decimal::ZERO);
     let closed = r.store.all_positions().unwrap().pop().unwrap();
@@ -550,11 +459,11 @@ fn tick_carries_out_a_pending_regime_exit() {
 /// logs no pre-send client-id look-up; `exec_binance::round_trips` asserts it over HTTP.)
 #[test]
 fn enter_after_a_clean_reconcile_reads_everything_once() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     {
         let mut e = r.engine();
-        assert_eq!(mcbot::exec::reconcile::reconcile_before_entry(&mut e).unwrap().exit_code(), ExitCode::Ok);
-        assert!(mcbot::exec::entry::enter(&mut e).unwrap().entered());
+        assert_eq!(steps::reconcile_before_entry(&mut e).unwrap().exit, ExitCode::Ok);
+        assert_eq!(steps::enter(&mut e).unwrap().fields["entered"], true);
     }
     let calls = r.ex.calls();
     let entry = calls.iter().position(|c| c == "place_market:ENTRY").expect("ENTRY sent");
@@ -569,12 +478,12 @@ fn enter_after_a_clean_reconcile_reads_everything_once() {
 /// that long.
 #[test]
 fn reconcile_reads_older_than_the_bound_are_read_again() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.on("mark_info", Fault::Delay(2_001), 1);
     {
         let mut e = r.engine();
-        assert_eq!(mcbot::exec::reconcile::reconcile_before_entry(&mut e).unwrap().exit_code(), ExitCode::Ok);
-        assert!(mcbot::exec::entry::enter(&mut e).unwrap().entered());
+        assert_eq!(steps::reconcile_before_entry(&mut e).unwrap().exit, ExitCode::Ok);
+        assert_eq!(steps::enter(&mut e).unwrap().fields["entered"], true);
     }
     let calls = r.ex.calls();
     let entry = calls.iter().position(|c| c == "place_market:ENTRY").expect("ENTRY sent");

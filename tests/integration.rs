@@ -11,7 +11,7 @@ mod cli_foundation;
 mod config_fuzz;
 mod doctor;
 mod exec_binance;
-pub mod execution;
+mod execution;
 mod first_hour;
 mod human_output;
 mod paper;

@@ -43,7 +43,9 @@ fn flat(n: usize) -> Vec<(i64, i64, i64, i64)> {
     vec![(40_000, 40_100, 39_900, 40_000); n]
 }
 
-struct Rig {
+/// The paper exchange alone (no engine, no binary) on a manual clock over fixed candles; a
+/// component harness like `binance::harness::Env`, not a bot set-up (that is `support::bot::Bot`).
+struct Venue {
     _dir: TempDir,
     db: PathBuf,
     clock: ManualClock,
@@ -64,21 +66,21 @@ fn opts(fee_pct: Decimal, slippage_pct: Decimal) -> PaperOptions {
     }
 }
 
-fn rig_with(candles: Vec<Candle>, funding: Vec<FundingRate>, o: PaperOptions, faults: Option<FaultInjector>) -> Rig {
+fn rig_with(candles: Vec<Candle>, funding: Vec<FundingRate>, o: PaperOptions, faults: Option<FaultInjector>) -> Venue {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.db");
     let clock = ManualClock::new(T0);
     let market = Arc::new(FileMarketData::new(candles, funding).unwrap());
     let ex = PaperExchange::open_with(&db, o.clone(), Arc::new(clock.clone()), market.clone(), faults).unwrap();
-    Rig { _dir: dir, db, clock, market, opts: o, ex }
+    Venue { _dir: dir, db, clock, market, opts: o, ex }
 }
 
 /// No fees, no slippage: prices in assertions are the candle prices.
-fn rig(ohlc: &[(i64, i64, i64, i64)]) -> Rig {
+fn rig(ohlc: &[(i64, i64, i64, i64)]) -> Venue {
     rig_with(bars(ohlc), vec![], opts(Decimal::ZERO, Decimal::ZERO), None)
 }
 
-impl Rig {
+impl Venue {
     /// Moves the clock to candle `i`'s open (= close + 1 of candle `i - 1`).
     fn at(&self, i: i64) {
         self.clock.set_ms(T0 + i * H4);
@@ -646,7 +648,7 @@ fn concurrent_calls_meet_the_same_faults_whatever_the_thread_order() {
     assert!(first.values().flatten().any(|o| o != "ok"), "faults were injected");
 }
 
-fn faulty(kind: FaultKind) -> (Rig, FaultInjector) {
+fn faulty(kind: FaultKind) -> (Venue, FaultInjector) {
     let f = FaultInjector::new(FaultConfig::always(kind, 1));
     (rig_with(bars(&flat(10)), vec![], opts(Decimal::ZERO, Decimal::ZERO), Some(f.clone())), f)
 }

@@ -7,8 +7,9 @@
 //! to exist and the exchange takes orders (seed 000 AC1, F-002 naked position; AC3 bounded
 //! failure; F-005 exchange outage).
 
-use crate::exec_binance::{cid, Scenario, ALGO, ORDER};
+use crate::support::bot::Bot;
 use crate::support::mock_binance::{unreadable_bodies, Action, READS};
+use crate::support::scenario::{cid, Scenario, ALGO, ORDER};
 use rust_decimal_macros::dec;
 
 /// Faulted for ever: more matches than any command can make.
@@ -242,10 +243,13 @@ fn every_read_503_is_bounded_and_sends_nothing() {
 #[test]
 #[ignore]
 fn measure_unreachable_exchange() {
-    let defaults = [("close_retry_max_elapsed_ms", "60000"), ("exchange.http_timeout_ms", "10000")];
     let only = std::env::var("MEASURE_TARGET").unwrap_or_default();
     for target in ["closed port", "503"].into_iter().filter(|t| only.is_empty() || only == *t) {
-        let s = Scenario::with(&defaults);
+        let s = Bot::new()
+            .set("execution.close_retry_max_elapsed_ms", "60000")
+            .set("exchange.http_timeout_ms", "10000")
+            .planned_long()
+            .mock();
         s.run(&["enter"]).code(0);
         if target == "503" {
             for path in READS.iter().chain(&["/fapi/v1/algoOrder", "/fapi/v1/order", "/fapi/v1/klines"]) {

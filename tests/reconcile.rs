@@ -2,8 +2,10 @@
 //! exchange, asserting what was sent and the DB afterwards. AC4: restart always leads to a
 //! reconciled, deterministic state.
 
-use crate::execution::{Rig, T0};
+use crate::support::bot::Bot;
 use crate::support::fake_exchange::{api_err, CrashingExchange, FakeExchange, Fault};
+use crate::support::rig::{Rig, T0};
+use crate::support::steps;
 use mcbot::clock::Clock;
 use mcbot::core::order::OrderRole;
 use mcbot::core::plan::PlanStatus;
@@ -15,7 +17,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 fn reconcile(r: &mut Rig) -> mcbot::outcome::Report {
-    mcbot::cmd::render::reconcile(&mcbot::exec::reconcile::reconcile(&mut r.engine()).unwrap())
+    r.reconcile().unwrap()
 }
 
 fn cancel_all_on_exchange(ex: &FakeExchange) {
@@ -27,7 +29,7 @@ fn cancel_all_on_exchange(ex: &FakeExchange) {
 /// Seed 000 §9.3: exchange shows an open position without a STOP → a STOP is placed at once.
 #[test]
 fn restart_with_naked_position_places_stop_and_tp() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     cancel_all_on_exchange(&r.ex);
     let rep = reconcile(&mut r);
@@ -49,7 +51,7 @@ fn restart_with_naked_position_places_stop_and_tp() {
 /// Seed 000 §9.3: "If STOP cannot be placed → CLOSE position and HALT".
 #[test]
 fn restart_with_naked_position_whose_stop_fails_closes_and_halts() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     cancel_all_on_exchange(&r.ex);
     r.ex.on(
@@ -73,7 +75,7 @@ fn restart_with_naked_position_whose_stop_fails_closes_and_halts() {
 /// Reconcile looks the ENTRY up by client id, adopts the position into its plan and protects it.
 #[test]
 fn f003_phantom_position_after_lost_entry_and_crash_is_adopted_and_protected() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     // What the dead process had done: intent committed, order sent (and filled), nothing else.
     r.store.set_plan_status("a1b2c3d4e5f6", PlanStatus::Entering, T0).unwrap();
     {
@@ -110,7 +112,7 @@ fn f003_phantom_position_after_lost_entry_and_crash_is_adopted_and_protected() {
 /// STOP triggered while the bot was down: finalised as stop_hit, TP cancelled, cooldown started.
 #[test]
 fn stop_hit_while_down_is_finalised_and_tp_cancelled() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     r.ex.move_mark_and_trigger(dec!(38900));
     assert_eq!(r.ex.position(), Decimal::ZERO);
@@ -130,7 +132,7 @@ fn stop_hit_while_down_is_finalised_and_tp_cancelled() {
 /// TP triggered while down: tp_hit, STOP cancelled.
 #[test]
 fn tp_hit_while_down_is_finalised_and_stop_cancelled() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     r.ex.move_mark_and_trigger(dec!(42100));
     reconcile(&mut r);
@@ -144,7 +146,7 @@ fn tp_hit_while_down_is_finalised_and_stop_cancelled() {
 /// A position closed by someone else (no STOP/TP/CLOSE of ours filled) is `external`.
 #[test]
 fn position_closed_elsewhere_is_external() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     r.ex.set_position(dec!(0), dec!(0));
     reconcile(&mut r);
@@ -157,7 +159,7 @@ fn position_closed_elsewhere_is_external() {
 /// Orphan STOP with no position: cancelled.
 #[test]
 fn orphan_stop_without_position_is_cancelled() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.place_conditional(&ConditionalOrderRequest {
         symbol: "BTCUSDT".into(),
         side: mcbot::core::types::OrderSide::Sell,
@@ -178,7 +180,7 @@ fn orphan_stop_without_position_is_cancelled() {
 /// A position on the symbol that is not the bot's: entries refused, nothing touched.
 #[test]
 fn foreign_position_blocks_entries_and_is_left_untouched() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.ex.set_position(dec!(0.5), dec!(39000));
     let rep = reconcile(&mut r);
     assert_eq!(rep.exit, ExitCode::Ok);
@@ -195,7 +197,7 @@ fn foreign_position_blocks_entries_and_is_left_untouched() {
 /// Seed 001 §6–7: consecutive reconciles that keep finding mismatches halt entries.
 #[test]
 fn mismatch_streak_trips_the_halt() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     for i in 1..=3 {
         cancel_all_on_exchange(&r.ex);
@@ -211,7 +213,7 @@ fn mismatch_streak_trips_the_halt() {
 /// `halt --resume` only after a clean reconcile since the halt.
 #[test]
 fn resume_needs_a_clean_reconcile_after_the_halt() {
-    let mut r = Rig::new("");
+    let mut r = Bot::new().planned_long().fake();
     r.store.set_halted("operator", T0 + 10).unwrap();
     r.clock.set_ms(T0 + 20);
     let rep = reconcile(&mut r);
@@ -224,11 +226,10 @@ fn resume_needs_a_clean_reconcile_after_the_halt() {
 fn invariants_after_restart(r: &mut Rig, label: &str) {
     // "Restart": a new process opens the same DB and reconciles against the plain exchange.
     let path = r.cfg.state_db.clone();
-    let dead = std::mem::replace(&mut r.store, Store::open(&r._dir.path().join("scratch.db"), 0).unwrap());
+    let dead = std::mem::replace(&mut r.store, Store::open(&r.env.path().join("scratch.db"), 0).unwrap());
     dead.discard_after_crash();
     r.store = Store::open(&path, r.clock.now_ms()).unwrap();
-    let rep = mcbot::exec::reconcile::reconcile(&mut Engine::new(&r.cfg, &mut r.store, &r.ex, &r.clock)).unwrap();
-    let rep = mcbot::cmd::render::reconcile(&rep);
+    let rep = r.reconcile().unwrap();
     let pos = r.ex.position();
     if !pos.is_zero() {
         let stop = r.ex.open_conds().into_iter().find(|c| c.kind == ConditionalKind::StopMarket && c.qty >= pos.abs());
@@ -272,21 +273,21 @@ fn crash_at_every_call_of_a_partial_fill_resize_recovers() {
 /// the faults `script` sets on a fresh rig.
 fn crash_sweep(script: &dyn Fn(&mut Rig)) {
     // Count the calls of a clean run.
-    let mut clean = Rig::new("");
+    let mut clean = Bot::new().planned_long().fake();
     script(&mut clean);
-    mcbot::exec::reconcile::reconcile(&mut clean.engine()).unwrap();
+    clean.reconcile().unwrap();
     clean.enter().unwrap();
     let total = clean.ex.calls().len();
     assert!(total >= 8, "{:?}", clean.ex.calls());
     for n in 1..=total + 1 {
         for after in [false, true] {
-            let mut r = Rig::new("");
+            let mut r = Bot::new().planned_long().fake();
             script(&mut r);
             let (outcome, crashed) = {
                 let crashing = CrashingExchange::new(&r.ex, n, after);
                 r.store.refuse_commits_while(crashing.dead());
                 let mut e = Engine::new(&r.cfg, &mut r.store, &crashing, &r.clock);
-                let outcome = mcbot::exec::reconcile::reconcile(&mut e).and_then(|_| mcbot::exec::entry::enter(&mut e));
+                let outcome = steps::reconcile(&mut e).and_then(|_| steps::enter(&mut e));
                 (outcome.map(drop), crashing.crashed())
             };
             let label = format!("crash at call {n} ({})", if after { "after executing" } else { "before sending" });

@@ -3,8 +3,8 @@
 //! Delivered to the 127.0.0.1 receiver of `tests/alerts.rs`.
 
 use crate::alerts::Receiver;
-use crate::exec_binance::Scenario;
 use crate::support::mock_binance::{Action, API_KEY, API_SECRET};
+use crate::support::scenario::Scenario;
 use crate::support::{TestEnv, BASE_CONFIG};
 use serde_json::Value;
 

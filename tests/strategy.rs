@@ -5,10 +5,9 @@
 
 mod golden;
 
+use crate::support::bot::Bot;
 use crate::support::fake_exchange::FakeExchange;
 use crate::support::TestEnv;
-use mcbot::clock::ManualClock;
-use mcbot::config::Config;
 use mcbot::core::audit;
 use mcbot::core::candle::Candle;
 use mcbot::core::indicators::indicator_series;
@@ -27,7 +26,6 @@ use rust_decimal_macros::dec;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use tempfile::TempDir;
 
 pub fn data_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(name)
@@ -37,22 +35,6 @@ pub fn data_path(name: &str) -> PathBuf {
 pub fn real_candles() -> &'static [Candle] {
     static C: OnceLock<Vec<Candle>> = OnceLock::new();
     C.get_or_init(|| load_candles(&data_path("BTCUSDT-4h.csv")).unwrap())
-}
-
-struct Setup {
-    _dir: TempDir,
-    store: Store,
-    config: Config,
-    clock: ManualClock,
-}
-
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let text = "bot_id = \"mc\"\nsymbol = \"BTCUSDT\"\nstate_db = \"mcbot.db\"\n[exchange]\nkind = \"paper\"\n";
-    let config = mcbot::config::parse(text, dir.path()).unwrap();
-    let clock = ManualClock::new(1_700_000_000_000);
-    let store = Store::open(&config.state_db, 0).unwrap();
-    Setup { _dir: dir, store, config, clock }
 }
 
 fn audit_count(store: &Store, kind: &str) -> usize {
@@ -86,8 +68,8 @@ fn first_plan_index(from: usize) -> usize {
 
 #[test]
 fn config_maps_onto_strategy_params_with_contract_defaults() {
-    let s = setup();
-    assert_eq!(strategy_params(&s.config), StrategyParams::defaults());
+    let s = Bot::new().fake();
+    assert_eq!(strategy_params(&s.cfg), StrategyParams::defaults());
 }
 
 #[test]
@@ -96,8 +78,8 @@ fn evaluate_records_one_plan_per_candle_and_expires_it_after_the_window() {
     let i = first_plan_index(1500);
     let ex = FakeExchange::with_candles(cs.to_vec());
     ex.at_close_of(i, 5_000);
-    let mut s = setup();
-    let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+    let mut s = Bot::new().fake();
+    let out = evaluate(&ex, &mut s.store, &s.cfg, &s.clock).unwrap();
     assert_eq!(out.evaluation.decision.kind(), "plan", "{}", out.evaluation.reason_text());
     assert!(out.plan_created);
     let plan = out.plan.clone().unwrap();
@@ -133,7 +115,7 @@ fn evaluate_records_one_plan_per_candle_and_expires_it_after_the_window() {
 
     // The same candle again (a retried cron run a minute later): the same plan, never a second.
     ex.at_close_of(i, 65_000);
-    let again = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+    let again = evaluate(&ex, &mut s.store, &s.cfg, &s.clock).unwrap();
     assert!(!again.plan_created);
     assert_eq!(again.plan.as_ref().map(|p| p.id.as_str()), Some(plan.id.as_str()));
     assert!(again.note.as_deref().unwrap_or_default().contains("already recorded"));
@@ -141,7 +123,7 @@ fn evaluate_records_one_plan_per_candle_and_expires_it_after_the_window() {
 
     // The next candle closes: the plan was not entered in its window and is expired, audited.
     ex.at_close_of(i + 1, 5_000);
-    let next = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+    let next = evaluate(&ex, &mut s.store, &s.cfg, &s.clock).unwrap();
     assert_eq!(next.expired_plans, vec![plan.id.clone()]);
     assert_eq!(s.store.plan(&plan.id).unwrap().unwrap().status, PlanStatus::Expired);
     assert_eq!(audit_count(&s.store, audit::PLAN_EXPIRED), 1);
@@ -158,7 +140,7 @@ fn regime_exit_is_recorded_once_as_pending_with_an_audit_event() {
     // Funding +0.2 % is against a long beyond the 0.10 % limit.
     ex.set_funding_rate(dec!(0.002));
     ex.at_close_of(i, 5_000);
-    let mut s = setup();
+    let mut s = Bot::new().fake();
     let pos = s
         .store
         .insert_position(&NewPosition {
@@ -172,7 +154,7 @@ fn regime_exit_is_recorded_once_as_pending_with_an_audit_event() {
             adopted: false,
         })
         .unwrap();
-    let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+    let out = evaluate(&ex, &mut s.store, &s.cfg, &s.clock).unwrap();
     let Decision::Exit(exit) = out.evaluation.decision else {
         panic!("expected an exit: {}", out.evaluation.reason_text());
     };
@@ -194,7 +176,7 @@ fn regime_exit_is_recorded_once_as_pending_with_an_audit_event() {
     assert_eq!(data["exit_reason"], reason.as_str());
 
     // Evaluated again before `exit` ran: reported, not recorded twice.
-    let again = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+    let again = evaluate(&ex, &mut s.store, &s.cfg, &s.clock).unwrap();
     assert!(matches!(again.evaluation.decision, Decision::Exit(_)));
     assert!(!again.exit_recorded);
     assert!(again.note.as_deref().unwrap_or_default().contains("already pending"));
@@ -204,7 +186,7 @@ fn regime_exit_is_recorded_once_as_pending_with_an_audit_event() {
     assert!(serde_json::to_value(&again).unwrap()["evaluation"]["verdicts"].is_array());
 
     // A position whose ENTRY is still in flight is reported, not exited from here.
-    let mut s = setup();
+    let mut s = Bot::new().fake();
     s.store
         .insert_position(&NewPosition {
             trade_plan_id: None,
@@ -217,7 +199,7 @@ fn regime_exit_is_recorded_once_as_pending_with_an_audit_event() {
             adopted: false,
         })
         .unwrap();
-    let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+    let out = evaluate(&ex, &mut s.store, &s.cfg, &s.clock).unwrap();
     assert!(!out.exit_recorded);
     assert!(out.note.as_deref().unwrap_or_default().contains("OPENING"), "{:?}", out.note);
     assert_eq!(audit_count(&s.store, audit::EXIT_DECIDED), 0);
@@ -228,14 +210,14 @@ fn forming_candle_is_dropped_by_the_exchange_clock() {
     let cs = real_candles();
     let i = 3_000;
     let ex = FakeExchange::with_candles(cs.to_vec());
-    let s = setup();
+    let s = Bot::new().fake();
     ex.at_close_of(i, 5_000);
-    let snap = fetch_snapshot(&ex, &s.config).unwrap();
+    let snap = fetch_snapshot(&ex, &s.cfg).unwrap();
     assert_eq!(snap.candles.len(), 1000, "history candles, the forming one dropped");
     assert_eq!(snap.candles.last().unwrap().close_time_ms, cs[i].close_time_ms);
     // One millisecond before candle i closes by the exchange clock, it is still forming.
     ex.clock.set_ms(cs[i].close_time_ms);
-    let snap = fetch_snapshot(&ex, &s.config).unwrap();
+    let snap = fetch_snapshot(&ex, &s.cfg).unwrap();
     assert_eq!(snap.candles.last().unwrap().close_time_ms, cs[i - 1].close_time_ms);
     assert!(snap.candles.iter().all(|c| c.close_time_ms < snap.server_time_ms));
 }
@@ -248,8 +230,8 @@ fn exchange_failure_writes_nothing() {
         let ex = FakeExchange::with_candles(cs.to_vec());
         ex.at_close_of(i, 5_000);
         ex.fail_read(what);
-        let mut s = setup();
-        let e = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap_err();
+        let mut s = Bot::new().fake();
+        let e = evaluate(&ex, &mut s.store, &s.cfg, &s.clock).unwrap_err();
         assert!(matches!(e, Error::Exchange(_)), "{what}: {e}");
         assert!(e.to_string().contains(what), "{what}: {e}");
         assert!(s.store.all_plans().unwrap().is_empty(), "{what}");
@@ -267,8 +249,8 @@ fn bad_exchange_candles_never_plan() {
     for (name, cs, at) in [("gap", with_gap, i - 1), ("high < low", bad_range, i)] {
         let ex = FakeExchange::with_candles(cs);
         ex.at_close_of(at, 5_000);
-        let mut s = setup();
-        let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+        let mut s = Bot::new().fake();
+        let out = evaluate(&ex, &mut s.store, &s.cfg, &s.clock).unwrap();
         assert_eq!(out.evaluation.decision.reason_code(), "bad_data", "{name}");
         assert!(out.evaluation.reason_text().contains("candle") || out.evaluation.reason_text().contains("gap"));
         assert!(s.store.all_plans().unwrap().is_empty(), "{name}");
@@ -276,8 +258,8 @@ fn bad_exchange_candles_never_plan() {
     // Too little history (an exchange that only has 100 candles).
     let ex = FakeExchange::with_candles(real_candles()[..100].to_vec());
     ex.at_close_of(98, 5_000);
-    let mut s = setup();
-    let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+    let mut s = Bot::new().fake();
+    let out = evaluate(&ex, &mut s.store, &s.cfg, &s.clock).unwrap();
     assert_eq!(out.evaluation.decision.reason_code(), "insufficient_candles");
     assert_eq!(out.to_json()["indicators"]["ema_fast"], Value::Null);
 }
@@ -335,12 +317,12 @@ fn posture_extra_cooldown_candles_block_the_next_entry() {
     let i = first_plan_index(1500);
     let ex = FakeExchange::with_candles(cs.to_vec());
     ex.at_close_of(i, 5_000);
-    let mut s = setup();
+    let mut s = Bot::new().fake();
     s.store.set_cooldown_until(cs[i].close_time_ms + 1).unwrap();
     let yellow = Evidence { failed_reads: 2, ..Evidence::default() };
     let st = s.store.evaluate_posture(&yellow, cs[i].close_time_ms, &Thresholds::default()).unwrap();
     assert_eq!(st.state.mode, PostureMode::Yellow);
-    let out = evaluate(&ex, &mut s.store, &s.config, &s.clock).unwrap();
+    let out = evaluate(&ex, &mut s.store, &s.cfg, &s.clock).unwrap();
     assert_eq!(out.evaluation.decision.kind(), "none", "{}", out.evaluation.reason_text());
     assert!(out.plan.is_none());
     let v = out.to_json();
@@ -349,9 +331,9 @@ fn posture_extra_cooldown_candles_block_the_next_entry() {
     assert!(why.starts_with("posture YELLOW adds 1 cooldown candles"), "{why}");
 
     // The same candle under GREEN: the strategy's cooldown alone has ended, and the plan is made.
-    let mut g = setup();
+    let mut g = Bot::new().fake();
     g.store.set_cooldown_until(cs[i].close_time_ms + 1).unwrap();
-    let out = evaluate(&ex, &mut g.store, &g.config, &g.clock).unwrap();
+    let out = evaluate(&ex, &mut g.store, &g.cfg, &g.clock).unwrap();
     assert_eq!(out.evaluation.decision.kind(), "plan", "{}", out.evaluation.reason_text());
     assert!(out.to_json()["posture"]["action"].is_null());
 }

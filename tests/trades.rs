@@ -3,8 +3,9 @@
 //! STOP fill and a take-profit, and against the paper exchange's fills after a `sim` run of ticks.
 //! Seed 000 AC5: every exit has an auditable reason, and here also its PnL.
 
-use crate::exec_binance::{cid, Scenario, PLAN};
+use crate::support::bot::Bot;
 use crate::support::mock_binance::{Action, SYMBOL};
+use crate::support::scenario::{cid, Scenario, PLAN};
 use crate::support::TestEnv;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -345,9 +346,7 @@ fn empty_journal_is_zero_and_a_bad_since_is_exit_2() {
 /// with the last tick's exit code.
 #[test]
 fn status_and_metrics_show_balance_unrealised_and_realised_pnl() {
-    let s = Scenario::new();
-    let text = std::fs::read_to_string(s.env.config_path()).unwrap();
-    s.env.write_config(&format!("{text}\n[metrics]\ntextfile = \"state/mcbot.prom\"\n"));
+    let s = Bot::new().set("metrics.textfile", "\"state/mcbot.prom\"").planned_long().mock();
     let metric = |name: &str| -> Option<String> {
         let text = std::fs::read_to_string(s.env.path().join("state/mcbot.prom")).unwrap();
         let prefix = format!("{name}{{bot_id=\"mc\",symbol=\"BTCUSDT\"}} ");

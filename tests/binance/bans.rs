@@ -2,17 +2,13 @@
 //! ban is persisted beside the state DB, and the next run refuses before its first request (not
 //! even the clock sync) with exit 2, which the systemd unit does not restart on, saying until when.
 
+use crate::support::bot::Bot;
 use crate::support::mock_binance::{now_ms, Action, MockBinance, API_KEY, API_SECRET};
 use crate::support::TestEnv;
 
 fn setup() -> (TestEnv, MockBinance) {
     let mock = MockBinance::start();
-    let env = TestEnv::new();
-    env.write_config(&format!(
-        "bot_id = \"mc\"\nsymbol = \"BTCUSDT\"\nstate_db = \"state/mcbot.db\"\n\n[exchange]\nkind = \"binance\"\nbase_url = \"{}\"\nhttp_timeout_ms = 2000\n",
-        mock.url()
-    ));
-    (env, mock)
+    (Bot::new().binance(&mock.url()), mock)
 }
 
 fn run(env: &TestEnv, args: &[&str]) -> crate::support::Outcome {

@@ -1,4 +1,5 @@
-//! Shared set-up: an httpmock server standing in for fapi, a `ManualClock`, and the adapter.
+//! Shared set-up for the adapter alone: an httpmock server standing in for fapi, a `ManualClock`,
+//! and the adapter. A component harness; set-ups of the whole bot are `support::bot::Bot`.
 
 use httpmock::prelude::*;
 use httpmock::Mock;

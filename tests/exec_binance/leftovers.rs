@@ -19,7 +19,7 @@ fn listed(s: &Scenario) -> Vec<String> {
 
 #[test]
 fn status_lists_resize_leftovers_and_reconcile_cancels_them() {
-    let s = Scenario::with(&[("entry_fill_window_ms", "3000")]);
+    let s = Bot::new().set("execution.entry_fill_window_ms", "3000").planned_long().mock();
     s.mock.on(
         "POST",
         ORDER,

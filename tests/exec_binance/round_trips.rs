@@ -5,6 +5,7 @@
 
 use super::*;
 use mcbot::clock::ClockSync;
+use mcbot::store::Store;
 
 const TIME: &str = "/fapi/v1/time";
 const SNAPSHOT: [&str; 3] = ["/fapi/v3/positionRisk", "/fapi/v1/openOrders", "/fapi/v1/openAlgoOrders"];

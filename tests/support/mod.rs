@@ -1,8 +1,14 @@
-//! Test harness: a temp dir with a config and state DB, the real binary, and read access to the DB.
+//! Test harness: one builder (`bot::Bot`) for every style of test, and under it `TestEnv` — a temp
+//! dir with a config and state DB, the real binary, and read access to the DB.
 #![allow(dead_code)]
 
+pub mod bot;
 pub mod fake_exchange;
 pub mod mock_binance;
+pub mod plan;
+pub mod rig;
+pub mod scenario;
+pub mod steps;
 
 use assert_cmd::Command;
 use rusqlite::Connection;
@@ -116,4 +122,16 @@ impl TestEnv {
     pub fn count(&self, sql: &str) -> i64 {
         self.db().query_row(sql, [], |r| r.get(0)).unwrap()
     }
+}
+
+/// The order_event rows of one client id, as event names, in journal order.
+pub fn events_of(db: &Connection, client_id: &str) -> Vec<String> {
+    let mut st = db.prepare("SELECT event FROM order_event WHERE client_id = ?1 ORDER BY seq").unwrap();
+    st.query_map([client_id], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// `SEVERITY:kind` of every audit_event row, in journal order.
+pub fn audit_of(db: &Connection) -> Vec<String> {
+    let mut st = db.prepare("SELECT severity || ':' || kind FROM audit_event ORDER BY seq").unwrap();
+    st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
 }
