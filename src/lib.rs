@@ -3,6 +3,7 @@
 //! The crate is a functional core (`core`) inside an imperative shell: `exec` sequences the
 //! use cases over the ports (`exchange`, `store`, `clock`, `lock`), and `cmd` is the CLI glue.
 //! `main` only calls [`run`] and turns its report into the process exit code.
+#![warn(unreachable_pub)]
 
 /// Alert delivery from the outbox, and the heartbeat.
 pub mod alerts;

@@ -30,11 +30,11 @@ const STOP_PCT: Decimal = Decimal::from_parts(1, 0, 0, false, 0);
 /// How long the plan may be entered (ms): it is entered right away or not at all.
 const PLAN_VALID_MS: i64 = 60_000;
 /// The exit reason the round trip's CLOSE records.
-pub const EXIT_REASON: ExitReason = ExitReason::Manual;
+pub(super) const EXIT_REASON: ExitReason = ExitReason::Manual;
 
 /// Exit 2 unless `exchange.base_url` is a demo/test endpoint (paper always is), or the operator
 /// said `--i-know-this-is-live`. Nothing has been read or sent yet.
-pub fn refuse_unless_test_venue(cfg: &Config, live_ok: bool) -> Result<()> {
+pub(super) fn refuse_unless_test_venue(cfg: &Config, live_ok: bool) -> Result<()> {
     if cfg.exchange.kind == ExchangeKind::Paper || live_ok || round_trip_allowed(classify_venue(&cfg.exchange.base_url))
     {
         return Ok(());
@@ -88,7 +88,7 @@ fn refused(e: &mut Engine<'_>, message: String) -> Error {
 }
 
 /// Runs the round trip over `ex` (timed). Returns a report whose exit is the trade's own.
-pub fn run(ctx: &mut Ctx, ex: &dyn Exchange) -> Result<Report> {
+pub(super) fn run(ctx: &mut Ctx, ex: &dyn Exchange) -> Result<Report> {
     let timed = Timed::new(ex);
     let mut e = Engine::new(&ctx.config, &mut ctx.store, &timed, ctx.clock.as_ref());
     refuse_unless_idle(&mut e)?;

@@ -9,13 +9,13 @@ use crate::exchange::{AccountSettings, Fill};
 use rust_decimal::Decimal;
 
 /// Rows asked per `userTrades` page (Binance's maximum).
-pub const TRADES_PAGE: usize = 1000;
+pub(super) const TRADES_PAGE: usize = 1000;
 
 /// How far before the journaled intent time the fill window starts (clock skew margin).
-pub const FILL_WINDOW_LEAD_MS: i64 = 3_600_000;
+pub(super) const FILL_WINDOW_LEAD_MS: i64 = 3_600_000;
 
 /// Binance's leverage range.
-pub const MAX_LEVERAGE: u32 = 125;
+pub(super) const MAX_LEVERAGE: u32 = 125;
 
 impl BinanceFutures {
     /// `symbolConfig` (margin type, leverage) and `positionSide/dual` (hedge mode), read

@@ -15,9 +15,9 @@ use serde::Deserialize;
 use std::str::FromStr;
 
 /// Binance's page size maximum for `/fapi/v1/income`.
-pub const INCOME_PAGE: usize = 1000;
+pub(super) const INCOME_PAGE: usize = 1000;
 /// How far back the income history reaches (Binance: "the last three months"; 90 days kept).
-pub const INCOME_HISTORY_MS: i64 = 90 * 24 * 3_600_000;
+pub(super) const INCOME_HISTORY_MS: i64 = 90 * 24 * 3_600_000;
 /// A window of three months at 8h funding is ~270 rows: more pages than this is a broken answer.
 const MAX_PAGES: usize = 10;
 

@@ -11,7 +11,7 @@ use crate::exchange::error::ExResult;
 use crate::exchange::{MarkInfo, VenueInfo};
 
 /// Binance's maximum klines per request.
-pub const MAX_KLINES: usize = 1500;
+pub(super) const MAX_KLINES: usize = 1500;
 
 impl BinanceFutures {
     pub(super) fn get_filters(&self, symbol: &str) -> ExResult<SymbolFilters> {

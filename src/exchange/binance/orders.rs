@@ -18,17 +18,17 @@ use crate::exchange::{
 use rust_decimal::Decimal;
 
 /// Rows asked per `/fapi/v1/allAlgoOrders` page (Binance's maximum).
-pub const ALGO_HISTORY_LIMIT: usize = 1000;
+pub(super) const ALGO_HISTORY_LIMIT: usize = 1000;
 
 /// Weeks of `allAlgoOrders` the fallback searches, newest first, when `/fapi/v1/algoOrder` no
 /// longer knows an order: 13 weeks, Binance's three months of history (BINANCE.md §4.6).
 pub const ALGO_HISTORY_WINDOWS: usize = 13;
 
 /// The newest window ends this far past our estimate of the exchange's clock (skew margin).
-pub const ALGO_HISTORY_LEAD_MS: i64 = 60_000;
+pub(super) const ALGO_HISTORY_LEAD_MS: i64 = 60_000;
 
 /// A placement window starts this far before the journaled intent time (our clock's skew).
-pub const ALGO_PLACED_LEAD_MS: i64 = 3_600_000;
+pub(super) const ALGO_PLACED_LEAD_MS: i64 = 3_600_000;
 
 /// Is this error Binance's "no such order" (-2013 / -2011)?
 fn not_found<T>(r: &ExResult<T>) -> bool {
