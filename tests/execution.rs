@@ -189,6 +189,39 @@ fn stop_503_gets_exactly_one_retry_then_protects() {
     r.assert_replay_clean();
 }
 
+/// The same retry on an exchange whose calls go one after the other (the paper exchange, `sim`):
+/// the second round of legs must still protect. (Found by `sim --faults 0.05 --seed 7`: a retry
+/// round forgot the first round's side read and `enter` failed with the position unprotected.)
+#[test]
+fn stop_retry_on_a_sequential_exchange_still_protects() {
+    let mut r = Bot::new().planned_long().fake();
+    r.ex.state.lock().unwrap().sequential = true;
+    r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 1);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
+    assert_eq!(r.events("mc_a1b2c3d4e5f6_STOP_2"), ["SUBMITTING", "ACKED"]);
+    assert!(r.ex.open_conds().iter().any(|c| c.client_id.ends_with("_STOP_2")));
+    assert!(!r.halted());
+    r.assert_replay_clean();
+}
+
+/// AC1: exchangeInfo read fine for pre-flight, then stops answering right after the fill. The
+/// STOP is placed with the filters pre-flight read, not left unplaced until a later run. (Found by
+/// `sim --faults 0.05 --seed 42`: a position without a STOP at the candle close.)
+#[test]
+fn a_filters_outage_after_the_fill_does_not_keep_the_stop_back() {
+    let mut r = Bot::new().planned_long().fake();
+    r.ex.on("filters", Fault::Delay(0), 1);
+    r.ex.on("filters", Fault::Fail(http_503()), 1000);
+    let rep = r.enter().unwrap();
+    assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
+    assert_eq!(r.events(STOP1), ["SUBMITTING", "ACKED"]);
+    let conds = r.ex.open_conds();
+    assert!(conds.iter().any(|c| c.client_id == STOP1 && c.qty == dec!(0.010)), "{conds:?}");
+    assert!(!r.halted());
+    r.assert_replay_clean();
+}
+
 /// A failed retry is a placement failure: CLOSE + HALT.
 #[test]
 fn stop_retry_that_fails_again_forces_close() {

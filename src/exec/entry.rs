@@ -212,6 +212,7 @@ fn enter_unguarded(e: &mut Engine<'_>) -> Result<EntryOutcome> {
     }
     // The mode is re-read right before the ENTRY is sent (CONTRACT §7.10).
     refuse_if_halted(e, &plan)?;
+    e.filters_seen = Some(pre.inputs.filters.clone());
     let result = submit(e, &plan, &pre.inputs.filters);
     e.store.flush_batch()?;
     if e.store.plan(&plan.id)?.is_some_and(|p| p.status == PlanStatus::NotFilled) {

@@ -55,11 +55,14 @@ pub struct Engine<'a> {
     /// What a reconcile that repaired nothing read for the ENTRY that follows it, in its own read
     /// round (issue 16 item 6); taken, at most once, by `entry::enter`.
     pub(crate) prefetched: Option<entry::Prefetched>,
+    /// The symbol's filters as this command last read them (pre-flight): the STOP of a fresh fill
+    /// is placed with them when a read right after the fill fails, never left unplaced.
+    pub(crate) filters_seen: Option<crate::core::money::SymbolFilters>,
 }
 
 impl<'a> Engine<'a> {
     pub fn new(cfg: &'a Config, store: &'a mut Store, ex: &'a dyn Exchange, clock: &'a dyn Clock) -> Self {
-        Engine { cfg, store, ex, clock, prefetched: None }
+        Engine { cfg, store, ex, clock, prefetched: None, filters_seen: None }
     }
 
     /// Keeps the adapter's clock offset for the next process when this one measured a newer one

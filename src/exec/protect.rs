@@ -163,7 +163,10 @@ impl Engine<'_> {
             let side_task = alongside.take();
             let results: Vec<Leg> = if !ex.concurrent_calls() {
                 let legs = reqs.iter().map(|(_, req)| place_once(ex, clock, budget, req)).collect();
-                side_result = side_task.map(|f| f());
+                // Only the first round runs it; a retry round must not forget its answer.
+                if let Some(f) = side_task {
+                    side_result = Some(f());
+                }
                 legs
             } else {
                 std::thread::scope(|s| {
@@ -290,6 +293,12 @@ impl Engine<'_> {
     pub fn targets_for(&self, pos: &PositionRecord, qty: Decimal) -> Result<Targets> {
         let filters = match self.read("filters", |_| self.ex.filters(&self.cfg.symbol)) {
             Ok(f) => f,
+            // Read by this command's pre-flight moments ago: a fresh fill's STOP must not wait
+            // for exchangeInfo to answer again (found by `sim --faults 0.05 --seed 42`).
+            Err(err) if self.filters_seen.is_some() => {
+                tracing::warn!(event = "protect.filters_seen", error = %err, "filters unreadable: using the ones pre-flight read");
+                self.filters_seen.clone().ok_or(err)?
+            }
             Err(err) => {
                 return match (pos.stop_price, pos.tp_price) {
                     (Some(stop), Some(tp)) => {

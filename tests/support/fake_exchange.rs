@@ -44,6 +44,8 @@ pub struct FakeState {
     /// Every candle the exchange will ever have (`with_candles`); `klines` serves those opened.
     pub candles: Vec<Candle>,
     pub funding_rate: Decimal,
+    /// Calls one after the other, as the paper exchange makes them (`concurrent_calls` false).
+    pub sequential: bool,
 }
 
 pub struct FakeExchange {
@@ -82,6 +84,7 @@ impl FakeExchange {
                 settings: AccountSettings { isolated: true, leverage: 1, dual_side: false },
                 candles: vec![],
                 funding_rate: dec!(0.0001),
+                sequential: false,
             }),
             clock,
             filters: SymbolFilters::btcusdt_default(),
@@ -187,6 +190,9 @@ fn role_of(cid: &str) -> &str {
 }
 
 impl Exchange for FakeExchange {
+    fn concurrent_calls(&self) -> bool {
+        !self.state.lock().unwrap().sequential
+    }
     fn name(&self) -> &'static str {
         "fake"
     }
