@@ -551,8 +551,8 @@ fn protect_before_the_price(
                     ex.query_order(&symbol, &cid).map(|q| q.filter(|q| q.fill_price().is_some()))
                 })
             };
-            let (verdicts, looked_up) = e.place_legs_alongside(&plan.id, &t, &[OrderRole::Stop], priced)?;
-            (Some((t, verdicts)), looked_up)
+            let (verdicts, looked_up) = e.place_legs_alongside(&plan.id, &t, &[OrderRole::Stop], Some(priced))?;
+            (Some((t, verdicts)), looked_up.unwrap_or(Resolved::Unknown(None)))
         }
         // No STOP intent to place (cannot happen after `submit`): the price first, then both legs.
         None => {

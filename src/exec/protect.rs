@@ -99,19 +99,19 @@ impl Engine<'_> {
         t: &Targets,
         roles: &[OrderRole],
     ) -> Result<Vec<(OrderRole, LegVerdict)>> {
-        Ok(self.place_legs_alongside(plan_id, t, roles, || ())?.0)
+        Ok(self.place_legs_alongside(plan_id, t, roles, None::<fn()>)?.0)
     }
 
     /// `place_legs`, with `alongside` — a read that must not delay the legs (the fill price of an
     /// ENTRY answered without one, issue 12 §1) — sent in the same round as their first attempt.
+    /// Its answer is `Some` whenever `alongside` was given.
     pub fn place_legs_alongside<R: Send>(
         &mut self,
         plan_id: &str,
         t: &Targets,
         roles: &[OrderRole],
-        alongside: impl FnOnce() -> R + Send,
-    ) -> Result<(Vec<(OrderRole, LegVerdict)>, R)> {
-        let mut alongside = Some(alongside);
+        mut alongside: Option<impl FnOnce() -> R + Send>,
+    ) -> Result<(Verdicts, Option<R>)> {
         let mut side_result = None;
         let working_type =
             if self.cfg.execution.working_type_mark { WorkingType::MarkPrice } else { WorkingType::ContractPrice };
@@ -249,12 +249,8 @@ impl Engine<'_> {
             }
             pending = retry;
         }
-        let side = match (side_result, alongside.take()) {
-            (Some(r), _) => r,
-            // No leg was asked for: the read still runs.
-            (None, Some(f)) => f(),
-            (None, None) => return Err(Error::Failed("the read sent alongside the legs returned nothing".into())),
-        };
+        // No leg was asked for: the read still runs.
+        let side = side_result.or_else(|| alongside.take().map(|f| f()));
         Ok((verdicts, side))
     }
 
