@@ -49,16 +49,7 @@ impl Engine<'_> {
                             return Ok(true);
                         }
                         Ok(None) => {
-                            self.record(
-                                &o,
-                                OrderEvent::Expired,
-                                None,
-                                None,
-                                None,
-                                None,
-                                Some("exchange does not know it (already gone)".into()),
-                                Some(raw),
-                            )?;
+                            self.record_gone(&o, "exchange does not know it (already gone)", Some(raw))?;
                             return Ok(true);
                         }
                         Err(e) => {

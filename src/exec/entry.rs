@@ -540,29 +540,21 @@ fn protect_before_the_price(
         .last()
         .filter(|v| v.state == OrderState::Intended)
         .and_then(|v| v.order_price);
+    let (ex, clock, symbol, cid) = (e.ex, e.clock, e.cfg.symbol.clone(), o.client_id.clone());
+    let budget = ambiguity::Budget { max_elapsed_ms: e.cfg.execution.entry_ack_timeout_ms.as_i64(), pause_ms: 300 };
+    let priced = move || {
+        ambiguity::resolve(clock, budget, || {
+            ex.query_order(&symbol, &cid).map(|q| q.filter(|q| q.fill_price().is_some()))
+        })
+    };
     let (verdicts, looked_up) = match prepared {
         Some(stop) => {
             let t = Targets { side: plan.side, qty, stop, tp: stop };
-            let (ex, clock, symbol, cid) = (e.ex, e.clock, e.cfg.symbol.clone(), o.client_id.clone());
-            let budget =
-                ambiguity::Budget { max_elapsed_ms: e.cfg.execution.entry_ack_timeout_ms.as_i64(), pause_ms: 300 };
-            let priced = move || {
-                ambiguity::resolve(clock, budget, || {
-                    ex.query_order(&symbol, &cid).map(|q| q.filter(|q| q.fill_price().is_some()))
-                })
-            };
             let (verdicts, looked_up) = e.place_legs_alongside(&plan.id, &t, &[OrderRole::Stop], Some(priced))?;
             (Some((t, verdicts)), looked_up.unwrap_or(Resolved::Unknown(None)))
         }
         // No STOP intent to place (cannot happen after `submit`): the price first, then both legs.
-        None => {
-            let (ex, symbol) = (e.ex, e.cfg.symbol.clone());
-            let budget = ambiguity::Budget { max_elapsed_ms: 2_000, pause_ms: 300 };
-            let found = ambiguity::resolve(e.clock, budget, || {
-                ex.query_order(&symbol, &o.client_id).map(|q| q.filter(|q| q.fill_price().is_some()))
-            });
-            (None, found)
-        }
+        None => (None, priced()),
     };
     let price = match looked_up {
         Resolved::Found(q) => {

@@ -396,6 +396,10 @@ fn place_and_note(
 /// ones (never unprotected). Cannot place: the failure path.
 pub fn ensure_protection(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::Snapshot) -> Result<Protection> {
     let qty = snap.position.qty.abs();
+    if qty.is_zero() {
+        // Flat meanwhile (a STOP fired during a resize): nothing to protect, and no side to compare.
+        return Ok(Protection::Covered { qty, covers: Vec::new() });
+    }
     let held = if snap.position.qty > Decimal::ZERO { PositionSide::Long } else { PositionSide::Short };
     if held != pos.side {
         // A hand flip: the exchange's position is not the one mcbot holds; reconcile ends mcbot's

@@ -5,7 +5,7 @@
 
 use crate::core::audit;
 use crate::core::client_id::ClientOrderId;
-use crate::core::order::{OrderEvent, OrderRole, OrderState};
+use crate::core::order::{OrderRole, OrderState};
 use crate::core::plan::PlanStatus;
 use crate::core::position::ExitReason;
 use crate::core::reconcile::{
@@ -720,16 +720,7 @@ impl Engine<'_> {
                     Ok(None) if matches!(v.state, OrderState::Intended | OrderState::Unknown) => {
                         self.record_not_found(&o, "reconcile: never landed")?
                     }
-                    Ok(None) => self.record(
-                        &o,
-                        OrderEvent::Expired,
-                        None,
-                        None,
-                        None,
-                        None,
-                        Some("reconcile: gone from the exchange".into()),
-                        None,
-                    )?,
+                    Ok(None) => self.record_gone(&o, "reconcile: gone from the exchange", None)?,
                     Err(_) => continue,
                 }
                 changed += 1;

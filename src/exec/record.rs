@@ -193,6 +193,11 @@ impl Engine<'_> {
     }
 
     /// A look-up by client id found nothing: the order was never accepted.
+    /// A believed-live order the exchange no longer knows: it ended without our seeing how.
+    pub fn record_gone(&mut self, o: &OrderRef, detail: &str, raw: Option<String>) -> StoreResult<()> {
+        self.record(o, OrderEvent::Expired, None, None, None, None, Some(detail.to_string()), raw)
+    }
+
     pub fn record_not_found(&mut self, o: &OrderRef, detail: &str) -> StoreResult<()> {
         self.record(o, OrderEvent::NotFound, None, None, None, None, Some(detail.to_string()), None)
     }
