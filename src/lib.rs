@@ -33,6 +33,8 @@ pub mod marketdata;
 pub mod outcome;
 /// The whole cycle over historical candles on the paper exchange.
 pub mod sim;
+/// The state DB file's identity, shared by the store and the paper exchange.
+pub mod state_db;
 /// The SQLite state store.
 pub mod store;
 

@@ -2,7 +2,8 @@
 //! fails when `src/core` reaches for I/O, the clock, the environment, the DB, HTTP, threads or any
 //! other layer of the crate, or when `src/exec` (the use cases) or `src/alerts` reaches up into
 //! `src/cmd`, when `src/exec` builds a report, or decides an unknown answer anywhere but
-//! `exec::ambiguity` (issue 10).
+//! `exec::ambiguity` (issue 10), when an exchange adapter reaches up into the bot, or when the
+//! bot's store creates or reads the paper exchange's tables.
 
 use std::path::{Path, PathBuf};
 
@@ -133,4 +134,41 @@ fn one_place_decides_what_an_unknown_answer_means() {
 fn alerts_do_not_reach_up_into_the_commands() {
     let hits = offenders("src/alerts", &["crate::cmd"]);
     assert!(hits.is_empty(), "src/alerts must not import src/cmd:\n{}", hits.join("\n"));
+}
+
+/// `sim` drives the use cases like `tick` does, beside `cmd/`, not through it: the whole-DB replay
+/// it checks a run with is `store::replay`, which `mcbot replay` words.
+#[test]
+fn sim_does_not_reach_into_the_commands() {
+    let hits = offenders("src/sim", &["crate::cmd"]);
+    assert!(hits.is_empty(), "src/sim must not import src/cmd:\n{}", hits.join("\n"));
+}
+
+/// Issue 16 item 3: the exchange adapters are ports below the use cases. They know nothing of the
+/// bot's store, use cases, commands, alerts or `sim` (the paper exchange keeps its own tables).
+#[test]
+fn exchange_adapters_know_nothing_of_the_bot_above_them() {
+    let forbidden = ["crate::store", "crate::exec", "crate::cmd", "crate::alerts", "crate::sim"];
+    let hits = offenders("src/exchange", &forbidden);
+    assert!(hits.is_empty(), "src/exchange must stay below the bot:\n{}", hits.join("\n"));
+}
+
+/// Issue 16 item 3: the paper exchange's tables are its own schema (`exchange/paper/schema/`).
+/// The bot's store neither creates nor reads them: a state DB for a real exchange has none.
+#[test]
+fn the_store_knows_no_paper_table() {
+    let tables = ["paper_account", "paper_position", "paper_order", "paper_conditional", "paper_fill", "paper_clock"];
+    // The emptied migration files keep their old names (`0003_paper_clock.sql`).
+    let mut hits: Vec<String> = offenders("src/store", &tables).into_iter().filter(|h| !h.contains(".sql")).collect();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations");
+    for entry in std::fs::read_dir(migrations).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("--").next().unwrap_or("");
+            if tables.iter().any(|t| code.contains(t)) {
+                hits.push(format!("{}:{}: {}", entry.path().display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "the store must not create or read paper tables:\n{}", hits.join("\n"));
 }

@@ -245,7 +245,7 @@ fn invariants_after_restart(r: &mut Rig, label: &str) {
     assert!(r.store.verify_chain().unwrap().is_ok(), "{label}: journal chain");
     r.store.ledger_for_plan("a1b2c3d4e5f6").unwrap_or_else(|e| panic!("{label}: journal does not fold: {e}"));
     // Replay is clean, or names only what a forced close explains (issue 5).
-    let rep = mcbot::cmd::replay::replay_store(&r.store).unwrap();
+    let rep = mcbot::store::replay::replay_store(&r.store).unwrap();
     assert!(rep.is_clean(), "{label}: replay violations {:?}", rep.violations());
 }
 

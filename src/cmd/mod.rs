@@ -233,7 +233,7 @@ fn run_loaded(cli: &Cli, config: Config) -> Result<Report> {
     // `replay`, `trades` and `notify` only read: they never start a clock (a replayed DB may be a kept
     // `sim` run).
     let clock_now = if matches!(cli.command, Command::Replay(_) | Command::Trades(_) | Command::Notify(_)) {
-        ctx.store.paper_clock()?
+        crate::exchange::paper::replay_clock::read(&ctx.config.state_db)?
     } else {
         if !matches!(cli.command, Command::Status(_)) {
             paper::check_mode(&ctx)?;

@@ -5,6 +5,7 @@ use crate::clock::rfc3339;
 use crate::cmd::Ctx;
 use crate::config::{Config, ConfigError, ExchangeKind, PaperMode};
 use crate::error::Result;
+use crate::exchange::paper::replay_clock;
 
 /// A replay tick runs 5 s after a candle close, like the timer.
 pub const AFTER_CLOSE_MS: i64 = 5_000;
@@ -28,8 +29,8 @@ pub fn replay_data_end_ms(c: &Config) -> Result<i64> {
 /// Read-only commands (`status`, `replay`, `notify`) skip it: they read a kept `sim` DB too.
 pub fn check_mode(ctx: &Ctx) -> Result<()> {
     let Some(mode) = mode(&ctx.config) else { return Ok(()) };
-    let clock = ctx.store.paper_clock()?;
-    let book = ctx.store.paper_account_processed_ms()?;
+    let clock = replay_clock::read(&ctx.config.state_db)?;
+    let book = replay_clock::book_processed_ms(&ctx.config.state_db)?;
     let other_use = match (mode, clock, book) {
         (PaperMode::Live, Some(t), _) => Some(format!("a history replay (paper clock at {})", rfc3339(t))),
         (PaperMode::Replay, None, Some(t)) => {
@@ -61,7 +62,7 @@ pub fn clock(ctx: &Ctx, advance: bool) -> Result<Option<i64>> {
     if mode(c) != Some(PaperMode::Replay) {
         return Ok(None);
     }
-    let now = match ctx.store.paper_clock()? {
+    let now = match replay_clock::read(&c.state_db)? {
         Some(t) if advance => {
             let next = t + c.strategy.interval_ms;
             let end = replay_data_end_ms(c)?;
@@ -84,7 +85,7 @@ pub fn clock(ctx: &Ctx, advance: bool) -> Result<Option<i64>> {
             start - start.rem_euclid(c.strategy.interval_ms) + AFTER_CLOSE_MS
         }
     };
-    ctx.store.set_paper_clock(now)?;
+    replay_clock::set(&c.state_db, now)?;
     Ok(Some(now))
 }
 

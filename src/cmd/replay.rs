@@ -2,7 +2,7 @@
 //! (CONTRACT §7.9): the rules of `core::replay` per plan, plus the journal's hash chain. Reads the
 //! DB only and never connects to the exchange, so it works on a copy of a DB from anywhere.
 //!
-//! [`replay_store`] is the whole-DB check `sim` runs after a simulated run.
+//! The whole-DB check (`store::replay`) is shared with `sim`, which runs it after a run.
 
 use crate::clock::rfc3339;
 use crate::cmd::trades::{pnl_line, trade_json};
@@ -10,14 +10,13 @@ use crate::cmd::Ctx;
 use crate::core::audit;
 use crate::core::plan::is_plan_id;
 use crate::core::posture;
-use crate::core::replay::{replay_journal, replay_plan, rule, PlanReplay, Source, TimelineRow, Violation};
+use crate::core::replay::{replay_plan, PlanReplay, Source, TimelineRow};
 use crate::core::trades::closed_trades;
 use crate::error::{Error, Result};
 use crate::outcome::{ExitCode, Report};
-use crate::store::journal::{verify_entries, BrokenLink, JournalEntry};
-use crate::store::{Store, StoreResult};
+use crate::store::journal::JournalEntry;
+use crate::store::Store;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 
 /// Arguments of `mcbot replay`.
 #[derive(Debug, clap::Args)]
@@ -30,68 +29,19 @@ pub struct ReplayArgs {
     pub all: bool,
 }
 
-/// The hash chain over the whole journal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainCheck {
-    /// Rows in the journal.
-    pub rows: usize,
-    /// The first link that does not hold.
-    pub broken: Option<BrokenLink>,
-}
-
-impl ChainCheck {
-    pub fn of(entries: &[JournalEntry]) -> Self {
-        ChainCheck { rows: entries.len(), broken: verify_entries(entries).err() }
-    }
-    /// A broken chain, as a `journal_chain` violation naming the first bad seq.
-    pub fn violation(&self) -> Option<Violation> {
-        self.broken.as_ref().map(|b| Violation { rule: rule::JOURNAL_CHAIN, seq: b.seq, detail: b.problem.clone() })
-    }
-    fn to_json(&self) -> Value {
-        json!({"ok": self.broken.is_none(), "rows": self.rows,
-               "broken_at": self.broken.as_ref().map(|b| json!({"seq": b.seq, "problem": b.problem}))})
-    }
-    fn to_text(&self) -> String {
-        match &self.broken {
-            None => format!("journal chain: ok ({} rows)", self.rows),
-            Some(b) => format!("journal chain: BROKEN at seq {}: {}", b.seq, b.problem),
-        }
-    }
-}
-
-/// Every plan of a DB replayed, and its chain checked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DbReplay {
-    pub chain: ChainCheck,
-    /// Plans with journal rows (by first row), then plans from `trade_plan` without any.
-    pub plans: Vec<PlanReplay>,
-}
-
-impl DbReplay {
-    /// Every violation, chain first, each with its plan id (`None` for the chain).
-    pub fn violations(&self) -> Vec<(Option<&str>, Violation)> {
-        let chain = self.chain.violation().map(|v| (None, v));
-        let plans = self.plans.iter().flat_map(|p| p.violations.iter().map(|v| (Some(p.plan_id.as_str()), v.clone())));
-        chain.into_iter().chain(plans).collect()
-    }
-    pub fn is_clean(&self) -> bool {
-        self.chain.broken.is_none() && self.plans.iter().all(PlanReplay::is_clean)
-    }
-}
-
 pub use crate::store::journal::journal_facts;
+pub use crate::store::replay::{replay_store, ChainCheck, DbReplay};
 
-/// Replays every plan in the DB (from `trade_plan` and from the journal) and checks the chain.
-pub fn replay_store(store: &Store) -> StoreResult<DbReplay> {
-    let entries = store.full_journal()?;
-    let mut plans = replay_journal(&journal_facts(&entries));
-    let seen: BTreeSet<String> = plans.iter().map(|p| p.plan_id.clone()).collect();
-    for p in store.all_plans()? {
-        if !seen.contains(&p.id) {
-            plans.push(replay_plan(&p.id, &[]));
-        }
+fn chain_json(c: &ChainCheck) -> Value {
+    json!({"ok": c.broken.is_none(), "rows": c.rows,
+           "broken_at": c.broken.as_ref().map(|b| json!({"seq": b.seq, "problem": b.problem}))})
+}
+
+fn chain_text(c: &ChainCheck) -> String {
+    match &c.broken {
+        None => format!("journal chain: ok ({} rows)", c.rows),
+        Some(b) => format!("journal chain: BROKEN at seq {}: {}", b.seq, b.problem),
     }
-    Ok(DbReplay { chain: ChainCheck::of(&entries), plans })
 }
 
 pub fn run(args: &ReplayArgs, ctx: &mut Ctx) -> Result<Report> {
@@ -122,12 +72,12 @@ fn one(id: &str, store: &Store) -> Result<Report> {
     r.set("timeline", replay.timeline.iter().map(|t| with_posture(row_json(t), t, &changes)).collect::<Vec<_>>());
     r.set("violations", serde_json::to_value(&violations).unwrap_or(Value::Null));
     r.set("summary", summary_json(&replay));
-    r.set("chain", chain.to_json());
+    r.set("chain", chain_json(&chain));
     // Issue 13 §3: the realised PnL of the trade the plan closed, by the rule `trades` uses.
     let trade = closed_trades(&facts, None).into_iter().rev().find(|t| t.plan_id == id);
     r.set("trade", trade.as_ref().map_or(Value::Null, trade_json));
 
-    r.push_line(format!("replay {id}: {} rows; {}", replay.timeline.len(), chain.to_text()));
+    r.push_line(format!("replay {id}: {} rows; {}", replay.timeline.len(), chain_text(&chain)));
     r.lines.extend(replay.timeline.iter().map(|t| posture_suffix(row_text(t), t, &changes)));
     add_posture_span(&mut r, &replay, &changes);
     r.push_line(summary_text(&replay));
@@ -152,7 +102,7 @@ fn all(store: &Store) -> Result<Report> {
         })
         .collect();
     r.set("plans", plans);
-    r.set("chain", db.chain.to_json());
+    r.set("chain", chain_json(&db.chain));
     r.set("violation_count", violations.len());
 
     r.push_line(format!("{:<14}{:<40}{:>6}  verdict", "plan", "outcome", "rows"));
@@ -170,7 +120,7 @@ fn all(store: &Store) -> Result<Report> {
     if db.plans.is_empty() {
         r.push_line("(no plans)");
     }
-    r.push_line(db.chain.to_text());
+    r.push_line(chain_text(&db.chain));
     r.push_line(verdict_text(violations.len()));
     for (plan, v) in &violations {
         r.push_line(format!("  {} {} at seq {}: {}", plan.unwrap_or("journal"), v.rule, v.seq, v.detail));

@@ -71,7 +71,7 @@ fn paper_view(ctx: &Ctx) -> Result<Option<PaperView>> {
             text: format!("live dry run: public prices from {}, wall clock, paper fills", c.paper.prices_url),
         },
         PaperMode::Replay => {
-            let clock = ctx.store.paper_clock()?;
+            let clock = crate::exchange::paper::replay_clock::read(&c.state_db)?;
             let end = paper::replay_data_end_ms(c)?;
             // Finished: the next tick's clock would pass the data's last candle.
             let finished = clock.is_some_and(|t| t + c.strategy.interval_ms > end);

@@ -164,7 +164,7 @@ pub fn build(
             }
         }
     }
-    let replay = crate::cmd::replay::replay_store(store)?;
+    let replay = crate::store::replay::replay_store(store)?;
     let violations = replay.violations();
     let mut violation_samples: Vec<String> = violations
         .iter()

@@ -1,11 +1,12 @@
-//! Ordered, forward-only schema migrations tracked in `PRAGMA user_version`.
-//! Migration files are append-only: a released one is never edited, a change is a new file.
+//! Ordered, forward-only schema migrations of the bot's own tables, tracked in `PRAGMA
+//! user_version`. Migration files are append-only: a released one is never edited, a change is a
+//! new file. One exception, on purpose: 0002 and 0003 created the paper exchange's tables, which
+//! now are the paper exchange's own schema (`exchange::paper::schema`); they are kept empty so the
+//! version numbers stay, and a DB that ran them keeps its tables, which the paper schema adopts.
 
+use crate::state_db::{self, FileIdentity};
 use crate::store::{StoreError, StoreResult};
 use rusqlite::Connection;
-
-/// `PRAGMA application_id` of an mcbot state DB ("mcbo").
-pub const APPLICATION_ID: i64 = 0x6D63_626F;
 
 /// (version, SQL), in order. The newest version is what this build writes.
 pub const MIGRATIONS: &[(i64, &str)] = &[
@@ -27,23 +28,17 @@ pub fn latest_version() -> i64 {
 
 /// Brings the DB up to the latest schema, refusing files that are not ours or are newer.
 pub fn migrate(conn: &mut Connection, path: &str) -> StoreResult<()> {
-    let app_id: i64 = conn.prepare_cached("PRAGMA application_id")?.query_row([], |r| r.get(0))?;
-    let version: i64 = conn.prepare_cached("PRAGMA user_version")?.query_row([], |r| r.get(0))?;
-    if app_id == 0 && version == 0 {
-        let tables: i64 = conn.prepare_cached("SELECT count(*) FROM sqlite_master")?.query_row([], |r| r.get(0))?;
-        if tables > 0 {
-            return Err(StoreError::NotMcbot { path: path.to_string() });
-        }
-    } else if app_id != APPLICATION_ID {
+    if state_db::identify(conn)? == FileIdentity::Foreign {
         return Err(StoreError::NotMcbot { path: path.to_string() });
     }
+    let version: i64 = conn.prepare_cached("PRAGMA user_version")?.query_row([], |r| r.get(0))?;
     if version > latest_version() {
         return Err(StoreError::NewerSchema { path: path.to_string(), found: version, supported: latest_version() });
     }
     for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > version) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {v};"))?;
+        tx.execute_batch(&format!("{} PRAGMA user_version = {v};", state_db::claim_sql()))?;
         tx.commit()?;
         tracing::info!(event = "store.migrated", version = v, "schema migrated");
     }

@@ -19,6 +19,8 @@ pub mod pnl;
 pub mod positions;
 /// Belief-debt posture state and its transition audit rows.
 pub mod posture;
+/// The whole-DB replay and chain check (`mcbot replay`, `sim`).
+pub mod replay;
 /// The space reserve released when a write fails for lack of space.
 pub mod reserve;
 /// Each command's last run and failure streak; the last balance and mark price seen.
@@ -272,5 +274,27 @@ mod tests {
         assert_eq!(after.command_run("tick").unwrap().map(|r| r.last_at_ms), Some(10));
         assert_eq!(after.command_run("reconcile").unwrap(), None);
         assert!(!after.system().unwrap().is_halted());
+    }
+
+    /// Issue 16 item 3: the store's own migrations make no paper table; the paper exchange adds
+    /// its schema beside them when it opens the same file, in either order.
+    #[test]
+    fn a_state_db_holds_paper_tables_only_once_the_paper_exchange_opened_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let paper_tables = |path: &std::path::Path| -> i64 {
+            let c = rusqlite::Connection::open(path).unwrap();
+            c.query_row("SELECT count(*) FROM sqlite_master WHERE name LIKE 'paper%'", [], |r| r.get(0)).unwrap()
+        };
+        let store_first = dir.path().join("store_first.db");
+        drop(Store::open(&store_first, 0).unwrap());
+        assert_eq!(paper_tables(&store_first), 0, "a real exchange's state DB has no paper table");
+        drop(crate::exchange::paper::db::open(&store_first, false).unwrap());
+        assert!(paper_tables(&store_first) >= 7);
+        // The paper exchange first (a test or a tool opening it alone): it claims the new file, and
+        // the store then migrates it as its own.
+        let paper_first = dir.path().join("paper_first.db");
+        drop(crate::exchange::paper::db::open(&paper_first, false).unwrap());
+        let s = Store::open(&paper_first, 0).unwrap();
+        assert!(!s.system().unwrap().is_halted());
     }
 }

@@ -155,31 +155,3 @@ impl Store {
         Ok(())
     }
 }
-
-impl Store {
-    /// The paper clock (file-driven paper runs), if it was started.
-    pub fn paper_clock(&self) -> StoreResult<Option<i64>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT now_ms FROM paper_clock WHERE id = 1")?
-            .query_row([], |r| r.get(0))
-            .optional()?)
-    }
-
-    pub fn set_paper_clock(&self, now_ms: i64) -> StoreResult<()> {
-        self.conn.prepare_cached("INSERT INTO paper_clock (id, now_ms) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET now_ms = excluded.now_ms")?.execute(params![now_ms])?;
-        Ok(())
-    }
-}
-
-impl Store {
-    /// Up to when a paper account exists in this DB (its `processed_ms`), if one was opened: how
-    /// a replay config learns that a live dry run already traded here (and the reverse).
-    pub fn paper_account_processed_ms(&self) -> StoreResult<Option<i64>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT processed_ms FROM paper_account WHERE id = 1")?
-            .query_row([], |r| r.get(0))
-            .optional()?)
-    }
-}

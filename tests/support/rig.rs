@@ -64,7 +64,7 @@ impl Rig {
     /// The journal the scenario left behind passes `replay` (CONTRACT §7.9).
     #[track_caller]
     pub fn assert_replay_clean(&self) {
-        let rep = mcbot::cmd::replay::replay_store(&self.store).unwrap();
+        let rep = mcbot::store::replay::replay_store(&self.store).unwrap();
         assert!(rep.is_clean(), "replay violations: {:?}", rep.violations());
     }
     pub fn halted(&self) -> bool {

@@ -9,8 +9,8 @@
 use crate::exchange::error::ExResult;
 use crate::exchange::paper::book::{Book, Cond, Costs, Order};
 use crate::exchange::paper::rules::state_db;
+use crate::exchange::paper::schema;
 use crate::exchange::{ConditionalKind, ConditionalStatus, ExOrderStatus, Fill, WorkingType};
-use crate::store::migrate;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use std::path::Path;
@@ -18,7 +18,8 @@ use std::str::FromStr;
 
 type SqlResult<T> = Result<T, rusqlite::Error>;
 
-/// Opens (and migrates, if the store has not yet) the state DB for the paper exchange.
+/// Opens the state DB for the paper exchange and brings its own tables up to date (the bot's
+/// tables are the store's business).
 pub fn open(path: &Path, durable: bool) -> ExResult<Connection> {
     let mut conn = Connection::open(path).map_err(state_db)?;
     conn.busy_timeout(std::time::Duration::from_millis(5_000)).map_err(state_db)?;
@@ -26,7 +27,7 @@ pub fn open(path: &Path, durable: bool) -> ExResult<Connection> {
     conn.set_prepared_statement_cache_capacity(64);
     let sync = if durable { "NORMAL" } else { "OFF" };
     conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;")).map_err(state_db)?;
-    migrate::migrate(&mut conn, &path.display().to_string()).map_err(state_db)?;
+    schema::migrate(&mut conn).map_err(|e| state_db(format!("{}: {e}", path.display())))?;
     Ok(conn)
 }
 

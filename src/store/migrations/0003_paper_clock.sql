@@ -1,6 +1,4 @@
--- The paper exchange's clock for file-driven runs outside `sim`: each `tick` advances it by one
--- candle, every other command reads it. Absent for live (binance) market data.
-CREATE TABLE paper_clock (
-    id      INTEGER PRIMARY KEY CHECK (id = 1),
-    now_ms  INTEGER NOT NULL
-);
+-- mcbot state schema v3: once the paper replay clock. It is the paper exchange's schema v2 now
+-- (src/exchange/paper/schema/0002_replay_clock.sql); kept, empty, for the version numbers (see
+-- 0002_paper.sql).
+SELECT 1;
