@@ -57,6 +57,8 @@ pub const CODES: &[CodeRule] = &[
     ),
     rule(-2022, "REDUCE_ONLY_REJECT", Modify, "no position, or already covered"),
     rule(-2027, "MAX_LEVERAGE_RATIO", Modify, "position too large for the leverage"),
+    rule(-2028, "MIN_LEVERAGE_RATIO", Modify, "leverage too small for the margin balance"),
+    rule(-4003, "QTY_LESS_THAN_ZERO", Fatal, "request bug: quantity not positive"),
     rule(-4004, "QTY_LESS_THAN_MIN", Modify, "LOT_SIZE"),
     rule(-4005, "QTY_GREATER_THAN_MAX", Modify, "LOT_SIZE / MARKET_LOT_SIZE"),
     rule(-4014, "PRICE_NOT_INCREASED_BY_TICK_SIZE", Modify, "re-quantise"),
@@ -70,8 +72,10 @@ pub const CODES: &[CodeRule] = &[
     rule(-4048, "MARGIN_TYPE_WITH_POSITION", Fatal, "close the position first"),
     rule(-4059, "NO_NEED_TO_CHANGE_POSITION_SIDE", IdempotentSafe, "already one-way: success"),
     rule(-4061, "POSITION_SIDE_NOT_MATCH", Fatal, "account is in hedge mode"),
+    rule(-4062, "REDUCE_ONLY_CONFLICT", Fatal, "request bug: reduceOnly not allowed here"),
     rule(-4067, "POSITION_SIDE_CHANGE_WITH_OPEN_ORDERS", Fatal, "cancel orders first"),
     rule(-4068, "POSITION_SIDE_CHANGE_WITH_POSITION", Fatal, "close the position first"),
+    rule(-4109, "INACTIVE_ACCOUNT", Fatal, "configuration: fund the futures wallet to activate it"),
     rule(-4116, "DUPLICATED_CLIENT_ORDER_ID", Ambiguous, "an earlier send with this id exists: look it up, adopt it"),
     rule(-4117, "STOP_ORDER_TRIGGERING", Retryable, "conditional order mid-trigger; wait, re-query"),
     rule(-4118, "REDUCE_ONLY_MARGIN_CHECK_FAILED", Modify, "resting reduce-only orders already cover it"),
@@ -82,6 +86,7 @@ pub const CODES: &[CodeRule] = &[
     rule(-4164, "MIN_NOTIONAL", Modify, "size up (reduce-only is exempt)"),
     rule(-4168, "JOINT_MARGIN_REJECT_WITH_ISOLATED", Fatal, "turn off Multi-Assets mode"),
     rule(-4400, "TRADING_QUANTITATIVE_RULE", Fatal, "account restricted to reduce-only"),
+    rule(-4401, "LARGE_POSITION_SYM_RULE", Fatal, "account restricted to reduce-only"),
     rule(-5028, "ME_RECVWINDOW_REJECT", Retryable, "rejected at the matching engine before execution"),
 ];
 
@@ -113,7 +118,7 @@ pub fn refusal_of_code(code: i64) -> Option<Refusal> {
         -2022 | -4118 => Some(Refusal::NothingToReduce),
         -4116 => Some(Refusal::DuplicateClientId),
         -2018 | -2019 => Some(Refusal::InsufficientMargin),
-        -1111 | -4004 | -4005 | -4014 | -4016 | -4023 | -4024 | -4164 => Some(Refusal::FilterViolation),
+        -1111 | -4003 | -4004 | -4005 | -4014 | -4016 | -4023 | -4024 | -4164 => Some(Refusal::FilterViolation),
         _ => None,
     }
 }
@@ -383,6 +388,7 @@ mod tests {
             (-1111, Some(FilterViolation)),
             (-4164, Some(FilterViolation)),
             (-4023, Some(FilterViolation)),
+            (-4003, Some(FilterViolation)),
             (-1002, Some(CredentialsRejected)),
             (-1022, Some(CredentialsRejected)),
             (-2014, Some(CredentialsRejected)),
@@ -391,6 +397,7 @@ mod tests {
             (-1003, None),
             (-1007, None),
             (-2010, None),
+            (-4109, None),
             (-9999, None),
         ];
         for (code, kind) in cases {
