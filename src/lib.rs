@@ -6,9 +6,9 @@
 #![warn(unreachable_pub)]
 
 /// Alert delivery from the outbox, and the heartbeat.
-pub mod alerts;
+pub(crate) mod alerts;
 /// Command-line shape.
-pub mod cli;
+pub(crate) mod cli;
 /// Time as a port.
 pub mod clock;
 /// One file per subcommand: argument structs and glue.
@@ -24,9 +24,9 @@ pub mod exchange;
 /// Use cases over the ports: enter, protect, exit, reconcile.
 pub mod exec;
 /// The exclusive state lock.
-pub mod lock;
+pub(crate) mod lock;
 /// tracing setup.
-pub mod logging;
+pub(crate) mod logging;
 /// Market data files: CSV candles and funding rates.
 pub mod marketdata;
 /// Exit codes and the command report.
@@ -34,7 +34,7 @@ pub mod outcome;
 /// The whole cycle over historical candles on the paper exchange.
 pub mod sim;
 /// The state DB file's identity, shared by the store and the paper exchange.
-pub mod state_db;
+pub(crate) mod state_db;
 /// The SQLite state store.
 pub mod store;
 

@@ -15,7 +15,7 @@ pub enum LogFormat {
 }
 
 /// The filter for a verbosity (`-v` count minus `-q` count).
-pub fn level_filter(verbosity: i8) -> String {
+pub(crate) fn level_filter(verbosity: i8) -> String {
     let level = match verbosity {
         i8::MIN..=-3 => "off",
         -2 => "error",
@@ -48,7 +48,7 @@ fn filter(verbosity: i8, rust_log: Option<&str>) -> (EnvFilter, Option<String>) 
 
 /// Installs the global subscriber once; later calls (a second `run` in one process) keep the first.
 /// `rust_log` is `--log-filter` / `$RUST_LOG` (clap reads the environment).
-pub fn init(verbosity: i8, format: LogFormat, rust_log: Option<&str>) {
+pub(crate) fn init(verbosity: i8, format: LogFormat, rust_log: Option<&str>) {
     let (filter, problem) = filter(verbosity, rust_log);
     let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false);
     let _ = match format {

@@ -4,11 +4,11 @@
 use rusqlite::Connection;
 
 /// `PRAGMA application_id` of an mcbot state DB ("mcbo").
-pub const APPLICATION_ID: i64 = 0x6D63_626F;
+pub(crate) const APPLICATION_ID: i64 = 0x6D63_626F;
 
 /// What a file is before either schema touches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileIdentity {
+pub(crate) enum FileIdentity {
     /// Empty and unclaimed: whoever opens it first stamps it as ours.
     New,
     /// Stamped as an mcbot state DB.
@@ -17,7 +17,7 @@ pub enum FileIdentity {
     Foreign,
 }
 
-pub fn identify(conn: &Connection) -> rusqlite::Result<FileIdentity> {
+pub(crate) fn identify(conn: &Connection) -> rusqlite::Result<FileIdentity> {
     let app_id: i64 = conn.prepare_cached("PRAGMA application_id")?.query_row([], |r| r.get(0))?;
     if app_id == APPLICATION_ID {
         return Ok(FileIdentity::Mcbot);
@@ -29,6 +29,6 @@ pub fn identify(conn: &Connection) -> rusqlite::Result<FileIdentity> {
 
 /// The statement that claims a new file as ours, run inside the transaction that creates the
 /// first tables (so a crash leaves the file either empty or claimed with its tables).
-pub fn claim_sql() -> String {
+pub(crate) fn claim_sql() -> String {
     format!("PRAGMA application_id = {APPLICATION_ID};")
 }

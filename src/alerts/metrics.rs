@@ -45,7 +45,7 @@ fn posture_view(store: &Store, config: &Config) -> Option<crate::core::posture::
 }
 
 /// Rewrites the textfile if one is configured. Problems are logged, never fail the command.
-pub fn write_textfile(store: &Store, config: &Config) {
+pub(crate) fn write_textfile(store: &Store, config: &Config) {
     let Some(path) = config.notify.metrics_textfile.as_deref() else {
         return;
     };

@@ -4,8 +4,8 @@
 //!
 //! Errors name the sink kind and an HTTP status or failure class, never a URL or token.
 
-pub mod metrics;
-pub mod reminders;
+pub(crate) mod metrics;
+pub(crate) mod reminders;
 
 use crate::config::notify::{NotifyConfig, SinkConfig, SinkKind};
 use crate::config::secrets::{sink_secret, SinkSecret};
@@ -24,14 +24,14 @@ const CLAIM_LEASE_MS: i64 = 60_000;
 
 /// Who the alert is about; goes into every message.
 #[derive(Debug, Clone)]
-pub struct Origin<'a> {
+pub(crate) struct Origin<'a> {
     pub bot_id: &'a str,
     pub symbol: &'a str,
 }
 
 /// What one sink did with one alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SendResult {
+pub(crate) struct SendResult {
     pub sink: &'static str,
     pub ok: bool,
     /// `HTTP 200`, `timeout`, `connection failed`, `MCBOT_X is not set`, ...
@@ -40,19 +40,19 @@ pub struct SendResult {
 
 /// Delivery totals of one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DeliverySummary {
+pub(crate) struct DeliverySummary {
     pub delivered: u32,
     pub failed: u32,
 }
 
 /// One line of text for ntfy and Telegram: `[CRITICAL] mc BTCUSDT forced_close (plan p1): ...`.
-pub fn text(a: &OutboxAlert, o: &Origin<'_>) -> String {
+pub(crate) fn text(a: &OutboxAlert, o: &Origin<'_>) -> String {
     let plan = a.trade_plan_id.as_deref().map(|p| format!(" (plan {p})")).unwrap_or_default();
     format!("[{}] {} {} {}{}: {}", a.level.as_str().to_uppercase(), o.bot_id, o.symbol, a.kind, plan, a.message)
 }
 
 /// The webhook body (CONTRACT §12).
-pub fn webhook_body(a: &OutboxAlert, o: &Origin<'_>) -> serde_json::Value {
+pub(crate) fn webhook_body(a: &OutboxAlert, o: &Origin<'_>) -> serde_json::Value {
     let at = chrono::DateTime::from_timestamp_millis(a.created_ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default();
@@ -125,7 +125,7 @@ fn send_to_all(
 
 /// Delivers what is due in the outbox. Never fails the command: problems are logged (without
 /// secrets) and left for the next run.
-pub fn deliver_due(store: &mut Store, cfg: &NotifyConfig, o: &Origin<'_>, now_ms: i64) -> DeliverySummary {
+pub(crate) fn deliver_due(store: &mut Store, cfg: &NotifyConfig, o: &Origin<'_>, now_ms: i64) -> DeliverySummary {
     let mut sum = DeliverySummary::default();
     if cfg.sinks.is_empty() {
         // Nothing to send to: alerts wait (for a sink to be configured) until they expire.
@@ -165,7 +165,7 @@ pub fn deliver_due(store: &mut Store, cfg: &NotifyConfig, o: &Origin<'_>, now_ms
 }
 
 /// `mcbot notify --test`: one test alert straight to every sink (not through the outbox).
-pub fn send_test(cfg: &NotifyConfig, o: &Origin<'_>, now_ms: i64) -> Vec<SendResult> {
+pub(crate) fn send_test(cfg: &NotifyConfig, o: &Origin<'_>, now_ms: i64) -> Vec<SendResult> {
     let a = OutboxAlert {
         id: format!("test-{now_ms}"),
         audit_seq: 0,
@@ -187,7 +187,7 @@ pub fn send_test(cfg: &NotifyConfig, o: &Origin<'_>, now_ms: i64) -> Vec<SendRes
 }
 
 /// After a `tick`: GET `<url>` when it exited 0, `<url>/fail` otherwise (healthchecks.io).
-pub fn heartbeat(cfg: &NotifyConfig, exit_code: i32) -> Option<SendResult> {
+pub(crate) fn heartbeat(cfg: &NotifyConfig, exit_code: i32) -> Option<SendResult> {
     let var = cfg.heartbeat_url_env.as_deref()?;
     let (ok, detail) = match (need(var), client()) {
         (Err(m), _) => (false, m),

@@ -16,7 +16,7 @@ const ERROR_CHARS: usize = 300;
 
 /// How one run ended, as the reminders need it.
 #[derive(Debug, Clone, Copy)]
-pub struct RunEnd<'a> {
+pub(crate) struct RunEnd<'a> {
     pub command: &'a str,
     pub exit_code: u8,
     /// The command's error message, when it failed.
@@ -26,7 +26,7 @@ pub struct RunEnd<'a> {
 
 /// Records the run; appends the reminders that are due. Problems are logged, never raised: the
 /// command's own outcome stands.
-pub fn after_run(store: &mut Store, run: &RunEnd<'_>) {
+pub(crate) fn after_run(store: &mut Store, run: &RunEnd<'_>) {
     if let Err(e) = record(store, run) {
         tracing::warn!(event = "run_record.failed", error = %e, "cannot record the run's outcome");
     }

@@ -20,7 +20,7 @@ pub struct CompletionsArgs {
 pub struct ManArgs {}
 
 /// The completion script for `shell`.
-pub fn completions(args: &CompletionsArgs) -> Result<Report> {
+pub(crate) fn completions(args: &CompletionsArgs) -> Result<Report> {
     let mut buf = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "mcbot", &mut buf);
     let script = String::from_utf8(buf).map_err(|e| Error::Usage(format!("completion script is not UTF-8: {e}")))?;
@@ -28,7 +28,7 @@ pub fn completions(args: &CompletionsArgs) -> Result<Report> {
 }
 
 /// The man page: `mcbot(1)` followed by one section per subcommand (its about, flags and example).
-pub fn man(_args: &ManArgs) -> Result<Report> {
+pub(crate) fn man(_args: &ManArgs) -> Result<Report> {
     let cmd = Cli::command();
     let mut buf = Vec::new();
     let write = |buf: &mut Vec<u8>, c: clap::Command| {

@@ -29,11 +29,11 @@ pub struct DoctorArgs {
 /// Does this run take the state lock? `--round-trip` trades (like `enter`); the paper exchange
 /// keeps its book in the state DB and moves it on with every call. Plain doctor on Binance only
 /// reads the exchange, so it answers even while a tick holds the lock.
-pub fn takes_lock(args: &DoctorArgs, config: &crate::config::Config) -> bool {
+pub(crate) fn takes_lock(args: &DoctorArgs, config: &crate::config::Config) -> bool {
     args.round_trip || config.exchange.kind == ExchangeKind::Paper
 }
 
-pub fn run(args: &DoctorArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(args: &DoctorArgs, ctx: &mut Ctx) -> Result<Report> {
     if args.round_trip {
         // Refused before anything is read from or sent to the exchange.
         round_trip::refuse_unless_test_venue(&ctx.config, args.i_know_this_is_live)?;

@@ -10,7 +10,7 @@ use crate::outcome::{ExitCode, Report};
 #[derive(Debug, clap::Args)]
 pub struct EnterArgs {}
 
-pub fn run(_args: &EnterArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(_args: &EnterArgs, ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
     let rec = render::reconcile(&reconcile::reconcile_before_entry(&mut engine)?);

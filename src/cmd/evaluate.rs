@@ -10,7 +10,7 @@ use crate::outcome::Report;
 #[derive(Debug, clap::Args)]
 pub struct EvaluateArgs {}
 
-pub fn run(_args: &EvaluateArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(_args: &EvaluateArgs, ctx: &mut Ctx) -> Result<Report> {
     let exchange = ctx.connect()?;
     let out = evaluate(exchange.as_ref(), &mut ctx.store, &ctx.config, ctx.clock.as_ref())?;
     let mut report = Report::ok("evaluate");

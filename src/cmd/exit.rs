@@ -18,7 +18,7 @@ pub struct ExitArgs {
     pub reason: Option<String>,
 }
 
-pub fn run(args: &ExitArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(args: &ExitArgs, ctx: &mut Ctx) -> Result<Report> {
     let active = ctx.store.active_position(&ctx.config.symbol)?;
     let plan = active.as_ref().map(position::journal_plan_id);
     let pending = active.and_then(|p| p.pending_exit_reason);

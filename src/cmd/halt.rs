@@ -21,7 +21,7 @@ pub struct HaltArgs {
     pub resume: bool,
 }
 
-pub fn run(args: &HaltArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(args: &HaltArgs, ctx: &mut Ctx) -> Result<Report> {
     let now = ctx.clock.now_ms();
     if args.resume {
         return resume(ctx, now);

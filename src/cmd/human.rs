@@ -7,23 +7,23 @@ use crate::outcome::Report;
 /// Rows of `label  value`, labels padded to the widest, pushed onto a report as its text lines.
 /// Commands add rows in the order a person reads them (`status` is one).
 #[derive(Debug, Default)]
-pub struct Rows {
+pub(crate) struct Rows {
     rows: Vec<(String, String)>,
 }
 
 impl Rows {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Rows::default()
     }
 
     /// One row; `value` may be several lines (continuations are indented under the value).
-    pub fn row(&mut self, label: &str, value: impl Into<String>) -> &mut Self {
+    pub(crate) fn row(&mut self, label: &str, value: impl Into<String>) -> &mut Self {
         self.rows.push((label.to_string(), value.into()));
         self
     }
 
     /// The rendered lines (`label:` padded so the values start in one column).
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let width = self.rows.iter().map(|(l, _)| l.chars().count() + 1).max().unwrap_or(0);
         let mut out = Vec::with_capacity(self.rows.len());
         for (label, value) in &self.rows {
@@ -38,7 +38,7 @@ impl Rows {
     }
 
     /// Appends the rendered lines to `report`'s text.
-    pub fn push_to(&self, report: &mut Report) {
+    pub(crate) fn push_to(&self, report: &mut Report) {
         for l in self.lines() {
             report.push_line(l);
         }
@@ -46,7 +46,7 @@ impl Rows {
 }
 
 /// `2026-12-01T23:45:05Z`: UTC ISO 8601 to the second (the JSON keeps milliseconds).
-pub fn time(ms: i64) -> String {
+pub(crate) fn time(ms: i64) -> String {
     match chrono::DateTime::from_timestamp_millis(ms) {
         Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         None => format!("invalid time ({ms} ms)"),
@@ -54,7 +54,7 @@ pub fn time(ms: i64) -> String {
 }
 
 /// A duration a person reads: `3d 4h`, `2h 15m`, `4m 10s`, `850 ms`.
-pub fn duration(ms: i64) -> String {
+pub(crate) fn duration(ms: i64) -> String {
     let ms = ms.max(0);
     if ms < 1_000 {
         return format!("{ms} ms");
@@ -70,7 +70,7 @@ pub fn duration(ms: i64) -> String {
 }
 
 /// Candles (rounded up) and time left until `until_ms`: `2 candles (7h 55m) left, until <time>`.
-pub fn candles_left(now_ms: i64, until_ms: i64, interval_ms: i64) -> String {
+pub(crate) fn candles_left(now_ms: i64, until_ms: i64, interval_ms: i64) -> String {
     let left = (until_ms - now_ms).max(0);
     let candles = if interval_ms > 0 { (left + interval_ms - 1) / interval_ms } else { 0 };
     let unit = if candles == 1 { "candle" } else { "candles" };

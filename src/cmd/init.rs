@@ -23,11 +23,11 @@ pub struct InitArgs {
 /// The example config with `paper.mode` set to `mode`. `init` writes `replay` unless asked: the
 /// first hour must work offline in any folder (issue 14 item 1); the dry run on today's market,
 /// the one to leave under the timer before the demo, is `init --paper-mode live`.
-pub fn example_with_mode(mode: &str) -> String {
+pub(crate) fn example_with_mode(mode: &str) -> String {
     EXAMPLE_TOML.replacen("\nmode = \"replay\"  ", &format!("\nmode = {:<10}", format!("{mode:?}")), 1)
 }
 
-pub fn run(args: &InitArgs, config_path: &Path) -> Result<Report> {
+pub(crate) fn run(args: &InitArgs, config_path: &Path) -> Result<Report> {
     let mut report = Report::ok("init");
     let exists = config_path.exists();
     if exists && !args.force {

@@ -1,25 +1,25 @@
 //! CLI glue: builds the context (config → lock → store → clock), dispatches to one file per
 //! subcommand, and holds no business logic of its own.
 
-pub mod docs;
-pub mod doctor;
-pub mod enter;
-pub mod evaluate;
-pub mod exit;
-pub mod halt;
-pub mod human;
-pub mod init;
-pub mod notify;
-pub mod paper;
-pub mod protect;
-pub mod reconcile;
+pub(crate) mod docs;
+pub(crate) mod doctor;
+pub(crate) mod enter;
+pub(crate) mod evaluate;
+pub(crate) mod exit;
+pub(crate) mod halt;
+pub(crate) mod human;
+pub(crate) mod init;
+pub(crate) mod notify;
+pub(crate) mod paper;
+pub(crate) mod protect;
+pub(crate) mod reconcile;
 pub mod render;
-pub mod replay;
-pub mod sim;
-pub mod status;
-pub mod status_pnl;
-pub mod tick;
-pub mod trades;
+pub(crate) mod replay;
+pub(crate) mod sim;
+pub(crate) mod status;
+pub(crate) mod status_pnl;
+pub(crate) mod tick;
+pub(crate) mod trades;
 
 use crate::cli::{Cli, Command};
 use crate::clock::{Clock, ManualClock, SystemClock};

@@ -20,9 +20,9 @@ pub struct NotifyArgs {
 }
 
 /// The audit kind `--message` records.
-pub const EXTERNAL_FAILURE: &str = "external_failure";
+pub(crate) const EXTERNAL_FAILURE: &str = "external_failure";
 
-pub fn run(args: &NotifyArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(args: &NotifyArgs, ctx: &mut Ctx) -> Result<Report> {
     if let Some(m) = &args.message {
         let m = m.trim();
         if m.is_empty() || m.len() > 500 {

@@ -8,16 +8,16 @@ use crate::error::Result;
 use crate::exchange::paper::replay_clock;
 
 /// A replay tick runs 5 s after a candle close, like the timer.
-pub const AFTER_CLOSE_MS: i64 = 5_000;
+pub(crate) const AFTER_CLOSE_MS: i64 = 5_000;
 
 /// The paper mode of this config, None for a real exchange.
-pub fn mode(c: &Config) -> Option<PaperMode> {
+pub(crate) fn mode(c: &Config) -> Option<PaperMode> {
     (c.exchange.kind == ExchangeKind::Paper).then_some(c.paper.mode)
 }
 
 /// The close time of the replay data's last candle: the last moment the paper exchange has a
 /// price for. A tick whose clock would pass it cannot run.
-pub fn replay_data_end_ms(c: &Config) -> Result<i64> {
+pub(crate) fn replay_data_end_ms(c: &Config) -> Result<i64> {
     let candles = crate::marketdata::load_candles(&c.paper.candles)
         .map_err(|e| ConfigError::invalid("paper.candles", e.to_string()))?;
     Ok(candles.last().map_or(0, |x| x.close_time_ms))
@@ -27,7 +27,7 @@ pub fn replay_data_end_ms(c: &Config) -> Result<i64> {
 /// book is at the wall clock, so switching `paper.mode` on a used DB would run the book backwards
 /// or price a 2020 position at today's market. Exit 2 naming `paper.mode`, before anything runs.
 /// Read-only commands (`status`, `replay`, `notify`) skip it: they read a kept `sim` DB too.
-pub fn check_mode(ctx: &Ctx) -> Result<()> {
+pub(crate) fn check_mode(ctx: &Ctx) -> Result<()> {
     let Some(mode) = mode(&ctx.config) else { return Ok(()) };
     let clock = replay_clock::read(&ctx.config.state_db)?;
     let book = replay_clock::book_processed_ms(&ctx.config.state_db)?;
@@ -57,7 +57,7 @@ pub fn check_mode(ctx: &Ctx) -> Result<()> {
 /// mode and real exchanges (the wall clock). At the end of the data a tick is refused (exit 2
 /// naming `paper.candles`, the clock stays where it is): the replay is finished, and a timer must
 /// not restart-loop on it (the unit does not restart on 2; a `while mcbot tick` loop ends).
-pub fn clock(ctx: &Ctx, advance: bool) -> Result<Option<i64>> {
+pub(crate) fn clock(ctx: &Ctx, advance: bool) -> Result<Option<i64>> {
     let c = &ctx.config;
     if mode(c) != Some(PaperMode::Replay) {
         return Ok(None);
@@ -90,7 +90,7 @@ pub fn clock(ctx: &Ctx, advance: bool) -> Result<Option<i64>> {
 }
 
 /// The documented end-of-replay outcome (docs/operations.md, "Paper modes").
-pub fn replay_finished(clock_ms: i64, end_ms: i64) -> ConfigError {
+pub(crate) fn replay_finished(clock_ms: i64, end_ms: i64) -> ConfigError {
     ConfigError::invalid(
         "paper.candles",
         format!(

@@ -14,7 +14,7 @@ pub struct ReconcileArgs {
     pub adopt: bool,
 }
 
-pub fn run(args: &ReconcileArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(args: &ReconcileArgs, ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
     Ok(render::reconcile(&reconcile::reconcile_with(&mut engine, args.adopt)?))

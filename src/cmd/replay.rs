@@ -29,8 +29,8 @@ pub struct ReplayArgs {
     pub all: bool,
 }
 
-pub use crate::store::journal::journal_facts;
-pub use crate::store::replay::{replay_store, ChainCheck, DbReplay};
+pub(crate) use crate::store::journal::journal_facts;
+pub(crate) use crate::store::replay::{replay_store, ChainCheck};
 
 fn chain_json(c: &ChainCheck) -> Value {
     json!({"ok": c.broken.is_none(), "rows": c.rows,
@@ -44,7 +44,7 @@ fn chain_text(c: &ChainCheck) -> String {
     }
 }
 
-pub fn run(args: &ReplayArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(args: &ReplayArgs, ctx: &mut Ctx) -> Result<Report> {
     match &args.plan_id {
         Some(id) => one(id, &ctx.store),
         None => all(&ctx.store),

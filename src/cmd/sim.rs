@@ -77,7 +77,7 @@ fn draw_progress(done: u64, total: u64) {
     }
 }
 
-pub fn run(args: &SimArgs, config_path: Option<&Path>, json: bool) -> Result<Report> {
+pub(crate) fn run(args: &SimArgs, config_path: Option<&Path>, json: bool) -> Result<Report> {
     if !(0.0..=1.0).contains(&args.faults) || args.faults.is_nan() {
         return Err(Error::Usage(format!("--faults {} must be between 0 and 1", args.faults)));
     }

@@ -101,7 +101,7 @@ fn paper_view(ctx: &Ctx) -> Result<Option<PaperView>> {
     }))
 }
 
-pub fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(_args: &StatusArgs, ctx: &mut Ctx) -> Result<Report> {
     let store = &ctx.store;
     let sys = store.system()?;
     let position = store.active_position(&ctx.config.symbol)?;

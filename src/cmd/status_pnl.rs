@@ -9,10 +9,10 @@ use crate::outcome::Report;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-pub use crate::store::pnl::{read, PnlView};
+pub(crate) use crate::store::pnl::{read, PnlView};
 
 /// Adds `balance`, `unrealized_pnl` and `realized_pnl` to the report (fields and lines).
-pub fn add_to(r: &mut Report, t: &mut crate::cmd::human::Rows, v: &PnlView, position_open: bool) {
+pub(crate) fn add_to(r: &mut Report, t: &mut crate::cmd::human::Rows, v: &PnlView, position_open: bool) {
     let n = |d: Decimal| d.normalize().to_string();
     r.set("balance", v.seen.balance.map_or(Value::Null, |(b, t)| json!({"usdt": n(b), "as_of": rfc3339(t)})));
     r.set(

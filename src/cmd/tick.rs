@@ -10,7 +10,7 @@ use crate::outcome::Report;
 #[derive(Debug, clap::Args)]
 pub struct TickArgs {}
 
-pub fn run(_args: &TickArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(_args: &TickArgs, ctx: &mut Ctx) -> Result<Report> {
     let ex = ctx.connect()?;
     let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
     Ok(render::tick(&tick::tick(&mut engine)?))

@@ -70,14 +70,14 @@ fn cells(t: &Trade) -> [Option<String>; 14] {
 }
 
 /// One trade as JSON: the [`COLUMNS`] as keys, decimals as strings, unknown as null.
-pub fn trade_json(t: &Trade) -> Value {
+pub(crate) fn trade_json(t: &Trade) -> Value {
     let m: serde_json::Map<String, Value> =
         COLUMNS.iter().zip(cells(t)).map(|(k, v)| ((*k).to_string(), v.map_or(Value::Null, Value::String))).collect();
     Value::Object(m)
 }
 
 /// The totals as JSON, decimals as strings.
-pub fn totals_json(t: &Totals) -> Value {
+pub(crate) fn totals_json(t: &Totals) -> Value {
     let s = |x: Decimal| x.normalize().to_string();
     json!({
         "trades": t.trades, "wins": t.wins, "win_rate": s(t.win_rate), "realized_pnl": s(t.realized_pnl),
@@ -87,7 +87,7 @@ pub fn totals_json(t: &Totals) -> Value {
 }
 
 /// RFC 4180: a header row and one row per trade, fields quoted where needed, CRLF line ends.
-pub fn to_csv(trades: &[Trade]) -> Result<String> {
+pub(crate) fn to_csv(trades: &[Trade]) -> Result<String> {
     let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let io = |e: csv::Error| Error::Failed(format!("writing CSV: {e}"));
     w.write_record(COLUMNS).map_err(io)?;
@@ -126,7 +126,7 @@ fn text_line(t: &Trade) -> String {
 }
 
 /// `realised PnL 3 (fees 0.32, funding unknown, net 2.68, R 0.3)`: what `exit` and `replay` tell.
-pub fn pnl_line(t: &Trade) -> String {
+pub(crate) fn pnl_line(t: &Trade) -> String {
     let u = |v: Option<Decimal>| v.map_or_else(|| "unknown".to_string(), |x| x.normalize().to_string());
     format!(
         "realised PnL {} (fees {}, funding {}, net {}, R {})",
@@ -148,7 +148,7 @@ fn known_sum(sum: Decimal, unknown: usize, of: usize) -> String {
 }
 
 /// The one-line totals summary.
-pub fn totals_line(t: &Totals) -> String {
+pub(crate) fn totals_line(t: &Totals) -> String {
     format!(
         "totals: {} trades, win rate {}%, net PnL {} (price PnL {}, fees {}, funding {}), max drawdown {}",
         t.trades,
@@ -161,7 +161,7 @@ pub fn totals_line(t: &Totals) -> String {
     )
 }
 
-pub fn run(args: &TradesArgs, ctx: &mut Ctx) -> Result<Report> {
+pub(crate) fn run(args: &TradesArgs, ctx: &mut Ctx) -> Result<Report> {
     if args.csv && ctx.json {
         return Err(Error::Usage("--csv and --json are two outputs; choose one".into()));
     }

@@ -5,16 +5,16 @@
 
 /// serde mirror of the TOML file.
 /// `[[alerts.sink]]`, `[heartbeat]`, `[metrics]`.
-pub mod notify;
+pub(crate) mod notify;
 /// The paths the config names: checked at load, before anything is created.
-pub mod paths;
+pub(crate) mod paths;
 /// `[posture]`: the belief-debt thresholds.
-pub mod posture;
-pub mod raw;
+pub(crate) mod posture;
+pub(crate) mod raw;
 /// API credentials from the environment.
 pub mod secrets;
 /// `RawConfig` → `Config`, with ranges and defaults.
-pub mod validate;
+pub(crate) mod validate;
 
 use crate::core::millis::Millis;
 use rust_decimal::Decimal;

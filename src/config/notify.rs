@@ -6,12 +6,12 @@ use crate::core::alert::AlertLevel;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Default)]
-pub struct RawAlerts {
+pub(crate) struct RawAlerts {
     pub sink: Vec<RawSink>,
 }
 
 #[derive(Debug)]
-pub struct RawSink {
+pub(crate) struct RawSink {
     pub kind: Option<String>,
     pub url_env: Option<String>,
     pub token_env: Option<String>,
@@ -21,12 +21,12 @@ pub struct RawSink {
 }
 
 #[derive(Debug)]
-pub struct RawHeartbeat {
+pub(crate) struct RawHeartbeat {
     pub url_env: Option<String>,
 }
 
 #[derive(Debug)]
-pub struct RawMetrics {
+pub(crate) struct RawMetrics {
     pub textfile: Option<String>,
 }
 
@@ -78,7 +78,7 @@ fn env_name(key: &str, v: Option<String>) -> ConfigResult<String> {
 }
 
 /// Validates the three sections; keys in errors are dotted (`alerts.sink[1].url_env`).
-pub fn validate(
+pub(crate) fn validate(
     alerts: RawAlerts,
     heartbeat: Option<RawHeartbeat>,
     metrics: Option<RawMetrics>,

@@ -71,7 +71,7 @@ fn paper_files(c: &Config) -> ConfigResult<()> {
 }
 
 /// Checks every path the config names; see the module doc.
-pub fn check(c: &Config) -> ConfigResult<()> {
+pub(crate) fn check(c: &Config) -> ConfigResult<()> {
     regular_or_absent("state_db", "state DB", &c.state_db)?;
     regular_or_absent("state_db", "lock file", &c.lock_path())?;
     for suffix in ["-journal", "-wal", "-shm"] {

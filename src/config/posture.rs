@@ -8,12 +8,12 @@ use crate::core::posture::{Thresholds, ENTER_KEYS, EXIT_KEYS};
 use toml::Table;
 
 /// The keys `[posture]` knows.
-pub const KEYS: [&str; 8] =
+pub(crate) const KEYS: [&str; 8] =
     ["yellow_enter", "orange_enter", "red_enter", "yellow_exit", "orange_exit", "red_exit", "burst", "recovery_ms"];
 
 /// `[posture]` as written.
 #[derive(Debug, Default)]
-pub struct RawPosture {
+pub(crate) struct RawPosture {
     pub enter: [Option<i64>; 3],
     pub exit: [Option<i64>; 3],
     pub burst: Option<i64>,
@@ -24,7 +24,7 @@ pub struct RawPosture {
 ///
 /// # Errors
 /// A non-table `posture`, an unknown key, or a non-integer value, named by its dotted key.
-pub fn read(t: &Table) -> ConfigResult<RawPosture> {
+pub(crate) fn read(t: &Table) -> ConfigResult<RawPosture> {
     let p = Section::sub(t, "posture")?;
     p.only(&KEYS)?;
     Ok(RawPosture {
@@ -47,7 +47,7 @@ fn score(key: &str, v: Option<i64>, default: u32) -> ConfigResult<u32> {
 ///
 /// # Errors
 /// The first bad value, named `posture.<key>`.
-pub fn validate(raw: RawPosture) -> ConfigResult<Thresholds> {
+pub(crate) fn validate(raw: RawPosture) -> ConfigResult<Thresholds> {
     let d = Thresholds::default();
     let mut t = d.clone();
     for i in 0..3 {

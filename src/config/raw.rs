@@ -8,7 +8,7 @@ use toml::{Table, Value};
 
 /// A number as TOML may write it (`1` or `1.0`), kept exact for conversion to Decimal.
 #[derive(Debug, Clone, Copy)]
-pub enum Num {
+pub(crate) enum Num {
     Int(i64),
     Float(f64),
 }
@@ -97,7 +97,7 @@ impl<'a> Section<'a> {
 }
 
 #[derive(Debug)]
-pub struct RawConfig {
+pub(crate) struct RawConfig {
     pub bot_id: Option<String>,
     pub symbol: Option<String>,
     pub state_db: Option<String>,
@@ -114,7 +114,7 @@ pub struct RawConfig {
 }
 
 #[derive(Debug)]
-pub struct RawExchange {
+pub(crate) struct RawExchange {
     pub kind: Option<String>,
     pub base_url: Option<String>,
     pub api_key_env: Option<String>,
@@ -124,7 +124,7 @@ pub struct RawExchange {
 }
 
 #[derive(Debug, Default)]
-pub struct RawExecution {
+pub(crate) struct RawExecution {
     pub entry_ack_timeout_ms: Option<i64>,
     pub stop_ack_timeout_ms: Option<i64>,
     pub tp_ack_timeout_ms: Option<i64>,
@@ -137,7 +137,7 @@ pub struct RawExecution {
 }
 
 #[derive(Debug, Default)]
-pub struct RawStrategy {
+pub(crate) struct RawStrategy {
     pub interval: Option<String>,
     pub warmup: Option<i64>,
     pub history: Option<i64>,
@@ -161,13 +161,13 @@ pub struct RawStrategy {
 }
 
 #[derive(Debug, Default)]
-pub struct RawRisk {
+pub(crate) struct RawRisk {
     pub risk_per_trade_pct: Option<Num>,
     pub max_notional_usdt: Option<Num>,
 }
 
 #[derive(Debug, Default)]
-pub struct RawPaper {
+pub(crate) struct RawPaper {
     pub mode: Option<String>,
     /// The key before `paper.mode`: named in a hint, never accepted silently.
     pub market_data: Option<String>,
@@ -182,7 +182,7 @@ pub struct RawPaper {
 
 impl RawConfig {
     /// Reads every known key from the parsed file; unknown keys and wrong types are errors.
-    pub fn from_table(t: &Table) -> ConfigResult<RawConfig> {
+    pub(crate) fn from_table(t: &Table) -> ConfigResult<RawConfig> {
         let top = Section::top(t);
         top.only(&[
             "bot_id",

@@ -88,7 +88,7 @@ fn parse_date_ms(key: &str, s: &str) -> ConfigResult<i64> {
 }
 
 /// The demo (testnet) host: the default, so that switching `kind` alone never trades real money.
-pub const DEMO_BASE_URL: &str = "https://demo-fapi.binance.com";
+pub(crate) const DEMO_BASE_URL: &str = "https://demo-fapi.binance.com";
 
 /// `exchange.base_url`: an http(s) origin (scheme, host, a valid port; no path, query or user),
 /// checked here so an unusable URL is exit 2 instead of a failed first request.
@@ -117,7 +117,7 @@ fn origin_url(key: &'static str, v: Option<String>, default: &str) -> ConfigResu
     Ok(s)
 }
 
-pub fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
+pub(crate) fn validate(raw: RawConfig, base: &Path) -> ConfigResult<Config> {
     let bot_id = required("bot_id", raw.bot_id)?;
     if bot_id.is_empty() || bot_id.len() > 8 || !bot_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
         return Err(ConfigError::invalid("bot_id", format!("{bot_id:?} must match [a-z0-9]{{1,8}}")));

@@ -37,7 +37,7 @@ const INFO_KINDS: &[&str] = &[crate::core::audit::ENTRY_FILLED, crate::core::aud
 /// The alert an audit event raises, if any. The audit severity is the floor: every WARN and
 /// CRITICAL event is an alert, so a new failure kind cannot be silently left out; INFO events
 /// only for the trade lifecycle (an alert per reconcile would bury the ones that matter).
-pub fn level_for(severity: &str, kind: &str) -> Option<AlertLevel> {
+pub(crate) fn level_for(severity: &str, kind: &str) -> Option<AlertLevel> {
     match severity {
         "CRITICAL" => Some(AlertLevel::Critical),
         "WARN" => Some(AlertLevel::Warn),
@@ -48,11 +48,11 @@ pub fn level_for(severity: &str, kind: &str) -> Option<AlertLevel> {
 
 /// How long an undelivered alert is retried before it is marked expired: a day. Older news
 /// (a halt from yesterday) is still visible in `status`; a sink down for a day is itself an incident.
-pub const ALERT_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+pub(crate) const ALERT_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Delay before retry number `attempts` (1 = after the first failure): 1 min, doubling, capped
 /// at one 4h candle so that a bot run by the candle still retries every run.
-pub fn backoff_ms(attempts: u32) -> i64 {
+pub(crate) fn backoff_ms(attempts: u32) -> i64 {
     const BASE_MS: i64 = 60_000;
     const CAP_MS: i64 = 4 * 60 * 60 * 1000;
     let shift = attempts.saturating_sub(1).min(20);
@@ -60,7 +60,7 @@ pub fn backoff_ms(attempts: u32) -> i64 {
 }
 
 /// A stable alert id from the journal row that raised it, so a receiver can drop repeats.
-pub fn alert_id(seq: i64, row_hash: &str) -> String {
+pub(crate) fn alert_id(seq: i64, row_hash: &str) -> String {
     let short = row_hash.get(..12).unwrap_or(row_hash);
     format!("a{seq}-{short}")
 }

@@ -7,11 +7,11 @@ use crate::core::order::OrderRole;
 use std::fmt;
 
 /// Binance's limit for `newClientOrderId` and `clientAlgoId`.
-pub const MAX_LEN: usize = 36;
+pub(crate) const MAX_LEN: usize = 36;
 
 /// A validated client order id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClientOrderId {
+pub(crate) struct ClientOrderId {
     pub bot_id: String,
     pub plan_id: String,
     pub role: OrderRole,
@@ -20,7 +20,7 @@ pub struct ClientOrderId {
 
 /// Why a string is not one of our client ids.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClientIdError {
+pub(crate) enum ClientIdError {
     #[error("client id {0:?} is longer than {MAX_LEN} characters")]
     TooLong(String),
     #[error("client id {0:?} is not of the form <bot>_<plan>_<ROLE>_<attempt>")]
@@ -32,7 +32,7 @@ fn is_lower_alnum(s: &str) -> bool {
 }
 
 impl ClientOrderId {
-    pub fn new(bot_id: &str, plan_id: &str, role: OrderRole, attempt: u32) -> Result<Self, ClientIdError> {
+    pub(crate) fn new(bot_id: &str, plan_id: &str, role: OrderRole, attempt: u32) -> Result<Self, ClientIdError> {
         let id = ClientOrderId { bot_id: bot_id.to_string(), plan_id: plan_id.to_string(), role, attempt };
         let s = id.to_string();
         if !is_lower_alnum(bot_id) || !is_lower_alnum(plan_id) || attempt == 0 {
@@ -45,7 +45,7 @@ impl ClientOrderId {
     }
 
     /// Parses a string; `None`-like errors for ids that are not ours (another bot, manual orders).
-    pub fn parse(s: &str) -> Result<Self, ClientIdError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, ClientIdError> {
         if s.len() > MAX_LEN {
             return Err(ClientIdError::TooLong(s.to_string()));
         }
@@ -62,12 +62,13 @@ impl ClientOrderId {
     }
 
     /// True when `s` is one of this bot's ids (the `<bot_id>_` prefix match of CONTRACT §5).
-    pub fn is_ours(s: &str, bot_id: &str) -> bool {
+    pub(crate) fn is_ours(s: &str, bot_id: &str) -> bool {
         ClientOrderId::parse(s).is_ok_and(|id| id.bot_id == bot_id)
     }
 
-    /// The same role and plan, next attempt.
-    pub fn next_attempt(&self) -> Self {
+    /// The same role and plan, next attempt (the tests' shorthand; exec counts attempts itself).
+    #[cfg(test)]
+    pub(crate) fn next_attempt(&self) -> Self {
         ClientOrderId { attempt: self.attempt + 1, ..self.clone() }
     }
 }

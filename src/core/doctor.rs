@@ -10,14 +10,14 @@ use serde::Serialize;
 /// A check's verdict. Ordered: the worst one is the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Ok,
     Warn,
     Fail,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Warn => "warn",
@@ -28,7 +28,7 @@ impl Status {
 
 /// One named check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     pub name: &'static str,
     pub status: Status,
     pub detail: String,
@@ -39,13 +39,13 @@ fn check(name: &'static str, status: Status, detail: impl Into<String>) -> Check
 }
 
 /// The worst status of all checks (`ok` for none).
-pub fn outcome(checks: &[Check]) -> Status {
+pub(crate) fn outcome(checks: &[Check]) -> Status {
     checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok)
 }
 
 /// Where `exchange.base_url` points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Venue {
+pub(crate) enum Venue {
     /// `fapi.binance.com`: real money.
     Production,
     /// Binance's demo trading or futures testnet: no real money.
@@ -69,7 +69,7 @@ fn host_of(base_url: &str) -> String {
 }
 
 /// Classifies `exchange.base_url` by its host.
-pub fn classify_venue(base_url: &str) -> Venue {
+pub(crate) fn classify_venue(base_url: &str) -> Venue {
     match host_of(base_url).as_str() {
         "fapi.binance.com" => Venue::Production,
         "demo-fapi.binance.com" | "testnet.binancefuture.com" => Venue::Demo,
@@ -79,13 +79,13 @@ pub fn classify_venue(base_url: &str) -> Venue {
 }
 
 /// `doctor --round-trip` may open a position here without `--i-know-this-is-live`.
-pub fn round_trip_allowed(venue: Venue) -> bool {
+pub(crate) fn round_trip_allowed(venue: Venue) -> bool {
     matches!(venue, Venue::Demo | Venue::Local)
 }
 
 /// Why a read gave no answer, in the terms the verdicts need.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadFail {
+pub(crate) struct ReadFail {
     /// The host could not be reached at all (connection refused, DNS, timeout before an answer).
     pub unreachable: bool,
     /// Binance refused the key or the signature (-1002, -1022, -2014, -2015).
@@ -94,11 +94,11 @@ pub struct ReadFail {
     pub message: String,
 }
 
-pub type Read<T> = Result<T, ReadFail>;
+pub(crate) type Read<T> = Result<T, ReadFail>;
 
 /// Margin type and leverage of the symbol, and whether they could be changed now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MarginFacts {
+pub(crate) struct MarginFacts {
     pub isolated: bool,
     pub leverage: u32,
     /// No position and no open order on the symbol: Binance lets `enter` set ISOLATED and 1x.
@@ -107,7 +107,7 @@ pub struct MarginFacts {
 
 /// What `GET /sapi/v1/account/apiRestrictions` says about the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyFacts {
+pub(crate) struct KeyFacts {
     pub enable_withdrawals: bool,
     pub ip_restrict: bool,
     pub enable_futures: bool,
@@ -115,7 +115,7 @@ pub struct KeyFacts {
 
 /// Request-weight and order-rate usage and limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateFacts {
+pub(crate) struct RateFacts {
     /// `X-MBX-USED-WEIGHT-1M` of the last answer; None when no answer carried it.
     pub used_weight_1m: Option<u64>,
     pub weight_limit_1m: u64,
@@ -125,7 +125,7 @@ pub struct RateFacts {
 
 /// Everything doctor read, as plain facts. `None` in an `Option<Read<_>>` means "not applicable".
 #[derive(Debug, Clone)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// `exchange.kind = "paper"`: no key, no venue, no limits.
     pub paper: bool,
     pub base_url: String,
@@ -152,13 +152,13 @@ pub struct Facts {
 }
 
 /// Below this clock offset nothing needs doing.
-pub const CLOCK_OK_MS: i64 = 1_000;
+pub(crate) const CLOCK_OK_MS: i64 = 1_000;
 /// Request-weight use (percent of the 1m limit) from which doctor warns, and fails.
-pub const WEIGHT_WARN_PCT: u64 = 50;
-pub const WEIGHT_FAIL_PCT: u64 = 90;
+pub(crate) const WEIGHT_WARN_PCT: u64 = 50;
+pub(crate) const WEIGHT_FAIL_PCT: u64 = 90;
 /// The smallest order is sized this much above MIN_NOTIONAL, so the mark moving between the
 /// read and the fill cannot push it under (percent).
-pub const NOTIONAL_BUFFER_PCT: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
+pub(crate) const NOTIONAL_BUFFER_PCT: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
 
 /// A failed read as a check: unreachable host, refused key, or the read's own error.
 fn not_read(name: &'static str, what: &str, f: &ReadFail, base_url: &str) -> Check {
@@ -173,7 +173,7 @@ fn not_read(name: &'static str, what: &str, f: &ReadFail, base_url: &str) -> Che
 }
 
 /// All checks, in a fixed order.
-pub fn verdicts(f: &Facts) -> Vec<Check> {
+pub(crate) fn verdicts(f: &Facts) -> Vec<Check> {
     vec![
         base_url_check(f),
         api_key_check(f),
@@ -503,7 +503,7 @@ fn withdrawals_check(f: &Facts) -> Check {
 /// The smallest MARKET quantity the filters allow at `mark`: at least `min_qty`, and meeting
 /// MIN_NOTIONAL with [`NOTIONAL_BUFFER_PCT`] to spare, on the step grid. None when the filters
 /// or the mark cannot give one (non-positive, or above the market maximum).
-pub fn smallest_order_qty(filters: &SymbolFilters, mark: Decimal) -> Option<Decimal> {
+pub(crate) fn smallest_order_qty(filters: &SymbolFilters, mark: Decimal) -> Option<Decimal> {
     if mark <= Decimal::ZERO || filters.step_size <= Decimal::ZERO {
         return None;
     }
@@ -515,14 +515,14 @@ pub fn smallest_order_qty(filters: &SymbolFilters, mark: Decimal) -> Option<Deci
 }
 
 /// The round trip's LONG stop: `pct` percent under the mark, on the tick grid (rounded down).
-pub fn round_trip_stop(filters: &SymbolFilters, mark: Decimal, pct: Decimal) -> Option<Decimal> {
+pub(crate) fn round_trip_stop(filters: &SymbolFilters, mark: Decimal, pct: Decimal) -> Option<Decimal> {
     let raw = mark * (Decimal::ONE_HUNDRED - pct) / Decimal::ONE_HUNDRED;
     filters.quantize_price(raw, PriceRounding::Down).ok().filter(|s| *s < mark)
 }
 
 /// An open conditional order as the round trip reads it back (client id, still open, quantity).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenConditional {
+pub(crate) struct SeenConditional {
     pub client_id: String,
     pub open: bool,
     pub qty: Decimal,
@@ -530,7 +530,7 @@ pub struct SeenConditional {
 
 /// The plan's STOP and TP client ids found open on the exchange for the whole position, each
 /// None when absent (another plan's, a closed one or one for another size does not count).
-pub fn protection_seen(
+pub(crate) fn protection_seen(
     bot_id: &str,
     plan_id: &str,
     position_qty: Decimal,

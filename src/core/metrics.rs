@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 
 /// What the metrics file reports; `None` values are left out (unknown is not zero).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetricsSnapshot {
+pub(crate) struct MetricsSnapshot {
     pub halted: bool,
     /// Signed: positive long, negative short, 0 flat.
     pub position_qty: Decimal,
@@ -35,7 +35,7 @@ fn seconds(ms: i64) -> String {
 }
 
 /// The file's text, `# HELP` and `# TYPE` before each metric.
-pub fn render(bot_id: &str, symbol: &str, m: &MetricsSnapshot) -> String {
+pub(crate) fn render(bot_id: &str, symbol: &str, m: &MetricsSnapshot) -> String {
     let labels = format!("{{bot_id=\"{}\",symbol=\"{}\"}}", escape(bot_id), escape(symbol));
     let b = |v: bool| if v { "1".to_string() } else { "0".to_string() };
     let rows: Vec<(&str, &str, &str, Option<String>)> = vec![

@@ -4,23 +4,23 @@
 //! and shared by live commands, `replay` and `sim`. `tests/architecture.rs` enforces the rule.
 
 /// Which audit events become operator alerts; outbox retry timing.
-pub mod alert;
+pub(crate) mod alert;
 /// The audit vocabulary (audit_event.kind names).
 pub mod audit;
 /// Candles: the closed-candle series the strategy reads.
 pub mod candle;
 /// `<bot_id>_<plan>_<ROLE>_<attempt>` client ids: build and parse.
-pub mod client_id;
+pub(crate) mod client_id;
 /// `doctor`'s verdicts over the facts it read; round-trip sizing.
-pub mod doctor;
+pub(crate) mod doctor;
 /// Fees by asset, and whether they are known.
-pub mod fees;
+pub(crate) mod fees;
 /// EMA, Wilder ATR, SMA, prior highs/lows: batch and streaming.
 pub mod indicators;
 /// The order ledger: journal facts folded through the state machine.
-pub mod ledger;
+pub(crate) mod ledger;
 /// The Prometheus textfile text (pure formatter).
-pub mod metrics;
+pub(crate) mod metrics;
 /// `Millis`: a span of milliseconds validated once, lossless to convert, safe to add to a clock.
 pub mod millis;
 /// Exchange filters and Decimal quantisation of prices and quantities.
@@ -34,20 +34,20 @@ pub mod position;
 /// Belief-debt posture: evidence of doubtful belief → mode and entry knobs (CONTRACT §13).
 pub mod posture;
 /// Pre-flight checks before an ENTRY.
-pub mod preflight;
+pub(crate) mod preflight;
 /// Which STOP/TP legs a position needs: open, exit side, full size.
-pub mod protection;
+pub(crate) mod protection;
 /// Reconcile decisions: DB belief vs exchange truth → repairs.
-pub mod reconcile;
+pub(crate) mod reconcile;
 /// Run-outcome alerts: still HALTED (rate-limited) and repeated failures.
-pub mod reminders;
+pub(crate) mod reminders;
 /// Replay: a plan's lifecycle rebuilt from the journal and checked against the invariants.
-pub mod replay;
+pub(crate) mod replay;
 /// Deterministic PRNG for jitter and fault injection.
-pub mod rng;
+pub(crate) mod rng;
 /// The momentum-continuation rules: entry plans, regime exits, sizing.
 pub mod strategy;
 /// Trade history from the journal: closed trades, PnL rule, R multiple, totals.
-pub mod trades;
+pub(crate) mod trades;
 /// Sides and small shared enums.
 pub mod types;

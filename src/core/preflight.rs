@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 /// Everything pre-flight looks at, read just before the ENTRY.
 #[derive(Debug, Clone)]
-pub struct PreflightInput<'a> {
+pub(crate) struct PreflightInput<'a> {
     pub plan: &'a TradePlan,
     pub now_ms: i64,
     pub reconciled: bool,
@@ -30,7 +30,7 @@ pub struct PreflightInput<'a> {
 /// The first check that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{check}: {message}")]
-pub struct PreflightFailure {
+pub(crate) struct PreflightFailure {
     pub check: &'static str,
     pub message: String,
 }
@@ -40,7 +40,7 @@ fn fail(check: &'static str, message: String) -> Result<(), PreflightFailure> {
 }
 
 /// Runs every check in a fixed order. HALTED is checked by the shell (it has its own exit code).
-pub fn check(i: &PreflightInput<'_>) -> Result<(), PreflightFailure> {
+pub(crate) fn check(i: &PreflightInput<'_>) -> Result<(), PreflightFailure> {
     if !i.reconciled {
         return fail("reconciled", "no reconcile has completed; entries stay blocked until one does".into());
     }

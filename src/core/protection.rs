@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 /// One of our open STOP/TP orders as the exchange shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Leg {
+pub(crate) struct Leg {
     pub client_id: String,
     pub role: OrderRole,
     pub side: OrderSide,
@@ -18,7 +18,7 @@ pub struct Leg {
 
 /// The verdict on a position's protection.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Coverage {
+pub(crate) struct Coverage {
     /// The orders that cover it, STOP first (client ids).
     pub covering: Vec<String>,
     /// Roles with no covering order: to be placed.
@@ -29,7 +29,7 @@ pub struct Coverage {
 }
 
 /// `qty` is the exchange position's absolute size, `side` its side.
-pub fn coverage(side: PositionSide, qty: Decimal, legs: &[Leg]) -> Coverage {
+pub(crate) fn coverage(side: PositionSide, qty: Decimal, legs: &[Leg]) -> Coverage {
     let mut c = Coverage::default();
     for role in [OrderRole::Stop, OrderRole::Tp] {
         let of_role: Vec<&Leg> = legs.iter().filter(|l| l.role == role).collect();

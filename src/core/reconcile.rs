@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// The DB's active position.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LocalPosition {
+pub(crate) struct LocalPosition {
     /// The plan id its orders carry (synthetic for adopted positions).
     pub journal_plan_id: String,
     pub side: PositionSide,
@@ -20,7 +20,7 @@ pub struct LocalPosition {
 
 /// One of our open conditional orders on the exchange.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OpenProtective {
+pub(crate) struct OpenProtective {
     pub client_id: String,
     pub plan_id: String,
     pub role: OrderRole,
@@ -29,7 +29,7 @@ pub struct OpenProtective {
 
 /// Everything reconcile decides on.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReconcileInput {
+pub(crate) struct ReconcileInput {
     pub local: Option<LocalPosition>,
     /// Signed exchange position and its entry price.
     pub exchange_qty: Decimal,
@@ -99,7 +99,7 @@ fn side_of(qty: Decimal) -> PositionSide {
 /// own STOP that covers the full size, else of a covering TP, else of any of its protective orders
 /// (undersized ones are then resized under the same id rather than cancelled as orphans).
 /// Client ids are the proof of ownership; the order that covers most wins.
-pub fn covering_plan(protective: &[OpenProtective], exchange_qty: Decimal) -> Option<String> {
+pub(crate) fn covering_plan(protective: &[OpenProtective], exchange_qty: Decimal) -> Option<String> {
     let need = exchange_qty.abs();
     let pick = |role: Option<OrderRole>, full: bool| {
         protective
@@ -113,7 +113,7 @@ pub fn covering_plan(protective: &[OpenProtective], exchange_qty: Decimal) -> Op
 
 /// One order of the exchange's history, as attribution needs it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PastOrder {
+pub(crate) struct PastOrder {
     pub client_id: String,
     pub side: crate::core::types::OrderSide,
     pub executed_qty: Decimal,
@@ -125,7 +125,7 @@ pub struct PastOrder {
 /// the journal does not know, read from the exchange's order history. The newest plan of ours
 /// whose ENTRY orders filled on the position's side, exactly the position's size, with no own
 /// fill of that plan on the closing side after them. Anything less exact is no proof: `None`.
-pub fn plan_from_history(history: &[PastOrder], bot_id: &str, exchange_qty: Decimal) -> Option<String> {
+pub(crate) fn plan_from_history(history: &[PastOrder], bot_id: &str, exchange_qty: Decimal) -> Option<String> {
     let side = if exchange_qty > Decimal::ZERO { PositionSide::Long } else { PositionSide::Short };
     let ours = |o: &&PastOrder| ClientOrderId::parse(&o.client_id).ok().filter(|id| id.bot_id == bot_id);
     let newest_entry = history
@@ -156,7 +156,7 @@ pub fn plan_from_history(history: &[PastOrder], bot_id: &str, exchange_qty: Deci
 /// exit-side orders that filled (client id, time); the newest STOP, TP or CLOSE of this bot ended
 /// a position then, and the cooldown (`cooldown_ms`, as `finalise_position` starts it) runs from
 /// it. `None` when no exit of ours is in the history.
-pub fn cooldown_from_history(exits: &[(String, i64)], bot_id: &str, cooldown_ms: i64) -> Option<i64> {
+pub(crate) fn cooldown_from_history(exits: &[(String, i64)], bot_id: &str, cooldown_ms: i64) -> Option<i64> {
     exits
         .iter()
         .filter(|(cid, _)| ClientOrderId::parse(cid).is_ok_and(|id| id.bot_id == bot_id && id.role != OrderRole::Entry))
@@ -169,7 +169,7 @@ pub fn cooldown_from_history(exits: &[(String, i64)], bot_id: &str, cooldown_ms:
 /// plan covers its full size (the largest, newest attempt on a tie), every other order of that role
 /// and plan is an extra — a leftover of a resize a kill interrupted. Without a covering order
 /// nothing is an extra: an undersized leg is replaced first and cancelled after (never a gap).
-pub fn extras(protective: &[OpenProtective], owner: Option<&str>, exchange_qty: Decimal) -> Vec<String> {
+pub(crate) fn extras(protective: &[OpenProtective], owner: Option<&str>, exchange_qty: Decimal) -> Vec<String> {
     let need = exchange_qty.abs();
     let mut out = Vec::new();
     for role in [OrderRole::Stop, OrderRole::Tp] {
@@ -187,7 +187,7 @@ pub fn extras(protective: &[OpenProtective], owner: Option<&str>, exchange_qty: 
 }
 
 /// The repairs, in execution order.
-pub fn decide(i: &ReconcileInput) -> Vec<Repair> {
+pub(crate) fn decide(i: &ReconcileInput) -> Vec<Repair> {
     if !i.strangers.is_empty() {
         // Cancelling or replacing anything could strip another instance's position of its STOP.
         return vec![Repair::AnotherInstance { client_ids: i.strangers.clone() }];

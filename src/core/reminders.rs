@@ -4,35 +4,35 @@
 
 /// A run refused while HALTED reminds at most once per this (12 h: on a 4h schedule, about two
 /// reminders a day besides the halt's own alert, which counts as the first).
-pub const STILL_HALTED_EVERY_MS: i64 = 12 * 60 * 60 * 1000;
+pub(crate) const STILL_HALTED_EVERY_MS: i64 = 12 * 60 * 60 * 1000;
 
 /// Consecutive failed runs of one command that raise a warning; it repeats every this many more
 /// (3 failed ticks = 12 h without a completed cycle on a 4h schedule).
-pub const FAILED_RUNS_ALERT_AT: u32 = 3;
+pub(crate) const FAILED_RUNS_ALERT_AT: u32 = 3;
 
 /// Audit kind of the "still HALTED" reminder. data: {command, halted_since, halt_reason}
-pub const STILL_HALTED: &str = "still_halted";
+pub(crate) const STILL_HALTED: &str = "still_halted";
 /// Audit kind of the repeated failure warning. data: {command, streak, exit_code, error}
-pub const REPEATED_FAILURE: &str = "repeated_failure";
+pub(crate) const REPEATED_FAILURE: &str = "repeated_failure";
 
 /// Does this exit code count as a failed run? 1 (failed, state safe), 4 (lock busy) and 10
 /// (critical). Not 0, not 3 (halted: the reminder above), not 5 (a refusal, audited on its own),
 /// not 2 (usage: nothing ran).
-pub fn is_failure(exit_code: u8) -> bool {
+pub(crate) fn is_failure(exit_code: u8) -> bool {
     matches!(exit_code, 1 | 4 | 10)
 }
 
 /// Is a "still HALTED" reminder due now? The halt itself alerted at `halted_since_ms`; the last
 /// reminder (if any) at `last_reminder_ms`. Due when the later of the two is at least
 /// [`STILL_HALTED_EVERY_MS`] ago.
-pub fn still_halted_due(now_ms: i64, halted_since_ms: i64, last_reminder_ms: Option<i64>) -> bool {
+pub(crate) fn still_halted_due(now_ms: i64, halted_since_ms: i64, last_reminder_ms: Option<i64>) -> bool {
     let last = last_reminder_ms.map_or(halted_since_ms, |r| r.max(halted_since_ms));
     now_ms.saturating_sub(last) >= STILL_HALTED_EVERY_MS
 }
 
 /// Does a failure streak of `streak` runs raise the warning? At [`FAILED_RUNS_ALERT_AT`], then
 /// every as many runs more (3, 6, 9, ...): repeated, but not on every run.
-pub fn repeated_failure_due(streak: u32) -> bool {
+pub(crate) fn repeated_failure_due(streak: u32) -> bool {
     streak >= FAILED_RUNS_ALERT_AT && streak % FAILED_RUNS_ALERT_AT == 0
 }
 

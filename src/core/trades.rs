@@ -18,19 +18,19 @@ use std::str::FromStr;
 
 /// Realised price PnL of closing `qty` of a `side` position opened at `entry` at `exit`, in the
 /// quote asset, before fees and funding. The one rule: `exec::close` journals it, `trades` reads it.
-pub fn price_pnl(side: PositionSide, entry: Decimal, exit: Decimal, qty: Decimal) -> Decimal {
+pub(crate) fn price_pnl(side: PositionSide, entry: Decimal, exit: Decimal, qty: Decimal) -> Decimal {
     (exit - entry) * qty * side.sign()
 }
 
 /// PnL in units of the initial risk `|entry − stop| × qty`; `None` when that risk is zero.
-pub fn r_multiple(pnl: Decimal, entry: Decimal, stop: Decimal, qty: Decimal) -> Option<Decimal> {
+pub(crate) fn r_multiple(pnl: Decimal, entry: Decimal, stop: Decimal, qty: Decimal) -> Option<Decimal> {
     let risk = (entry - stop).abs() * qty;
     (risk > Decimal::ZERO).then(|| (pnl / risk).round_dp(2))
 }
 
 /// One closed trade.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Trade {
+pub(crate) struct Trade {
     pub plan_id: String,
     pub side: Option<PositionSide>,
     pub qty: Option<Decimal>,
@@ -58,7 +58,7 @@ pub struct Trade {
 
 /// Totals over a list of trades.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub trades: usize,
     /// Trades with a positive net PnL.
     pub wins: usize,
@@ -79,7 +79,7 @@ pub struct Totals {
 }
 
 /// Totals over `trades` in the order given (oldest exit first).
-pub fn totals(trades: &[Trade]) -> Totals {
+pub(crate) fn totals(trades: &[Trade]) -> Totals {
     let mut t = Totals { trades: trades.len(), ..Totals::default() };
     let (mut cum, mut peak, mut known) = (Decimal::ZERO, Decimal::ZERO, 0usize);
     for tr in trades {
@@ -119,7 +119,7 @@ struct Open {
 
 /// Every closed trade in the journal, oldest exit first; `since_ms` keeps those that closed at or
 /// after it. Rows may come in any order; they are read by seq.
-pub fn closed_trades(facts: &[JournalFact], since_ms: Option<i64>) -> Vec<Trade> {
+pub(crate) fn closed_trades(facts: &[JournalFact], since_ms: Option<i64>) -> Vec<Trade> {
     let mut rows: Vec<&JournalFact> = facts.iter().collect();
     rows.sort_by_key(|f| f.seq());
     let mut open: BTreeMap<String, Open> = BTreeMap::new();

@@ -9,13 +9,13 @@ use crate::exchange::{ExResult, ExchangeError};
 
 /// Is the outcome of an order write answered with `err` unknown? Only a known, definite refusal
 /// means "not accepted"; an unknown code, an unreadable body, a timeout or a 5xx do not.
-pub fn is_unknown_outcome(err: &ExchangeError) -> bool {
+pub(crate) fn is_unknown_outcome(err: &ExchangeError) -> bool {
     !err.is_known_refusal()
 }
 
 /// What the client-id look-up after an unknown outcome proved.
 #[derive(Debug)]
-pub enum Resolved<T> {
+pub(crate) enum Resolved<T> {
     /// The exchange has the order: the write was applied.
     Found(T),
     /// Two look-ups apart in time agree the exchange does not know the client id: not applied.
@@ -26,7 +26,7 @@ pub enum Resolved<T> {
 
 /// How hard a look-up tries.
 #[derive(Debug, Clone, Copy)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// Give up after this long (engine clock).
     pub max_elapsed_ms: i64,
     /// Pause between look-ups.
@@ -36,7 +36,11 @@ pub struct Budget {
 /// Looks an order up by client id until the answer is proof: found once, or not found by two
 /// look-ups apart in time (the matching engine may still be working on the order when the first
 /// one asks). Errors and a single "not found" are not proof; after `budget` it is `Unknown`.
-pub fn resolve<T>(clock: &dyn Clock, budget: Budget, mut look: impl FnMut() -> ExResult<Option<T>>) -> Resolved<T> {
+pub(crate) fn resolve<T>(
+    clock: &dyn Clock,
+    budget: Budget,
+    mut look: impl FnMut() -> ExResult<Option<T>>,
+) -> Resolved<T> {
     let deadline = clock.now_ms().saturating_add(budget.max_elapsed_ms);
     let mut not_found = 0;
     let mut last_err = None;

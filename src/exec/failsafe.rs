@@ -17,7 +17,7 @@ use serde_json::json;
 
 /// Protection could not be placed: CLOSE, cancel every protective order of the plan that may
 /// exist, HALT, CRITICAL audit (exit 10).
-pub fn protection_failed(
+pub(crate) fn protection_failed(
     e: &mut Engine<'_>,
     pos: &PositionRecord,
     failure: ProtectionFailure,
@@ -65,11 +65,11 @@ pub fn protection_failed(
 }
 
 /// The reason a partial ENTRY that did not complete within the fill window is closed with.
-pub const PARTIAL_FILL_TIMEOUT: &str = "partial_fill_timeout";
+pub(crate) const PARTIAL_FILL_TIMEOUT: &str = "partial_fill_timeout";
 
 /// A partial ENTRY did not complete in time: close what filled. Not a protection failure, so no
 /// HALT — unless the CLOSE itself cannot be confirmed (then HALT, CRITICAL).
-pub fn close_partial(e: &mut Engine<'_>, plan_id: &str, pos: &PositionRecord) -> Result<ForcedClose> {
+pub(crate) fn close_partial(e: &mut Engine<'_>, plan_id: &str, pos: &PositionRecord) -> Result<ForcedClose> {
     let reason = ExitReason::ForcedClose(PARTIAL_FILL_TIMEOUT.into());
     e.audit(
         Severity::Warn,

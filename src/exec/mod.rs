@@ -3,11 +3,11 @@
 //! writes every exchange interaction to the journal before and after it happens.
 
 /// The one rule for an order write's unknown outcome: look it up by client id.
-pub mod ambiguity;
+pub(crate) mod ambiguity;
 /// Idempotent cancels of protective orders and ENTRY remainders.
-pub mod cancel;
+pub(crate) mod cancel;
 /// CLOSE at market until the exchange shows the position flat.
-pub mod close;
+pub(crate) mod close;
 /// The ENTRY sequence: pre-flight, two-phase submit, fill window, protection.
 pub mod entry;
 /// `evaluate`: fetch closed candles and market inputs, decide, record plan or regime exit.
@@ -15,13 +15,13 @@ pub mod evaluate;
 /// `exit`: cancel the TP, CLOSE, then cancel the STOP; finalise (or HALT and re-protect).
 pub mod exit;
 /// The protection guarantee's failure path: CLOSE, cancel protection, HALT, CRITICAL.
-pub mod failsafe;
+pub(crate) mod failsafe;
 /// Typed results of the use cases; only `cmd/` turns them into a report.
-pub mod outcome;
+pub(crate) mod outcome;
 /// A position's record from the exchange's evidence: adoption, finalisation, fees, funding.
-pub mod position;
+pub(crate) mod position;
 /// The posture hook: evidence → controller → stored mode; RED halts.
-pub mod posture;
+pub(crate) mod posture;
 /// Place, verify and resize STOP and TP; the protection guarantee's failure path.
 pub mod protect;
 /// Restart recovery: exchange truth → repairs → re-protection.
@@ -29,13 +29,13 @@ pub mod reconcile;
 /// Journal and audit helpers shared by every use case.
 pub mod record;
 /// One concurrent read of what the exchange holds for the symbol.
-pub mod snapshot;
+pub(crate) mod snapshot;
 /// The cron cycle: reconcile, evaluate, exit or enter, protect.
 pub mod tick;
 /// Protection from the journal when a read keeps failing.
-pub mod unreadable;
+pub(crate) mod unreadable;
 /// Protect or close from exchange truth when the state DB cannot be written.
-pub mod unwritable;
+pub(crate) mod unwritable;
 
 use crate::clock::Clock;
 use crate::config::Config;

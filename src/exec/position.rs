@@ -20,7 +20,7 @@ use serde_json::json;
 
 /// The plan id used in client ids and journal rows of a position. Adopted positions without a plan
 /// get a synthetic one derived from their row id, so their orders still carry our prefix.
-pub fn journal_plan_id(pos: &PositionRecord) -> String {
+pub(crate) fn journal_plan_id(pos: &PositionRecord) -> String {
     pos.trade_plan_id.clone().or_else(|| pos.owner_plan_id.clone()).unwrap_or_else(|| format!("adopt{:06}", pos.id))
 }
 
@@ -81,14 +81,14 @@ impl Engine<'_> {
 }
 
 /// Adopts an exchange position the DB does not know (F-003), with a WARN audit.
-pub fn adopt(e: &mut Engine<'_>, p: &ExPosition, plan_id: Option<String>, why: &str) -> Result<PositionRecord> {
+pub(crate) fn adopt(e: &mut Engine<'_>, p: &ExPosition, plan_id: Option<String>, why: &str) -> Result<PositionRecord> {
     adopt_covered(e, p, plan_id, None, why)
 }
 
 /// `adopt`, for a position whose covering STOP/TP name the plan `covered_by` although the DB has
 /// no such plan (a lost state): the position is journaled under that id so its working orders
 /// stay its protection (issue 10 item 4).
-pub fn adopt_covered(
+pub(crate) fn adopt_covered(
     e: &mut Engine<'_>,
     p: &ExPosition,
     plan_id: Option<String>,
@@ -183,7 +183,7 @@ fn close_funding(e: &Engine<'_>, pos: &PositionRecord, exit_ms: i64) -> Option<D
 /// The exit reason the evidence supports when the exchange is flat and we did not close it now:
 /// a filled STOP → stop_hit, a filled TP → tp_hit, our filled CLOSE → the recorded pending reason,
 /// otherwise external.
-pub fn evidence_reason(e: &Engine<'_>, pos: &PositionRecord) -> Result<ExitReason> {
+pub(crate) fn evidence_reason(e: &Engine<'_>, pos: &PositionRecord) -> Result<ExitReason> {
     let plan_id = journal_plan_id(pos);
     let ledger = e.ledger(&plan_id)?;
     let filled = |role| {
@@ -217,7 +217,7 @@ pub fn evidence_reason(e: &Engine<'_>, pos: &PositionRecord) -> Result<ExitReaso
 
 /// The exchange is flat but the DB holds a position: look up our protective orders to learn what
 /// closed it, record that, finalise, and cancel the leftover sibling.
-pub fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::Snapshot) -> Result<ExitReason> {
+pub(crate) fn finalise_flat(e: &mut Engine<'_>, pos: &PositionRecord, snap: &snapshot::Snapshot) -> Result<ExitReason> {
     let plan_id = journal_plan_id(pos);
     let symbol = e.symbol().to_string();
     let ledger = e.ledger(&plan_id)?;

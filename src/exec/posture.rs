@@ -16,7 +16,7 @@ use serde_json::json;
 ///
 /// # Errors
 /// State DB failures.
-pub fn after_reconcile(
+pub(crate) fn after_reconcile(
     e: &mut Engine<'_>,
     repairs: &[crate::core::reconcile::Repair],
     failed_repairs: u32,
@@ -32,7 +32,7 @@ pub fn after_reconcile(
 ///
 /// # Errors
 /// State DB failures.
-pub fn after_failed_read(e: &mut Engine<'_>) -> Result<Step> {
+pub(crate) fn after_failed_read(e: &mut Engine<'_>) -> Result<Step> {
     let streak = e.store.posture_failed_runs()?.saturating_add(1);
     let now = e.now();
     e.store.set_posture_failed_runs(streak, now)?;
@@ -97,7 +97,7 @@ fn record(e: &mut Engine<'_>, run: &Evidence, looked: bool) -> Result<Step> {
 ///
 /// # Errors
 /// `Error::Preflight` when the posture refuses the entry; state DB failures.
-pub fn gate_entry(
+pub(crate) fn gate_entry(
     e: &mut Engine<'_>,
     plan: &TradePlan,
     filters: &SymbolFilters,

@@ -27,7 +27,7 @@ impl Snapshot {
 }
 
 /// Reads position, open orders and open conditional orders in parallel (three round trips cost one).
-pub fn read(ex: &dyn Exchange, symbol: &str, bot_id: &str) -> ExResult<Snapshot> {
+pub(crate) fn read(ex: &dyn Exchange, symbol: &str, bot_id: &str) -> ExResult<Snapshot> {
     let (pos, orders, conds) = if !ex.concurrent_calls() {
         (ex.position(symbol), ex.open_orders(symbol), ex.open_conditional_orders(symbol))
     } else {
@@ -46,7 +46,7 @@ pub fn read(ex: &dyn Exchange, symbol: &str, bot_id: &str) -> ExResult<Snapshot>
 }
 
 /// Joins a scoped thread; a panicked reader becomes an exchange error, not a crashed bot.
-pub fn join<T>(h: std::thread::ScopedJoinHandle<'_, ExResult<T>>) -> ExResult<T> {
+pub(crate) fn join<T>(h: std::thread::ScopedJoinHandle<'_, ExResult<T>>) -> ExResult<T> {
     match h.join() {
         Ok(r) => r,
         Err(payload) => std::panic::resume_unwind(payload),

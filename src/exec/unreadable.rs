@@ -30,7 +30,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 /// `failed` is the read that gave up.
-pub fn protect_despite(e: &mut Engine<'_>, failed: ExchangeError) -> Result<ReadFailed> {
+pub(crate) fn protect_despite(e: &mut Engine<'_>, failed: ExchangeError) -> Result<ReadFailed> {
     let symbol = e.cfg.symbol.clone();
     let Some(pos) = e.store.active_position(&symbol)? else {
         return Err(failed.into());

@@ -23,7 +23,7 @@ use serde_json::json;
 
 /// Runs `op`; when it fails because the state DB cannot be written, runs the failsafe instead.
 /// `as_outcome` wraps what the failsafe did into the command's own outcome type.
-pub fn guarded<T>(
+pub(crate) fn guarded<T>(
     e: &mut Engine<'_>,
     as_outcome: impl FnOnce(Unwritable) -> T,
     op: impl FnOnce(&mut Engine<'_>) -> Result<T>,
@@ -44,7 +44,7 @@ struct Done {
 }
 
 /// The failsafe proper: protect or close from exchange truth, then HALT if the DB lets it.
-pub fn after_write_failure(e: &mut Engine<'_>, cause: &StoreError) -> Result<Unwritable> {
+pub(crate) fn after_write_failure(e: &mut Engine<'_>, cause: &StoreError) -> Result<Unwritable> {
     e.store.abandon_batch();
     let freed = e.store.release_reserve();
     tracing::error!(event = "state.unwritable", error = %cause, reserve_freed = freed, "state DB cannot be written: protecting from exchange truth");

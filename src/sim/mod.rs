@@ -13,9 +13,9 @@
 //! the invariants are checked; replay checks the whole journal at the end.
 
 /// The equity-curve SVG.
-pub mod plot;
+pub(crate) mod plot;
 /// Metrics and the report.
-pub mod report;
+pub(crate) mod report;
 
 use crate::clock::{Clock, ManualClock};
 use crate::config::Config;

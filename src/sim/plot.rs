@@ -17,7 +17,7 @@ pub struct TradeMark {
 
 /// Everything the picture shows.
 #[derive(Debug, Clone, Default)]
-pub struct PlotData {
+pub(crate) struct PlotData {
     pub title: String,
     /// (time ms, equity USDT) at each candle close, oldest first.
     pub equity: Vec<(i64, Decimal)>,
@@ -28,7 +28,7 @@ pub struct PlotData {
 }
 
 /// The marker colour and legend group of an exit reason.
-pub fn reason_group(reason: &str) -> (&'static str, &'static str) {
+pub(crate) fn reason_group(reason: &str) -> (&'static str, &'static str) {
     match reason {
         "tp_hit" => ("tp_hit", "#1a7f37"),
         "stop_hit" => ("stop_hit", "#cf222e"),
@@ -117,7 +117,7 @@ fn month_ticks(t0: i64, t1: i64) -> Vec<(i64, String)> {
 }
 
 /// Renders the picture. Empty data gives a valid SVG saying so.
-pub fn equity_svg(d: &PlotData) -> String {
+pub(crate) fn equity_svg(d: &PlotData) -> String {
     let mut s = String::new();
     let _ = write!(
         s,

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 /// What the driver counts while it runs.
 #[derive(Debug, Clone)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     pub start_balance: Decimal,
     pub equity: Vec<(i64, Decimal)>,
     peak: Decimal,
@@ -31,7 +31,7 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(start_balance: Decimal) -> Self {
+    pub(crate) fn new(start_balance: Decimal) -> Self {
         Ledger {
             start_balance,
             equity: Vec::new(),
@@ -44,7 +44,7 @@ impl Ledger {
             posture: SimPosture::default(),
         }
     }
-    pub fn sample(&mut self, t: i64, equity: Decimal) {
+    pub(crate) fn sample(&mut self, t: i64, equity: Decimal) {
         self.equity.push((t, equity));
         if equity > self.peak {
             self.peak = equity;
@@ -56,7 +56,7 @@ impl Ledger {
             }
         }
     }
-    pub fn note_exit(&mut self, code: ExitCode) {
+    pub(crate) fn note_exit(&mut self, code: ExitCode) {
         *self.tick_exits.entry(code.code()).or_default() += 1;
     }
 }
@@ -122,7 +122,7 @@ fn dp(d: Decimal, n: u32) -> String {
 
 /// Builds the report from the store and the run's ledger.
 #[allow(clippy::too_many_arguments)]
-pub fn build(
+pub(crate) fn build(
     store: &Store,
     ledger: &Ledger,
     acct: &PaperAccount,

@@ -17,7 +17,7 @@ pub struct StateIdentity {
 
 /// The first config key (dotted) whose value differs from the recorded one, with both values.
 /// Pure: the caller turns it into the exit-2 error.
-pub fn first_difference(
+pub(crate) fn first_difference(
     recorded: &StateIdentity,
     configured: &StateIdentity,
 ) -> Option<(&'static str, String, String)> {

@@ -9,7 +9,7 @@ use crate::store::{StoreError, StoreResult};
 use rusqlite::Connection;
 
 /// (version, SQL), in order. The newest version is what this build writes.
-pub const MIGRATIONS: &[(i64, &str)] = &[
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_paper.sql")),
     (3, include_str!("migrations/0003_paper_clock.sql")),
@@ -22,12 +22,12 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("migrations/0010_clock_sync.sql")),
 ];
 
-pub fn latest_version() -> i64 {
+pub(crate) fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
 /// Brings the DB up to the latest schema, refusing files that are not ours or are newer.
-pub fn migrate(conn: &mut Connection, path: &str) -> StoreResult<()> {
+pub(crate) fn migrate(conn: &mut Connection, path: &str) -> StoreResult<()> {
     if state_db::identify(conn)? == FileIdentity::Foreign {
         return Err(StoreError::NotMcbot { path: path.to_string() });
     }

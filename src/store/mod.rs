@@ -4,29 +4,29 @@
 //! tables are append-only by trigger.
 
 /// The config a state DB belongs to (CONTRACT §14).
-pub mod identity;
+pub(crate) mod identity;
 /// order_event / audit_event: the hash-chained, append-only journal.
 pub mod journal;
 /// Schema migrations.
-pub mod migrate;
+pub(crate) mod migrate;
 /// The durable alert outbox, filled in the same transaction as the audit event.
-pub mod outbox;
+pub(crate) mod outbox;
 /// Trade plans, insert-once by deterministic id.
-pub mod plans;
+pub(crate) mod plans;
 /// The money figures (balance, unrealised and realised PnL) status and metrics show.
-pub mod pnl;
+pub(crate) mod pnl;
 /// Positions and their exit reasons.
 pub mod positions;
 /// Belief-debt posture state and its transition audit rows.
-pub mod posture;
+pub(crate) mod posture;
 /// The whole-DB replay and chain check (`mcbot replay`, `sim`).
 pub mod replay;
 /// The space reserve released when a write fails for lack of space.
-pub mod reserve;
+pub(crate) mod reserve;
 /// Each command's last run and failure streak; the last balance and mark price seen.
-pub mod runs;
+pub(crate) mod runs;
 /// System mode (RUNNING/HALTED), reconcile bookkeeping, cooldown.
-pub mod system;
+pub(crate) mod system;
 
 use rusqlite::{Connection, OpenFlags};
 use rust_decimal::Decimal;

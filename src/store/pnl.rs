@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 
 /// The figures, as `status` and the metrics textfile show them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PnlView {
+pub(crate) struct PnlView {
     pub seen: MarketSeen,
     /// `None` when flat or no mark price has been read yet.
     pub unrealized: Option<Decimal>,
@@ -20,7 +20,7 @@ pub struct PnlView {
 }
 
 /// Reads what the figures need from the store.
-pub fn read(store: &Store, position: Option<&PositionRecord>) -> StoreResult<PnlView> {
+pub(crate) fn read(store: &Store, position: Option<&PositionRecord>) -> StoreResult<PnlView> {
     let seen = store.market_seen()?;
     let unrealized = position
         .zip(seen.mark_price)

@@ -6,10 +6,10 @@ use fs2::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The reserve's size: a few hundred journal rows with their WAL frames.
-pub const RESERVE_BYTES: u64 = 1024 * 1024;
+pub(crate) const RESERVE_BYTES: u64 = 1024 * 1024;
 
 /// `<state_db>.reserve`.
-pub fn path_for(db: &Path) -> PathBuf {
+pub(crate) fn path_for(db: &Path) -> PathBuf {
     let mut p = db.as_os_str().to_owned();
     p.push(".reserve");
     PathBuf::from(p)
@@ -17,7 +17,7 @@ pub fn path_for(db: &Path) -> PathBuf {
 
 /// Creates the reserve when it is missing (or short). Best effort: a disk already too full to
 /// hold it is reported by the first write that fails, not here.
-pub fn ensure(db: &Path) {
+pub(crate) fn ensure(db: &Path) {
     let path = path_for(db);
     if std::fs::metadata(&path).is_ok_and(|m| m.len() >= RESERVE_BYTES) {
         return;
@@ -36,7 +36,7 @@ pub fn ensure(db: &Path) {
 }
 
 /// Deletes the reserve; returns the bytes it held (0 when there was none).
-pub fn release(db: &Path) -> u64 {
+pub(crate) fn release(db: &Path) -> u64 {
     let path = path_for(db);
     let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     match std::fs::remove_file(&path) {

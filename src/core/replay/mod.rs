@@ -29,7 +29,7 @@
 
 mod types;
 
-pub use types::{rule, AuditFact, JournalFact, PlanReplay, Source, Summary, TimelineRow, Violation};
+pub(crate) use types::{rule, AuditFact, JournalFact, PlanReplay, Source, Summary, TimelineRow, Violation};
 
 use crate::core::audit;
 use crate::core::client_id::ClientOrderId;
@@ -42,7 +42,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Replays one plan. `facts` may be the whole journal: only the plan's own rows and the halt/resume
 /// rows (of any plan, or none) are used. Global halt/resume rows appear in the timeline only when
 /// they fall inside the plan's own span of rows.
-pub fn replay_plan(plan_id: &str, facts: &[JournalFact]) -> PlanReplay {
+pub(crate) fn replay_plan(plan_id: &str, facts: &[JournalFact]) -> PlanReplay {
     let mut rows: Vec<&JournalFact> =
         facts.iter().filter(|f| f.plan_id() == Some(plan_id) || f.is_mode_change()).collect();
     rows.sort_by_key(|f| f.seq());
@@ -51,7 +51,7 @@ pub fn replay_plan(plan_id: &str, facts: &[JournalFact]) -> PlanReplay {
 }
 
 /// Replays every plan that has journal rows, in order of each plan's first row.
-pub fn replay_journal(facts: &[JournalFact]) -> Vec<PlanReplay> {
+pub(crate) fn replay_journal(facts: &[JournalFact]) -> Vec<PlanReplay> {
     let mode: Vec<&JournalFact> = facts.iter().filter(|f| f.is_mode_change()).collect();
     let mut plans: BTreeMap<&str, (i64, Vec<&JournalFact>)> = BTreeMap::new();
     for f in facts {

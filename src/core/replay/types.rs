@@ -8,17 +8,18 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 /// The rule names a [`Violation`] carries.
-pub mod rule {
-    pub const INVALID_TRANSITION: &str = "invalid_transition";
-    pub const DUPLICATE_ENTRY: &str = "duplicate_entry";
-    pub const UNPROTECTED_FILL: &str = "unprotected_fill";
-    pub const EXIT_WITHOUT_REASON: &str = "exit_without_reason";
-    pub const ENTRY_WHILE_HALTED: &str = "entry_while_halted";
-    pub const ATTEMPT_SEQUENCE: &str = "attempt_sequence";
-    pub const CLIENT_ID_MISMATCH: &str = "client_id_mismatch";
+pub(crate) mod rule {
+    pub(crate) const INVALID_TRANSITION: &str = "invalid_transition";
+    pub(crate) const DUPLICATE_ENTRY: &str = "duplicate_entry";
+    pub(crate) const UNPROTECTED_FILL: &str = "unprotected_fill";
+    pub(crate) const EXIT_WITHOUT_REASON: &str = "exit_without_reason";
+    pub(crate) const ENTRY_WHILE_HALTED: &str = "entry_while_halted";
+    pub(crate) const ATTEMPT_SEQUENCE: &str = "attempt_sequence";
+    pub(crate) const CLIENT_ID_MISMATCH: &str = "client_id_mismatch";
     /// Checked by the shell over the whole journal (the hash chain is not per plan).
-    pub const JOURNAL_CHAIN: &str = "journal_chain";
-    pub const ALL: [&str; 8] = [
+    pub(crate) const JOURNAL_CHAIN: &str = "journal_chain";
+    #[cfg(test)]
+    pub(crate) const ALL: [&str; 8] = [
         INVALID_TRANSITION,
         DUPLICATE_ENTRY,
         UNPROTECTED_FILL,
