@@ -1405,6 +1405,9 @@ fn lost_state_after_a_stop_out_never_sends_the_same_entry_again() {
     }
 }
 
+/// Issue 16 item 1: the mock's trading rules are the paper book's.
+mod book_rules;
+
 /// Issue 11 item 2: the state DB stops taking writes mid-command.
 mod disk_full;
 
