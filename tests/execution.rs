@@ -309,8 +309,8 @@ fn preflight_fixes_margin_and_leverage_when_flat() {
     let mut r = Bot::new().planned_long().fake();
     {
         let mut s = r.ex.state.lock().unwrap();
-        s.settings.isolated = false;
-        s.settings.leverage = 20;
+        s.book.isolated = false;
+        s.book.leverage = 20;
     }
     r.enter().unwrap();
     let mut sent = r.ex.sent();

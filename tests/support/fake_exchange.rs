@@ -26,8 +26,6 @@ pub struct FakeState {
     pub mark: Decimal,
     pub calls: Vec<String>,
     pub faults: Vec<(String, Fault, usize)>,
-    /// Margin type and leverage as the account reports them (the book trades at its own leverage).
-    pub settings: AccountSettings,
     /// Every candle the exchange will ever have (`with_candles`); `klines` serves those opened.
     pub candles: Vec<Candle>,
     pub funding_rate: Decimal,
@@ -55,7 +53,6 @@ impl FakeExchange {
                 mark,
                 calls: vec![],
                 faults: vec![],
-                settings: AccountSettings { isolated: true, leverage: 1, dual_side: false },
                 candles: vec![],
                 funding_rate: dec!(0.0001),
                 sequential: false,
@@ -295,22 +292,23 @@ impl Exchange for FakeExchange {
         })
     }
     fn account_settings(&self, _symbol: &str) -> ExResult<AccountSettings> {
-        self.read("account_settings", |s| s.settings.clone())
+        self.read("account_settings", |s| AccountSettings {
+            isolated: s.book.isolated,
+            leverage: s.book.leverage,
+            dual_side: false,
+        })
     }
     fn set_isolated_margin(&self, _symbol: &str) -> ExResult<()> {
         let fault = self.begin("set_isolated_margin");
-        self.apply(fault, true, |s| {
-            s.settings.isolated = true;
-            Ok(())
+        // -4046 (already isolated) is success, as in the Binance adapter.
+        self.apply(fault, true, |s| match s.book.set_margin_type(true) {
+            Err(e) if e.class == ErrorClass::IdempotentSafe => Ok(()),
+            r => r,
         })
     }
     fn set_leverage(&self, _symbol: &str, leverage: u32) -> ExResult<()> {
         let fault = self.begin("set_leverage");
-        self.apply(fault, true, |s| {
-            s.book.set_leverage(leverage)?;
-            s.settings.leverage = leverage;
-            Ok(())
-        })
+        self.apply(fault, true, |s| s.book.set_leverage(leverage))
     }
     fn wallet_balance(&self, _asset: &str) -> ExResult<Decimal> {
         self.read("wallet_balance", |s| s.book.balance)
