@@ -7,8 +7,6 @@ use super::*;
 use crate::support::mock_binance::{MockBinance, SYMBOL};
 use mcbot::clock::{Clock, SystemClock};
 use mcbot::config::secrets::{ApiKey, ApiSecret, Credentials};
-use mcbot::config::{ExchangeConfig, ExchangeKind};
-use mcbot::core::millis::Millis;
 use mcbot::core::types::OrderSide;
 use mcbot::exchange::binance::BinanceFutures;
 use mcbot::exchange::{
@@ -17,14 +15,7 @@ use mcbot::exchange::{
 use std::sync::Arc;
 
 fn adapter(mock: &MockBinance) -> BinanceFutures {
-    let cfg = ExchangeConfig {
-        kind: ExchangeKind::Binance,
-        base_url: mock.url(),
-        api_key_env: "UNUSED".into(),
-        api_secret_env: "UNUSED".into(),
-        recv_window_ms: Millis::from_ms(5000),
-        http_timeout_ms: Millis::from_ms(3000),
-    };
+    let cfg = crate::binance::harness::config(&mock.url(), 3000);
     let creds = Credentials { key: ApiKey::new(API_KEY), secret: ApiSecret::new(API_SECRET) };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     BinanceFutures::new(&cfg, creds, clock).unwrap()
