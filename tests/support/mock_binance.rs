@@ -201,9 +201,19 @@ pub struct State {
     filters: SymbolFilters,
 }
 
-/// BTCUSDT's filters as `exchange_info` serves them.
+/// BTCUSDT's filters: the ones the book checks and the ones `exchange_info` serves.
 fn mock_filters() -> SymbolFilters {
-    SymbolFilters { min_price: dec!(556.80), max_price: dec!(4529764), ..SymbolFilters::btcusdt_default() }
+    SymbolFilters {
+        symbol: SYMBOL.into(),
+        tick_size: dec!(0.10),
+        min_price: dec!(556.80),
+        max_price: dec!(4529764),
+        step_size: dec!(0.001),
+        min_qty: dec!(0.001),
+        max_qty: dec!(1000),
+        market_max_qty: dec!(120),
+        min_notional: dec!(100),
+    }
 }
 
 impl State {
@@ -405,9 +415,10 @@ impl Params<'_> {
     }
 }
 
-/// BTCUSDT's trading rules, shaped like `exchangeInfo` (2026 values: tick 0.10, step 0.001,
+/// BTCUSDT's trading rules `f`, shaped like `exchangeInfo` (2026 values: tick 0.10, step 0.001,
 /// min notional 100).
-fn exchange_info() -> Value {
+fn exchange_info(f: &SymbolFilters) -> Value {
+    let s = |d: Decimal| d.to_string();
     let btc = json!({
         "symbol": SYMBOL, "pair": SYMBOL, "contractType": "PERPETUAL", "deliveryDate": 4_133_404_800_000_i64,
         "onboardDate": 1_569_398_400_000_i64, "status": "TRADING", "maintMarginPercent": "2.5000",
@@ -416,11 +427,11 @@ fn exchange_info() -> Value {
         "underlyingType": "COIN", "underlyingSubType": ["PoW"], "triggerProtect": "0.0500",
         "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "556.80", "maxPrice": "4529764", "tickSize": "0.10"},
-            {"filterType": "LOT_SIZE", "minQty": "0.001", "maxQty": "1000", "stepSize": "0.001"},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.001", "maxQty": "120", "stepSize": "0.001"},
+            {"filterType": "PRICE_FILTER", "minPrice": s(f.min_price), "maxPrice": s(f.max_price), "tickSize": s(f.tick_size)},
+            {"filterType": "LOT_SIZE", "minQty": s(f.min_qty), "maxQty": s(f.max_qty), "stepSize": s(f.step_size)},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": s(f.min_qty), "maxQty": s(f.market_max_qty), "stepSize": s(f.step_size)},
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-            {"filterType": "MIN_NOTIONAL", "notional": "100"},
+            {"filterType": "MIN_NOTIONAL", "notional": s(f.min_notional)},
             {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4"}
         ],
         "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
@@ -487,7 +498,7 @@ impl State {
         match (method, path) {
             ("GET", "/fapi/v1/time") => ok(&json!({"serverTime": now_ms() + self.server_offset_ms})),
             ("GET", "/fapi/v1/exchangeInfo") => {
-                let mut info = exchange_info();
+                let mut info = exchange_info(&self.filters);
                 info["symbols"][1]["status"] = json!(self.symbol_status);
                 ok(&info)
             }
