@@ -2,7 +2,7 @@
 //! (`tests/fixtures/binance/`, provenance in its SOURCES.md), each error class from real error
 //! bodies, retries and rate limits on a `ManualClock`, bad input, and secret hygiene.
 
-mod harness;
+pub(crate) mod harness;
 
 mod bad_input;
 mod bans;

@@ -6,7 +6,8 @@
 //! exit has an auditable reason: the round trip's CLOSE records `manual`).
 
 use crate::support::bot::Bot;
-use crate::support::mock_binance::{Action, MockBinance, API_KEY, API_SECRET};
+use crate::support::fault::Fault;
+use crate::support::mock_binance::{MockBinance, API_KEY, API_SECRET};
 use crate::support::{plan, Outcome, TestEnv};
 use rust_decimal_macros::dec;
 use serde_json::Value;
@@ -119,7 +120,7 @@ fn symbol_not_trading_fails() {
 #[test]
 fn low_balance_fails_against_the_smallest_order() {
     let mock = MockBinance::start();
-    mock.state().balance = dec!(50);
+    mock.state().book.balance = dec!(50);
     let out = doctor(&Bot::new().binance(&mock.url()), &[]);
     out.code(5);
     let (s, d) = check(&out.json(), "balance");
@@ -132,8 +133,8 @@ fn crossed_margin_with_a_position_fails_but_settable_when_flat() {
     let mock = MockBinance::start();
     {
         let mut st = mock.state();
-        st.isolated = false;
-        st.leverage = 20;
+        st.book.isolated = false;
+        st.book.leverage = 20;
     }
     let env = Bot::new().binance(&mock.url());
     let out = doctor(&env, &[]);
@@ -141,11 +142,7 @@ fn crossed_margin_with_a_position_fails_but_settable_when_flat() {
     let (s, d) = check(&out.json(), "isolated_1x");
     assert_eq!(s, "ok");
     assert!(d.contains("CROSSED 20x"), "{d}");
-    {
-        let mut st = mock.state();
-        st.position_qty = dec!(0.01);
-        st.entry_price = dec!(40000);
-    }
+    mock.set_position(dec!(0.01), dec!(40000));
     let out = doctor(&env, &[]);
     out.code(5);
     assert_eq!(check(&out.json(), "isolated_1x").0, "fail");
@@ -301,13 +298,7 @@ fn round_trip_not_started_when_a_check_fails() {
 fn round_trip_stop_rejected_ends_in_the_real_forced_close_and_halt_exit_10() {
     // Seed 000 §5 / F-002 through the round trip: the same failsafe as a real trade.
     let mock = MockBinance::start();
-    mock.on(
-        "POST",
-        "/fapi/v1/algoOrder",
-        Some("STOP"),
-        Action::api_error(400, -4045, "Reach max stop order limit."),
-        1,
-    );
+    mock.on("POST", "/fapi/v1/algoOrder", Some("STOP"), Fault::api_error(400, -4045, "Reach max stop order limit."), 1);
     let env = Bot::new().binance(&mock.url());
     let out = doctor(&env, &["--round-trip"]);
     out.code(10);
@@ -405,7 +396,7 @@ fn round_trip_whose_tp_fills_before_the_read_back_is_a_failed_check_not_a_halt()
     // The mark jumps past the TP (40000 + 2R = 40800) right after the TP is placed: the TP closes
     // the position before doctor reads the protection back.
     let mock = MockBinance::start();
-    mock.on("POST", "/fapi/v1/algoOrder", Some("TP"), Action::MoveMarkAfter(dec!(41000)), 1);
+    mock.on("POST", "/fapi/v1/algoOrder", Some("TP"), Fault::MoveMarkAfter(dec!(41000)), 1);
     let env = Bot::new().binance(&mock.url());
     let out = doctor(&env, &["--round-trip"]);
     let j = out.json();
@@ -436,8 +427,8 @@ fn a_second_round_trip_inside_the_cooldown_is_refused_before_any_order() {
 fn round_trip_refused_by_enters_preflight_retires_its_plan_so_no_tick_enters_it() {
     // The mark jumps 2.5 % between the plan (made at 40000) and enter's pre-flight: slippage.
     let mock = MockBinance::start();
-    mock.on("GET", "/fapi/v1/premiumIndex", None, Action::MoveMarkAfter(dec!(40000)), 1); // doctor's checks
-    mock.on("GET", "/fapi/v1/premiumIndex", None, Action::MoveMarkAfter(dec!(41000)), 1); // the plan's read
+    mock.on("GET", "/fapi/v1/premiumIndex", None, Fault::MoveMarkAfter(dec!(40000)), 1); // doctor's checks
+    mock.on("GET", "/fapi/v1/premiumIndex", None, Fault::MoveMarkAfter(dec!(41000)), 1); // the plan's read
     let env = Bot::new().binance(&mock.url());
     let out = doctor(&env, &["--round-trip"]);
     out.code(5);

@@ -9,10 +9,12 @@
 //! phantom position, F-004 partial fill drift, F-005 exchange outage mid-trade.
 
 use crate::support::bot::Bot;
-use crate::support::mock_binance::{now_ms, Action, Request, API_KEY, API_SECRET};
+use crate::support::fault::Fault;
+use crate::support::mock_binance::{now_ms, Request, API_KEY, API_SECRET};
 use crate::support::scenario::{cid, lines, Scenario, ALGO, ORDER, PLAN};
 use crate::support::Outcome;
 use mcbot::core::plan::PlanStatus;
+use mcbot::exchange::paper::db::kind_str;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::Value;
@@ -121,8 +123,8 @@ impl Scenario {
         let open = self.mock.open_algos();
         let find = |id: &str| open.iter().find(|a| a.client_id == id).cloned();
         let (s, t) = (find(stop).expect("STOP open"), find(tp).expect("TP open"));
-        assert_eq!((s.order_type.as_str(), s.qty, s.trigger_price), ("STOP_MARKET", dec!(0.010), dec!(39000)));
-        assert_eq!((t.order_type.as_str(), t.qty, t.trigger_price), ("TAKE_PROFIT_MARKET", dec!(0.010), dec!(42000)));
+        assert_eq!((kind_str(s.kind), s.qty, s.trigger), ("STOP_MARKET", dec!(0.010), dec!(39000)));
+        assert_eq!((kind_str(t.kind), t.qty, t.trigger), ("TAKE_PROFIT_MARKET", dec!(0.010), dec!(42000)));
         assert_eq!(open.len(), 2, "{open:?}");
     }
 }
@@ -133,7 +135,7 @@ impl Scenario {
 #[test]
 fn f001_lost_entry_response_is_looked_up_by_client_id_never_resent() {
     let s = Scenario::new();
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThenDrop, 1);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::ExecuteThenDrop, 1);
     let out = s.run(&["enter"]);
     out.code(0);
     assert_eq!(out.json()["entered"], true);
@@ -154,7 +156,7 @@ fn f001_lost_entry_response_is_looked_up_by_client_id_never_resent() {
 /// error…" (variant A) and -1007 — are resolved the same way: look-up, never a resend.
 #[test]
 fn f001_unknown_outcome_answers_are_resolved_by_lookup() {
-    for action in [Action::executed_then_unknown_error(), Action::executed_then_1007()] {
+    for action in [Fault::executed_then_unknown_error(), Fault::executed_then_1007()] {
         let s = Scenario::new();
         s.mock.on("POST", ORDER, Some("ENTRY"), action.clone(), 1);
         s.run(&["enter"]).code(0);
@@ -172,7 +174,7 @@ fn f001_unknown_outcome_answers_are_resolved_by_lookup() {
 fn unknown_code_on_an_applied_entry_is_looked_up_and_protected() {
     let s = Scenario::new();
     let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThen { status: 400, body }, 1);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::ExecuteThen { status: 400, body }, 1);
     s.run(&["enter"]).code(0);
     let (sent, lookup) = (s.at("POST", ORDER, &cid("ENTRY", 1)), s.at("GET", ORDER, &cid("ENTRY", 1)));
     s.before(sent, lookup);
@@ -188,7 +190,7 @@ fn unknown_code_on_an_applied_entry_is_looked_up_and_protected() {
 #[test]
 fn unknown_code_on_a_refused_entry_is_proven_absent_before_attempt_2() {
     let s = Scenario::new();
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::api_error(400, -1199, "An unexpected new error occurred."), 1);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::api_error(400, -1199, "An unexpected new error occurred."), 1);
     s.run(&["enter"]).code(0);
     assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 2, "two agreeing look-ups");
     let second_lookup =
@@ -208,7 +210,7 @@ fn unknown_code_on_a_refused_entry_is_proven_absent_before_attempt_2() {
 fn unknown_code_on_an_applied_stop_is_found_not_journaled_rejected() {
     let s = Scenario::new();
     let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
-    s.mock.on("POST", ALGO, Some("STOP"), Action::ExecuteThen { status: 400, body }, 1);
+    s.mock.on("POST", ALGO, Some("STOP"), Fault::ExecuteThen { status: 400, body }, 1);
     s.run(&["enter"]).code(0);
     assert_eq!(s.count_role("POST", ALGO, "STOP"), 1, "found, so never re-sent");
     s.before(s.at("POST", ALGO, &cid("STOP", 1)), s.at("GET", ALGO, &cid("STOP", 1)));
@@ -224,7 +226,7 @@ fn unknown_code_on_an_applied_stop_is_found_not_journaled_rejected() {
 #[test]
 fn entry_503_service_unavailable_is_retried_once_as_entry_2() {
     let s = Scenario::new();
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::service_unavailable(), 1);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::service_unavailable(), 1);
     s.run(&["enter"]).code(0);
     let (first, second) = (s.at("POST", ORDER, &cid("ENTRY", 1)), s.at("POST", ORDER, &cid("ENTRY", 2)));
     s.before(first, second);
@@ -244,7 +246,7 @@ fn entry_503_service_unavailable_is_retried_once_as_entry_2() {
 #[test]
 fn f002_stop_rejected_closes_cancels_tp_and_halts_exit_10() {
     let s = Scenario::new();
-    s.mock.on("POST", ALGO, Some("STOP"), Action::api_error(400, -4045, "Reach max stop order limit."), 1);
+    s.mock.on("POST", ALGO, Some("STOP"), Fault::api_error(400, -4045, "Reach max stop order limit."), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_rejected");
     assert_eq!(s.count_role("POST", ALGO, "STOP"), 1, "a rejection is not retried");
@@ -261,7 +263,7 @@ fn stop_ack_timeout_closes_then_cancels_the_late_stop_exit_10() {
         .set("exchange.http_timeout_ms", "3000")
         .planned_long()
         .mock();
-    s.mock.on("POST", ALGO, Some("STOP"), Action::Delay(900), 1);
+    s.mock.on("POST", ALGO, Some("STOP"), Fault::Delay(900), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("STOP", 1), "forced_close:stop_ack_timeout");
     s.before(s.at("POST", ORDER, &cid("CLOSE", 1)), s.at("DELETE", ALGO, &cid("TP", 1)));
@@ -273,7 +275,7 @@ fn stop_ack_timeout_closes_then_cancels_the_late_stop_exit_10() {
 #[test]
 fn tp_rejected_closes_cancels_stop_and_halts_exit_10() {
     let s = Scenario::new();
-    s.mock.on("POST", ALGO, Some("TP"), Action::api_error(400, -2022, "ReduceOnly Order is rejected."), 1);
+    s.mock.on("POST", ALGO, Some("TP"), Fault::api_error(400, -2022, "ReduceOnly Order is rejected."), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("STOP", 1), "forced_close:tp_rejected");
     assert_eq!(s.events(&cid("TP", 1)), ["SUBMITTING", "REJECTED"]);
@@ -286,7 +288,7 @@ fn tp_rejected_closes_cancels_stop_and_halts_exit_10() {
 #[test]
 fn stop_2021_would_trigger_after_a_fast_move_closes_and_halts() {
     let s = Scenario::new();
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::MoveMarkAfter(dec!(38900)), 1);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::MoveMarkAfter(dec!(38900)), 1);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_would_trigger");
     let stop = s.request("POST", ALGO, &cid("STOP", 1));
@@ -307,7 +309,7 @@ fn f004_partial_fill_completed_in_window_resizes_protection() {
         "POST",
         ORDER,
         Some("ENTRY"),
-        Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: None },
+        Fault::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: None },
         1,
     );
     let out = s.run(&["enter"]);
@@ -338,7 +340,7 @@ fn f004_partial_fill_timed_out_cancels_remainder_and_closes() {
         "POST",
         ORDER,
         Some("ENTRY"),
-        Action::PartialFill { qty: dec!(0.004), complete_after_ms: None, rest_price: None },
+        Fault::PartialFill { qty: dec!(0.004), complete_after_ms: None, rest_price: None },
         1,
     );
     let out = s.run(&["enter"]);
@@ -370,7 +372,7 @@ fn f004_partial_fill_timed_out_cancels_remainder_and_closes() {
 fn f005_outage_during_close_retries_new_attempts_then_halts_exit_10() {
     let s = Bot::new().set("execution.close_retry_max_elapsed_ms", "1500").planned_long().mock();
     s.run(&["enter"]).code(0);
-    s.mock.on("POST", ORDER, Some("CLOSE"), Action::service_unavailable(), usize::MAX);
+    s.mock.on("POST", ORDER, Some("CLOSE"), Fault::service_unavailable(), usize::MAX);
     let out = s.run(&["exit"]);
     out.code(10);
     assert_eq!(out.json()["outcome"], "close_failed");
@@ -392,7 +394,7 @@ fn f005_outage_during_close_retries_new_attempts_then_halts_exit_10() {
     let (state, _, reason) = s.position();
     assert_eq!((state.as_str(), reason), ("OPEN", None));
     assert_eq!(s.mock.position(), dec!(0.010));
-    let stop_back = s.mock.open_algos().into_iter().any(|a| a.order_type == "STOP_MARKET" && a.qty == dec!(0.010));
+    let stop_back = s.mock.open_algos().into_iter().any(|a| kind_str(a.kind) == "STOP_MARKET" && a.qty == dec!(0.010));
     assert!(stop_back, "the open position is not left without a STOP: {:?}", s.mock.open_algos());
 
     s.mock.clear_faults();
@@ -413,7 +415,7 @@ fn unknown_code_on_an_applied_close_is_looked_up_not_resent() {
     let s = Scenario::new();
     s.run(&["enter"]).code(0);
     let body = r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.to_string();
-    s.mock.on("POST", ORDER, Some("CLOSE"), Action::ExecuteThen { status: 400, body }, 1);
+    s.mock.on("POST", ORDER, Some("CLOSE"), Fault::ExecuteThen { status: 400, body }, 1);
     let out = s.run(&["exit"]);
     out.code(0);
     assert_eq!(out.json()["exit_reason"], "manual");
@@ -515,9 +517,7 @@ fn protect_places_only_the_missing_stop() {
     let s = Scenario::new();
     s.run(&["enter"]).code(0);
     {
-        let mut st = s.mock.state();
-        let stop = st.algos.iter_mut().find(|a| a.order_type == "STOP_MARKET").unwrap();
-        stop.status = "CANCELED";
+        s.mock.cancel_algos(|a| kind_str(a.kind) == "STOP_MARKET");
     }
     let mark = s.mock.request_count();
     s.run(&["protect"]).code(0);
@@ -620,7 +620,7 @@ fn regime_exit_cancels_protection_then_closes_and_records_the_reason() {
 #[test]
 fn ambiguous_entry_that_never_landed_is_proven_absent_then_entry_2() {
     let s = Scenario::new();
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::Drop, 1);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::Drop, 1);
     s.run(&["enter"]).code(0);
     assert_eq!(s.lookups_after_send(&cid("ENTRY", 1)), 2, "two look-ups before attempt 2");
     s.before(s.at("GET", ORDER, &cid("ENTRY", 1)), s.at("POST", ORDER, &cid("ENTRY", 2)));
@@ -637,8 +637,8 @@ fn ambiguous_entry_that_never_landed_is_proven_absent_then_entry_2() {
 #[test]
 fn unresolvable_entry_with_a_position_found_is_protected() {
     let s = Bot::new().set("execution.entry_ack_timeout_ms", "300").planned_long().mock();
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::ExecuteThenDrop, 1);
-    s.mock.on("GET", ORDER, Some("ENTRY"), Action::service_unavailable(), usize::MAX);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::ExecuteThenDrop, 1);
+    s.mock.on("GET", ORDER, Some("ENTRY"), Fault::service_unavailable(), usize::MAX);
     let out = s.run(&["enter"]);
     out.code(0);
     assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 1);
@@ -653,8 +653,8 @@ fn unresolvable_entry_with_a_position_found_is_protected() {
 #[test]
 fn unresolvable_entry_while_flat_halts_exit_10() {
     let s = Bot::new().set("execution.entry_ack_timeout_ms", "300").planned_long().mock();
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::Drop, 1);
-    s.mock.on("GET", ORDER, Some("ENTRY"), Action::service_unavailable(), 4);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::Drop, 1);
+    s.mock.on("GET", ORDER, Some("ENTRY"), Fault::service_unavailable(), 4);
     let out = s.run(&["enter"]);
     out.code(10);
     assert_eq!(out.json()["outcome"], "unresolved");
@@ -674,7 +674,7 @@ fn unresolvable_entry_while_flat_halts_exit_10() {
 #[test]
 fn lost_stop_that_never_landed_is_retried_once_as_stop_2() {
     let s = Scenario::new();
-    s.mock.on("POST", ALGO, Some("STOP"), Action::Drop, 1);
+    s.mock.on("POST", ALGO, Some("STOP"), Fault::Drop, 1);
     s.run(&["enter"]).code(0);
     s.before(s.at("GET", ALGO, &cid("STOP", 1)), s.at("POST", ALGO, &cid("STOP", 2)));
     s.assert_entered_and_protected(&cid("STOP", 2), &cid("TP", 1));
@@ -687,7 +687,7 @@ fn lost_stop_that_never_landed_is_retried_once_as_stop_2() {
 #[test]
 fn lost_stop_answer_is_found_by_lookup_and_not_resent() {
     let s = Scenario::new();
-    s.mock.on("POST", ALGO, Some("STOP"), Action::ExecuteThenDrop, 1);
+    s.mock.on("POST", ALGO, Some("STOP"), Fault::ExecuteThenDrop, 1);
     s.run(&["enter"]).code(0);
     assert_eq!(s.count_role("POST", ALGO, "STOP"), 1);
     s.assert_entered_and_protected(&cid("STOP", 1), &cid("TP", 1));
@@ -700,7 +700,7 @@ fn lost_stop_answer_is_found_by_lookup_and_not_resent() {
 #[test]
 fn stop_lost_twice_forces_close_and_halt_exit_10() {
     let s = Scenario::new();
-    s.mock.on("POST", ALGO, Some("STOP"), Action::Drop, 2);
+    s.mock.on("POST", ALGO, Some("STOP"), Fault::Drop, 2);
     let out = s.run(&["enter"]);
     s.assert_forced_close_and_halt(&out, &cid("TP", 1), "forced_close:stop_unavailable");
     assert_eq!(s.count_role("POST", ALGO, "STOP"), 2);
@@ -713,7 +713,7 @@ fn stop_lost_twice_forces_close_and_halt_exit_10() {
 fn entry_1021_resyncs_the_clock_and_sends_once_more() {
     let s = Scenario::new();
     let msg = "Timestamp for this request is outside of the recvWindow.";
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::api_error(400, -1021, msg), 1);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::api_error(400, -1021, msg), 1);
     s.run(&["enter"]).code(0);
     let reqs = s.mock.requests();
     let entries: Vec<&Request> = reqs.iter().filter(|r| r.method == "POST" && r.role() == Some("ENTRY")).collect();
@@ -732,7 +732,7 @@ fn entry_1021_resyncs_the_clock_and_sends_once_more() {
 #[test]
 fn resized_tp_is_2r_from_the_actual_average_fill() {
     let s = Bot::new().set("execution.entry_fill_window_ms", "2000").planned_long().mock();
-    let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: Some(dec!(40100)) };
+    let partial = Fault::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: Some(dec!(40100)) };
     s.mock.on("POST", ORDER, Some("ENTRY"), partial, 1);
     s.run(&["enter"]).code(0);
     let entry_price: String =
@@ -750,7 +750,7 @@ fn resized_tp_is_2r_from_the_actual_average_fill() {
 fn a_fill_answered_without_a_price_does_not_delay_the_stop() {
     let s = Scenario::new();
     s.mock.set_mark(dec!(40040));
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::WithoutPrice, 1);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::WithoutPrice, 1);
     // Every answer 100 ms late: a STOP sent only after the price look-up would arrive after it.
     s.mock.set_latency_ms(100);
     let out = s.run(&["enter"]);
@@ -783,9 +783,9 @@ fn a_fill_answered_without_a_price_does_not_delay_the_stop() {
 fn a_fill_without_a_price_whose_look_up_fails_takes_the_position_price() {
     let s = Scenario::new();
     s.mock.set_mark(dec!(40040));
-    s.mock.on("POST", ORDER, Some("ENTRY"), Action::WithoutPrice, 1);
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::WithoutPrice, 1);
     // Every look-up after the send fails (the mock spares the pre-send check of the client id).
-    let refused = Action::api_error(400, -1102, "Mandatory parameter 'symbol' was not sent.");
+    let refused = Fault::api_error(400, -1102, "Mandatory parameter 'symbol' was not sent.");
     s.mock.on("GET", ORDER, Some("ENTRY"), refused, 1000);
     s.run(&["enter"]).code(0);
     let failed = s.mock.requests().iter().filter(|r| r.method == "GET" && r.path == ORDER && r.status == 400).count();
@@ -803,9 +803,9 @@ fn a_fill_without_a_price_whose_look_up_fails_takes_the_position_price() {
 #[test]
 fn failed_protection_of_a_partial_entry_cancels_the_remainder() {
     let s = Scenario::new();
-    let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(1500), rest_price: None };
+    let partial = Fault::PartialFill { qty: dec!(0.004), complete_after_ms: Some(1500), rest_price: None };
     s.mock.on("POST", ORDER, Some("ENTRY"), partial, 1);
-    s.mock.on("POST", ALGO, Some("STOP"), Action::api_error(400, -4045, "Reach max stop order limit."), 1);
+    s.mock.on("POST", ALGO, Some("STOP"), Fault::api_error(400, -4045, "Reach max stop order limit."), 1);
     s.run(&["enter"]).code(10);
     assert_eq!(s.mock.position(), Decimal::ZERO, "flat right after the forced close");
     std::thread::sleep(std::time::Duration::from_millis(1600));
@@ -826,14 +826,14 @@ fn failed_protection_of_a_partial_entry_cancels_the_remainder() {
 fn exit_during_an_outage_never_leaves_the_position_without_a_stop() {
     let s = Bot::new().set("execution.close_retry_max_elapsed_ms", "1500").planned_long().mock();
     s.run(&["enter"]).code(0);
-    s.mock.on("POST", ORDER, Some("CLOSE"), Action::service_unavailable(), usize::MAX);
+    s.mock.on("POST", ORDER, Some("CLOSE"), Fault::service_unavailable(), usize::MAX);
     let mut c = s.env.std_command();
     c.args(["--json", "exit"]).env("MCBOT_API_KEY", API_KEY).env("MCBOT_API_SECRET", API_SECRET);
     c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
     let (mut naked_since, mut longest) = (None::<std::time::Instant>, std::time::Duration::ZERO);
     while child.try_wait().unwrap().is_none() {
-        let covered = s.mock.open_algos().iter().any(|a| a.order_type == "STOP_MARKET" && a.qty >= dec!(0.010));
+        let covered = s.mock.open_algos().iter().any(|a| kind_str(a.kind) == "STOP_MARKET" && a.qty >= dec!(0.010));
         match (covered || s.mock.position().is_zero(), naked_since) {
             (false, None) => naked_since = Some(std::time::Instant::now()),
             (true, Some(t)) => {
@@ -948,22 +948,13 @@ impl Scenario {
     /// Another mcbot with the same bot_id placed its own STOP and TP (plan `other`) on the account:
     /// copies of ours under its plan id, as the mock holds them.
     fn add_other_instance_protection(&self, other: &str) -> Vec<String> {
-        let mut st = self.mock.state();
-        let copies: Vec<_> = st
-            .algos
-            .iter()
-            .filter(|a| a.is_open())
-            .cloned()
-            .enumerate()
-            .map(|(n, mut a)| {
-                let role = if a.order_type == "STOP_MARKET" { "STOP" } else { "TP" };
-                a.client_id = format!("mc_{other}_{role}_1");
-                a.algo_id += 9_000 + n as u64;
-                a
-            })
-            .collect();
-        let ids = copies.iter().map(|a| a.client_id.clone()).collect();
-        st.algos.extend(copies);
+        let mut ids = Vec::new();
+        for a in self.mock.open_algos() {
+            let role = if kind_str(a.kind) == "STOP_MARKET" { "STOP" } else { "TP" };
+            let id = format!("mc_{other}_{role}_1");
+            self.mock.add_algo_like(&a, &id, a.qty);
+            ids.push(id);
+        }
         ids
     }
 }
@@ -1016,14 +1007,8 @@ fn second_instance_orders_are_kept_and_the_journal_halts() {
 fn resize_leftover_stop_is_cancelled_once_coverage_is_confirmed() {
     let s = Scenario::new();
     s.run(&["enter"]).code(0);
-    {
-        let mut st = s.mock.state();
-        let mut extra = st.algos.iter().find(|a| a.order_type == "STOP_MARKET").cloned().unwrap();
-        extra.client_id = cid("STOP", 2);
-        extra.algo_id += 7_000;
-        extra.qty = dec!(0.004);
-        st.algos.push(extra);
-    }
+    let stop = s.mock.open_algos().into_iter().find(|a| kind_str(a.kind) == "STOP_MARKET").unwrap();
+    s.mock.add_algo_like(&stop, &cid("STOP", 2), dec!(0.004));
     let mark = s.mock.request_count();
     // --adopt: the journal takes the leftover as its own (it would have its row after a real kill).
     let j = s.run(&["reconcile", "--adopt"]).json();
@@ -1109,11 +1094,7 @@ fn posture_thresholds_come_from_the_config() {
 #[test]
 fn foreign_position_ages_in_the_debt_and_the_posture_relaxes_once_it_is_gone() {
     let s = Scenario::new();
-    {
-        let mut st = s.mock.state();
-        st.position_qty = dec!(0.020);
-        st.entry_price = dec!(39000);
-    }
+    s.mock.set_position(dec!(0.020), dec!(39000));
     let posture = |s: &Scenario| s.run(&["status"]).json()["posture"].clone();
     s.run(&["reconcile"]).code(0);
     let p = posture(&s);
@@ -1132,7 +1113,7 @@ fn foreign_position_ages_in_the_debt_and_the_posture_relaxes_once_it_is_gone() {
     assert!(s.mock.writes().is_empty(), "a foreign position is never touched: {:?}", s.mock.writes());
 
     // The owner closed it: the kind is closed and the calm clock starts.
-    s.mock.state().position_qty = Decimal::ZERO;
+    s.mock.set_position(Decimal::ZERO, Decimal::ZERO);
     let mut seen = Vec::new();
     for _ in 0..4 {
         s.run(&["reconcile"]).code(0);
@@ -1165,7 +1146,7 @@ fn failing_reads_keep_an_open_mismatch_open_and_raise_the_posture() {
     let first_seen = since(&s);
     assert!(first_seen.is_some());
 
-    s.mock.on("GET", "/fapi/v3/positionRisk", None, Action::api_error(400, -1121, "Invalid symbol."), 100);
+    s.mock.on("GET", "/fapi/v3/positionRisk", None, Fault::api_error(400, -1121, "Invalid symbol."), 100);
     let out = s.run(&["tick"]);
     assert_ne!(out.code, 0, "{}", out.stdout);
     let p = posture(&s);
@@ -1290,7 +1271,7 @@ fn halt_during_a_resting_entry_answers_at_once_and_cancels_the_remainder() {
         "POST",
         ORDER,
         Some("ENTRY"),
-        Action::PartialFill { qty: Decimal::ZERO, complete_after_ms: None, rest_price: None },
+        Fault::PartialFill { qty: Decimal::ZERO, complete_after_ms: None, rest_price: None },
         1,
     );
     let child = s.spawn(&["enter"]);
@@ -1423,6 +1404,9 @@ fn lost_state_after_a_stop_out_never_sends_the_same_entry_again() {
         s.finish();
     }
 }
+
+/// Issue 16 item 1: the mock's trading rules are the paper book's.
+mod book_rules;
 
 /// Issue 11 item 2: the state DB stops taking writes mid-command.
 mod disk_full;

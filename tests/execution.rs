@@ -5,13 +5,12 @@
 //! or a HALT, AC4 restart reconciles, AC5 every exit has an auditable reason.
 
 use crate::support::bot::Bot;
-use crate::support::fake_exchange::{api_err, http_503, timeout_err, Fault};
+use crate::support::fault::Fault;
 use crate::support::rig::{Rig, T0};
 use crate::support::steps;
 use mcbot::clock::Clock;
 use mcbot::core::order::OrderRole;
 use mcbot::core::plan::PlanStatus;
-use mcbot::exchange::ErrorClass;
 use mcbot::outcome::ExitCode;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -52,7 +51,7 @@ fn happy_path_enters_and_protects_with_tp_at_exactly_2r() {
 #[test]
 fn f001_lost_ack_is_resolved_by_lookup_never_double_enters() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_market:ENTRY", Fault::ExecuteThenFail(timeout_err()), 1);
+    r.ex.on("place_market:ENTRY", Fault::ExecuteThenDrop, 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok);
     assert_eq!(r.sent_count("place_market:ENTRY"), 1, "{:?}", r.ex.sent());
@@ -68,7 +67,7 @@ fn f001_lost_ack_is_resolved_by_lookup_never_double_enters() {
 #[test]
 fn ambiguous_entry_proven_absent_allows_attempt_2() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_market:ENTRY", Fault::Fail(timeout_err()), 1);
+    r.ex.on("place_market:ENTRY", Fault::Drop, 1);
     r.enter().unwrap();
     assert_eq!(r.sent_count("place_market:ENTRY"), 2);
     assert_eq!(r.events(ENTRY1), ["SUBMITTING", "UNKNOWN", "NOT_FOUND"]);
@@ -81,7 +80,7 @@ fn ambiguous_entry_proven_absent_allows_attempt_2() {
 #[test]
 fn entry_5xx_retries_once_with_incremented_attempt() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_market:ENTRY", Fault::Fail(http_503()), 1);
+    r.ex.on("place_market:ENTRY", Fault::service_unavailable(), 1);
     r.enter().unwrap();
     assert_eq!(r.events(ENTRY1), ["SUBMITTING", "REJECTED"]);
     assert_eq!(r.events("mc_a1b2c3d4e5f6_ENTRY_2"), ["SUBMITTING", "FILLED"]);
@@ -93,7 +92,7 @@ fn entry_5xx_retries_once_with_incremented_attempt() {
 #[test]
 fn fatal_entry_rejection_does_not_retry() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_market:ENTRY", Fault::Fail(api_err(-2019, ErrorClass::Fatal, "Margin is insufficient.")), 1);
+    r.ex.on("place_market:ENTRY", Fault::api_error(400, -2019, "Margin is insufficient."), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Failed);
     assert_eq!(r.sent_count("place_market:ENTRY"), 1);
@@ -123,11 +122,7 @@ fn assert_forced_close_and_halt(r: &Rig, cancel_label: &str) {
 #[test]
 fn f002_stop_rejected_forces_close_cancel_halt_exit_10() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on(
-        "place_conditional:STOP",
-        Fault::Fail(api_err(-2022, ErrorClass::Fatal, "ReduceOnly Order is rejected.")),
-        1,
-    );
+    r.ex.on("place_conditional:STOP", Fault::api_error(400, -2022, "ReduceOnly Order is rejected."), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Critical);
     assert_forced_close_and_halt(&r, "cancel_conditional:TP");
@@ -139,11 +134,7 @@ fn f002_stop_rejected_forces_close_cancel_halt_exit_10() {
 #[test]
 fn stop_would_trigger_2021_forces_close_and_halt() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on(
-        "place_conditional:STOP",
-        Fault::Fail(api_err(-2021, ErrorClass::Fatal, "Order would immediately trigger.")),
-        1,
-    );
+    r.ex.on("place_conditional:STOP", Fault::api_error(400, -2021, "Order would immediately trigger."), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Critical);
     assert_forced_close_and_halt(&r, "cancel_conditional:TP");
@@ -169,7 +160,7 @@ fn stop_ack_timeout_forces_close_and_cancels_the_late_stop() {
 #[test]
 fn tp_rejected_forces_close_cancels_stop_and_halts() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_conditional:TP", Fault::Fail(api_err(-4045, ErrorClass::Fatal, "Reach max stop order limit.")), 1);
+    r.ex.on("place_conditional:TP", Fault::api_error(400, -4045, "Reach max stop order limit."), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Critical);
     assert_forced_close_and_halt(&r, "cancel_conditional:STOP");
@@ -180,7 +171,7 @@ fn tp_rejected_forces_close_cancels_stop_and_halts() {
 #[test]
 fn stop_503_gets_exactly_one_retry_then_protects() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 1);
+    r.ex.on("place_conditional:STOP", Fault::service_unavailable(), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     assert_eq!(r.events(STOP1), ["SUBMITTING", "REJECTED"]);
@@ -196,7 +187,7 @@ fn stop_503_gets_exactly_one_retry_then_protects() {
 fn stop_retry_on_a_sequential_exchange_still_protects() {
     let mut r = Bot::new().planned_long().fake();
     r.ex.state.lock().unwrap().sequential = true;
-    r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 1);
+    r.ex.on("place_conditional:STOP", Fault::service_unavailable(), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     assert_eq!(r.events("mc_a1b2c3d4e5f6_STOP_2"), ["SUBMITTING", "ACKED"]);
@@ -212,7 +203,7 @@ fn stop_retry_on_a_sequential_exchange_still_protects() {
 fn a_filters_outage_after_the_fill_does_not_keep_the_stop_back() {
     let mut r = Bot::new().planned_long().fake();
     r.ex.on("filters", Fault::Delay(0), 1);
-    r.ex.on("filters", Fault::Fail(http_503()), 1000);
+    r.ex.on("filters", Fault::service_unavailable(), 1000);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
     assert_eq!(r.events(STOP1), ["SUBMITTING", "ACKED"]);
@@ -226,7 +217,7 @@ fn a_filters_outage_after_the_fill_does_not_keep_the_stop_back() {
 #[test]
 fn stop_retry_that_fails_again_forces_close() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 2);
+    r.ex.on("place_conditional:STOP", Fault::service_unavailable(), 2);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Critical);
     assert_eq!(r.sent_count("place_conditional:STOP"), 2);
@@ -239,7 +230,7 @@ fn stop_retry_that_fails_again_forces_close() {
 #[test]
 fn stop_ambiguous_found_by_lookup_is_not_resent() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_conditional:STOP", Fault::ExecuteThenFail(timeout_err()), 1);
+    r.ex.on("place_conditional:STOP", Fault::ExecuteThenDrop, 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok);
     assert_eq!(r.sent_count("place_conditional:STOP"), 1);
@@ -253,7 +244,7 @@ fn stop_ambiguous_found_by_lookup_is_not_resent() {
 #[test]
 fn f004_partial_fill_completed_protection_resized() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_market:ENTRY", Fault::PartialFill(dec!(0.004)), 1);
+    r.ex.on("place_market:ENTRY", Fault::partial(dec!(0.004)), 1);
     r.ex.on("query_order:ENTRY", Fault::CompletePartial, 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Ok, "{:?}", rep.lines);
@@ -273,7 +264,7 @@ fn f004_partial_fill_completed_protection_resized() {
 #[test]
 fn f004_partial_fill_timed_out_is_cancelled_and_closed() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_market:ENTRY", Fault::PartialFill(dec!(0.004)), 1);
+    r.ex.on("place_market:ENTRY", Fault::partial(dec!(0.004)), 1);
     let rep = r.enter().unwrap();
     assert_eq!(rep.exit, ExitCode::Failed);
     let sent = r.ex.sent();
@@ -318,8 +309,8 @@ fn preflight_fixes_margin_and_leverage_when_flat() {
     let mut r = Bot::new().planned_long().fake();
     {
         let mut s = r.ex.state.lock().unwrap();
-        s.settings.isolated = false;
-        s.settings.leverage = 20;
+        s.book.isolated = false;
+        s.book.leverage = 20;
     }
     r.enter().unwrap();
     let mut sent = r.ex.sent();
@@ -385,7 +376,7 @@ fn regime_exit_cancels_protection_then_closes_and_records_reason() {
 fn f005_outage_during_close_retries_then_halts_exit_10() {
     let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
-    r.ex.on("place_market:CLOSE", Fault::Fail(http_503()), 1000);
+    r.ex.on("place_market:CLOSE", Fault::service_unavailable(), 1000);
     let rep = r.exit(&mcbot::core::position::ExitReason::Manual).unwrap();
     assert_eq!(rep.exit, ExitCode::Critical);
     let closes = r.sent_count("place_market:CLOSE");
@@ -445,7 +436,7 @@ fn protect_resizes_undersized_protection() {
 #[test]
 fn every_interaction_is_journaled_and_chain_verifies() {
     let mut r = Bot::new().planned_long().fake();
-    r.ex.on("place_conditional:STOP", Fault::Fail(http_503()), 1);
+    r.ex.on("place_conditional:STOP", Fault::service_unavailable(), 1);
     r.enter().unwrap();
     let n_sent = r.ex.sent().len() as i64;
     let submitting = r.count("SELECT count(*) FROM order_event WHERE event = 'SUBMITTING'");

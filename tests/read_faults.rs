@@ -8,8 +8,10 @@
 //! failure; F-005 exchange outage).
 
 use crate::support::bot::Bot;
-use crate::support::mock_binance::{unreadable_bodies, Action, READS};
+use crate::support::fault::Fault;
+use crate::support::mock_binance::{unreadable_bodies, READS};
 use crate::support::scenario::{cid, Scenario, ALGO, ORDER};
+use mcbot::exchange::paper::db::kind_str;
 use rust_decimal_macros::dec;
 
 /// Faulted for ever: more matches than any command can make.
@@ -21,10 +23,7 @@ const MAX_RETRIES: usize = 12;
 fn naked_stop() -> Scenario {
     let s = Scenario::new();
     s.run(&["enter"]).code(0);
-    let mut st = s.mock.state();
-    let stop = st.algos.iter_mut().find(|a| a.order_type == "STOP_MARKET").unwrap();
-    stop.status = "CANCELED";
-    drop(st);
+    s.mock.cancel_algos(|a| kind_str(a.kind) == "STOP_MARKET");
     // The faulted run starts without the offset `enter` kept, so it reads `/fapi/v1/time` too.
     s.store().conn().execute("DELETE FROM clock_sync", []).unwrap();
     s
@@ -59,7 +58,7 @@ fn once(path: &str) {
         let why = format!("{path} answered {body:?} once (case {i})");
         let s = naked_stop();
         let from = s.mock.request_count();
-        s.mock.on("GET", path, None, Action::ok_body(body), 1);
+        s.mock.on("GET", path, None, Fault::ok_body(body), 1);
         let out = s.run(&["reconcile"]);
         assert_eq!(out.code, 0, "{why}\n{}\n{}", out.stdout, out.stderr);
         assert!(hits(&s, path, from) >= 1, "{why}: the read was made");
@@ -77,7 +76,7 @@ fn forever(path: &str, seed: usize) {
     let why = format!("{path} answered {body:?} on every try (seed {seed})");
     let s = naked_stop();
     let from = s.mock.request_count();
-    s.mock.on("GET", path, None, Action::ok_body(body), FOREVER);
+    s.mock.on("GET", path, None, Fault::ok_body(body), FOREVER);
     let out = s.run(&["reconcile"]);
     let text = format!("{}\n{}", out.stdout, out.stderr);
     // Bounded: the first try of each read plus the command's retries, never more.
@@ -161,8 +160,8 @@ fn unreadable_for_ever_sweep_seed_2() {
 fn unprotectable_position_behind_an_unreadable_read_is_closed_and_halted() {
     let s = naked_stop();
     let from = s.mock.request_count();
-    s.mock.on("GET", "/fapi/v1/openAlgoOrders", None, Action::ok_body("null"), FOREVER);
-    s.mock.on("POST", ALGO, Some("STOP"), Action::service_unavailable(), FOREVER);
+    s.mock.on("GET", "/fapi/v1/openAlgoOrders", None, Fault::ok_body("null"), FOREVER);
+    s.mock.on("POST", ALGO, Some("STOP"), Fault::service_unavailable(), FOREVER);
     let out = s.run(&["reconcile"]);
     assert_eq!(out.code, 10, "{}\n{}", out.stdout, out.stderr);
     let writes = s.mock.writes_since(from);
@@ -193,7 +192,7 @@ fn unprotectable_position_behind_an_unreadable_read_is_closed_and_halted() {
 fn tick_behind_an_unreadable_read_protects_once_and_enters_nothing() {
     let s = naked_stop();
     let from = s.mock.request_count();
-    s.mock.on("GET", "/fapi/v1/openAlgoOrders", None, Action::ok_body(""), FOREVER);
+    s.mock.on("GET", "/fapi/v1/openAlgoOrders", None, Fault::ok_body(""), FOREVER);
     let out = s.run(&["tick"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let j = out.json();
@@ -215,7 +214,7 @@ fn every_read_503_is_bounded_and_sends_nothing() {
     s.run(&["enter"]).code(0);
     let from = s.mock.request_count();
     for path in READS.iter().chain(&["/fapi/v1/algoOrder", "/fapi/v1/order"]) {
-        s.mock.on("GET", path, None, Action::service_unavailable(), FOREVER);
+        s.mock.on("GET", path, None, Fault::service_unavailable(), FOREVER);
     }
     for cmd in ["reconcile", "tick"] {
         let mark = s.mock.request_count();
@@ -253,7 +252,7 @@ fn measure_unreachable_exchange() {
         s.run(&["enter"]).code(0);
         if target == "503" {
             for path in READS.iter().chain(&["/fapi/v1/algoOrder", "/fapi/v1/order", "/fapi/v1/klines"]) {
-                s.mock.on("GET", path, None, Action::service_unavailable(), FOREVER);
+                s.mock.on("GET", path, None, Fault::service_unavailable(), FOREVER);
             }
         } else {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

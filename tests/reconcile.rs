@@ -3,7 +3,8 @@
 //! reconciled, deterministic state.
 
 use crate::support::bot::Bot;
-use crate::support::fake_exchange::{api_err, CrashingExchange, FakeExchange, Fault};
+use crate::support::fake_exchange::{CrashingExchange, FakeExchange};
+use crate::support::fault::Fault;
 use crate::support::rig::{Rig, T0};
 use crate::support::steps;
 use mcbot::clock::Clock;
@@ -54,15 +55,7 @@ fn restart_with_naked_position_whose_stop_fails_closes_and_halts() {
     let mut r = Bot::new().planned_long().fake();
     r.enter().unwrap();
     cancel_all_on_exchange(&r.ex);
-    r.ex.on(
-        "place_conditional:STOP",
-        crate::support::fake_exchange::Fault::Fail(api_err(
-            -2021,
-            ErrorClass::Fatal,
-            "Order would immediately trigger.",
-        )),
-        5,
-    );
+    r.ex.on("place_conditional:STOP", Fault::api_error(400, -2021, "Order would immediately trigger."), 5);
     let rep = reconcile(&mut r);
     assert_eq!(rep.exit, ExitCode::Critical);
     assert_eq!(r.ex.position(), Decimal::ZERO);
@@ -264,7 +257,7 @@ fn crash_between_every_pair_of_exchange_calls_of_enter_recovers() {
 #[test]
 fn crash_at_every_call_of_a_partial_fill_resize_recovers() {
     crash_sweep(&|r| {
-        r.ex.on("place_market:ENTRY", Fault::PartialFill(dec!(0.004)), 1);
+        r.ex.on("place_market:ENTRY", Fault::partial(dec!(0.004)), 1);
         r.ex.on("query_order:ENTRY", Fault::CompletePartial, 1);
     });
 }

@@ -3,7 +3,8 @@
 //! Delivered to the 127.0.0.1 receiver of `tests/alerts.rs`.
 
 use crate::alerts::Receiver;
-use crate::support::mock_binance::{Action, API_KEY, API_SECRET};
+use crate::support::fault::Fault;
+use crate::support::mock_binance::{API_KEY, API_SECRET};
 use crate::support::scenario::Scenario;
 use crate::support::{TestEnv, BASE_CONFIG};
 use serde_json::Value;
@@ -56,7 +57,7 @@ fn the_same_command_failing_3_runs_in_a_row_warns_once() {
     let s = Scenario::new();
     let text = std::fs::read_to_string(s.env.config_path()).unwrap();
     s.env.write_config(&webhook_config(&text));
-    s.mock.on("GET", "/fapi/v3/positionRisk", None, Action::api_error(400, -1000, "An unknown error occurred."), 100);
+    s.mock.on("GET", "/fapi/v3/positionRisk", None, Fault::api_error(400, -1000, "An unknown error occurred."), 100);
     let url = rx.url("/hook");
     let vars = [("T_WEBHOOK", url.as_str()), ("MCBOT_API_KEY", API_KEY), ("MCBOT_API_SECRET", API_SECRET)];
     let mut warnings_after = Vec::new();

@@ -4,9 +4,11 @@
 //! Seed 000 AC5: every exit has an auditable reason, and here also its PnL.
 
 use crate::support::bot::Bot;
-use crate::support::mock_binance::{Action, SYMBOL};
+use crate::support::fault::Fault;
+use crate::support::mock_binance::SYMBOL;
 use crate::support::scenario::{cid, Scenario, PLAN};
 use crate::support::TestEnv;
+use mcbot::exchange::ConditionalStatus;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::Value;
@@ -156,7 +158,7 @@ fn funding_settled_while_held_is_on_the_row_and_in_net_pnl() {
 fn funding_the_exchange_does_not_tell_stays_unknown() {
     let s = Scenario::new();
     s.run(&["enter"]).code(0);
-    s.mock.on("GET", "/fapi/v1/income", None, Action::api_error(400, -1000, "An unknown error occurred."), 100);
+    s.mock.on("GET", "/fapi/v1/income", None, Fault::api_error(400, -1000, "An unknown error occurred."), 100);
     s.mock.set_mark(dec!(40300));
     s.run(&["exit"]).code(0);
     assert_eq!(s.mock.position(), Decimal::ZERO, "closed all the same");
@@ -180,9 +182,10 @@ fn a_stop_filled_while_down_exits_at_the_exchange_fill_time() {
     let filled_at = start + 1;
     {
         let mut st = s.mock.state();
-        let stop = st.algos.iter_mut().find(|a| a.client_id == cid("STOP", 1)).expect("the STOP");
-        assert_eq!(stop.status, "FINISHED");
-        stop.update_time = filled_at;
+        let i = st.book.cond_by_client(&cid("STOP", 1)).expect("the STOP");
+        let stop = &mut st.book.conds[i];
+        assert_eq!(stop.status, ConditionalStatus::Finished);
+        stop.update_ms = filled_at;
         st.funding.push((filled_at, dec!(-0.02))); // settled with the fill: inclusive
     }
     s.run(&["reconcile"]).code(0);
@@ -210,8 +213,8 @@ fn an_exchange_fill_time_ahead_of_our_clock_is_kept_within_reason() {
         let filled_at = crate::support::mock_binance::now_ms() + ahead;
         {
             let mut st = s.mock.state();
-            let stop = st.algos.iter_mut().find(|a| a.client_id == cid("STOP", 1)).expect("the STOP");
-            stop.update_time = filled_at;
+            let i = st.book.cond_by_client(&cid("STOP", 1)).expect("the STOP");
+            st.book.conds[i].update_ms = filled_at;
         }
         s.run(&["reconcile"]).code(0);
         let v = s.run(&["trades"]).json();
@@ -263,7 +266,7 @@ fn a_forced_close_is_a_trade_row_with_its_fees() {
         "POST",
         "/fapi/v1/algoOrder",
         Some("STOP"),
-        Action::api_error(400, -4045, "Reach max stop order limit."),
+        Fault::api_error(400, -4045, "Reach max stop order limit."),
         1,
     );
     s.run(&["enter"]).code(10);
@@ -363,7 +366,7 @@ fn status_and_metrics_show_balance_unrealised_and_realised_pnl() {
     // `evaluate` reads balance and mark (it may record a regime exit; only `exit`/`tick` act on it).
     s.run(&["evaluate"]).code(0);
     let st = s.run(&["status"]).json();
-    let balance = s.mock.state().balance;
+    let balance = s.mock.state().book.balance;
     assert_eq!(d(&st["balance"]["usdt"]), balance, "{st}");
     assert_eq!(d(&st["unrealized_pnl"]["mark_price"]), dec!(40200));
     assert_eq!(d(&st["unrealized_pnl"]["usdt"]), dec!(2), "(40200 − 40000) × 0.010");

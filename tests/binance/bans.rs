@@ -3,7 +3,8 @@
 //! even the clock sync) with exit 2, which the systemd unit does not restart on, saying until when.
 
 use crate::support::bot::Bot;
-use crate::support::mock_binance::{now_ms, Action, MockBinance, API_KEY, API_SECRET};
+use crate::support::fault::Fault;
+use crate::support::mock_binance::{now_ms, MockBinance, API_KEY, API_SECRET};
 use crate::support::TestEnv;
 
 fn setup() -> (TestEnv, MockBinance) {
@@ -20,7 +21,7 @@ fn a_418_ban_is_persisted_and_the_next_run_sends_nothing_until_it_passes() {
     let (env, mock) = setup();
     let until = now_ms() + 600_000;
     let body = format!(r#"{{"code":-1003,"msg":"Way too many requests; IP banned until {until}."}}"#);
-    mock.on("GET", "/fapi/v3/positionRisk", None, Action::Reject { status: 418, body }, 100);
+    mock.on("GET", "/fapi/v3/positionRisk", None, Fault::Refuse { status: 418, body }, 100);
     let first = run(&env, &["--json", "reconcile"]);
     assert_ne!(first.code, 0, "{first:?}");
     let file = env.path().join("state/mcbot.db.binance-limits.json");

@@ -5,7 +5,7 @@
 //! STOP) and AC3 (every failure ends in a safe close or a HALT) must hold without the journal.
 
 use super::*;
-use crate::support::mock_binance::Hook;
+use crate::support::fault::Hook;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
@@ -16,9 +16,9 @@ struct Unwritable {
 
 impl Unwritable {
     /// The hook that makes every later file write of the process fail (EFBIG, as for a full disk).
-    fn cut_off(&self) -> Action {
+    fn cut_off(&self) -> Fault {
         let pid = Arc::clone(&self.pid);
-        Action::Hook(Hook(Arc::new(move || {
+        Fault::Hook(Hook(Arc::new(move || {
             if let Some(p) = rustix::process::Pid::from_raw(pid.load(Ordering::SeqCst)) {
                 let none = rustix::process::Rlimit { current: Some(0), maximum: Some(0) };
                 let _ = rustix::process::prlimit(Some(p), rustix::process::Resource::Fsize, none);
@@ -54,7 +54,7 @@ fn unwritable() -> Unwritable {
 /// The open protective orders on the exchange, as `ROLE@trigger qty`.
 fn working(s: &Scenario) -> Vec<String> {
     let mut v: Vec<String> =
-        s.mock.open_algos().iter().map(|a| format!("{}@{} {}", a.client_id, a.trigger_price, a.qty)).collect();
+        s.mock.open_algos().iter().map(|a| format!("{}@{} {}", a.client_id, a.trigger, a.qty)).collect();
     v.sort();
     v
 }
@@ -108,7 +108,7 @@ fn disk_full_and_a_refused_stop_close_the_fill_without_the_journal() {
     let s = Scenario::new();
     let u = unwritable();
     s.mock.on("POST", ORDER, Some("ENTRY"), u.cut_off(), 1);
-    s.mock.on("POST", ALGO, Some("STOP"), Action::api_error(400, -2021, "Order would immediately trigger."), 2);
+    s.mock.on("POST", ALGO, Some("STOP"), Fault::api_error(400, -2021, "Order would immediately trigger."), 2);
     let out = u.run(&s, &["enter"]);
     out.code(10);
     let j = out.json();
@@ -176,8 +176,8 @@ fn a_full_disk_with_nothing_exposed_sends_no_entry_and_exits_2() {
 /// never a second ENTRY and never a duplicate protective order, and the command exits 10.
 #[test]
 fn a_write_failure_at_every_request_after_the_entry_ends_protected() {
-    let partial = Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: None };
-    let cases: Vec<(&str, &str, Option<&str>, Option<Action>)> = vec![
+    let partial = Fault::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: None };
+    let cases: Vec<(&str, &str, Option<&str>, Option<Fault>)> = vec![
         ("POST", ORDER, Some("ENTRY"), None),
         ("POST", ALGO, Some("STOP"), None),
         ("POST", ALGO, Some("TP"), None),

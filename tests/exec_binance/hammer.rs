@@ -9,7 +9,7 @@
 //! check outside the intent's transaction is caught within a few rounds.
 
 use super::*;
-use crate::support::mock_binance::Hook;
+use crate::support::fault::Hook;
 use std::sync::{mpsc, Arc, Mutex};
 
 /// A tiny seeded generator (xorshift): the same delays on every run of the test.
@@ -44,7 +44,7 @@ fn a_halt_at_any_moment_of_enter_never_lets_an_entry_intent_follow_it() {
             "GET",
             "/fapi/v1/premiumIndex",
             None,
-            Action::Hook(Hook(Arc::new(move || {
+            Fault::Hook(Hook(Arc::new(move || {
                 let mut c = halt();
                 let tx = lock_sender(&tx);
                 std::thread::spawn(move || {

@@ -24,8 +24,8 @@ fn a_lost_db_under_a_naked_own_position_adopts_and_protects_it_from_the_order_hi
     let history = reqs.iter().skip(mark).position(|r| r.path == "/fapi/v1/allOrders").expect("history read") + mark;
     let stop = s.at("POST", ALGO, &cid("STOP", 1));
     s.before(history, stop);
-    assert!(s.mock.open_algos().iter().any(|a| a.order_type == "STOP_MARKET" && a.qty == dec!(0.010)));
-    assert!(s.mock.open_algos().iter().any(|a| a.order_type == "TAKE_PROFIT_MARKET" && a.qty == dec!(0.010)));
+    assert!(s.mock.open_algos().iter().any(|a| kind_str(a.kind) == "STOP_MARKET" && a.qty == dec!(0.010)));
+    assert!(s.mock.open_algos().iter().any(|a| kind_str(a.kind) == "TAKE_PROFIT_MARKET" && a.qty == dec!(0.010)));
     let (state, qty, _) = s.position();
     assert_eq!((state.as_str(), qty.as_str()), ("OPEN", "0.010"));
     assert!(s.audit().contains(&"WARN:position_adopted".to_string()), "{:?}", s.audit());

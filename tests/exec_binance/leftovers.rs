@@ -24,11 +24,11 @@ fn status_lists_resize_leftovers_and_reconcile_cancels_them() {
         "POST",
         ORDER,
         Some("ENTRY"),
-        Action::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: None },
+        Fault::PartialFill { qty: dec!(0.004), complete_after_ms: Some(300), rest_price: None },
         1,
     );
     // The cancels of the small legs fail while enter runs: they stay working.
-    s.mock.on("DELETE", ALGO, None, Action::service_unavailable(), 8);
+    s.mock.on("DELETE", ALGO, None, Fault::service_unavailable(), 8);
     let out = s.run(&["enter"]);
     assert!(matches!(out.code, 0 | 1), "{}", out.stdout);
     s.mock.clear_faults();

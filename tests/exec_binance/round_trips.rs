@@ -145,8 +145,8 @@ fn a_fresh_account_gets_margin_type_and_leverage_at_once() {
     let s = Scenario::new();
     {
         let mut st = s.mock.state();
-        st.isolated = false;
-        st.leverage = 20;
+        st.book.isolated = false;
+        st.book.leverage = 20;
     }
     s.mock.set_latency_ms(150);
     s.run(&["enter"]).code(0);
@@ -162,7 +162,7 @@ fn a_fresh_account_gets_margin_type_and_leverage_at_once() {
     let entry = s.request("POST", ORDER, &cid("ENTRY", 1));
     assert!(margin.seq.max(lever.seq) < entry.seq, "{}", lines(&reqs));
     let st = s.mock.state();
-    assert!(st.isolated && st.leverage == 1);
+    assert!(st.book.isolated && st.book.leverage == 1);
     drop(st);
     s.finish();
 }
@@ -171,7 +171,7 @@ fn a_fresh_account_gets_margin_type_and_leverage_at_once() {
 #[test]
 fn only_the_setting_that_differs_is_sent() {
     let s = Scenario::new();
-    s.mock.state().leverage = 20;
+    s.mock.state().book.leverage = 20;
     s.run(&["enter"]).code(0);
     let writes = s.mock.writes();
     assert_eq!(writes[0], "POST /fapi/v1/leverage", "{writes:?}");

@@ -9,19 +9,19 @@
 use super::*;
 
 /// The answers that are not answers, rotated over the positions so every kind meets many.
-fn not_an_answer(i: usize) -> (&'static str, Action) {
+fn not_an_answer(i: usize) -> (&'static str, Fault) {
     match i % 5 {
         0 => (
             "unknown code -1199",
-            Action::ExecuteThen {
+            Fault::ExecuteThen {
                 status: 400,
                 body: r#"{"code":-1199,"msg":"An unexpected new error occurred."}"#.into(),
             },
         ),
-        1 => ("truncated JSON", Action::ExecuteThen { status: 200, body: r#"{"orderId":12"#.into() }),
-        2 => ("empty 200", Action::ExecuteThen { status: 200, body: String::new() }),
-        3 => ("-1199 not executed", Action::api_error(400, -1199, "An unexpected new error occurred.")),
-        _ => ("no answer", Action::ExecuteThenDrop),
+        1 => ("truncated JSON", Fault::ExecuteThen { status: 200, body: r#"{"orderId":12"#.into() }),
+        2 => ("empty 200", Fault::ExecuteThen { status: 200, body: String::new() }),
+        3 => ("-1199 not executed", Fault::api_error(400, -1199, "An unexpected new error occurred.")),
+        _ => ("no answer", Fault::ExecuteThenDrop),
     }
 }
 
@@ -53,7 +53,7 @@ fn assert_safe(s: &Scenario, case: &str) {
     let pos = s.mock.position();
     assert!(pos.abs() <= dec!(0.010), "{case}: position {pos} larger than the plan (a second ENTRY filled)");
     if !pos.is_zero() {
-        let covered = s.mock.open_algos().iter().any(|a| a.order_type == "STOP_MARKET" && a.qty >= pos.abs());
+        let covered = s.mock.open_algos().iter().any(|a| kind_str(a.kind) == "STOP_MARKET" && a.qty >= pos.abs());
         assert!(covered, "{case}: position {pos} without a covering STOP: {:?}", s.mock.open_algos());
     }
     // `status` agrees with the exchange: the position it shows, and a working STOP for it.

@@ -1,10 +1,12 @@
 //! A scripted in-process exchange for shell tests of `exec`: the paper exchange's matching engine
 //! (`paper::book`: fills, reduce-only caps and -2022, -2021 for stops on the wrong side, -4116,
-//! triggers, partial fills) at a mark the test sets, with a log of every call and faults injected
-//! per call label. No DB: the test moves the mark and the clock. For `evaluate`, it can serve a
+//! triggers, partial fills, margin type and leverage) at a mark the test sets, with a log of every
+//! call and faults injected per call label, in the vocabulary the HTTP mock shares
+//! (`super::fault::Fault`; refusals become the port errors the Binance adapter would make). No DB: the test moves the mark and the clock. For `evaluate`, it can serve a
 //! candle list instead ([`FakeExchange::with_candles`]): klines as Binance serves them, the mark
 //! from the newest opened candle.
 
+use super::fault::{answer_error, lost_answer, Fault};
 use mcbot::clock::{Clock, ManualClock};
 use mcbot::core::candle::Candle;
 use mcbot::core::money::SymbolFilters;
@@ -17,21 +19,6 @@ use rust_decimal_macros::dec;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// What to do to a matching call.
-#[derive(Debug, Clone)]
-pub enum Fault {
-    /// Fail without executing.
-    Fail(ExchangeError),
-    /// Execute, then fail (a lost acknowledgement).
-    ExecuteThenFail(ExchangeError),
-    /// Take this long (advances the manual clock) and then behave normally.
-    Delay(i64),
-    /// ENTRY fills only this quantity and stays PARTIALLY_FILLED.
-    PartialFill(Decimal),
-    /// On a query: the partially filled order completes first (the rest fills at the mark).
-    CompletePartial,
-}
-
 /// Shared mutable state of the fake: the book, and what the script controls around it.
 #[derive(Debug)]
 pub struct FakeState {
@@ -39,8 +26,6 @@ pub struct FakeState {
     pub mark: Decimal,
     pub calls: Vec<String>,
     pub faults: Vec<(String, Fault, usize)>,
-    /// Margin type and leverage as the account reports them (the book trades at its own leverage).
-    pub settings: AccountSettings,
     /// Every candle the exchange will ever have (`with_candles`); `klines` serves those opened.
     pub candles: Vec<Candle>,
     pub funding_rate: Decimal,
@@ -52,19 +37,6 @@ pub struct FakeExchange {
     pub state: Mutex<FakeState>,
     pub clock: ManualClock,
     pub filters: SymbolFilters,
-}
-
-/// A Binance-style refusal: the code for transcripts, and the port kind the Binance adapter maps
-/// it to (what `exec/` acts on).
-pub fn api_err(code: i64, class: ErrorClass, msg: &str) -> ExchangeError {
-    ExchangeError::new(ExchangeErrorKind::Api { code }, class, msg)
-        .with_refusal(mcbot::exchange::binance::codes::refusal_of_code(code))
-}
-pub fn timeout_err() -> ExchangeError {
-    ExchangeError::new(ExchangeErrorKind::Transport { sent: true }, ErrorClass::Ambiguous, "timed out after send")
-}
-pub fn http_503() -> ExchangeError {
-    ExchangeError::new(ExchangeErrorKind::Http { status: 503 }, ErrorClass::Retryable, "Service Unavailable")
 }
 
 const SYMBOL: &str = "BTCUSDT";
@@ -81,7 +53,6 @@ impl FakeExchange {
                 mark,
                 calls: vec![],
                 faults: vec![],
-                settings: AccountSettings { isolated: true, leverage: 1, dual_side: false },
                 candles: vec![],
                 funding_rate: dec!(0.0001),
                 sequential: false,
@@ -106,12 +77,8 @@ impl FakeExchange {
     }
     /// Every later call labelled `what` fails with a 503 naming it (not executed).
     pub fn fail_read(&self, what: &str) {
-        let e = ExchangeError::new(
-            ExchangeErrorKind::Http { status: 503 },
-            ErrorClass::Retryable,
-            format!("{what} unavailable"),
-        );
-        self.on(what, Fault::Fail(e), usize::MAX);
+        let body = format!("Service Unavailable: {what} unavailable");
+        self.on(what, Fault::Refuse { status: 503, body }, usize::MAX);
     }
     /// Injects `fault` into the next `times` calls whose label starts with `label`.
     pub fn on(&self, label: &str, fault: Fault, times: usize) {
@@ -159,27 +126,49 @@ impl FakeExchange {
         let f = s.faults[idx].1.clone();
         drop(s);
         if let Fault::Delay(ms) = f {
-            self.clock.advance_ms(ms);
+            self.clock.advance_ms(i64::try_from(ms).unwrap_or(i64::MAX));
         }
         Some(f)
     }
 
-    /// A read: the label's `Fail` fault, else `read` over the state.
+    /// A read: `read` over the state, under the label's fault.
     fn read<T>(&self, label: &str, read: impl FnOnce(&mut FakeState) -> T) -> ExResult<T> {
-        if let Some(Fault::Fail(e)) = self.begin(label) {
-            return Err(e);
-        }
-        Ok(read(&mut self.state.lock().unwrap()))
+        let fault = self.begin(label);
+        self.apply(fault, false, |s| Ok(read(s)))
     }
 
-    /// A write: `Fail` before it, `ExecuteThenFail` after it, else its answer.
-    fn write<T>(&self, fault: Option<Fault>, write: impl FnOnce(&mut FakeState) -> ExResult<T>) -> ExResult<T> {
-        if let Some(Fault::Fail(e)) = fault {
-            return Err(e);
+    /// Runs `call` under `fault`: a refusal or a lost request before it; after it, an error answer,
+    /// a lost answer, a move of the mark or the hook. `PartialFill` and `CompletePartial` are the
+    /// caller's (they change what the call does).
+    fn apply<T>(
+        &self,
+        fault: Option<Fault>,
+        write: bool,
+        call: impl FnOnce(&mut FakeState) -> ExResult<T>,
+    ) -> ExResult<T> {
+        match &fault {
+            Some(Fault::Refuse { status, body }) => return Err(answer_error(*status, body, write)),
+            Some(Fault::Drop) => return Err(lost_answer()),
+            Some(Fault::WithoutPrice) => panic!("Fault::WithoutPrice is a wire shape: script it on the HTTP mock"),
+            Some(
+                Fault::PartialFill { complete_after_ms: Some(_), .. } | Fault::PartialFill { rest_price: Some(_), .. },
+            ) => {
+                panic!("the fake has no clock-driven completion: use Fault::partial and Fault::CompletePartial")
+            }
+            _ => {}
         }
-        let answer = write(&mut self.state.lock().unwrap())?;
+        let answer = call(&mut self.state.lock().unwrap())?;
         match fault {
-            Some(Fault::ExecuteThenFail(e)) => Err(e),
+            Some(Fault::ExecuteThen { status, body }) => Err(answer_error(status, &body, write)),
+            Some(Fault::ExecuteThenDrop) => Err(lost_answer()),
+            Some(Fault::MoveMarkAfter(m)) => {
+                self.move_mark_and_trigger(m);
+                Ok(answer)
+            }
+            Some(Fault::Hook(h)) => {
+                (h.0)();
+                Ok(answer)
+            }
             _ => Ok(answer),
         }
     }
@@ -243,11 +232,11 @@ impl Exchange for FakeExchange {
     fn place_market(&self, req: &MarketOrderRequest) -> ExResult<ExOrder> {
         let fault = self.begin(&format!("place_market:{}", role_of(&req.client_id)));
         let partial = match fault {
-            Some(Fault::PartialFill(q)) => Some((q, None)),
+            Some(Fault::PartialFill { qty, .. }) => Some((qty, None)),
             _ => None,
         };
         let now = self.clock.now_ms();
-        self.write(fault, |s| {
+        self.apply(fault, true, |s| {
             let (i, _) = s.book.place_market(req, &self.filters, s.mark, now, partial)?;
             Ok(ex_order(&req.symbol, &s.book.orders[i], ENDPOINT, &Req::order(&req.symbol, &req.client_id)))
         })
@@ -255,7 +244,7 @@ impl Exchange for FakeExchange {
     fn place_conditional(&self, req: &ConditionalOrderRequest) -> ExResult<ExConditional> {
         let fault = self.begin(&format!("place_conditional:{}", role_of(&req.client_id)));
         let now = self.clock.now_ms();
-        self.write(fault, |s| {
+        self.apply(fault, true, |s| {
             let i = s.book.place_conditional(req, &self.filters, s.mark, now)?;
             Ok(ex_conditional(&req.symbol, &s.book.conds[i], ENDPOINT, &Req::algo(&req.symbol, &req.client_id)))
         })
@@ -267,17 +256,16 @@ impl Exchange for FakeExchange {
             return Ok(None);
         }
         let fault = self.begin(&format!("query_order:{}", role_of(client_id)));
-        if let Some(Fault::Fail(e)) = fault {
-            return Err(e);
-        }
+        let complete = matches!(fault, Some(Fault::CompletePartial));
         let now = self.clock.now_ms();
-        let mut s = self.state.lock().unwrap();
-        let i = s.book.order_by_client(client_id);
-        if let (Some(Fault::CompletePartial), Some(i)) = (fault, i) {
-            let mark = s.mark;
-            s.book.complete_partial(i, now, mark);
-        }
-        Ok(i.map(|i| ex_order(symbol, &s.book.orders[i], ENDPOINT, &Req::order(symbol, client_id))))
+        self.apply(fault, false, |s| {
+            let i = s.book.order_by_client(client_id);
+            if let (true, Some(i)) = (complete, i) {
+                let mark = s.mark;
+                s.book.complete_partial(i, now, mark);
+            }
+            Ok(i.map(|i| ex_order(symbol, &s.book.orders[i], ENDPOINT, &Req::order(symbol, client_id))))
+        })
     }
     fn query_conditional(&self, symbol: &str, client_id: &str) -> ExResult<Option<ExConditional>> {
         self.read(&format!("query_conditional:{}", role_of(client_id)), |s| {
@@ -304,29 +292,32 @@ impl Exchange for FakeExchange {
         })
     }
     fn account_settings(&self, _symbol: &str) -> ExResult<AccountSettings> {
-        self.begin("account_settings");
-        Ok(self.state.lock().unwrap().settings.clone())
+        self.read("account_settings", |s| AccountSettings {
+            isolated: s.book.isolated,
+            leverage: s.book.leverage,
+            dual_side: false,
+        })
     }
     fn set_isolated_margin(&self, _symbol: &str) -> ExResult<()> {
-        self.begin("set_isolated_margin");
-        self.state.lock().unwrap().settings.isolated = true;
-        Ok(())
+        let fault = self.begin("set_isolated_margin");
+        // -4046 (already isolated) is success, as in the Binance adapter.
+        self.apply(fault, true, |s| match s.book.set_margin_type(true) {
+            Err(e) if e.class == ErrorClass::IdempotentSafe => Ok(()),
+            r => r,
+        })
     }
     fn set_leverage(&self, _symbol: &str, leverage: u32) -> ExResult<()> {
-        self.begin("set_leverage");
-        let mut s = self.state.lock().unwrap();
-        s.settings.leverage = leverage;
-        s.book.set_leverage(leverage);
-        Ok(())
+        let fault = self.begin("set_leverage");
+        self.apply(fault, true, |s| s.book.set_leverage(leverage))
     }
     fn wallet_balance(&self, _asset: &str) -> ExResult<Decimal> {
         self.read("wallet_balance", |s| s.book.balance)
     }
     fn order_fills(&self, _symbol: &str, order_id: &str, _placed_ms: i64) -> ExResult<Vec<Fill>> {
-        self.begin("order_fills");
-        let s = self.state.lock().unwrap();
-        let i = order_id.parse().ok().and_then(|id| s.book.order_by_id(id));
-        Ok(i.map(|i| s.book.orders[i].fills.clone()).unwrap_or_default())
+        self.read("order_fills", |s| {
+            let i = order_id.parse().ok().and_then(|id| s.book.order_by_id(id));
+            i.map(|i| s.book.orders[i].fills.clone()).unwrap_or_default()
+        })
     }
 }
 

@@ -3,26 +3,35 @@
 //!
 //! * Wire format: every endpoint the adapter uses (`src/exchange/binance/endpoints.rs`), with the
 //!   field names and JSON types of the real answers (`tests/fixtures/binance/`, BINANCE.md §4).
-//! * Binance-like rules: MARKET fills at the mark; `reduceOnly` caps at the position and is refused
-//!   with -2022 when flat (or on the wrong side); a STOP/TP that would trigger at once is -2021;
-//!   a client id already open is -4116; unknown orders are -2013 (look-up) / -2011 (cancel);
-//!   conditional types on `/fapi/v1/order` are -4120. Signed requests are checked like Binance
-//!   does: `X-MBX-APIKEY` (-2015), the HMAC over the exact query (-1022), timestamp vs
-//!   recvWindow (-1021).
+//! * The exchange behind the wire is the paper exchange's matching engine, `paper::book::Book`
+//!   (the one `sim`, the paper exchange and the in-process fake run): MARKET fills at the mark,
+//!   reduce-only caps and -2022, -2021 for a STOP/TP that would trigger, -4116 for an open client
+//!   id, -2019 margin, the symbol filters, triggers (a conditional order with nothing left to
+//!   reduce is REJECTED), partial fills, margin type and leverage (-4046/-4047/-4048, -4028,
+//!   -4161). The mock adds what only the wire has: parameter parsing (-1102, -1116, -4120 for
+//!   conditional types on `/fapi/v1/order`), -2013 (look-up) / -2011 (cancel) for unknown orders,
+//!   Binance-shaped JSON (ids offset for realism), and the signed-request checks: `X-MBX-APIKEY`
+//!   (-2015), the HMAC over the exact query (-1022), timestamp vs recvWindow (-1021).
 //! * A fault script per endpoint and order role (parsed from the client id
-//!   `<bot>_<plan>_<ROLE>_<n>`): answer an error without executing, execute and then drop the
-//!   connection or answer an "unknown outcome" error, delay the answer, fill partially, move the
-//!   mark; plus a global round-trip delay for latency measurement.
+//!   `<bot>_<plan>_<ROLE>_<n>`) in the shared vocabulary (`super::fault::Fault`, also the fake's);
+//!   plus a global round-trip delay for latency measurement.
 //! * A log of every request (method, path, params without the signature, arrival and answer time),
 //!   so tests assert which orders were sent, in what order, with which client ids.
 //!
 //! std only: a `TcpListener` and a thread per connection (keep-alive, as reqwest pools them).
 #![allow(dead_code, clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
+use super::fault::Fault;
+use mcbot::core::money::SymbolFilters;
+use mcbot::core::types::OrderSide;
 use mcbot::exchange::binance::sign::Signer;
+use mcbot::exchange::paper::book::{Book, Cond, Costs, Order};
+use mcbot::exchange::paper::db::{cond_status_str, kind_str, order_status_str, working_type_str};
+use mcbot::exchange::{ConditionalKind, ConditionalOrderRequest, ExchangeError, Fill, MarketOrderRequest, WorkingType};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::str::FromStr;
@@ -48,73 +57,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Faults
-
-/// What to do to a matching request.
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// Answer `status` + `body` without executing (a definite rejection or failure).
-    Reject { status: u16, body: String },
-    /// Close the connection without executing or answering (lost on the way in: the caller cannot
-    /// tell this from `ExecuteThenDrop`).
-    Drop,
-    /// Execute, then close the connection without answering (lost acknowledgement).
-    ExecuteThenDrop,
-    /// Execute, then answer `status` + `body` instead of the result (503 "Unknown error", -1007).
-    ExecuteThen { status: u16, body: String },
-    /// Execute at arrival, answer after `ms` (a slow acknowledgement).
-    Delay(u64),
-    /// A MARKET order fills only `qty` and stays PARTIALLY_FILLED; the rest fills
-    /// `complete_after_ms` later (never, when `None`), at `rest_price` (the mark, when `None`).
-    PartialFill { qty: Decimal, complete_after_ms: Option<u64>, rest_price: Option<Decimal> },
-    /// Execute normally, then move the mark (a fast market between two requests).
-    MoveMarkAfter(Decimal),
-    /// Execute normally, then run the hook before answering (e.g. fill the caller's disk).
-    Hook(Hook),
-    /// Execute normally, then answer in the shape of Binance's official `NewOrderResponse`
-    /// model (binance-sdk `derivatives_trading_usds_futures`), which has neither `avgPrice` nor
-    /// `cumQuote`: a fill of unknown price (issue 12 §1).
-    WithoutPrice,
-}
-
-/// Something a test does to the world at the moment a request is executed.
-#[derive(Clone)]
-pub struct Hook(pub Arc<dyn Fn() + Send + Sync>);
-
-impl std::fmt::Debug for Hook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Hook")
-    }
-}
-
-impl Action {
-    /// A Binance error body `{"code":…,"msg":…}` with HTTP `status`, not executed.
-    pub fn api_error(status: u16, code: i64, msg: &str) -> Action {
-        Action::Reject { status, body: json!({"code": code, "msg": msg}).to_string() }
-    }
-    /// 503 variant B: "Service Unavailable." — a definite failure, nothing executed.
-    pub fn service_unavailable() -> Action {
-        Action::Reject { status: 503, body: r#"{"msg":"Service Unavailable."}"#.into() }
-    }
-    /// A 200 whose body is `body` (an unreadable read: empty, truncated, a missing field, a null).
-    pub fn ok_body(body: &str) -> Action {
-        Action::Reject { status: 200, body: body.into() }
-    }
-    /// 503 variant A after executing: "Unknown error…" — the outcome is unknown to the caller.
-    pub fn executed_then_unknown_error() -> Action {
-        Action::ExecuteThen {
-            status: 503,
-            body: r#"{"msg":"Unknown error, please check your request or try again later."}"#.into(),
-        }
-    }
-    /// -1007 after executing: "Timeout waiting for response from backend server."
-    pub fn executed_then_1007() -> Action {
-        Action::ExecuteThen {
-            status: 408,
-            body: r#"{"code":-1007,"msg":"Timeout waiting for response from backend server. Send status unknown; execution status unknown."}"#.into(),
-        }
-    }
-}
+// Faults (the shared vocabulary: `super::fault`)
 
 /// The reads a command makes before it may act, by path (issue 11 item 3).
 pub const READS: [&str; 5] = [
@@ -157,7 +100,7 @@ struct FaultRule {
     method: String,
     path: String,
     role: Option<String>,
-    action: Action,
+    fault: Fault,
     remaining: usize,
 }
 
@@ -219,120 +162,24 @@ pub fn role_of(client_id: &str) -> Option<&str> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Exchange state
+// Exchange state: the paper exchange's book, plus what only the wire and the account have
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Buy,
-    Sell,
-}
+/// The ids Binance-like answers carry: the book's index-based ids, offset for realism (and so
+/// that an order id, an algo id and a trade id never look alike).
+const ORDER_ID_BASE: i64 = 8_389_765_000;
+const ALGO_ID_BASE: i64 = 1_000_000_000;
+const TRADE_ID_BASE: usize = 600_000;
 
-impl Side {
-    fn as_str(self) -> &'static str {
-        match self {
-            Side::Buy => "BUY",
-            Side::Sell => "SELL",
-        }
-    }
-    fn sign(self) -> Decimal {
-        match self {
-            Side::Buy => Decimal::ONE,
-            Side::Sell => Decimal::NEGATIVE_ONE,
-        }
-    }
-}
-
-/// A regular order.
-#[derive(Debug, Clone)]
-pub struct Order {
-    pub order_id: u64,
-    pub client_id: String,
-    side: Side,
-    pub orig_qty: Decimal,
-    pub executed_qty: Decimal,
-    pub cum_quote: Decimal,
-    pub status: &'static str,
-    pub reduce_only: bool,
-    pub update_time: i64,
-    complete_at: Option<Instant>,
-    rest_price: Option<Decimal>,
-}
-
-impl Order {
-    fn is_open(&self) -> bool {
-        matches!(self.status, "NEW" | "PARTIALLY_FILLED")
-    }
-    fn avg_price(&self) -> Decimal {
-        if self.executed_qty.is_zero() {
-            Decimal::ZERO
-        } else {
-            self.cum_quote / self.executed_qty
-        }
-    }
-}
-
-/// A conditional (algo) order.
-#[derive(Debug, Clone)]
-pub struct Algo {
-    pub algo_id: u64,
-    pub client_id: String,
-    pub order_type: String,
-    side: Side,
-    pub qty: Decimal,
-    pub trigger_price: Decimal,
-    pub working_type: String,
-    pub status: &'static str,
-    pub reduce_only: bool,
-    pub create_time: i64,
-    pub update_time: i64,
-    pub actual_order_id: String,
-    pub actual_price: Decimal,
-    pub actual_qty: Decimal,
-}
-
-impl Algo {
-    pub fn is_open(&self) -> bool {
-        matches!(self.status, "NEW" | "TRIGGERING" | "TRIGGERED")
-    }
-    /// Would this order trigger at `mark` (BINANCE.md §4.5 trigger rules)?
-    fn triggers_at(&self, mark: Decimal) -> bool {
-        match (self.order_type.as_str(), self.side) {
-            ("STOP_MARKET", Side::Sell) | ("TAKE_PROFIT_MARKET", Side::Buy) => mark <= self.trigger_price,
-            _ => mark >= self.trigger_price,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Trade {
-    id: u64,
-    order_id: u64,
-    side: Side,
-    price: Decimal,
-    qty: Decimal,
-    realized_pnl: Decimal,
-    commission: Decimal,
-    time: i64,
-}
-
-/// A scripted partial fill: (filled now, rest after ms, rest's price).
-type Partial = (Decimal, Option<u64>, Option<Decimal>);
-
-/// Everything the mock exchange holds.
+/// Everything the mock exchange holds. Orders, conditional orders, the position, fills, fees,
+/// triggers, reduce-only and the account settings' rules are the paper book's
+/// (`paper::book::Book`, the engine `sim` and the paper exchange run); the rest is what only the
+/// wire and the account layer have.
 #[derive(Debug)]
 pub struct State {
+    pub book: Book,
     pub mark: Decimal,
     pub funding_rate: Decimal,
-    /// Signed: positive long, negative short.
-    pub position_qty: Decimal,
-    pub entry_price: Decimal,
-    pub orders: Vec<Order>,
-    pub algos: Vec<Algo>,
-    trades: Vec<Trade>,
-    pub isolated: bool,
-    pub leverage: u32,
     pub dual_side: bool,
-    pub balance: Decimal,
     /// `GET /fapi/v1/multiAssetsMargin` (doctor).
     pub multi_assets: bool,
     /// BTCUSDT's `status` in exchangeInfo (doctor).
@@ -347,27 +194,36 @@ pub struct State {
     pub hide_trades: bool,
     /// `GET /fapi/v1/income?incomeType=FUNDING_FEE`: the settlements a test sets, (time, income).
     pub funding: Vec<(i64, Decimal)>,
-    next_order_id: u64,
-    next_algo_id: u64,
-    next_trade_id: u64,
+    /// Every fill in the order it happened, (order index, fill): trade id = base + position.
+    trades: Vec<(usize, Fill)>,
+    /// The price a scripted partial fill's rest fills at, by order index (the mark when absent).
+    rest_price: HashMap<usize, Decimal>,
+    filters: SymbolFilters,
 }
 
-const FEE_RATE: Decimal = dec!(0.0004);
+/// BTCUSDT's filters: the ones the book checks and the ones `exchange_info` serves.
+fn mock_filters() -> SymbolFilters {
+    SymbolFilters {
+        symbol: SYMBOL.into(),
+        tick_size: dec!(0.10),
+        min_price: dec!(556.80),
+        max_price: dec!(4529764),
+        step_size: dec!(0.001),
+        min_qty: dec!(0.001),
+        max_qty: dec!(1000),
+        market_max_qty: dec!(120),
+        min_notional: dec!(100),
+    }
+}
 
 impl State {
     fn new(mark: Decimal) -> State {
+        let costs = Costs { fee_rate: dec!(0.0004), slip_rate: Decimal::ZERO };
         State {
+            book: Book::new(SYMBOL, dec!(10000), costs, now_ms()),
             mark,
             funding_rate: dec!(0.0001),
-            position_qty: Decimal::ZERO,
-            entry_price: Decimal::ZERO,
-            orders: vec![],
-            algos: vec![],
-            trades: vec![],
-            isolated: true,
-            leverage: 1,
             dual_side: false,
-            balance: dec!(10000),
             multi_assets: false,
             symbol_status: "TRADING",
             withdrawals_enabled: false,
@@ -375,126 +231,72 @@ impl State {
             commission_asset: "USDT",
             hide_trades: false,
             funding: vec![],
-            next_order_id: 8_389_765_000,
-            next_algo_id: 1_000_000_000,
-            next_trade_id: 600_000,
+            trades: vec![],
+            rest_price: HashMap::new(),
+            filters: mock_filters(),
         }
     }
 
-    /// Fills `qty` of order `idx` at the mark and moves the position.
-    fn fill(&mut self, idx: usize, qty: Decimal) {
-        let price = self.mark;
-        let (side, order_id) = (self.orders[idx].side, self.orders[idx].order_id);
-        let signed = side.sign() * qty;
-        let old = self.position_qty;
-        let mut realized = Decimal::ZERO;
-        if old.is_zero() || (old > Decimal::ZERO) == (signed > Decimal::ZERO) {
-            let total = old.abs() + qty;
-            self.entry_price = (self.entry_price * old.abs() + price * qty) / total;
-        } else {
-            let closing = qty.min(old.abs());
-            let dir = if old > Decimal::ZERO { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
-            realized = (price - self.entry_price) * closing * dir;
-            if qty > old.abs() {
-                self.entry_price = price; // flipped: the rest opens at the mark
-            }
-        }
-        self.position_qty = old + signed;
-        if self.position_qty.is_zero() {
-            self.entry_price = Decimal::ZERO;
-        }
-        let commission = (qty * price * FEE_RATE).round_dp(8);
-        self.balance += realized - commission;
-        let o = &mut self.orders[idx];
-        o.executed_qty += qty;
-        o.cum_quote += qty * price;
-        o.update_time = now_ms();
-        o.status = if o.executed_qty >= o.orig_qty { "FILLED" } else { "PARTIALLY_FILLED" };
-        self.next_trade_id += 1;
-        self.trades.push(Trade {
-            id: self.next_trade_id,
-            order_id,
-            side,
-            price,
-            qty,
-            realized_pnl: realized,
-            commission,
-            time: now_ms(),
-        });
+    /// Takes the book's new fills into the trade log (the book's write-through set, which no DB
+    /// empties here).
+    fn sync(&mut self) {
+        let dirty = std::mem::take(&mut self.book.dirty);
+        self.trades.extend(dirty.fills);
     }
 
-    /// Applies what happened since the last request: partial fills whose rest is due.
-    fn advance(&mut self, now: Instant) {
-        let due: Vec<usize> = (0..self.orders.len())
-            .filter(|i| self.orders[*i].is_open() && self.orders[*i].complete_at.is_some_and(|t| t <= now))
-            .collect();
-        for i in due {
-            self.orders[i].complete_at = None;
-            let rest = self.orders[i].orig_qty - self.orders[i].executed_qty;
-            if rest > Decimal::ZERO {
-                let mark = self.mark;
-                self.mark = self.orders[i].rest_price.unwrap_or(mark);
-                self.fill(i, rest);
-                self.mark = mark;
-            }
-        }
-    }
-
-    /// Applies whatever became due by now (tests that inspect state between requests).
+    /// Applies what became due by now: partial fills whose rest is due, at their scripted price.
     pub fn advance_now(&mut self) {
-        self.advance(Instant::now());
+        let now = now_ms();
+        let due: Vec<(usize, i64)> = (0..self.book.orders.len())
+            .filter_map(|i| {
+                let o = &self.book.orders[i];
+                o.complete_at_ms.filter(|t| o.status.is_open() && *t <= now).map(|t| (i, t))
+            })
+            .collect();
+        for (i, t) in due {
+            let px = self.rest_price.get(&i).copied().unwrap_or(self.mark);
+            self.book.complete_partial(i, t, px);
+        }
+        self.sync();
     }
 
-    /// Moves the mark and fires the conditional orders it crosses (their child MARKET order fills
-    /// at the trigger, capped at the position: reduce-only).
+    /// Moves the mark and fires the conditional orders it crosses (the book's triggers: the child
+    /// MARKET order fills at the trigger, capped at the position; nothing left to reduce: REJECTED).
     pub fn move_mark(&mut self, mark: Decimal) {
-        self.mark = mark;
-        for i in 0..self.algos.len() {
-            let a = &self.algos[i];
-            if a.status != "NEW" || !a.triggers_at(mark) {
-                continue;
-            }
-            let reducing = !self.position_qty.is_zero() && (self.position_qty > Decimal::ZERO) != (a.side == Side::Buy);
-            let qty = if reducing { a.qty.min(self.position_qty.abs()) } else { Decimal::ZERO };
-            let (side, trigger, cid) = (a.side, a.trigger_price, a.client_id.clone());
-            if qty.is_zero() {
-                let a = &mut self.algos[i];
-                a.status = "EXPIRED";
-                a.update_time = now_ms();
-                continue;
-            }
-            self.next_order_id += 1;
-            let id = self.next_order_id;
-            self.orders.push(Order {
-                order_id: id,
-                client_id: cid,
-                side,
-                orig_qty: qty,
-                executed_qty: Decimal::ZERO,
-                cum_quote: Decimal::ZERO,
-                status: "NEW",
-                reduce_only: true,
-                update_time: now_ms(),
-                complete_at: None,
-                rest_price: None,
-            });
-            let at = self.mark;
-            self.mark = trigger;
-            let idx = self.orders.len() - 1;
-            self.fill(idx, qty);
-            self.mark = at;
-            let a = &mut self.algos[i];
-            a.status = "FINISHED";
-            a.actual_order_id = id.to_string();
-            a.actual_price = trigger;
-            a.actual_qty = qty;
-            a.update_time = now_ms();
+        let from = std::mem::replace(&mut self.mark, mark);
+        self.book.price_moved(now_ms(), from, mark);
+        self.sync();
+    }
+
+    /// The order with Binance id `id`, if any.
+    fn order_by_wire_id(&self, id: i64) -> Option<usize> {
+        self.book.order_by_id(id - ORDER_ID_BASE)
+    }
+
+    /// A MARKET order as the book executes it; `partial` from the fault script.
+    fn place_market(&mut self, req: &MarketOrderRequest, partial: Option<Partial>) -> Result<usize, (u16, String)> {
+        let now = now_ms();
+        let book_partial = partial.map(|(q, after, _)| (q, after.map(|ms| now + i64::try_from(ms).unwrap_or(0))));
+        let placed = self.book.place_market(req, &self.filters, self.mark, now, book_partial);
+        self.sync();
+        let (i, applied) = placed.map_err(|e| refusal(&e))?;
+        if let (true, Some((_, _, Some(px)))) = (applied, partial) {
+            self.rest_price.insert(i, px);
         }
+        Ok(i)
     }
 }
 
+/// A scripted partial fill: (filled now, rest after ms, rest's price).
+type Partial = (Decimal, Option<u64>, Option<Decimal>);
+
+/// The book's refusal as Binance answers it.
+fn refusal(e: &ExchangeError) -> (u16, String) {
+    err(400, e.code().unwrap_or(-1000), &e.message)
+}
+
 // ---------------------------------------------------------------------------------------------
-// Wire format
+// Wire format: the book's orders, conditional orders and fills in Binance's shapes
 
 fn dec_str(d: Decimal, dp: u32) -> String {
     format!("{:.*}", dp as usize, d.round_dp(dp))
@@ -502,20 +304,20 @@ fn dec_str(d: Decimal, dp: u32) -> String {
 
 fn order_json(o: &Order, result: bool) -> Value {
     // With newOrderRespType=ACK a MARKET order answers NEW / 0 (BINANCE.md §4.4).
-    let (status, executed, cum_quote, avg) = if result {
-        (o.status, o.executed_qty, o.cum_quote, o.avg_price())
+    let (status, executed, avg) = if result {
+        (order_status_str(o.status), o.executed_qty, o.avg_price)
     } else {
-        ("NEW", Decimal::ZERO, Decimal::ZERO, Decimal::ZERO)
+        ("NEW", Decimal::ZERO, Decimal::ZERO)
     };
     json!({
-        "orderId": o.order_id, "symbol": SYMBOL, "status": status, "clientOrderId": o.client_id,
+        "orderId": ORDER_ID_BASE + o.id, "symbol": SYMBOL, "status": status, "clientOrderId": o.client_id,
         "price": "0.00", "avgPrice": dec_str(avg, 5), "origQty": dec_str(o.orig_qty, 3),
         "executedQty": dec_str(executed, 3), "cumQty": dec_str(executed, 3),
-        "cumQuote": dec_str(cum_quote, 5), "timeInForce": "GTC", "type": "MARKET",
+        "cumQuote": dec_str(executed * avg, 5), "timeInForce": "GTC", "type": "MARKET",
         "reduceOnly": o.reduce_only, "closePosition": false, "side": o.side.as_str(),
         "positionSide": "BOTH", "stopPrice": "0.00", "workingType": "CONTRACT_PRICE",
         "priceProtect": false, "origType": "MARKET", "priceMatch": "NONE",
-        "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0, "updateTime": o.update_time,
+        "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0, "updateTime": o.update_ms,
     })
 }
 
@@ -531,19 +333,31 @@ fn without_price(body: &str) -> String {
     }
 }
 
-fn algo_json(a: &Algo) -> Value {
+fn algo_json(c: &Cond) -> Value {
+    let actual = c.actual_order_id.map_or_else(String::new, |id| (ORDER_ID_BASE + id).to_string());
     json!({
-        "algoId": a.algo_id, "clientAlgoId": a.client_id, "algoType": "CONDITIONAL",
-        "orderType": a.order_type, "symbol": SYMBOL, "side": a.side.as_str(), "positionSide": "BOTH",
-        "timeInForce": "GTC", "quantity": dec_str(a.qty, 3), "algoStatus": a.status,
-        "actualOrderId": a.actual_order_id, "actualType": if a.actual_order_id.is_empty() { "" } else { "MARKET" },
-        "triggerPrice": dec_str(a.trigger_price, 2), "price": "0.00",
-        "actualPrice": dec_str(a.actual_price, 5), "actualQty": dec_str(a.actual_qty, 3),
+        "algoId": ALGO_ID_BASE + c.id, "clientAlgoId": c.client_id, "algoType": "CONDITIONAL",
+        "orderType": kind_str(c.kind), "symbol": SYMBOL, "side": c.side.as_str(), "positionSide": "BOTH",
+        "timeInForce": "GTC", "quantity": dec_str(c.qty, 3), "algoStatus": cond_status_str(c.status),
+        "actualType": if actual.is_empty() { "" } else { "MARKET" }, "actualOrderId": actual,
+        "triggerPrice": dec_str(c.trigger, 2), "price": "0.00",
+        "actualPrice": dec_str(c.actual_price.unwrap_or_default(), 5),
+        "actualQty": dec_str(c.actual_qty.unwrap_or_default(), 3),
         "icebergQuantity": null, "tpTriggerPrice": "0.000", "tpPrice": "0.000", "slTriggerPrice": "0.000",
         "slPrice": "0.000", "tpOrderType": "", "selfTradePreventionMode": "EXPIRE_MAKER",
-        "workingType": a.working_type, "priceMatch": "NONE", "closePosition": false, "priceProtect": false,
-        "reduceOnly": a.reduce_only, "createTime": a.create_time, "updateTime": a.update_time,
-        "triggerTime": if a.actual_order_id.is_empty() { 0 } else { a.update_time }, "goodTillDate": 0,
+        "workingType": working_type_str(c.working_type), "priceMatch": "NONE", "closePosition": false,
+        "priceProtect": false, "reduceOnly": true, "createTime": c.created_ms, "updateTime": c.update_ms,
+        "triggerTime": if c.actual_order_id.is_none() { 0 } else { c.update_ms }, "goodTillDate": 0,
+    })
+}
+
+fn trade_json(id: usize, o: &Order, f: &Fill, asset: &str) -> Value {
+    json!({
+        "buyer": o.side == OrderSide::Buy, "commission": dec_str(f.commission, 8), "commissionAsset": asset,
+        "id": id, "maker": false, "orderId": ORDER_ID_BASE + o.id, "price": dec_str(f.price, 2),
+        "qty": dec_str(f.qty, 3), "quoteQty": dec_str(f.qty * f.price, 5),
+        "realizedPnl": dec_str(f.realized_pnl, 8), "side": o.side.as_str(), "positionSide": "BOTH",
+        "symbol": SYMBOL, "time": f.time_ms,
     })
 }
 
@@ -557,12 +371,6 @@ fn ok(v: &Value) -> (u16, String) {
 
 fn mandatory(name: &str) -> (u16, String) {
     err(400, -1102, &format!("Mandatory parameter '{name}' was not sent, was empty/null, or malformed."))
-}
-
-/// `^[\.A-Z\:/a-z0-9_-]{1,36}$`
-fn valid_client_id(s: &str) -> bool {
-    (1..=36).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'/' | b'_' | b'-'))
 }
 
 fn interval_ms(i: &str) -> Option<i64> {
@@ -595,10 +403,10 @@ impl Params<'_> {
             None => Err(mandatory("symbol")),
         }
     }
-    fn side(&self) -> Result<Side, (u16, String)> {
+    fn side(&self) -> Result<OrderSide, (u16, String)> {
         match self.get("side") {
-            Some("BUY") => Ok(Side::Buy),
-            Some("SELL") => Ok(Side::Sell),
+            Some("BUY") => Ok(OrderSide::Buy),
+            Some("SELL") => Ok(OrderSide::Sell),
             _ => Err(mandatory("side")),
         }
     }
@@ -607,9 +415,10 @@ impl Params<'_> {
     }
 }
 
-/// BTCUSDT's trading rules, shaped like `exchangeInfo` (2026 values: tick 0.10, step 0.001,
+/// BTCUSDT's trading rules `f`, shaped like `exchangeInfo` (2026 values: tick 0.10, step 0.001,
 /// min notional 100).
-fn exchange_info() -> Value {
+fn exchange_info(f: &SymbolFilters) -> Value {
+    let s = |d: Decimal| d.to_string();
     let btc = json!({
         "symbol": SYMBOL, "pair": SYMBOL, "contractType": "PERPETUAL", "deliveryDate": 4_133_404_800_000_i64,
         "onboardDate": 1_569_398_400_000_i64, "status": "TRADING", "maintMarginPercent": "2.5000",
@@ -618,11 +427,11 @@ fn exchange_info() -> Value {
         "underlyingType": "COIN", "underlyingSubType": ["PoW"], "triggerProtect": "0.0500",
         "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "556.80", "maxPrice": "4529764", "tickSize": "0.10"},
-            {"filterType": "LOT_SIZE", "minQty": "0.001", "maxQty": "1000", "stepSize": "0.001"},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.001", "maxQty": "120", "stepSize": "0.001"},
+            {"filterType": "PRICE_FILTER", "minPrice": s(f.min_price), "maxPrice": s(f.max_price), "tickSize": s(f.tick_size)},
+            {"filterType": "LOT_SIZE", "minQty": s(f.min_qty), "maxQty": s(f.max_qty), "stepSize": s(f.step_size)},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": s(f.min_qty), "maxQty": s(f.market_max_qty), "stepSize": s(f.step_size)},
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-            {"filterType": "MIN_NOTIONAL", "notional": "100"},
+            {"filterType": "MIN_NOTIONAL", "notional": s(f.min_notional)},
             {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4"}
         ],
         "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
@@ -676,12 +485,20 @@ fn klines(mark: Decimal, interval: i64, limit: usize) -> Value {
 }
 
 impl State {
-    /// Executes one request; `partial` comes from the fault script.
-    fn execute(&mut self, method: &str, path: &str, p: &Params<'_>, partial: Option<Partial>) -> (u16, String) {
+    /// Executes one request; `partial` and `complete` (complete a partial on look-up) come from
+    /// the fault script.
+    fn execute(
+        &mut self,
+        method: &str,
+        path: &str,
+        p: &Params<'_>,
+        partial: Option<Partial>,
+        complete: bool,
+    ) -> (u16, String) {
         match (method, path) {
             ("GET", "/fapi/v1/time") => ok(&json!({"serverTime": now_ms() + self.server_offset_ms})),
             ("GET", "/fapi/v1/exchangeInfo") => {
-                let mut info = exchange_info();
+                let mut info = exchange_info(&self.filters);
                 info["symbols"][1]["status"] = json!(self.symbol_status);
                 ok(&info)
             }
@@ -724,16 +541,16 @@ impl State {
                         return e;
                     }
                 }
-                let open_orders = self.orders.iter().any(Order::is_open);
-                if self.position_qty.is_zero() && !open_orders {
+                let (qty, entry) = (self.book.pos_qty, self.book.pos_entry);
+                if qty.is_zero() && self.book.open_orders().next().is_none() {
                     return ok(&json!([]));
                 }
-                let notional = self.position_qty * self.mark;
-                let upnl = (self.mark - self.entry_price) * self.position_qty;
+                let notional = qty * self.mark;
+                let upnl = (self.mark - entry) * qty;
                 let margin = notional.abs();
                 ok(&json!([{
-                    "symbol": SYMBOL, "positionSide": "BOTH", "positionAmt": dec_str(self.position_qty, 3),
-                    "entryPrice": dec_str(self.entry_price, 7), "breakEvenPrice": dec_str(self.entry_price, 7),
+                    "symbol": SYMBOL, "positionSide": "BOTH", "positionAmt": dec_str(qty, 3),
+                    "entryPrice": dec_str(entry, 7), "breakEvenPrice": dec_str(entry, 7),
                     "markPrice": dec_str(self.mark, 8), "unRealizedProfit": dec_str(upnl, 8),
                     "liquidationPrice": "0", "isolatedMargin": dec_str(margin + upnl, 8), "notional": dec_str(notional, 8),
                     "marginAsset": "USDT", "isolatedWallet": dec_str(margin, 8), "initialMargin": dec_str(margin, 8),
@@ -745,17 +562,15 @@ impl State {
                 if let Err(e) = p.symbol() {
                     return e;
                 }
-                ok(&Value::Array(self.orders.iter().filter(|o| o.is_open()).map(|o| order_json(o, true)).collect()))
+                ok(&Value::Array(self.book.open_orders().map(|o| order_json(o, true)).collect()))
             }
-            ("GET", "/fapi/v1/openAlgoOrders") => {
-                ok(&Value::Array(self.algos.iter().filter(|a| a.is_open()).map(algo_json).collect()))
-            }
+            ("GET", "/fapi/v1/openAlgoOrders") => ok(&Value::Array(self.book.open_conds().map(algo_json).collect())),
             ("GET", "/fapi/v1/allAlgoOrders") => {
                 if let Err(e) = p.symbol() {
                     return e;
                 }
                 let since = p.get("startTime").and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
-                ok(&Value::Array(self.algos.iter().filter(|a| a.create_time >= since).map(algo_json).collect()))
+                ok(&Value::Array(self.book.conds.iter().filter(|c| c.created_ms >= since).map(algo_json).collect()))
             }
             ("GET", "/fapi/v1/allOrders") => {
                 if let Err(e) = p.symbol() {
@@ -763,7 +578,7 @@ impl State {
                 }
                 // Binance filters by order time; this mock keeps the last update's time.
                 let since = p.get("startTime").and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
-                let rows = self.orders.iter().filter(|o| o.update_time >= since).map(|o| order_json(o, true));
+                let rows = self.book.orders.iter().filter(|o| o.update_ms >= since).map(|o| order_json(o, true));
                 ok(&Value::Array(rows.collect()))
             }
             ("POST", "/fapi/v1/order") => self.new_order(p, partial),
@@ -772,8 +587,14 @@ impl State {
                     return e;
                 }
                 let Some(cid) = p.get("origClientOrderId") else { return mandatory("origClientOrderId") };
-                match self.orders.iter().rev().find(|o| o.client_id == cid) {
-                    Some(o) => ok(&order_json(o, true)),
+                match self.book.order_by_client(cid) {
+                    Some(i) => {
+                        if complete {
+                            self.book.complete_partial(i, now_ms(), self.mark);
+                            self.sync();
+                        }
+                        ok(&order_json(&self.book.orders[i], true))
+                    }
                     None => err(400, -2013, "Order does not exist."),
                 }
             }
@@ -782,87 +603,74 @@ impl State {
                     return e;
                 }
                 let Some(cid) = p.get("origClientOrderId") else { return mandatory("origClientOrderId") };
-                match self.orders.iter_mut().rev().find(|o| o.client_id == cid && o.is_open()) {
-                    Some(o) => {
-                        o.status = "CANCELED";
-                        o.complete_at = None;
-                        o.update_time = now_ms();
-                        ok(&order_json(o, true))
-                    }
+                match self.book.cancel_order(cid, now_ms()) {
+                    Some(i) => ok(&order_json(&self.book.orders[i], true)),
                     None => err(400, -2011, "Unknown order sent."),
                 }
             }
             ("POST", "/fapi/v1/algoOrder") => self.new_algo_order(p),
             ("GET", "/fapi/v1/algoOrder") => {
                 let Some(cid) = p.get("clientAlgoId") else { return mandatory("clientAlgoId") };
-                match self.algos.iter().rev().find(|a| a.client_id == cid) {
-                    Some(a) => ok(&algo_json(a)),
+                match self.book.cond_by_client(cid) {
+                    Some(i) => ok(&algo_json(&self.book.conds[i])),
                     None => err(400, -2013, "Order does not exist."),
                 }
             }
             ("DELETE", "/fapi/v1/algoOrder") => {
                 let Some(cid) = p.get("clientAlgoId") else { return mandatory("clientAlgoId") };
-                match self.algos.iter_mut().rev().find(|a| a.client_id == cid && a.status == "NEW") {
-                    Some(a) => {
-                        a.status = "CANCELED";
-                        a.update_time = now_ms();
+                match self.book.cancel_cond(cid, now_ms()) {
+                    Some(i) => {
+                        let c = &self.book.conds[i];
                         // The documented shape: `code` is a string here (BINANCE.md §0.7).
-                        ok(&json!({"algoId": a.algo_id, "clientAlgoId": a.client_id, "code": "200", "msg": "success"}))
+                        ok(
+                            &json!({"algoId": ALGO_ID_BASE + c.id, "clientAlgoId": c.client_id, "code": "200", "msg": "success"}),
+                        )
                     }
                     None => err(400, -2011, "Unknown order sent."),
                 }
             }
             ("GET", "/fapi/v1/symbolConfig") => ok(&json!([{
-                "symbol": SYMBOL, "marginType": if self.isolated { "ISOLATED" } else { "CROSSED" },
-                "isAutoAddMargin": false, "leverage": self.leverage, "maxNotionalValue": "1000000000",
+                "symbol": SYMBOL, "marginType": if self.book.isolated { "ISOLATED" } else { "CROSSED" },
+                "isAutoAddMargin": false, "leverage": self.book.leverage, "maxNotionalValue": "1000000000",
             }])),
             ("GET", "/fapi/v1/positionSide/dual") => ok(&json!({"dualSidePosition": self.dual_side})),
             ("POST", "/fapi/v1/marginType") => {
                 if let Err(e) = p.symbol() {
                     return e;
                 }
-                match p.get("marginType") {
-                    Some("ISOLATED") if self.isolated => err(400, -4046, "No need to change margin type."),
-                    Some("CROSSED") if !self.isolated => err(400, -4046, "No need to change margin type."),
-                    Some(_) if !self.position_qty.is_zero() => {
-                        err(400, -4048, "Margin type cannot be changed if there exists position.")
-                    }
-                    Some(t @ ("ISOLATED" | "CROSSED")) => {
-                        self.isolated = t == "ISOLATED";
-                        ok(&json!({"code": 200, "msg": "success"}))
-                    }
-                    _ => mandatory("marginType"),
+                let isolated = match p.get("marginType") {
+                    Some("ISOLATED") => true,
+                    Some("CROSSED") => false,
+                    _ => return mandatory("marginType"),
+                };
+                match self.book.set_margin_type(isolated) {
+                    Ok(()) => ok(&json!({"code": 200, "msg": "success"})),
+                    Err(e) => refusal(&e),
                 }
             }
             ("POST", "/fapi/v1/leverage") => {
                 if let Err(e) = p.symbol() {
                     return e;
                 }
-                let Some(l) = p.get("leverage").and_then(|l| l.parse::<u32>().ok()).filter(|l| (1..=125).contains(l))
-                else {
-                    return err(400, -4028, "Leverage is not valid");
+                let Some(l) = p.get("leverage").and_then(|l| l.parse::<u32>().ok()) else {
+                    return mandatory("leverage");
                 };
-                if l < self.leverage && self.isolated && !self.position_qty.is_zero() {
-                    return err(
-                        400,
-                        -4161,
-                        "Leverage reduction is not supported in Isolated Margin Mode with open positions",
-                    );
+                match self.book.set_leverage(l) {
+                    Ok(()) => ok(&json!({"leverage": l, "maxNotionalValue": "1000000000", "symbol": SYMBOL})),
+                    Err(e) => refusal(&e),
                 }
-                self.leverage = l;
-                ok(&json!({"leverage": l, "maxNotionalValue": "1000000000", "symbol": SYMBOL}))
             }
             ("GET", "/fapi/v3/balance") => ok(&json!([{
-                "accountAlias": "SgsRmYFzAuXqFzTi", "asset": "USDT", "balance": dec_str(self.balance, 8),
-                "crossWalletBalance": dec_str(self.balance, 8), "crossUnPnl": "0.00000000",
-                "availableBalance": dec_str(self.balance, 8), "maxWithdrawAmount": dec_str(self.balance, 8),
+                "accountAlias": "SgsRmYFzAuXqFzTi", "asset": "USDT", "balance": dec_str(self.book.balance, 8),
+                "crossWalletBalance": dec_str(self.book.balance, 8), "crossUnPnl": "0.00000000",
+                "availableBalance": dec_str(self.book.balance, 8), "maxWithdrawAmount": dec_str(self.book.balance, 8),
                 "marginAvailable": true, "updateTime": now_ms(),
             }])),
             ("GET", "/fapi/v1/userTrades") => {
                 if let Err(e) = p.symbol() {
                     return e;
                 }
-                let id = p.get("orderId").and_then(|i| i.parse::<u64>().ok());
+                let order = p.get("orderId").map(|i| i.parse::<i64>().ok().and_then(|id| self.order_by_wire_id(id)));
                 let num = |k: &str| p.get(k).and_then(|v| v.parse::<i64>().ok());
                 let (start, end, from) = (num("startTime"), num("endTime"), num("fromId"));
                 if from.is_some() && (start.is_some() || end.is_some()) {
@@ -885,19 +693,13 @@ impl State {
                 let rows: Vec<Value> = self
                     .trades
                     .iter()
+                    .enumerate()
+                    .map(|(n, (i, f))| (TRADE_ID_BASE + n + 1, *i, f))
                     .filter(|_| !self.hide_trades)
-                    .filter(|t| id.is_none_or(|id| t.order_id == id))
-                    .filter(|t| from.map_or((start..=end).contains(&t.time), |f| t.id >= f as u64))
+                    .filter(|(_, i, _)| order.is_none_or(|o| o == Some(*i)))
+                    .filter(|(id, _, f)| from.map_or((start..=end).contains(&f.time_ms), |from| *id as i64 >= from))
                     .take(limit)
-                    .map(|t| {
-                        json!({
-                            "buyer": t.side == Side::Buy, "commission": dec_str(t.commission, 8), "commissionAsset": asset,
-                            "id": t.id, "maker": false, "orderId": t.order_id, "price": dec_str(t.price, 2),
-                            "qty": dec_str(t.qty, 3), "quoteQty": dec_str(t.qty * t.price, 5),
-                            "realizedPnl": dec_str(t.realized_pnl, 8), "side": t.side.as_str(), "positionSide": "BOTH",
-                            "symbol": SYMBOL, "time": t.time,
-                        })
-                    })
+                    .map(|(id, i, f)| trade_json(id, &self.book.orders[i], f, asset))
                     .collect();
                 ok(&Value::Array(rows))
             }
@@ -949,64 +751,18 @@ impl State {
             None => return mandatory("type"),
         }
         let qty = match p.dec("quantity") {
-            Ok(q) if q > Decimal::ZERO => q,
-            Ok(_) => return err(400, -4003, "Quantity less than or equal to zero."),
+            Ok(q) => q,
             Err(e) => return e,
         };
-        if qty.scale() > 3 && qty.normalize().scale() > 3 {
-            return err(400, -1111, "Precision is over the maximum defined for this asset.");
-        }
-        if qty > dec!(120) {
-            return err(400, -4005, "Quantity greater than max quantity.");
-        }
         let Some(cid) = p.get("newClientOrderId").map(str::to_string) else {
             return err(400, -1102, "this mock wants every order to carry newClientOrderId");
         };
-        if !valid_client_id(&cid) {
-            return err(400, -4015, "Client order id is not valid.");
+        let req =
+            MarketOrderRequest { symbol: SYMBOL.into(), side, qty, reduce_only: p.flag("reduceOnly"), client_id: cid };
+        match self.place_market(&req, partial) {
+            Ok(i) => ok(&order_json(&self.book.orders[i], p.get("newOrderRespType") == Some("RESULT"))),
+            Err(e) => e,
         }
-        if self.orders.iter().any(|o| o.client_id == cid && o.is_open()) {
-            return err(400, -4116, "ClientOrderId is duplicated.");
-        }
-        let reduce_only = p.flag("reduceOnly");
-        let mut exec = qty;
-        if reduce_only {
-            let reduces = !self.position_qty.is_zero() && (self.position_qty > Decimal::ZERO) != (side == Side::Buy);
-            if !reduces {
-                return err(400, -2022, "ReduceOnly Order is rejected.");
-            }
-            exec = qty.min(self.position_qty.abs());
-        } else if qty * self.mark < dec!(100) {
-            return err(400, -4164, "Order's notional must be no smaller than 100 (unless you choose reduce only).");
-        }
-        self.next_order_id += 1;
-        self.orders.push(Order {
-            order_id: self.next_order_id,
-            client_id: cid,
-            side,
-            orig_qty: exec,
-            executed_qty: Decimal::ZERO,
-            cum_quote: Decimal::ZERO,
-            status: "NEW",
-            reduce_only,
-            update_time: now_ms(),
-            complete_at: None,
-            rest_price: None,
-        });
-        let idx = self.orders.len() - 1;
-        match partial {
-            Some((part, complete_after, rest_price)) => {
-                // Zero now: the order rests (NEW), acknowledged with nothing filled.
-                if !part.is_zero() {
-                    self.fill(idx, part.min(exec));
-                }
-                self.orders[idx].complete_at = complete_after.map(|ms| Instant::now() + Duration::from_millis(ms));
-                self.orders[idx].rest_price = rest_price;
-            }
-            None => self.fill(idx, exec),
-        }
-        let result = p.get("newOrderRespType") == Some("RESULT");
-        ok(&order_json(&self.orders[idx], result))
     }
 
     fn new_algo_order(&mut self, p: &Params<'_>) -> (u16, String) {
@@ -1020,59 +776,32 @@ impl State {
             Ok(s) => s,
             Err(e) => return e,
         };
-        let order_type = match p.get("type") {
-            Some(t @ ("STOP_MARKET" | "TAKE_PROFIT_MARKET")) => t.to_string(),
+        let kind = match p.get("type") {
+            Some("STOP_MARKET") => ConditionalKind::StopMarket,
+            Some("TAKE_PROFIT_MARKET") => ConditionalKind::TakeProfitMarket,
             Some(_) => return err(400, -1116, "Invalid orderType."),
             None => return mandatory("type"),
         };
         if p.flag("closePosition") && (p.get("quantity").is_some() || p.get("reduceOnly").is_some()) {
             return err(400, -4137, "Quantity must be zero with closePosition equals true");
         }
-        let qty = match p.dec("quantity") {
-            Ok(q) if q > Decimal::ZERO => q,
-            Ok(_) => return err(400, -4003, "Quantity less than or equal to zero."),
-            Err(e) => return e,
+        let (qty, trigger_price) = match (p.dec("quantity"), p.dec("triggerPrice")) {
+            (Ok(q), Ok(t)) => (q, t),
+            (Err(e), _) | (_, Err(e)) => return e,
         };
-        let trigger = match p.dec("triggerPrice") {
-            Ok(t) => t,
-            Err(e) => return e,
+        let working_type = match p.get("workingType") {
+            Some("MARK_PRICE") => WorkingType::MarkPrice,
+            _ => WorkingType::ContractPrice,
         };
-        if (trigger / dec!(0.10)).fract() != Decimal::ZERO {
-            return err(400, -4014, "Price not increased by tick size.");
-        }
-        let Some(cid) = p.get("clientAlgoId").map(str::to_string) else {
+        let Some(client_id) = p.get("clientAlgoId").map(str::to_string) else {
             return err(400, -1102, "this mock wants every algo order to carry clientAlgoId");
         };
-        if !valid_client_id(&cid) {
-            return err(400, -4015, "Client order id is not valid.");
+        let req =
+            ConditionalOrderRequest { symbol: SYMBOL.into(), side, kind, trigger_price, qty, working_type, client_id };
+        match self.book.place_conditional(&req, &self.filters, self.mark, now_ms()) {
+            Ok(i) => ok(&algo_json(&self.book.conds[i])),
+            Err(e) => refusal(&e),
         }
-        if self.algos.iter().any(|a| a.client_id == cid && a.is_open()) {
-            return err(400, -4116, "ClientOrderId is duplicated.");
-        }
-        let now = now_ms();
-        self.next_algo_id += 1;
-        let a = Algo {
-            algo_id: self.next_algo_id,
-            client_id: cid,
-            order_type,
-            side,
-            qty,
-            trigger_price: trigger,
-            working_type: p.get("workingType").unwrap_or("CONTRACT_PRICE").to_string(),
-            status: "NEW",
-            reduce_only: p.flag("reduceOnly"),
-            create_time: now,
-            update_time: now,
-            actual_order_id: String::new(),
-            actual_price: Decimal::ZERO,
-            actual_qty: Decimal::ZERO,
-        };
-        if a.triggers_at(self.mark) {
-            return err(400, -2021, "Order would immediately trigger.");
-        }
-        let body = algo_json(&a);
-        self.algos.push(a);
-        ok(&body)
     }
 }
 
@@ -1084,7 +813,7 @@ struct Shared {
     log: Mutex<Vec<Request>>,
     faults: Mutex<Vec<FaultRule>>,
     /// Faults for the request with this index in the log, whatever it is (sweeps).
-    nth_faults: Mutex<Vec<(usize, Action)>>,
+    nth_faults: Mutex<Vec<(usize, Fault)>>,
     latency_ms: AtomicU64,
     start: Instant,
     stop: AtomicBool,
@@ -1147,12 +876,12 @@ impl MockBinance {
 
     /// Applies `action` to the next `times` requests `method path` whose client id has `role`
     /// (any role when `None`).
-    pub fn on(&self, method: &str, path: &str, role: Option<&str>, action: Action, times: usize) {
+    pub fn on(&self, method: &str, path: &str, role: Option<&str>, fault: Fault, times: usize) {
         lock(&self.shared.faults).push(FaultRule {
             method: method.into(),
             path: path.into(),
             role: role.map(str::to_string),
-            action,
+            fault,
             remaining: times,
         });
     }
@@ -1162,9 +891,9 @@ impl MockBinance {
         lock(&self.shared.nth_faults).clear();
     }
 
-    /// `action` for the request that will have index `seq` in the log, whatever it is.
-    pub fn on_nth(&self, seq: usize, action: Action) {
-        lock(&self.shared.nth_faults).push((seq, action));
+    /// `fault` for the request that will have index `seq` in the log, whatever it is.
+    pub fn on_nth(&self, seq: usize, fault: Fault) {
+        lock(&self.shared.nth_faults).push((seq, fault));
     }
 
     /// Direct access to the exchange state (set positions, inspect orders).
@@ -1177,55 +906,77 @@ impl MockBinance {
     }
 
     pub fn position(&self) -> Decimal {
-        self.state().position_qty
+        self.state().book.pos_qty
     }
 
-    /// Every fill so far (the `userTrades` rows): client id of its order, price, qty, realised
-    /// PnL, commission. What `trades` is held against.
+    /// Sets the exchange position directly (a foreign position, or one closed by hand).
+    pub fn set_position(&self, qty: Decimal, entry: Decimal) {
+        let mut st = self.state();
+        st.book.pos_qty = qty;
+        st.book.pos_entry = entry;
+    }
+
+    /// Every fill so far (the `userTrades` rows): client id of its order (a triggered child
+    /// order's is its conditional order's), price, qty, realised PnL, commission. What `trades`
+    /// is held against.
     pub fn fills(&self) -> Vec<(String, Decimal, Decimal, Decimal, Decimal)> {
         let st = self.state();
         st.trades
             .iter()
-            .map(|t| {
-                let cid = st.orders.iter().find(|o| o.order_id == t.order_id).map(|o| o.client_id.clone());
-                (cid.unwrap_or_default(), t.price, t.qty, t.realized_pnl, t.commission)
+            .map(|(i, f)| {
+                let o = &st.book.orders[*i];
+                let algo = o.algo_id.and_then(|a| st.book.conds.iter().find(|c| c.id == a));
+                let cid = algo.map_or(&o.client_id, |c| &c.client_id).clone();
+                (cid, f.price, f.qty, f.realized_pnl, f.commission)
             })
             .collect()
     }
 
-    pub fn open_algos(&self) -> Vec<Algo> {
-        self.state().algos.iter().filter(|a| a.is_open()).cloned().collect()
+    /// The open conditional orders, as the book holds them.
+    pub fn open_algos(&self) -> Vec<Cond> {
+        self.state().book.open_conds().cloned().collect()
     }
 
     /// Cancels every open algo order behind mcbot's back (an operator, or Binance expiring them).
     pub fn cancel_all_algos(&self) {
-        for a in self.state().algos.iter_mut().filter(|a| a.status == "NEW") {
-            a.status = "CANCELED";
-            a.update_time = now_ms();
+        self.cancel_algos(|_| true);
+    }
+
+    /// Cancels the open algo orders `which` picks, behind mcbot's back.
+    pub fn cancel_algos(&self, which: impl Fn(&Cond) -> bool) {
+        let mut st = self.state();
+        let ids: Vec<String> = st.book.open_conds().filter(|c| which(c)).map(|c| c.client_id.clone()).collect();
+        for id in ids {
+            st.book.cancel_cond(&id, now_ms());
         }
+        st.sync();
+    }
+
+    /// Places a conditional order like `like` under `client_id` for `qty`, behind mcbot's back
+    /// (another instance's, or a leftover of a kill). Not logged as a request.
+    pub fn add_algo_like(&self, like: &Cond, client_id: &str, qty: Decimal) {
+        let mut st = self.state();
+        let req = ConditionalOrderRequest {
+            symbol: SYMBOL.into(),
+            side: like.side,
+            kind: like.kind,
+            trigger_price: like.trigger,
+            qty,
+            working_type: like.working_type,
+            client_id: client_id.into(),
+        };
+        let (filters, mark) = (st.filters.clone(), st.mark);
+        st.book.place_conditional(&req, &filters, mark, now_ms()).expect("the copy is placeable");
+        st.sync();
     }
 
     /// A MARKET order filled at the mark as if a client had sent it (what a process that died
     /// right after sending left on the exchange). Not logged as a request.
     pub fn fill_market_order(&self, client_id: &str, buy: bool, qty: Decimal) {
-        let mut st = self.state();
-        st.next_order_id += 1;
-        let id = st.next_order_id;
-        st.orders.push(Order {
-            order_id: id,
-            client_id: client_id.to_string(),
-            side: if buy { Side::Buy } else { Side::Sell },
-            orig_qty: qty,
-            executed_qty: Decimal::ZERO,
-            cum_quote: Decimal::ZERO,
-            status: "NEW",
-            reduce_only: false,
-            update_time: now_ms(),
-            complete_at: None,
-            rest_price: None,
-        });
-        let idx = st.orders.len() - 1;
-        st.fill(idx, qty);
+        let side = if buy { OrderSide::Buy } else { OrderSide::Sell };
+        let req =
+            MarketOrderRequest { symbol: SYMBOL.into(), side, qty, reduce_only: false, client_id: client_id.into() };
+        self.state().place_market(&req, None).expect("the book fills it");
     }
 
     /// Every request so far.
@@ -1467,7 +1218,7 @@ fn handle(shared: &Shared, raw: &Raw) -> usize {
             })
             .map(|f| {
                 f.remaining -= 1;
-                f.action.clone()
+                f.fault.clone()
             })
     });
     let auth = if signed_endpoint(&path) {
@@ -1481,29 +1232,31 @@ fn handle(shared: &Shared, raw: &Raw) -> usize {
     let mut delay = 0u64;
     match (auth, &fault) {
         (Err((s, b)), _) => (status, body) = (s, b),
-        (Ok(()), Some(Action::Reject { status: s, body: b })) => (status, body) = (*s, b.clone()),
-        (Ok(()), Some(Action::Drop)) => {
+        (Ok(()), Some(Fault::Refuse { status: s, body: b })) => (status, body) = (*s, b.clone()),
+        (Ok(()), Some(Fault::Drop)) => {
             (status, body) = (0, String::new());
             drop = true;
         }
         (Ok(()), f) => {
             let (mut st_code, mut st_body);
             let partial = match f {
-                Some(Action::PartialFill { qty, complete_after_ms, rest_price }) => {
+                Some(Fault::PartialFill { qty, complete_after_ms, rest_price }) => {
                     Some((*qty, *complete_after_ms, *rest_price))
                 }
                 _ => None,
             };
+            let complete = matches!(f, Some(Fault::CompletePartial));
             let mut st = lock(&shared.state);
-            st.advance(Instant::now());
-            (st_code, st_body) = st.execute(&raw.method, &path, &p, partial);
+            st.advance_now();
+            (st_code, st_body) = st.execute(&raw.method, &path, &p, partial, complete);
+            st.sync();
             match f {
-                Some(Action::ExecuteThenDrop) => drop = true,
-                Some(Action::ExecuteThen { status: s, body: b }) => (st_code, st_body) = (*s, b.clone()),
-                Some(Action::Delay(ms)) => delay = *ms,
-                Some(Action::MoveMarkAfter(m)) => st.move_mark(*m),
-                Some(Action::Hook(h)) => (h.0)(),
-                Some(Action::WithoutPrice) => st_body = without_price(&st_body),
+                Some(Fault::ExecuteThenDrop) => drop = true,
+                Some(Fault::ExecuteThen { status: s, body: b }) => (st_code, st_body) = (*s, b.clone()),
+                Some(Fault::Delay(ms)) => delay = *ms,
+                Some(Fault::MoveMarkAfter(m)) => st.move_mark(*m),
+                Some(Fault::Hook(h)) => (h.0)(),
+                Some(Fault::WithoutPrice) => st_body = without_price(&st_body),
                 _ => {}
             }
             (status, body) = (st_code, st_body);

@@ -4,6 +4,7 @@
 
 pub mod bot;
 pub mod fake_exchange;
+pub mod fault;
 pub mod mock_binance;
 pub mod plan;
 pub mod rig;

@@ -26,6 +26,18 @@
 //! One injector is meant to outlive the exchange instances it serves: after a crash `sim` calls
 //! [`restart`](FaultInjector::restart) and goes on with the same injector, so the random sequence
 //! continues instead of replaying the crash forever.
+//!
+//! The kinds are the random-stream form of the fault vocabulary the test exchanges share
+//! (`tests/support/fault.rs`, `Fault`, interpreted by the in-process fake and the HTTP mock); the
+//! draws stay as they are (same seed, same faults):
+//!
+//! | [`FaultKind`] | `Fault` |
+//! |---|---|
+//! | `StopRejected`, `TpRejected` | `Refuse` with -2021 or -2022 (`api_error(400, …)`) |
+//! | `EntryAckLost` | `ExecuteThenDrop` (executed, the answer lost) |
+//! | `PartialFill` | `PartialFill { qty, complete_after_ms, rest_price: None }` |
+//! | `Outage` | `Refuse` with 503 "Service Unavailable" (`service_unavailable()`), for a window |
+//! | `Crash` | no `Fault`: the process dies (the fake's `CrashingExchange`) |
 
 use crate::core::rng::SplitMix64;
 use crate::exchange::error::{ErrorClass, ExchangeError, ExchangeErrorKind};

@@ -182,25 +182,25 @@ impl Exchange for PaperExchange {
         })
     }
 
-    /// Always isolated and one-way; the leverage is whatever was last set (1 by default).
+    /// Always one-way; margin type and leverage are the book's (ISOLATED, 1x by default).
     fn account_settings(&self, symbol: &str) -> ExResult<AccountSettings> {
         self.read("account_settings", "GET /fapi/v1/symbolConfig", &Req::symbol(symbol), |b, _| {
-            Ok(AccountSettings { isolated: true, leverage: b.leverage, dual_side: false })
+            Ok(AccountSettings { isolated: b.isolated, leverage: b.leverage, dual_side: false })
         })
     }
 
+    /// -4046 (already isolated) is success, as in the Binance adapter.
     fn set_isolated_margin(&self, symbol: &str) -> ExResult<()> {
-        self.read("set_isolated_margin", "POST /fapi/v1/marginType", &Req::symbol(symbol), |_, _| Ok(()))
+        self.read("set_isolated_margin", "POST /fapi/v1/marginType", &Req::symbol(symbol), |b, _| {
+            match b.set_margin_type(true) {
+                Err(e) if e.class == ErrorClass::IdempotentSafe => Ok(()),
+                r => r,
+            }
+        })
     }
 
     fn set_leverage(&self, symbol: &str, leverage: u32) -> ExResult<()> {
-        self.read("set_leverage", "POST /fapi/v1/leverage", &Req::symbol(symbol), |b, _| {
-            if !(1..=125).contains(&leverage) {
-                return Err(rules::api(-4028, ErrorClass::Fatal, format!("Leverage {leverage} is not valid")));
-            }
-            b.set_leverage(leverage);
-            Ok(())
-        })
+        self.read("set_leverage", "POST /fapi/v1/leverage", &Req::symbol(symbol), |b, _| b.set_leverage(leverage))
     }
 
     /// The USDT balance: starting balance + realised PnL − fees ± funding. Other assets: zero.

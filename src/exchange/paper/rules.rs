@@ -47,6 +47,28 @@ pub fn margin_insufficient() -> ExchangeError {
     refused(Refusal::InsufficientMargin, -2019, ErrorClass::RetryableWithModification, "Margin is insufficient.")
 }
 
+/// `POST /fapi/v1/marginType` for the margin type the symbol already has: Binance's "no need",
+/// which the Binance adapter takes as success (idempotent).
+pub fn margin_type_unchanged() -> ExchangeError {
+    api(-4046, ErrorClass::IdempotentSafe, "No need to change margin type.")
+}
+
+pub fn margin_type_with_position() -> ExchangeError {
+    api(-4048, ErrorClass::Fatal, "Margin type cannot be changed if there exists position.")
+}
+
+pub fn margin_type_with_open_orders() -> ExchangeError {
+    api(-4047, ErrorClass::Fatal, "Margin type cannot be changed if there exists open orders.")
+}
+
+pub fn leverage_invalid(leverage: u32) -> ExchangeError {
+    api(-4028, ErrorClass::Fatal, format!("Leverage {leverage} is not valid"))
+}
+
+pub fn leverage_reduction_with_position() -> ExchangeError {
+    api(-4161, ErrorClass::Fatal, "Leverage reduction is not supported in Isolated Margin Mode with open positions")
+}
+
 /// The market has no candle at the exchange's now (before the data starts, or after it ends).
 pub fn no_market(now_ms: i64) -> ExchangeError {
     ExchangeError::new(

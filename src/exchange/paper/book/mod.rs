@@ -100,6 +100,9 @@ pub struct Book {
     pub funding_paid: Decimal,
     pub realized_pnl: Decimal,
     pub leverage: u32,
+    /// ISOLATED (true) or CROSSED margin. Paper accounts start ISOLATED and the bot only ever asks
+    /// for ISOLATED, so the paper DB does not keep it.
+    pub isolated: bool,
     /// Write counter of the DB row this book was loaded from (see `db::flush`).
     pub version: i64,
     /// Every price event up to and including this time has been applied.
@@ -151,6 +154,7 @@ impl Book {
             funding_paid: Decimal::ZERO,
             realized_pnl: Decimal::ZERO,
             leverage: 1,
+            isolated: true,
             version: 0,
             processed_ms,
             pos_qty: Decimal::ZERO,

@@ -15,7 +15,9 @@ impl Book {
     }
 
     /// A MARKET order at `mark`. `partial = Some((fill_qty, complete_at))` fills only `fill_qty`
-    /// now (an injected partial fill; ignored unless it is a proper part of the quantity).
+    /// now (an injected partial fill; ignored unless it is less than the quantity): the order stays
+    /// PARTIALLY_FILLED, or NEW when `fill_qty` is zero (acknowledged, nothing filled yet), until
+    /// `complete_at` (never, when `None`).
     /// Returns the order index and whether the partial fill was applied.
     pub fn place_market(
         &mut self,
@@ -49,14 +51,16 @@ impl Book {
                 return Err(rules::margin_insufficient());
             }
         }
-        let partial = partial.filter(|(q, _)| !req.reduce_only && *q > Decimal::ZERO && *q < qty);
+        let partial = partial.filter(|(q, _)| !req.reduce_only && *q >= Decimal::ZERO && *q < qty);
         self.touch_request();
         let i = self.new_order(&req.client_id, req.side, req.qty, req.reduce_only, None, now_ms);
         let px = self.slipped(mark, req.side);
         match partial {
             Some((part, complete_at)) => {
-                self.fill(i, part, px, now_ms);
-                self.set_order_status(i, ExOrderStatus::PartiallyFilled, now_ms);
+                if !part.is_zero() {
+                    self.fill(i, part, px, now_ms);
+                    self.set_order_status(i, ExOrderStatus::PartiallyFilled, now_ms);
+                }
                 self.orders[i].complete_at_ms = complete_at;
             }
             None => {
@@ -129,10 +133,87 @@ impl Book {
         Some(i)
     }
 
-    pub fn set_leverage(&mut self, leverage: u32) {
+    /// `POST /fapi/v1/marginType`, checked as Binance checks it (BINANCE.md §4): -4046 when the
+    /// symbol already has that type (the caller takes it as done), -4048 with a position, -4047
+    /// with open orders (regular or conditional).
+    pub fn set_margin_type(&mut self, isolated: bool) -> ExResult<()> {
+        if self.isolated == isolated {
+            return Err(rules::margin_type_unchanged());
+        }
+        if !self.pos_qty.is_zero() {
+            return Err(rules::margin_type_with_position());
+        }
+        if !self.open_orders.is_empty() || !self.open_conds.is_empty() {
+            return Err(rules::margin_type_with_open_orders());
+        }
+        self.isolated = isolated;
+        self.touch_request();
+        Ok(())
+    }
+
+    /// `POST /fapi/v1/leverage`: 1 to 125 (-4028); no reduction while an isolated position is
+    /// open (-4161). The same value again is a success that changes nothing.
+    pub fn set_leverage(&mut self, leverage: u32) -> ExResult<()> {
+        if !(1..=125).contains(&leverage) {
+            return Err(rules::leverage_invalid(leverage));
+        }
+        if leverage < self.leverage && self.isolated && !self.pos_qty.is_zero() {
+            return Err(rules::leverage_reduction_with_position());
+        }
         if self.leverage != leverage {
             self.leverage = leverage;
             self.touch_request();
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::paper::book::Costs;
+    use rust_decimal_macros::dec;
+
+    fn book() -> Book {
+        Book::new("BTCUSDT", dec!(10000), Costs { fee_rate: dec!(0.0004), slip_rate: Decimal::ZERO }, 0)
+    }
+
+    fn buy(client_id: &str, qty: Decimal) -> MarketOrderRequest {
+        MarketOrderRequest {
+            symbol: "BTCUSDT".into(),
+            side: OrderSide::Buy,
+            qty,
+            reduce_only: false,
+            client_id: client_id.into(),
+        }
+    }
+
+    fn code<T: std::fmt::Debug>(r: ExResult<T>) -> Option<i64> {
+        r.unwrap_err().code()
+    }
+
+    /// Issue 16 item 1: the account-setting codes the HTTP mock used to raise on its own.
+    #[test]
+    fn margin_type_and_leverage_are_checked_as_binance_checks_them() {
+        let f = SymbolFilters::btcusdt_default();
+        let mut b = book();
+        assert_eq!(code(b.set_margin_type(true)), Some(-4046), "already isolated");
+        assert_eq!(code(b.set_leverage(0)), Some(-4028));
+        assert_eq!(code(b.set_leverage(126)), Some(-4028));
+        b.set_leverage(20).unwrap();
+        b.set_leverage(20).unwrap();
+        let (i, _) = b.place_market(&buy("e1", dec!(0.010)), &f, dec!(40000), 1, Some((Decimal::ZERO, None))).unwrap();
+        assert_eq!(b.orders[i].status, ExOrderStatus::New, "a partial of zero rests, nothing filled");
+        assert_eq!(code(b.set_margin_type(false)), Some(-4047), "open orders");
+        b.complete_partial(i, 2, dec!(40000));
+        assert_eq!(code(b.set_margin_type(false)), Some(-4048), "a position");
+        assert_eq!(code(b.set_leverage(1)), Some(-4161), "no reduction with an isolated position");
+        b.set_leverage(25).unwrap();
+        assert_eq!(b.leverage, 25);
+        let close = MarketOrderRequest { side: OrderSide::Sell, reduce_only: true, ..buy("c1", dec!(0.010)) };
+        b.place_market(&close, &f, dec!(40000), 3, None).unwrap();
+        b.set_margin_type(false).unwrap();
+        assert!(!b.isolated);
+        b.set_leverage(1).unwrap();
     }
 }
