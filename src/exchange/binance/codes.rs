@@ -40,6 +40,7 @@ pub const CODES: &[CodeRule] = &[
     rule(-1102, "MANDATORY_PARAM_EMPTY_OR_MALFORMED", Fatal, "request bug"),
     rule(-1106, "PARAM_NOT_REQUIRED", Fatal, "request bug (e.g. reduceOnly in hedge mode)"),
     rule(-1111, "BAD_PRECISION", Modify, "re-quantise to tick/step"),
+    rule(-1118, "EMPTY_NEW_CL_ORD_ID", Fatal, "client id bug"),
     rule(-1116, "INVALID_ORDER_TYPE", Fatal, "request bug"),
     rule(-1121, "BAD_SYMBOL", Fatal, "configuration"),
     rule(-2010, "NEW_ORDER_REJECTED", Fatal, "rejected; no order exists"),
@@ -58,14 +59,18 @@ pub const CODES: &[CodeRule] = &[
     rule(-2022, "REDUCE_ONLY_REJECT", Modify, "no position, or already covered"),
     rule(-2027, "MAX_LEVERAGE_RATIO", Modify, "position too large for the leverage"),
     rule(-2028, "MIN_LEVERAGE_RATIO", Modify, "leverage too small for the margin balance"),
-    rule(-4003, "QTY_LESS_THAN_ZERO", Fatal, "request bug: quantity not positive"),
+    rule(-4003, "QTY_LESS_THAN_ZERO", Modify, "LOT_SIZE: quantity not positive"),
     rule(-4004, "QTY_LESS_THAN_MIN", Modify, "LOT_SIZE"),
     rule(-4005, "QTY_GREATER_THAN_MAX", Modify, "LOT_SIZE / MARKET_LOT_SIZE"),
+    rule(-4006, "STOP_PRICE_LESS_THAN_ZERO", Modify, "PRICE_FILTER: trigger not positive"),
+    rule(-4007, "STOP_PRICE_GREATER_THAN_MAX_PRICE", Modify, "PRICE_FILTER maxPrice"),
+    rule(-4013, "PRICE_LESS_THAN_MIN_PRICE", Modify, "PRICE_FILTER minPrice"),
     rule(-4014, "PRICE_NOT_INCREASED_BY_TICK_SIZE", Modify, "re-quantise"),
     rule(-4015, "INVALID_CL_ORD_ID_LEN", Fatal, "client id bug"),
     rule(-4016, "PRICE_HIGHER_THAN_MULTIPLIER_UP", Modify, "PERCENT_PRICE"),
     rule(-4023, "QTY_NOT_INCREASED_BY_STEP_SIZE", Modify, "re-quantise"),
     rule(-4024, "PRICE_LOWER_THAN_MULTIPLIER_DOWN", Modify, "PERCENT_PRICE"),
+    rule(-4028, "INVALID_LEVERAGE", Fatal, "leverage out of range, or already set (set it only when it differs)"),
     rule(-4045, "MAX_STOP_ORDER_EXCEEDED", Fatal, "conditional-order cap"),
     rule(-4046, "NO_NEED_TO_CHANGE_MARGIN_TYPE", IdempotentSafe, "already isolated: success"),
     rule(-4047, "MARGIN_TYPE_WITH_OPEN_ORDERS", Fatal, "cancel orders first"),
@@ -118,7 +123,9 @@ pub fn refusal_of_code(code: i64) -> Option<Refusal> {
         -2022 | -4118 => Some(Refusal::NothingToReduce),
         -4116 => Some(Refusal::DuplicateClientId),
         -2018 | -2019 => Some(Refusal::InsufficientMargin),
-        -1111 | -4003 | -4004 | -4005 | -4014 | -4016 | -4023 | -4024 | -4164 => Some(Refusal::FilterViolation),
+        -1111 | -4003 | -4004 | -4005 | -4006 | -4007 | -4013 | -4014 | -4016 | -4023 | -4024 | -4164 => {
+            Some(Refusal::FilterViolation)
+        }
         _ => None,
     }
 }

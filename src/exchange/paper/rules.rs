@@ -17,11 +17,6 @@ fn refused(refusal: Refusal, code: i64, class: ErrorClass, msg: impl Into<String
     api(code, class, msg).with_refusal(Some(refusal))
 }
 
-/// A request the caller must change before sending again.
-fn fix(code: i64, msg: impl Into<String>) -> ExchangeError {
-    api(code, ErrorClass::RetryableWithModification, msg)
-}
-
 /// A symbol filter the request breaks: change it (re-quantise, resize) before sending again.
 fn filter(code: i64, msg: impl Into<String>) -> ExchangeError {
     refused(Refusal::FilterViolation, code, ErrorClass::RetryableWithModification, msg)
@@ -36,11 +31,13 @@ pub fn would_trigger() -> ExchangeError {
 }
 
 pub fn reduce_only_reject() -> ExchangeError {
-    refused(Refusal::NothingToReduce, -2022, ErrorClass::Fatal, "ReduceOnly Order is rejected.")
+    refused(Refusal::NothingToReduce, -2022, ErrorClass::RetryableWithModification, "ReduceOnly Order is rejected.")
 }
 
 pub fn duplicate_client_id() -> ExchangeError {
-    refused(Refusal::DuplicateClientId, -4116, ErrorClass::Fatal, "ClientOrderId is duplicated.")
+    // Binance's -4116 says an earlier send with this id exists: not a refusal of the order but an
+    // answer to look up (the Binance adapter's class; exec resolves it by client id).
+    refused(Refusal::DuplicateClientId, -4116, ErrorClass::Ambiguous, "ClientOrderId is duplicated.")
 }
 
 pub fn margin_insufficient() -> ExchangeError {
@@ -112,11 +109,11 @@ pub fn check_symbol(want: &str, got: &str) -> Result<(), ExchangeError> {
 /// `^[.A-Z:/a-z0-9_-]{1,36}$` (-1118 when empty, -4015 otherwise).
 pub fn check_client_id(id: &str) -> Result<(), ExchangeError> {
     if id.is_empty() {
-        return Err(fix(-1118, "New client order ID was empty."));
+        return Err(api(-1118, ErrorClass::Fatal, "New client order ID was empty."));
     }
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '/' | '_' | '-');
     if id.len() > 36 || !id.chars().all(ok_char) {
-        return Err(fix(-4015, "Client order id is not valid."));
+        return Err(api(-4015, ErrorClass::Fatal, "Client order id is not valid."));
     }
     Ok(())
 }
