@@ -6,7 +6,7 @@
 //! key, secret or signature) for `order_event.raw`.
 
 /// The error taxonomy: every failure has a retry class (seed 001 §1).
-pub mod error;
+pub(crate) mod error;
 /// The command's retry budget and the bounded retry executor.
 pub mod retry;
 
@@ -387,4 +387,4 @@ pub mod binance;
 /// The in-process paper exchange.
 pub mod paper;
 /// A decorator timing each call (doctor --round-trip).
-pub mod timed;
+pub(crate) mod timed;

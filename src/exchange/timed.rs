@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// One measured call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Timing {
+pub(crate) struct Timing {
     /// The port method (`place_market`, `open_conditional_orders`, ...).
     pub call: &'static str,
     /// The client id the call was about, when it had one.
@@ -25,25 +25,25 @@ pub struct Timing {
 }
 
 impl Timing {
-    pub fn latency(&self) -> Duration {
+    pub(crate) fn latency(&self) -> Duration {
         self.ended.saturating_sub(self.started)
     }
 }
 
 /// Wraps an exchange and records a [`Timing`] per call.
-pub struct Timed<'a> {
+pub(crate) struct Timed<'a> {
     inner: &'a dyn Exchange,
     origin: Instant,
     log: Mutex<Vec<Timing>>,
 }
 
 impl<'a> Timed<'a> {
-    pub fn new(inner: &'a dyn Exchange) -> Self {
+    pub(crate) fn new(inner: &'a dyn Exchange) -> Self {
         Timed { inner, origin: Instant::now(), log: Mutex::new(Vec::new()) }
     }
 
     /// Every call so far, in the order they ended.
-    pub fn timings(&self) -> Vec<Timing> {
+    pub(crate) fn timings(&self) -> Vec<Timing> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 

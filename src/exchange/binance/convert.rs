@@ -15,11 +15,11 @@ use rust_decimal::Decimal;
 
 type Conv<T> = Result<T, String>;
 
-pub fn side(s: &str) -> Conv<OrderSide> {
+pub(crate) fn side(s: &str) -> Conv<OrderSide> {
     s.parse()
 }
 
-pub fn order_status(s: &str) -> Conv<ExOrderStatus> {
+pub(crate) fn order_status(s: &str) -> Conv<ExOrderStatus> {
     Ok(match s {
         "NEW" => ExOrderStatus::New,
         "PARTIALLY_FILLED" => ExOrderStatus::PartiallyFilled,
@@ -32,7 +32,7 @@ pub fn order_status(s: &str) -> Conv<ExOrderStatus> {
     })
 }
 
-pub fn algo_status(s: &str) -> Conv<ConditionalStatus> {
+pub(crate) fn algo_status(s: &str) -> Conv<ConditionalStatus> {
     Ok(match s {
         "NEW" => ConditionalStatus::New,
         "TRIGGERING" => ConditionalStatus::Triggering,
@@ -47,7 +47,7 @@ pub fn algo_status(s: &str) -> Conv<ConditionalStatus> {
 
 /// STOP_MARKET / TAKE_PROFIT_MARKET; other conditional types (STOP, TAKE_PROFIT, trailing) are
 /// not ones mcbot places, and the domain cannot represent them.
-pub fn conditional_kind(s: &str) -> Conv<ConditionalKind> {
+pub(crate) fn conditional_kind(s: &str) -> Conv<ConditionalKind> {
     match s {
         "STOP_MARKET" => Ok(ConditionalKind::StopMarket),
         "TAKE_PROFIT_MARKET" => Ok(ConditionalKind::TakeProfitMarket),
@@ -55,14 +55,14 @@ pub fn conditional_kind(s: &str) -> Conv<ConditionalKind> {
     }
 }
 
-pub fn kind_param(k: ConditionalKind) -> &'static str {
+pub(crate) fn kind_param(k: ConditionalKind) -> &'static str {
     match k {
         ConditionalKind::StopMarket => "STOP_MARKET",
         ConditionalKind::TakeProfitMarket => "TAKE_PROFIT_MARKET",
     }
 }
 
-pub fn working_type_param(w: WorkingType) -> &'static str {
+pub(crate) fn working_type_param(w: WorkingType) -> &'static str {
     match w {
         WorkingType::MarkPrice => "MARK_PRICE",
         WorkingType::ContractPrice => "CONTRACT_PRICE",
@@ -71,7 +71,7 @@ pub fn working_type_param(w: WorkingType) -> &'static str {
 
 /// A decimal as Binance wants it: plain text, no exponent, no trailing zeros (which could exceed
 /// the asset's precision and earn a -1111).
-pub fn decimal_param(d: Decimal) -> String {
+pub(crate) fn decimal_param(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
@@ -82,19 +82,19 @@ fn time(t: Option<wire::Int>) -> i64 {
 /// A fill without a price: executedQty > 0 but neither a positive avgPrice nor a cumQuote. The
 /// official `NewOrderResponse` / cancel models carry neither field, so an accepted write may look
 /// like this; it is a known fill whose price must be looked up, never an ambiguous write.
-pub fn priceless_fill(w: &wire::Order) -> bool {
+pub(crate) fn priceless_fill(w: &wire::Order) -> bool {
     let executed = w.executed_qty.0;
     let priced = w.avg_price.0.is_some_and(|p| p > Decimal::ZERO) || w.cum_quote.0.is_some_and(|q| q > Decimal::ZERO);
     executed > Decimal::ZERO && !priced
 }
 
-pub fn order(w: wire::Order, raw: String) -> Conv<ExOrder> {
+pub(crate) fn order(w: wire::Order, raw: String) -> Conv<ExOrder> {
     order_priced(w, raw, false)
 }
 
 /// An ENTRY's fill answered without a price: the order as it is, its price zero
 /// (`ExOrder::fill_price` is `None`) — the caller looks the price up while the STOP goes out.
-pub fn priceless_order(w: wire::Order, raw: String) -> Conv<ExOrder> {
+pub(crate) fn priceless_order(w: wire::Order, raw: String) -> Conv<ExOrder> {
     order_priced(w, raw, true)
 }
 
@@ -128,7 +128,7 @@ fn order_priced(w: wire::Order, raw: String, price_may_be_missing: bool) -> Conv
     })
 }
 
-pub fn conditional(w: wire::AlgoOrder, raw: String) -> Conv<ExConditional> {
+pub(crate) fn conditional(w: wire::AlgoOrder, raw: String) -> Conv<ExConditional> {
     let close_position = w.close_position.is_some_and(|f| f.0);
     let qty = match w.quantity.0 {
         Some(q) => q,
@@ -157,7 +157,7 @@ pub fn conditional(w: wire::AlgoOrder, raw: String) -> Conv<ExConditional> {
 }
 
 /// The one-way position from the rows for `symbol`: none means flat.
-pub fn position(symbol: &str, rows: Vec<wire::PositionRisk>) -> Conv<ExPosition> {
+pub(crate) fn position(symbol: &str, rows: Vec<wire::PositionRisk>) -> Conv<ExPosition> {
     if rows.len() > 1 {
         return Err(format!("{} position rows for {symbol}: the account is in hedge mode", rows.len()));
     }
@@ -185,7 +185,7 @@ pub fn position(symbol: &str, rows: Vec<wire::PositionRisk>) -> Conv<ExPosition>
     })
 }
 
-pub fn mark_info(w: wire::PremiumIndex) -> MarkInfo {
+pub(crate) fn mark_info(w: wire::PremiumIndex) -> MarkInfo {
     MarkInfo { symbol: w.symbol, mark_price: w.mark_price.0, funding_rate: w.last_funding_rate.0, time_ms: w.time.0 }
 }
 
@@ -199,7 +199,7 @@ fn cell_dec(row: &[serde_json::Value], i: usize) -> Conv<Decimal> {
     serde_json::from_value::<wire::Num>(v.clone()).map(|n| n.0).map_err(|e| format!("kline column {i}: {e}"))
 }
 
-pub fn candle(row: &wire::KlineRow) -> Conv<Candle> {
+pub(crate) fn candle(row: &wire::KlineRow) -> Conv<Candle> {
     Ok(Candle {
         open_time_ms: cell_int(row, 0)?,
         open: cell_dec(row, 1)?,
@@ -221,7 +221,7 @@ fn required(v: Option<Decimal>, what: &str) -> Conv<Decimal> {
 
 /// PRICE_FILTER, LOT_SIZE and MIN_NOTIONAL are required (a missing one must not become a
 /// permissive zero); MARKET_LOT_SIZE is optional (core falls back to LOT_SIZE's maximum).
-pub fn filters(s: &wire::ExchangeInfoSymbol) -> Conv<SymbolFilters> {
+pub(crate) fn filters(s: &wire::ExchangeInfoSymbol) -> Conv<SymbolFilters> {
     let price = filter(s, "PRICE_FILTER").ok_or("exchangeInfo: no PRICE_FILTER")?;
     let lot = filter(s, "LOT_SIZE").ok_or("exchangeInfo: no LOT_SIZE")?;
     let notional = filter(s, "MIN_NOTIONAL").ok_or("exchangeInfo: no MIN_NOTIONAL")?;
@@ -245,7 +245,7 @@ pub fn filters(s: &wire::ExchangeInfoSymbol) -> Conv<SymbolFilters> {
 
 /// A trade row, its fee kept in the asset it was paid in: the official `userTrades` model has no
 /// `marginAsset`, and a BNB fee is neither refused (that would lose the fill) nor counted as USDT.
-pub fn fill(w: wire::UserTrade) -> Fill {
+pub(crate) fn fill(w: wire::UserTrade) -> Fill {
     Fill {
         order_id: w.order_id.0,
         price: w.price.0,

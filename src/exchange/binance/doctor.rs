@@ -10,7 +10,7 @@ use crate::exchange::{KeyPermissions, RateUsage};
 /// The spot host that serves `/sapi` for the futures host `base_url`, when there is one: the
 /// production and demo-trading hosts have one; the futures testnet's keys are not spot keys. A
 /// server on this machine (a test server) stands in for both hosts.
-pub fn spot_host_for(base_url: &str) -> Option<String> {
+pub(crate) fn spot_host_for(base_url: &str) -> Option<String> {
     let b = base_url.trim_end_matches('/').to_ascii_lowercase();
     match b.as_str() {
         "https://fapi.binance.com" => Some("https://api.binance.com".into()),

@@ -8,7 +8,7 @@ use crate::exchange::binance::http::Method;
 
 /// What a request costs against the per-minute limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Weight {
+pub(crate) enum Weight {
     Fixed(u32),
     /// Klines: 1 below 100 rows, 2 below 500, 5 up to 1000, 10 above.
     ByKlineLimit,
@@ -16,7 +16,7 @@ pub enum Weight {
 
 /// One endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub method: Method,
     pub path: &'static str,
     pub signed: bool,
@@ -30,7 +30,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// The IP weight of a call with `kline_limit` rows (only klines depend on it).
-    pub fn weight_for(&self, kline_limit: usize) -> u32 {
+    pub(crate) fn weight_for(&self, kline_limit: usize) -> u32 {
         match self.weight {
             Weight::Fixed(w) => w,
             Weight::ByKlineLimit => match kline_limit {
@@ -62,10 +62,10 @@ const fn order_ep(path: &'static str, used_for: &'static str) -> Endpoint {
 
 use Method::{Delete, Get, Post};
 
-pub const TIME: Endpoint = ep(Get, "/fapi/v1/time", false, 1, "clock offset (`server_time`, -1021 resync)");
-pub const EXCHANGE_INFO: Endpoint =
+pub(crate) const TIME: Endpoint = ep(Get, "/fapi/v1/time", false, 1, "clock offset (`server_time`, -1021 resync)");
+pub(crate) const EXCHANGE_INFO: Endpoint =
     ep(Get, "/fapi/v1/exchangeInfo", false, 1, "`filters` (cached per symbol), rate limits");
-pub const KLINES: Endpoint = Endpoint {
+pub(crate) const KLINES: Endpoint = Endpoint {
     method: Get,
     path: "/fapi/v1/klines",
     signed: false,
@@ -74,49 +74,53 @@ pub const KLINES: Endpoint = Endpoint {
     write: false,
     used_for: "`klines`",
 };
-pub const PREMIUM_INDEX: Endpoint = ep(Get, "/fapi/v1/premiumIndex", false, 1, "`mark_info` (mark price, funding)");
-pub const POSITION_RISK: Endpoint = ep(Get, "/fapi/v3/positionRisk", true, 5, "`position` (empty array = flat)");
-pub const OPEN_ORDERS: Endpoint = ep(Get, "/fapi/v1/openOrders", true, 1, "`open_orders`");
-pub const OPEN_ALGO_ORDERS: Endpoint = ep(Get, "/fapi/v1/openAlgoOrders", true, 1, "`open_conditional_orders`");
-pub const NEW_ORDER: Endpoint = order_ep("/fapi/v1/order", "`place_market` (MARKET, RESULT; CLOSE reduceOnly)");
-pub const NEW_ALGO_ORDER: Endpoint =
+pub(crate) const PREMIUM_INDEX: Endpoint =
+    ep(Get, "/fapi/v1/premiumIndex", false, 1, "`mark_info` (mark price, funding)");
+pub(crate) const POSITION_RISK: Endpoint = ep(Get, "/fapi/v3/positionRisk", true, 5, "`position` (empty array = flat)");
+pub(crate) const OPEN_ORDERS: Endpoint = ep(Get, "/fapi/v1/openOrders", true, 1, "`open_orders`");
+pub(crate) const OPEN_ALGO_ORDERS: Endpoint = ep(Get, "/fapi/v1/openAlgoOrders", true, 1, "`open_conditional_orders`");
+pub(crate) const NEW_ORDER: Endpoint = order_ep("/fapi/v1/order", "`place_market` (MARKET, RESULT; CLOSE reduceOnly)");
+pub(crate) const NEW_ALGO_ORDER: Endpoint =
     order_ep("/fapi/v1/algoOrder", "`place_conditional` (STOP_MARKET / TAKE_PROFIT_MARKET)");
-pub const QUERY_ORDER: Endpoint = ep(
+pub(crate) const QUERY_ORDER: Endpoint = ep(
     Get,
     "/fapi/v1/order",
     true,
     1,
     "`query_order` by origClientOrderId; a fill's price or a triggered STOP's child by orderId",
 );
-pub const QUERY_ALGO_ORDER: Endpoint = ep(Get, "/fapi/v1/algoOrder", true, 1, "`query_conditional` by clientAlgoId");
-pub const ALL_ALGO_ORDERS: Endpoint =
+pub(crate) const QUERY_ALGO_ORDER: Endpoint =
+    ep(Get, "/fapi/v1/algoOrder", true, 1, "`query_conditional` by clientAlgoId");
+pub(crate) const ALL_ALGO_ORDERS: Endpoint =
     ep(Get, "/fapi/v1/allAlgoOrders", true, 5, "`query_conditional` fallback when /algoOrder forgot it");
-pub const ALL_ORDERS: Endpoint =
+pub(crate) const ALL_ORDERS: Endpoint =
     ep(Get, "/fapi/v1/allOrders", true, 5, "`order_history`: which own ENTRY built a position the journal lost");
-pub const CANCEL_ORDER: Endpoint = ep(Delete, "/fapi/v1/order", true, 1, "`cancel_order`");
-pub const CANCEL_ALGO_ORDER: Endpoint = ep(Delete, "/fapi/v1/algoOrder", true, 1, "`cancel_conditional`");
-pub const SYMBOL_CONFIG: Endpoint =
+pub(crate) const CANCEL_ORDER: Endpoint = ep(Delete, "/fapi/v1/order", true, 1, "`cancel_order`");
+pub(crate) const CANCEL_ALGO_ORDER: Endpoint = ep(Delete, "/fapi/v1/algoOrder", true, 1, "`cancel_conditional`");
+pub(crate) const SYMBOL_CONFIG: Endpoint =
     ep(Get, "/fapi/v1/symbolConfig", true, 5, "`account_settings` (margin type, leverage)");
-pub const POSITION_SIDE_DUAL: Endpoint =
+pub(crate) const POSITION_SIDE_DUAL: Endpoint =
     ep(Get, "/fapi/v1/positionSide/dual", true, 30, "`account_settings` (hedge mode)");
-pub const MARGIN_TYPE: Endpoint = ep(Post, "/fapi/v1/marginType", true, 1, "`set_isolated_margin` (-4046 = done)");
-pub const LEVERAGE: Endpoint = ep(Post, "/fapi/v1/leverage", true, 1, "`set_leverage`");
-pub const BALANCE: Endpoint = ep(Get, "/fapi/v3/balance", true, 5, "`wallet_balance` (availableBalance)");
-pub const USER_TRADES: Endpoint = ep(Get, "/fapi/v1/userTrades", true, 5, "`order_fills`");
-pub const INCOME: Endpoint = ep(
+pub(crate) const MARGIN_TYPE: Endpoint =
+    ep(Post, "/fapi/v1/marginType", true, 1, "`set_isolated_margin` (-4046 = done)");
+pub(crate) const LEVERAGE: Endpoint = ep(Post, "/fapi/v1/leverage", true, 1, "`set_leverage`");
+pub(crate) const BALANCE: Endpoint = ep(Get, "/fapi/v3/balance", true, 5, "`wallet_balance` (availableBalance)");
+pub(crate) const USER_TRADES: Endpoint = ep(Get, "/fapi/v1/userTrades", true, 5, "`order_fills`");
+pub(crate) const INCOME: Endpoint = ep(
     Get,
     "/fapi/v1/income",
     true,
     30,
     "`funding_history` (FUNDING_FEE, paged by 1000; the last 3 months only), journaled at close",
 );
-pub const MULTI_ASSETS_MARGIN: Endpoint =
+pub(crate) const MULTI_ASSETS_MARGIN: Endpoint =
     ep(Get, "/fapi/v1/multiAssetsMargin", true, 30, "`multi_assets_margin` (doctor: must be false)");
-pub const API_RESTRICTIONS: Endpoint =
+pub(crate) const API_RESTRICTIONS: Endpoint =
     ep(Get, "/sapi/v1/account/apiRestrictions", true, 1, "`key_permissions` (doctor; on the spot host, see below)");
 
 /// All of them, in the order the docs list them.
-pub const ALL: &[Endpoint] = &[
+#[cfg(test)]
+pub(crate) const ALL: &[Endpoint] = &[
     TIME,
     EXCHANGE_INFO,
     KLINES,
@@ -144,7 +148,8 @@ pub const ALL: &[Endpoint] = &[
 ];
 
 /// The endpoint table as Markdown, embedded verbatim in `docs/binance.md`.
-pub fn markdown() -> String {
+#[cfg(test)]
+pub(crate) fn markdown() -> String {
     let mut s = String::from(
         "| Method | Path | Signed | IP weight | Orders | Retried | Used for |\n|---|---|---|---|---|---|---|\n",
     );

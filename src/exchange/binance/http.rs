@@ -11,14 +11,14 @@ use std::time::Duration;
 
 /// The HTTP methods the adapter uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     Get,
     Post,
     Delete,
 }
 
 impl Method {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
@@ -35,7 +35,7 @@ impl fmt::Display for Method {
 
 /// What came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub body: String,
     /// `X-MBX-USED-WEIGHT-1M`
@@ -50,7 +50,7 @@ pub struct Answer {
 
 /// The blocking HTTP client.
 #[derive(Debug)]
-pub struct Http {
+pub(crate) struct Http {
     client: reqwest::blocking::Client,
 }
 
@@ -93,7 +93,7 @@ impl Http {
     ///
     /// # Errors
     /// Fatal when the TLS backend cannot be initialised.
-    pub fn new(timeout_ms: u64) -> ExResult<Http> {
+    pub(crate) fn new(timeout_ms: u64) -> ExResult<Http> {
         let timeout = Duration::from_millis(timeout_ms.max(1));
         let client = reqwest::blocking::Client::builder()
             .timeout(timeout)
@@ -116,7 +116,7 @@ impl Http {
     ///
     /// # Errors
     /// A transport error: `Retryable` when the connection was never made, `Ambiguous` otherwise.
-    pub fn send(&self, method: Method, url: &str, api_key: Option<&ApiKey>) -> ExResult<Answer> {
+    pub(crate) fn send(&self, method: Method, url: &str, api_key: Option<&ApiKey>) -> ExResult<Answer> {
         let mut req = match method {
             Method::Get => self.client.get(url),
             Method::Post => self.client.post(url),

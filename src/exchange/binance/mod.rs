@@ -12,34 +12,34 @@ mod account;
 /// Error codes and HTTP statuses → `ErrorClass`: the one table.
 pub mod codes;
 /// Wire DTOs → domain types.
-pub mod convert;
+pub(crate) mod convert;
 /// The reads only `doctor` makes (Multi-Assets mode, key permissions, rate usage).
-pub mod doctor;
+pub(crate) mod doctor;
 /// The endpoints used, with weights.
-pub mod endpoints;
+pub(crate) mod endpoints;
 /// Time-bounded, paged history reads.
 pub mod history;
 /// The only HTTP client.
-pub mod http;
+pub(crate) mod http;
 /// Funding history (`/fapi/v1/income`).
 mod income;
 /// Bans and back-offs persisted beside the state DB.
-pub mod limits_file;
+pub(crate) mod limits_file;
 /// Market data: time, filters, klines, mark price.
 mod market;
 /// Positions and orders (regular and algo).
 mod orders;
 pub use orders::ALGO_HISTORY_WINDOWS;
 /// Back-off before the per-minute limits.
-pub mod ratelimit;
+pub(crate) mod ratelimit;
 /// The request pipeline (gate, sign, send, classify, transcript).
-pub mod rest;
+pub(crate) mod rest;
 /// HMAC-SHA256 signing and query building.
 pub mod sign;
 /// Sanitised transcripts.
-pub mod transcript;
+pub(crate) mod transcript;
 /// Lenient serde DTOs.
-pub mod wire;
+pub(crate) mod wire;
 
 use crate::clock::Clock;
 use crate::config::secrets::Credentials;

@@ -11,23 +11,23 @@
 use std::sync::Mutex;
 
 /// Share of a limit mcbot allows itself before waiting for the window to reset.
-pub const THRESHOLD_PCT: u64 = 80;
+pub(crate) const THRESHOLD_PCT: u64 = 80;
 /// Limits used until `exchangeInfo` is read (BINANCE.md §3).
-pub const DEFAULT_WEIGHT_LIMIT: u64 = 2400;
-pub const DEFAULT_ORDER_LIMIT: u64 = 1200;
+pub(crate) const DEFAULT_WEIGHT_LIMIT: u64 = 2400;
+pub(crate) const DEFAULT_ORDER_LIMIT: u64 = 1200;
 /// The account's 10-second order limit (BINANCE.md §3), tracked from `X-MBX-ORDER-COUNT-10S`.
-pub const ORDER_LIMIT_10S: u64 = 300;
+pub(crate) const ORDER_LIMIT_10S: u64 = 300;
 const TEN_S_MS: i64 = 10_000;
 /// Slack after the minute boundary, so a small clock-offset error cannot land us in the old window.
-pub const BOUNDARY_SLACK_MS: i64 = 1000;
+pub(crate) const BOUNDARY_SLACK_MS: i64 = 1000;
 /// A 418 without Retry-After or ban time: the shortest ban Binance documents.
-pub const DEFAULT_BAN_MS: u64 = 120_000;
+pub(crate) const DEFAULT_BAN_MS: u64 = 120_000;
 
 const MINUTE_MS: i64 = 60_000;
 
 /// What the gate decided for the next request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     Go,
     /// Sleep this long, then send.
     Wait {
@@ -62,12 +62,12 @@ fn pct(used: u64, limit: u64) -> u64 {
 
 /// The shared limiter (one per adapter).
 #[derive(Debug)]
-pub struct RateGate {
+pub(crate) struct RateGate {
     state: Mutex<State>,
 }
 
 /// The `why` of the wait a 429's `Retry-After` imposes (reads never wait it past their budget).
-pub const RETRY_AFTER_WAIT: &str = "429 Retry-After";
+pub(crate) const RETRY_AFTER_WAIT: &str = "429 Retry-After";
 
 impl Default for RateGate {
     fn default() -> Self {
@@ -106,7 +106,7 @@ impl RateGate {
     }
 
     /// Limits from `exchangeInfo.rateLimits` (per-minute windows only).
-    pub fn set_limits(&self, weight_per_minute: Option<u64>, orders_per_minute: Option<u64>) {
+    pub(crate) fn set_limits(&self, weight_per_minute: Option<u64>, orders_per_minute: Option<u64>) {
         self.with(|s| {
             if let Some(w) = weight_per_minute.filter(|w| *w > 0) {
                 s.weight_limit = w;
@@ -118,7 +118,7 @@ impl RateGate {
     }
 
     /// (used weight this minute if an answer reported it, weight limit, order limit) for doctor.
-    pub fn usage(&self) -> (Option<u64>, u64, u64) {
+    pub(crate) fn usage(&self) -> (Option<u64>, u64, u64) {
         self.with(|s| {
             let used = (s.weight_minute != i64::MIN).then_some(s.used_weight);
             (used, s.weight_limit, s.order_limit)
@@ -126,7 +126,7 @@ impl RateGate {
     }
 
     /// Before sending a request costing `weight` (and one order if `is_order`) at server time `now`.
-    pub fn check(&self, now_ms: i64, weight: u32, is_order: bool) -> Gate {
+    pub(crate) fn check(&self, now_ms: i64, weight: u32, is_order: bool) -> Gate {
         self.with(|s| {
             if now_ms < s.banned_until_ms {
                 return Gate::Banned { until_ms: s.banned_until_ms };
@@ -155,7 +155,7 @@ impl RateGate {
     }
 
     /// After an answer received at server time `now`.
-    pub fn record(&self, now_ms: i64, used_weight: Option<u64>, order_count: Option<u64>) {
+    pub(crate) fn record(&self, now_ms: i64, used_weight: Option<u64>, order_count: Option<u64>) {
         self.with(|s| {
             if let Some(w) = used_weight {
                 s.used_weight = w;
@@ -171,7 +171,7 @@ impl RateGate {
     }
 
     /// After an answer carrying `X-MBX-ORDER-COUNT-10S`.
-    pub fn record_orders_10s(&self, now_ms: i64, order_count: Option<u64>) {
+    pub(crate) fn record_orders_10s(&self, now_ms: i64, order_count: Option<u64>) {
         if let Some(o) = order_count {
             self.with(|s| {
                 s.order_count_10s = o;
@@ -184,23 +184,23 @@ impl RateGate {
     /// The highest used share of a limit (request weight per minute, orders per minute or per
     /// 10 s) any answer of this process reported, in percent: what `X-MBX-USED-WEIGHT-1M`,
     /// `X-MBX-ORDER-COUNT-1M` and `X-MBX-ORDER-COUNT-10S` said at their worst.
-    pub fn peak_used_pct(&self) -> u32 {
+    pub(crate) fn peak_used_pct(&self) -> u32 {
         self.with(|s| u32::try_from(s.peak_pct).unwrap_or(u32::MAX))
     }
 
     /// A 429: nothing goes out before `retry_after_ms` has passed.
-    pub fn back_off(&self, now_ms: i64, retry_after_ms: u64) {
+    pub(crate) fn back_off(&self, now_ms: i64, retry_after_ms: u64) {
         let until = now_ms.saturating_add(i64::try_from(retry_after_ms).unwrap_or(i64::MAX));
         self.with(|s| s.backoff_until_ms = s.backoff_until_ms.max(until));
     }
 
     /// The ban and back-off ends (server ms), to persist them.
-    pub fn restrictions(&self) -> (i64, i64) {
+    pub(crate) fn restrictions(&self) -> (i64, i64) {
         self.with(|s| (s.banned_until_ms, s.backoff_until_ms))
     }
 
     /// Restores a ban / back-off an earlier process persisted.
-    pub fn restore(&self, banned_until_ms: i64, backoff_until_ms: i64) {
+    pub(crate) fn restore(&self, banned_until_ms: i64, backoff_until_ms: i64) {
         self.with(|s| {
             s.banned_until_ms = s.banned_until_ms.max(banned_until_ms);
             s.backoff_until_ms = s.backoff_until_ms.max(backoff_until_ms);
@@ -208,7 +208,7 @@ impl RateGate {
     }
 
     /// A 418: nothing goes out at all until the ban ends.
-    pub fn ban(&self, now_ms: i64, retry_after_ms: Option<u64>) {
+    pub(crate) fn ban(&self, now_ms: i64, retry_after_ms: Option<u64>) {
         let ms = retry_after_ms.unwrap_or(DEFAULT_BAN_MS);
         let until = now_ms.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
         self.with(|s| s.banned_until_ms = s.banned_until_ms.max(until));

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// A successful answer and how to describe it.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub body: String,
     /// `METHOD /path query` (no signature).
@@ -30,17 +30,17 @@ pub struct Reply {
 
 impl Reply {
     /// The whole exchange as one sanitised line.
-    pub fn transcript(&self) -> String {
+    pub(crate) fn transcript(&self) -> String {
         format!("{} -> {}", self.request, transcript::answered(self.status, &self.body))
     }
     /// The transcript of row `i` of `n` of a list answer.
-    pub fn row_transcript(&self, i: usize, n: usize, row: &serde_json::Value) -> String {
+    pub(crate) fn row_transcript(&self, i: usize, n: usize, row: &serde_json::Value) -> String {
         format!("{} -> {} [{}/{n}] {row}", self.request, self.status, i + 1)
     }
 }
 
 /// Signed and public REST calls for one base URL.
-pub struct Rest {
+pub(crate) struct Rest {
     http: Http,
     base_url: String,
     creds: Option<(ApiKey, Signer)>,
@@ -76,7 +76,7 @@ fn local(message: impl Into<String>) -> ExchangeError {
 impl Rest {
     /// # Errors
     /// Fatal when the HTTP client or the signer cannot be built.
-    pub fn new(
+    pub(crate) fn new(
         base_url: &str,
         http_timeout_ms: Millis,
         recv_window_ms: Millis,
@@ -113,19 +113,19 @@ impl Rest {
 
     /// Names the variables the credentials came from (`exchange.api_key_env` / `api_secret_env`),
     /// so a refusal says which one to fix.
-    pub fn with_credential_names(mut self, key_env: &str, secret_env: &str) -> Rest {
+    pub(crate) fn with_credential_names(mut self, key_env: &str, secret_env: &str) -> Rest {
         self.key_env = key_env.to_string();
         self.secret_env = secret_env.to_string();
         self
     }
 
     /// Reads do not wait out a 429 back-off longer than what is left of `budget`.
-    pub fn with_budget(self, budget: Arc<RetryBudget>) -> Rest {
+    pub(crate) fn with_budget(self, budget: Arc<RetryBudget>) -> Rest {
         Rest { budget: Some(budget), ..self }
     }
 
     /// Restores the ban / back-off persisted in `file` and persists every new one there.
-    pub fn with_limits_file(self, file: LimitsFile) -> Rest {
+    pub(crate) fn with_limits_file(self, file: LimitsFile) -> Rest {
         let l = file.load();
         self.gate.restore(l.banned_until_ms, l.backoff_until_ms);
         Rest { limits_file: Some(file), ..self }
@@ -146,24 +146,24 @@ impl Rest {
     }
 
     /// `exchange.base_url`, named in the errors of reads that gave up.
-    pub fn base_url(&self) -> &str {
+    pub(crate) fn base_url(&self) -> &str {
         &self.base_url
     }
 
     /// Our best estimate of the exchange's clock.
-    pub fn server_now_ms(&self) -> i64 {
+    pub(crate) fn server_now_ms(&self) -> i64 {
         self.clock.now_ms() + self.offset_ms.load(Ordering::SeqCst)
     }
 
     /// Exchange clock minus local clock, ms, as the last time sync measured it; `None` before
     /// the first sync (nothing measured is not "no offset").
-    pub fn clock_offset_ms(&self) -> Option<i64> {
+    pub(crate) fn clock_offset_ms(&self) -> Option<i64> {
         self.synced.load(Ordering::SeqCst).then(|| self.offset_ms.load(Ordering::SeqCst))
     }
 
     /// The offset and when it was measured; `None` while nothing was measured (not even by an
     /// earlier process).
-    pub fn clock_sync(&self) -> Option<ClockSync> {
+    pub(crate) fn clock_sync(&self) -> Option<ClockSync> {
         let measured_ms = self.measured_ms.load(Ordering::SeqCst);
         (self.synced.load(Ordering::SeqCst) && measured_ms != NOT_MEASURED)
             .then(|| ClockSync { offset_ms: self.offset_ms.load(Ordering::SeqCst), measured_ms })
@@ -171,7 +171,7 @@ impl Rest {
 
     /// Starts from an offset an earlier process measured instead of syncing before the first
     /// signed call. The caller decides it is young enough; a -1021 still resyncs (see `call`).
-    pub fn seed_clock(&self, sync: ClockSync) {
+    pub(crate) fn seed_clock(&self, sync: ClockSync) {
         let _first = self.first_sync.lock().unwrap_or_else(PoisonError::into_inner);
         self.offset_ms.store(sync.offset_ms, Ordering::SeqCst);
         self.measured_ms.store(sync.measured_ms, Ordering::SeqCst);
@@ -179,7 +179,7 @@ impl Rest {
     }
 
     /// The `recvWindow` signed requests carry, ms.
-    pub fn recv_window_ms(&self) -> Millis {
+    pub(crate) fn recv_window_ms(&self) -> Millis {
         self.recv_window_ms
     }
 
@@ -188,7 +188,7 @@ impl Rest {
     ///
     /// # Errors
     /// Any failure of the request; an unreadable answer is fatal.
-    pub fn sync_time(&self) -> ExResult<i64> {
+    pub(crate) fn sync_time(&self) -> ExResult<i64> {
         let t0 = self.clock.now_ms();
         let reply = self.call(&endpoints::TIME, &Query::new(), 0)?;
         let t1 = self.clock.now_ms();
@@ -207,7 +207,7 @@ impl Rest {
     ///
     /// # Errors
     /// The classified failure, carrying the sanitised transcript in `raw`.
-    pub fn call(&self, ep: &Endpoint, params: &Query, kline_limit: usize) -> ExResult<Reply> {
+    pub(crate) fn call(&self, ep: &Endpoint, params: &Query, kline_limit: usize) -> ExResult<Reply> {
         if !ep.signed {
             self.pass_gate(ep, params.as_str(), kline_limit)?;
             let url = sign::public_url(&self.base_url, ep.path, params);
@@ -314,7 +314,7 @@ impl Rest {
     ///
     /// # Errors
     /// As [`Rest::call`]; no -1021 resend (the only caller is a read).
-    pub fn call_signed_at(&self, base_url: &str, ep: &Endpoint, params: &Query) -> ExResult<Reply> {
+    pub(crate) fn call_signed_at(&self, base_url: &str, ep: &Endpoint, params: &Query) -> ExResult<Reply> {
         let Some((key, signer)) = self.creds.as_ref() else {
             return Err(local(format!("{} {} needs API credentials (public-only client)", ep.method, ep.path)));
         };

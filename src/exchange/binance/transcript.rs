@@ -6,7 +6,7 @@ const MAX_BODY_CHARS: usize = 4000;
 
 /// Scrubs the credentials out of any text before it leaves the adapter.
 #[derive(Clone, Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     secrets: Vec<String>,
 }
 
@@ -19,12 +19,12 @@ impl std::fmt::Debug for Redactor {
 impl Redactor {
     /// `secrets`: the API key and secret. Very short values are ignored: replacing them would
     /// mangle ordinary text, and real keys are 64 characters.
-    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
+    pub(crate) fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
         Redactor { secrets: secrets.into_iter().filter(|s| s.len() >= 8).map(str::to_string).collect() }
     }
 
     /// `text` with every credential replaced by `***` and any `signature=<hex>` cut out.
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.secrets {
             if out.contains(s.as_str()) {
@@ -61,7 +61,7 @@ fn compact(body: &str) -> String {
 }
 
 /// `POST /fapi/v1/order symbol=…&timestamp=…` (the query is the unsigned one).
-pub fn request(method: &str, path: &str, query: &str) -> String {
+pub(crate) fn request(method: &str, path: &str, query: &str) -> String {
     if query.is_empty() {
         format!("{method} {path}")
     } else {
@@ -69,13 +69,14 @@ pub fn request(method: &str, path: &str, query: &str) -> String {
     }
 }
 
-/// `POST /fapi/v1/order symbol=…&timestamp=… -> 200 {…}`
-pub fn line(method: &str, path: &str, query: &str, outcome: &str) -> String {
+/// `POST /fapi/v1/order symbol=…&timestamp=… -> 200 {…}` (the shape the tests pin).
+#[cfg(test)]
+pub(crate) fn line(method: &str, path: &str, query: &str, outcome: &str) -> String {
     format!("{} -> {outcome}", request(method, path, query))
 }
 
 /// The outcome part for an HTTP answer.
-pub fn answered(status: u16, body: &str) -> String {
+pub(crate) fn answered(status: u16, body: &str) -> String {
     format!("{status} {}", compact(body))
 }
 

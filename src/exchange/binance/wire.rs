@@ -71,7 +71,7 @@ fn parse_decimal<E: de::Error>(s: &str) -> Result<Decimal, E> {
 
 /// A decimal sent as a string or a number. Empty, `"null"` and `null` are errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Num(pub Decimal);
+pub(crate) struct Num(pub Decimal);
 
 impl<'de> Deserialize<'de> for Num {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -86,7 +86,7 @@ impl<'de> Deserialize<'de> for Num {
 
 /// A decimal that may be absent: `""`, `"null"` and `null` are `None`. Use with `#[serde(default)]`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OptNum(pub Option<Decimal>);
+pub(crate) struct OptNum(pub Option<Decimal>);
 
 impl<'de> Deserialize<'de> for OptNum {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -101,7 +101,7 @@ impl<'de> Deserialize<'de> for OptNum {
 
 /// An integer (times, ids, leverage, `code`) sent as a number or a string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Int(pub i64);
+pub(crate) struct Int(pub i64);
 
 impl<'de> Deserialize<'de> for Int {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -118,7 +118,7 @@ impl<'de> Deserialize<'de> for Int {
 
 /// A boolean sent as `true` or `"true"` (any case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flag(pub bool);
+pub(crate) struct Flag(pub bool);
 
 impl<'de> Deserialize<'de> for Flag {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -135,7 +135,7 @@ impl<'de> Deserialize<'de> for Flag {
 /// An identifier sent as a string or a number (`orderId`, `algoId`, `actualOrderId`).
 /// Empty text and `null` are kept as "" so callers can tell "not yet" from a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Text(pub String);
+pub(crate) struct Text(pub String);
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -150,7 +150,7 @@ impl<'de> Deserialize<'de> for Text {
 
 /// `{"code": -2013, "msg": "…"}`, and also the `{"code": 200, "msg": "success"}` of some writes.
 #[derive(Debug, Deserialize)]
-pub struct ApiErrorBody {
+pub(crate) struct ApiErrorBody {
     #[serde(default)]
     pub code: Option<Int>,
     #[serde(default)]
@@ -160,7 +160,7 @@ pub struct ApiErrorBody {
 /// `GET /fapi/v1/time`
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ServerTime {
+pub(crate) struct ServerTime {
     pub server_time: Int,
 }
 
@@ -168,7 +168,7 @@ pub struct ServerTime {
 /// list cannot fail the lookup of ours.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExchangeInfo {
+pub(crate) struct ExchangeInfo {
     #[serde(default)]
     pub rate_limits: Vec<RateLimit>,
     pub symbols: Vec<serde_json::Value>,
@@ -177,7 +177,7 @@ pub struct ExchangeInfo {
 /// One `exchangeInfo.rateLimits[]` row.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     pub rate_limit_type: String,
     pub interval: String,
     pub interval_num: Int,
@@ -187,7 +187,7 @@ pub struct RateLimit {
 /// One `exchangeInfo.symbols[]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExchangeInfoSymbol {
+pub(crate) struct ExchangeInfoSymbol {
     pub symbol: String,
     #[serde(default)]
     pub status: Option<String>,
@@ -197,7 +197,7 @@ pub struct ExchangeInfoSymbol {
 /// One filter; only the fields mcbot reads (PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, MIN_NOTIONAL).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SymbolFilter {
+pub(crate) struct SymbolFilter {
     pub filter_type: String,
     #[serde(default)]
     pub tick_size: OptNum,
@@ -216,12 +216,12 @@ pub struct SymbolFilter {
 }
 
 /// `GET /fapi/v1/klines` rows are heterogeneous arrays: `[openTime, "open", …, closeTime, …]`.
-pub type KlineRow = Vec<serde_json::Value>;
+pub(crate) type KlineRow = Vec<serde_json::Value>;
 
 /// `GET /fapi/v1/premiumIndex?symbol=`
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PremiumIndex {
+pub(crate) struct PremiumIndex {
     pub symbol: String,
     pub mark_price: Num,
     pub last_funding_rate: Num,
@@ -231,7 +231,7 @@ pub struct PremiumIndex {
 /// One `GET /fapi/v3/positionRisk` row.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PositionRisk {
+pub(crate) struct PositionRisk {
     pub symbol: String,
     #[serde(default)]
     pub position_side: Option<String>,
@@ -245,7 +245,7 @@ pub struct PositionRisk {
 /// An order as `/fapi/v1/order` (POST, GET, DELETE) and `/fapi/v1/openOrders` report it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Order {
+pub(crate) struct Order {
     pub order_id: Text,
     pub symbol: String,
     pub status: String,
@@ -267,7 +267,7 @@ pub struct Order {
 /// `/fapi/v1/allAlgoOrders` report it. The type field is `orderType`, not `type`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AlgoOrder {
+pub(crate) struct AlgoOrder {
     pub algo_id: Text,
     pub client_algo_id: String,
     pub order_type: String,
@@ -297,7 +297,7 @@ pub struct AlgoOrder {
 /// library models it as the full order; both shapes parse into this.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AlgoCancel {
+pub(crate) struct AlgoCancel {
     #[serde(default)]
     pub client_algo_id: Option<String>,
     #[serde(default)]
@@ -311,7 +311,9 @@ pub struct AlgoCancel {
 /// One `GET /fapi/v1/symbolConfig` row.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SymbolConfig {
+pub(crate) struct SymbolConfig {
+    /// Required, so a row without it is unreadable; its value is checked on the raw row.
+    #[allow(dead_code)]
     pub symbol: String,
     pub margin_type: String,
     pub leverage: Int,
@@ -320,14 +322,14 @@ pub struct SymbolConfig {
 /// `GET /fapi/v1/positionSide/dual`
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PositionSideDual {
+pub(crate) struct PositionSideDual {
     pub dual_side_position: Flag,
 }
 
 /// `GET /fapi/v1/multiAssetsMargin`
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MultiAssetsMargin {
+pub(crate) struct MultiAssetsMargin {
     pub multi_assets_margin: Flag,
 }
 
@@ -335,7 +337,7 @@ pub struct MultiAssetsMargin {
 /// one is unreadable rather than assumed false.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ApiRestrictions {
+pub(crate) struct ApiRestrictions {
     pub enable_withdrawals: Flag,
     pub ip_restrict: Flag,
     pub enable_futures: Flag,
@@ -343,14 +345,14 @@ pub struct ApiRestrictions {
 
 /// `POST /fapi/v1/marginType` success: `{"code":200,"msg":"success"}`.
 #[derive(Debug, Deserialize)]
-pub struct CodeMsg {
+pub(crate) struct CodeMsg {
     pub code: Int,
 }
 
 /// `POST /fapi/v1/leverage`
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LeverageChange {
+pub(crate) struct LeverageChange {
     pub leverage: Int,
     pub symbol: String,
 }
@@ -358,8 +360,10 @@ pub struct LeverageChange {
 /// One `GET /fapi/v3/balance` row.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Balance {
+pub(crate) struct Balance {
     pub asset: String,
+    /// Required (a row without it is unreadable); mcbot funds from `availableBalance`.
+    #[allow(dead_code)]
     pub balance: Num,
     pub available_balance: Num,
 }
@@ -367,7 +371,9 @@ pub struct Balance {
 /// One `GET /fapi/v1/userTrades` row.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserTrade {
+pub(crate) struct UserTrade {
+    /// Required, so a row without it is unreadable; its value is checked on the raw row.
+    #[allow(dead_code)]
     pub symbol: String,
     /// The trade id: paged reads are checked for rows answered twice by it.
     pub id: Text,

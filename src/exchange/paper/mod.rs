@@ -65,11 +65,11 @@ pub mod market;
 /// The `Exchange` trait implementation.
 mod port;
 /// The replay clock and the book's age, for the shell.
-pub mod replay_clock;
+pub(crate) mod replay_clock;
 /// Binance's request checks and error codes.
 pub mod rules;
 /// The paper exchange's own tables, versioned apart from the bot's.
-pub mod schema;
+pub(crate) mod schema;
 /// Domain values and raw transcripts.
 pub mod wire;
 

@@ -25,12 +25,12 @@ fn read_one(path: &Path, table: &str, sql: &str) -> ExResult<Option<i64>> {
 }
 
 /// The replay clock, if a file-driven paper run started it.
-pub fn read(path: &Path) -> ExResult<Option<i64>> {
+pub(crate) fn read(path: &Path) -> ExResult<Option<i64>> {
     read_one(path, "paper_clock", "SELECT now_ms FROM paper_clock WHERE id = 1")
 }
 
 /// Sets the replay clock (creating the paper tables on first use).
-pub fn set(path: &Path, now_ms: i64) -> ExResult<()> {
+pub(crate) fn set(path: &Path, now_ms: i64) -> ExResult<()> {
     let conn = db::open(path, true)?;
     conn.execute(
         "INSERT INTO paper_clock (id, now_ms) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET now_ms = excluded.now_ms",
@@ -42,6 +42,6 @@ pub fn set(path: &Path, now_ms: i64) -> ExResult<()> {
 
 /// Up to when a paper account exists in this DB (its `processed_ms`), if one was opened: how a
 /// replay config learns that a live dry run already traded here (and the reverse).
-pub fn book_processed_ms(path: &Path) -> ExResult<Option<i64>> {
+pub(crate) fn book_processed_ms(path: &Path) -> ExResult<Option<i64>> {
     read_one(path, "paper_account", "SELECT processed_ms FROM paper_account WHERE id = 1")
 }

@@ -9,16 +9,16 @@ use crate::state_db::{self, FileIdentity};
 use rusqlite::{Connection, OptionalExtension};
 
 /// (version, SQL), in order; append-only like the bot's own.
-pub const MIGRATIONS: &[(i64, &str)] =
+pub(crate) const MIGRATIONS: &[(i64, &str)] =
     &[(1, include_str!("schema/0001_book.sql")), (2, include_str!("schema/0002_replay_clock.sql"))];
 
-pub fn latest_version() -> i64 {
+pub(crate) fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
 /// Why the paper schema cannot be brought up to date.
 #[derive(Debug, thiserror::Error)]
-pub enum SchemaError {
+pub(crate) enum SchemaError {
     #[error("not an mcbot state DB (another program's file): the paper exchange does not write it")]
     Foreign,
     #[error("the paper exchange's tables are at version {found}, newer than this build's {supported}")]
@@ -36,7 +36,7 @@ pub(crate) fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool>
 
 /// The paper schema version the file is at: its `paper_schema` row, or what the tables of an
 /// older DB amount to, or 0.
-pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
     if has_table(conn, "paper_schema")? {
         let v: Option<i64> = conn
             .prepare_cached("SELECT version FROM paper_schema WHERE id = 1")?
@@ -64,7 +64,7 @@ fn up_to_date(conn: &Connection) -> Result<bool, SchemaError> {
 
 /// Brings the paper tables up to date, each step in one transaction with its version stamp. A new,
 /// empty file is claimed as an mcbot state DB in the first step (the store opens it after).
-pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
     let identity = state_db::identify(conn)?;
     if identity == FileIdentity::Foreign {
         return Err(SchemaError::Foreign);
