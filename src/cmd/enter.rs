@@ -3,7 +3,7 @@
 
 use crate::cmd::{render, Ctx};
 use crate::error::Result;
-use crate::exec::{entry, reconcile, Engine};
+use crate::exec::{entry, reconcile};
 use crate::outcome::{ExitCode, Report};
 
 /// Arguments of `mcbot enter`.
@@ -11,15 +11,15 @@ use crate::outcome::{ExitCode, Report};
 pub struct EnterArgs {}
 
 pub(crate) fn run(_args: &EnterArgs, ctx: &mut Ctx) -> Result<Report> {
-    let ex = ctx.connect()?;
-    let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    let rec = render::reconcile(&reconcile::reconcile_before_entry(&mut engine)?);
-    if rec.exit != ExitCode::Ok {
-        let mut r = rec;
-        r.command = "enter".into();
-        return Ok(r);
-    }
-    let mut r = render::entry(&entry::enter(&mut engine)?);
-    r.set("reconcile", rec.to_json());
-    Ok(r)
+    ctx.with_engine(|engine| {
+        let rec = render::reconcile(&reconcile::reconcile_before_entry(engine)?);
+        if rec.exit != ExitCode::Ok {
+            let mut r = rec;
+            r.command = "enter".into();
+            return Ok(r);
+        }
+        let mut r = render::entry(&entry::enter(engine)?);
+        r.set("reconcile", rec.to_json());
+        Ok(r)
+    })
 }

@@ -6,7 +6,7 @@ use crate::cmd::{render, Ctx};
 use crate::core::position::ExitReason;
 use crate::core::trades::closed_trades;
 use crate::error::{Error, Result};
-use crate::exec::{exit, position, Engine};
+use crate::exec::{exit, position};
 use crate::outcome::Report;
 
 /// Arguments of `mcbot exit`.
@@ -24,9 +24,7 @@ pub(crate) fn run(args: &ExitArgs, ctx: &mut Ctx) -> Result<Report> {
     let pending = active.and_then(|p| p.pending_exit_reason);
     let text = args.reason.clone().or(pending).unwrap_or_else(|| "manual".to_string());
     let reason: ExitReason = text.parse().map_err(Error::Usage)?;
-    let ex = ctx.connect()?;
-    let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    let outcome = exit::exit_position(&mut engine, &reason)?;
+    let outcome = ctx.with_engine(|engine| exit::exit_position(engine, &reason))?;
     let mut report = render::close(&outcome);
     if let Some(plan) = plan.filter(|_| outcome.exit_reason().is_some()) {
         with_trade_pnl(&mut report, &plan, &ctx.store)?;

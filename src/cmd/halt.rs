@@ -98,8 +98,7 @@ fn resume(ctx: &mut Ctx, now: i64) -> Result<Report> {
 
 /// `halt --flatten`: close the position after halting.
 fn flatten_after_halt(ctx: &mut Ctx) -> Result<Report> {
-    let ex = ctx.connect()?;
-    let mut engine = crate::exec::Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    let closed = crate::exec::exit::exit_position(&mut engine, &crate::core::position::ExitReason::Manual)?;
+    let closed =
+        ctx.with_engine(|engine| crate::exec::exit::exit_position(engine, &crate::core::position::ExitReason::Manual))?;
     Ok(crate::cmd::render::close(&closed))
 }

@@ -26,6 +26,7 @@ use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::config::{self, Config, ConfigError, ExchangeKind, PaperMode};
 use crate::error::{Error, Result};
 use crate::exchange::Exchange;
+use crate::exec::Engine;
 use crate::lock::StateLock;
 use crate::outcome::Report;
 use crate::store::Store;
@@ -118,6 +119,16 @@ impl Ctx {
     /// The clock offset the last process measured starts this one (issue 16 item 6).
     pub fn connect(&self) -> Result<Box<dyn Exchange>> {
         connect_exchange_from(&self.config, self.clock.clone(), self.store.clock_sync()?)
+    }
+
+    /// Connects the exchange and runs one exec use case over it; whatever it returns, the clock
+    /// offset the command last measured is kept for the next process.
+    pub(crate) fn with_engine<T>(&mut self, run: impl FnOnce(&mut Engine<'_>) -> Result<T>) -> Result<T> {
+        let ex = self.connect()?;
+        let mut engine = Engine::new(&self.config, &mut self.store, ex.as_ref(), self.clock.as_ref());
+        let out = run(&mut engine);
+        engine.keep_clock_sync();
+        out
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::cmd::{render, Ctx};
 use crate::error::Result;
-use crate::exec::{protect, Engine};
+use crate::exec::protect;
 use crate::outcome::Report;
 
 /// Arguments of `mcbot protect`.
@@ -11,7 +11,5 @@ use crate::outcome::Report;
 pub struct ProtectArgs {}
 
 pub(crate) fn run(_args: &ProtectArgs, ctx: &mut Ctx) -> Result<Report> {
-    let ex = ctx.connect()?;
-    let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    Ok(render::protect(&protect::protect_command(&mut engine)?))
+    ctx.with_engine(|engine| Ok(render::protect(&protect::protect_command(engine)?)))
 }

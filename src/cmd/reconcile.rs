@@ -2,7 +2,7 @@
 
 use crate::cmd::{render, Ctx};
 use crate::error::Result;
-use crate::exec::{reconcile, Engine};
+use crate::exec::reconcile;
 use crate::outcome::Report;
 
 /// Arguments of `mcbot reconcile`.
@@ -15,7 +15,5 @@ pub struct ReconcileArgs {
 }
 
 pub(crate) fn run(args: &ReconcileArgs, ctx: &mut Ctx) -> Result<Report> {
-    let ex = ctx.connect()?;
-    let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    Ok(render::reconcile(&reconcile::reconcile_with(&mut engine, args.adopt)?))
+    ctx.with_engine(|engine| Ok(render::reconcile(&reconcile::reconcile_with(engine, args.adopt)?)))
 }

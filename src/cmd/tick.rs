@@ -3,7 +3,7 @@
 
 use crate::cmd::{render, Ctx};
 use crate::error::Result;
-use crate::exec::{tick, Engine};
+use crate::exec::tick;
 use crate::outcome::Report;
 
 /// Arguments of `mcbot tick`.
@@ -11,7 +11,5 @@ use crate::outcome::Report;
 pub struct TickArgs {}
 
 pub(crate) fn run(_args: &TickArgs, ctx: &mut Ctx) -> Result<Report> {
-    let ex = ctx.connect()?;
-    let mut engine = Engine::new(&ctx.config, &mut ctx.store, ex.as_ref(), ctx.clock.as_ref());
-    Ok(render::tick(&tick::tick(&mut engine)?))
+    ctx.with_engine(|engine| Ok(render::tick(&tick::tick(engine)?)))
 }

@@ -66,17 +66,20 @@ impl<'a> Engine<'a> {
     }
 
     /// Keeps the adapter's clock offset for the next process when this one measured a newer one
-    /// than the state DB holds (issue 16 item 6). Only a measurement writes: a process that
-    /// started from the stored offset adds no DB write.
-    ///
-    /// # Errors
-    /// State DB failures.
-    pub fn keep_clock_sync(&mut self) -> crate::error::Result<()> {
-        let Some(now) = self.ex.clock_sync() else { return Ok(()) };
-        if self.store.clock_sync()?.is_none_or(|kept| kept.measured_ms < now.measured_ms) {
-            self.store.set_clock_sync(now)?;
+    /// than the state DB holds (issue 16 item 6): after reconcile's reads, and once more when the
+    /// command ends, so a resync after a -1021 later in the command starts the next process too.
+    /// Only a measurement writes: a process that started from the stored offset adds no DB
+    /// write. A failure to keep it is logged, never the command's failure: the next process then
+    /// measures again.
+    pub fn keep_clock_sync(&mut self) {
+        let Some(now) = self.ex.clock_sync() else { return };
+        let kept = self.store.clock_sync().and_then(|kept| match kept {
+            Some(k) if k.measured_ms >= now.measured_ms => Ok(()),
+            _ => self.store.set_clock_sync(now),
+        });
+        if let Err(err) = kept {
+            tracing::warn!(event = "clock_sync.unsaved", error = %err, "clock offset not kept for the next run");
         }
-        Ok(())
     }
     pub fn now(&self) -> i64 {
         self.clock.now_ms()

@@ -308,9 +308,7 @@ fn reconcile_unguarded(e: &mut Engine<'_>, adopt: bool, before_entry: bool) -> R
         }
     };
     // The offset measured before the round's first signed request starts the next process.
-    if let Err(err) = e.keep_clock_sync() {
-        tracing::warn!(event = "reconcile.clock_sync_unsaved", error = %err, "clock offset not kept for the next run");
-    }
+    e.keep_clock_sync();
     let entry_inputs = match entry_inputs {
         Some(Ok(inputs)) => entry_cid.zip(Some(inputs)),
         Some(Err(err)) => {

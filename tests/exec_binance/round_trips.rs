@@ -103,6 +103,32 @@ fn a_wrong_young_offset_is_resynced_after_a_1021() {
     s.finish();
 }
 
+/// A -1021 after reconcile (here on the ENTRY itself, once the exchange's clock moved 2 s
+/// ahead, inside the recvWindow for the reads) resyncs in the middle of `enter`; that newer
+/// measurement, not reconcile's, is what the next process starts from.
+#[test]
+fn a_resync_after_reconcile_is_kept_when_the_command_ends() {
+    let s = Scenario::new();
+    s.run(&["reconcile"]).code(0);
+    let before = persisted(&s).expect("reconcile kept its offset");
+    assert!(before.offset_ms.abs() < 1_000, "{before:?}");
+    s.mock.state().server_offset_ms = 2_000;
+    let msg = "Timestamp for this request is outside of the recvWindow.";
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::api_error(400, -1021, msg), 1);
+    let from = s.mock.request_count();
+    s.run(&["enter"]).code(0);
+    let reqs = s.mock.requests()[from..].to_vec();
+    let refused = reqs.iter().position(|r| r.role() == Some("ENTRY") && r.status == 400).expect("{reqs:?}");
+    assert!(reqs[..refused].iter().all(|r| r.path != TIME), "reconcile used the young offset:\n{}", lines(&reqs));
+    assert!(reqs[refused..].iter().any(|r| r.path == TIME), "resynced after the -1021:\n{}", lines(&reqs));
+    let kept = persisted(&s).unwrap();
+    assert!(kept.measured_ms > before.measured_ms, "{kept:?} after {before:?}");
+    assert!((kept.offset_ms - 2_000).abs() < 1_000, "the resync's offset is kept: {kept:?}");
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 2, "the refused ENTRY and the same one once more");
+    s.assert_protected(&cid("STOP", 1), &cid("TP", 1));
+    s.finish();
+}
+
 /// A reconcile that changed something on the exchange (here: the TP left after the STOP fired is
 /// cancelled) hands nothing to pre-flight: the snapshot and the ENTRY look-up are read again
 /// after the repair, never taken from before it.
