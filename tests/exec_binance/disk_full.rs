@@ -206,6 +206,40 @@ fn a_write_failure_at_every_request_after_the_entry_ends_protected() {
     }
 }
 
+/// Issue 16 item 6 meets issue 11 item 2: a -1021 on the ENTRY (the exchange's clock moved 2 s)
+/// and the disk fills as the adapter resyncs. The resent ENTRY fills and is protected without the
+/// journal, exit 10 as for any full disk; keeping the new offset at the command's end fails too,
+/// is logged, and changes nothing else: the state DB still holds the offset reconcile measured.
+#[test]
+fn disk_full_at_the_resync_after_a_1021_keeps_the_protection_and_the_old_offset() {
+    let s = Scenario::new();
+    s.run(&["reconcile"]).code(0);
+    let before = s.store().clock_sync().unwrap().expect("reconcile kept its offset");
+    s.mock.state().server_offset_ms = 2_000;
+    let msg = "Timestamp for this request is outside of the recvWindow.";
+    s.mock.on("POST", ORDER, Some("ENTRY"), Fault::api_error(400, -1021, msg), 1);
+    let u = unwritable();
+    s.mock.on("GET", "/fapi/v1/time", None, u.cut_off(), 1);
+    let out = u.run(&s, &["enter"]);
+    out.code(10);
+    let j = out.json();
+    assert_eq!((j["outcome"].as_str(), j["protected"].as_bool()), (Some("state_unwritable"), Some(true)), "{j}");
+    assert!(out.stderr.contains("clock_sync.unsaved"), "the lost offset is logged:\n{}", out.stderr);
+    assert_eq!(s.count_role("POST", ORDER, "ENTRY"), 2, "the refused ENTRY and the same one once more");
+    assert_eq!(s.mock.position(), dec!(0.010));
+    assert_eq!(working(&s), [format!("{}@39000 0.01", cid("STOP", 1)), format!("{}@42000 0.01", cid("TP", 1))]);
+    assert_eq!(s.store().clock_sync().unwrap(), Some(before), "nothing was written");
+    // Space returns: the next process signs with the kept offset (2 s off, inside the recvWindow)
+    // and adopts the fill with the working orders.
+    let mark = s.mock.request_count();
+    let rec = s.run(&["reconcile"]);
+    assert!(matches!(rec.code, 0 | 3), "{}", rec.stdout);
+    assert!(s.mock.writes_since(mark).is_empty(), "{:?}", s.mock.writes_since(mark));
+    let (state, qty, _) = s.position();
+    assert_eq!((state.as_str(), qty.as_str()), ("OPEN", "0.010"));
+    s.finish();
+}
+
 /// Issue 11, bad input the same work must keep right: a state that is unusable before anything
 /// was read — a full disk (file-size limit 0) from the start, a directory where the lock file
 /// should be, a state DB cut in half — is a clear message, exit 2, no panic, and not a single

@@ -118,7 +118,8 @@ fn a_resync_after_reconcile_is_kept_when_the_command_ends() {
     let from = s.mock.request_count();
     s.run(&["enter"]).code(0);
     let reqs = s.mock.requests()[from..].to_vec();
-    let refused = reqs.iter().position(|r| r.role() == Some("ENTRY") && r.status == 400).expect("{reqs:?}");
+    let refused = reqs.iter().position(|r| r.role() == Some("ENTRY") && r.status == 400);
+    let refused = refused.unwrap_or_else(|| panic!("the ENTRY refused with -1021:\n{}", lines(&reqs)));
     assert!(reqs[..refused].iter().all(|r| r.path != TIME), "reconcile used the young offset:\n{}", lines(&reqs));
     assert!(reqs[refused..].iter().any(|r| r.path == TIME), "resynced after the -1021:\n{}", lines(&reqs));
     let kept = persisted(&s).unwrap();
